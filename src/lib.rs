@@ -1,0 +1,10 @@
+//! promlite: a Prometheus-compatible monitoring server for small hosts.
+//!
+//! See `ARCHITECTURE.md` for the bird's-eye view and the module map.
+
+pub mod latch;
+pub mod model;
+pub mod promql;
+pub mod run_group;
+pub mod storage;
+pub mod telemetry;

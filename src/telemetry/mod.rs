@@ -1,0 +1,555 @@
+//! The process's own metrics: a small registry of counters, gauges and
+//! histograms (with or without labels) and a writer for the text exposition
+//! format 0.0.4 served at `/metrics`. Components register their metrics in
+//! [`global()`] under upstream's names, so upstream dashboards work.
+
+mod process;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::model::labels::go_quote;
+use crate::model::value::format_go_g;
+
+pub use process::register_process_metrics;
+
+/// The registry `/metrics` serves.
+pub fn global() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+/// An f64 that can be updated from many threads.
+#[derive(Default, Debug)]
+pub struct AtomicF64(AtomicU64);
+
+impl AtomicF64 {
+    pub fn new(v: f64) -> AtomicF64 {
+        AtomicF64(AtomicU64::new(v.to_bits()))
+    }
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+    pub fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed)
+    }
+    pub fn add(&self, d: f64) {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let new = (f64::from_bits(cur) + d).to_bits();
+            match self
+                .0
+                .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(c) => cur = c,
+            }
+        }
+    }
+}
+
+/// A monotonically increasing value.
+#[derive(Clone, Debug, Default)]
+pub struct Counter(Arc<AtomicF64>);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.0.add(1.0)
+    }
+    pub fn add(&self, v: f64) {
+        self.0.add(v)
+    }
+    pub fn get(&self) -> f64 {
+        self.0.get()
+    }
+}
+
+/// A value that goes up and down.
+#[derive(Clone, Debug, Default)]
+pub struct Gauge(Arc<AtomicF64>);
+
+impl Gauge {
+    pub fn set(&self, v: f64) {
+        self.0.set(v)
+    }
+    pub fn add(&self, v: f64) {
+        self.0.add(v)
+    }
+    pub fn inc(&self) {
+        self.0.add(1.0)
+    }
+    pub fn dec(&self) {
+        self.0.add(-1.0)
+    }
+    pub fn get(&self) -> f64 {
+        self.0.get()
+    }
+}
+
+/// Cumulative buckets, a sum and a count.
+#[derive(Debug)]
+struct HistogramCore {
+    bounds: Vec<f64>,
+    counts: Vec<AtomicU64>,
+    sum: AtomicF64,
+    count: AtomicU64,
+}
+
+/// A histogram with fixed upper bounds (`+Inf` is implicit).
+#[derive(Clone, Debug)]
+pub struct Histogram(Arc<HistogramCore>);
+
+impl Histogram {
+    fn new(bounds: &[f64]) -> Histogram {
+        Histogram(Arc::new(HistogramCore {
+            bounds: bounds.to_vec(),
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicF64::new(0.0),
+            count: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn observe(&self, v: f64) {
+        let core = &self.0;
+        if let Some(i) = core.bounds.iter().position(|b| v <= *b) {
+            core.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        core.sum.add(v);
+        core.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.count.load(Ordering::Relaxed)
+    }
+}
+
+/// Upstream client_golang's default buckets.
+pub const DEFAULT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+enum Child {
+    Value(Arc<AtomicF64>),
+    Histogram(Histogram),
+}
+
+/// A family: one name, help and type; children keyed by label values.
+struct Family {
+    name: String,
+    help: String,
+    kind: Kind,
+    label_names: Vec<String>,
+    buckets: Vec<f64>,
+    children: Mutex<BTreeMap<Vec<String>, Child>>,
+    func: Option<Box<dyn Fn() -> Vec<(Vec<String>, f64)> + Send + Sync>>,
+}
+
+impl Family {
+    fn child_value(&self, values: &[&str]) -> Arc<AtomicF64> {
+        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        match children
+            .entry(key)
+            .or_insert_with(|| Child::Value(Arc::new(AtomicF64::default())))
+        {
+            Child::Value(v) => v.clone(),
+            Child::Histogram(_) => Arc::new(AtomicF64::default()),
+        }
+    }
+
+    fn child_histogram(&self, values: &[&str]) -> Histogram {
+        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        match children
+            .entry(key)
+            .or_insert_with(|| Child::Histogram(Histogram::new(&self.buckets)))
+        {
+            Child::Histogram(h) => h.clone(),
+            Child::Value(_) => Histogram::new(&self.buckets),
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(&self.help));
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind.as_str());
+        if let Some(f) = &self.func {
+            for (values, v) in f() {
+                write_sample(out, &self.name, "", &self.label_names, &values, None, v);
+            }
+            return;
+        }
+        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        for (values, child) in children.iter() {
+            match child {
+                Child::Value(v) => write_sample(
+                    out,
+                    &self.name,
+                    "",
+                    &self.label_names,
+                    values,
+                    None,
+                    v.get(),
+                ),
+                Child::Histogram(h) => {
+                    let core = &h.0;
+                    let mut cum = 0u64;
+                    for (b, c) in core.bounds.iter().zip(&core.counts) {
+                        cum += c.load(Ordering::Relaxed);
+                        let le = format_go_g(*b);
+                        write_sample(
+                            out,
+                            &self.name,
+                            "_bucket",
+                            &self.label_names,
+                            values,
+                            Some(&le),
+                            cum as f64,
+                        );
+                    }
+                    let count = core.count.load(Ordering::Relaxed);
+                    write_sample(
+                        out,
+                        &self.name,
+                        "_bucket",
+                        &self.label_names,
+                        values,
+                        Some("+Inf"),
+                        count as f64,
+                    );
+                    write_sample(
+                        out,
+                        &self.name,
+                        "_sum",
+                        &self.label_names,
+                        values,
+                        None,
+                        core.sum.get(),
+                    );
+                    write_sample(
+                        out,
+                        &self.name,
+                        "_count",
+                        &self.label_names,
+                        values,
+                        None,
+                        count as f64,
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn write_sample(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    names: &[String],
+    values: &[String],
+    le: Option<&str>,
+    v: f64,
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if !names.is_empty() || le.is_some() {
+        out.push('{');
+        let mut first = true;
+        for (n, val) in names.iter().zip(values) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let _ = write!(out, "{}={}", n, escape_label_value(val));
+        }
+        if let Some(le) = le {
+            if !first {
+                out.push(',');
+            }
+            let _ = write!(out, "le=\"{le}\"");
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    out.push_str(&format_go_g(v));
+    out.push('\n');
+}
+
+/// Escapes a label value for the text format (`\\`, `\"`, `\n`).
+pub fn escape_label_value(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn escape_help(h: &str) -> String {
+    h.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// Holds metric families and renders them.
+#[derive(Default)]
+pub struct Registry {
+    families: Mutex<BTreeMap<String, Arc<Family>>>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    fn family(
+        &self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> Arc<Family> {
+        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        families
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(Family {
+                    name: name.to_string(),
+                    help: help.to_string(),
+                    kind,
+                    label_names: labels.iter().map(|s| s.to_string()).collect(),
+                    buckets: buckets.to_vec(),
+                    children: Mutex::new(BTreeMap::new()),
+                    func: None,
+                })
+            })
+            .clone()
+    }
+
+    /// A counter without labels. Registering the same name again returns the same counter.
+    pub fn counter(&self, name: &str, help: &str) -> Counter {
+        Counter(
+            self.family(name, help, Kind::Counter, &[], &[])
+                .child_value(&[]),
+        )
+    }
+
+    /// A gauge without labels.
+    pub fn gauge(&self, name: &str, help: &str) -> Gauge {
+        Gauge(
+            self.family(name, help, Kind::Gauge, &[], &[])
+                .child_value(&[]),
+        )
+    }
+
+    /// A histogram without labels.
+    pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+        self.family(name, help, Kind::Histogram, &[], buckets)
+            .child_histogram(&[])
+    }
+
+    pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> CounterVec {
+        CounterVec(self.family(name, help, Kind::Counter, labels, &[]))
+    }
+
+    pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        GaugeVec(self.family(name, help, Kind::Gauge, labels, &[]))
+    }
+
+    pub fn histogram_vec(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> HistogramVec {
+        HistogramVec(self.family(name, help, Kind::Histogram, labels, buckets))
+    }
+
+    /// A gauge family whose samples are computed at scrape time.
+    pub fn gauge_func(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        f: impl Fn() -> Vec<(Vec<String>, f64)> + Send + Sync + 'static,
+    ) {
+        self.register_func(name, help, Kind::Gauge, labels, Box::new(f))
+    }
+
+    /// A counter family whose samples are computed at scrape time.
+    pub fn counter_func(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        f: impl Fn() -> Vec<(Vec<String>, f64)> + Send + Sync + 'static,
+    ) {
+        self.register_func(name, help, Kind::Counter, labels, Box::new(f))
+    }
+
+    fn register_func(
+        &self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        labels: &[&str],
+        f: Box<dyn Fn() -> Vec<(Vec<String>, f64)> + Send + Sync>,
+    ) {
+        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        families.insert(
+            name.to_string(),
+            Arc::new(Family {
+                name: name.to_string(),
+                help: help.to_string(),
+                kind,
+                label_names: labels.iter().map(|s| s.to_string()).collect(),
+                buckets: Vec::new(),
+                children: Mutex::new(BTreeMap::new()),
+                func: Some(f),
+            }),
+        );
+    }
+
+    /// Removes a family (e.g. when a component is shut down).
+    pub fn unregister(&self, name: &str) {
+        self.families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
+    /// Renders every family in text format 0.0.4, sorted by name.
+    pub fn render(&self) -> String {
+        let families: Vec<Arc<Family>> = self
+            .families
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut out = String::with_capacity(families.len() * 128);
+        for f in families {
+            f.write(&mut out);
+        }
+        out
+    }
+}
+
+/// Counters keyed by label values.
+#[derive(Clone)]
+pub struct CounterVec(Arc<Family>);
+
+impl CounterVec {
+    pub fn with(&self, values: &[&str]) -> Counter {
+        Counter(self.0.child_value(values))
+    }
+    /// Drops the child with these label values.
+    pub fn remove(&self, values: &[&str]) {
+        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        self.0
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+}
+
+/// Gauges keyed by label values.
+#[derive(Clone)]
+pub struct GaugeVec(Arc<Family>);
+
+impl GaugeVec {
+    pub fn with(&self, values: &[&str]) -> Gauge {
+        Gauge(self.0.child_value(values))
+    }
+    pub fn remove(&self, values: &[&str]) {
+        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        self.0
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+}
+
+/// Histograms keyed by label values.
+#[derive(Clone)]
+pub struct HistogramVec(Arc<Family>);
+
+impl HistogramVec {
+    pub fn with(&self, values: &[&str]) -> Histogram {
+        self.0.child_histogram(values)
+    }
+}
+
+/// Escapes for `go_quote` re-export convenience in tests.
+#[doc(hidden)]
+pub fn quote(s: &str) -> String {
+    go_quote(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_text_format() {
+        let r = Registry::new();
+        r.counter("a_total", "An a.").add(3.0);
+        let v = r.counter_vec("b_total", "A b.", &["code"]);
+        v.with(&["200"]).inc();
+        v.with(&["5\"00"]).inc();
+        let h = r.histogram("c_seconds", "A c.", &[0.1, 1.0]);
+        h.observe(0.05);
+        h.observe(0.5);
+        h.observe(5.0);
+        let out = r.render();
+        assert!(
+            out.contains("# HELP a_total An a.\n# TYPE a_total counter\na_total 3\n"),
+            "{out}"
+        );
+        assert!(out.contains("b_total{code=\"200\"} 1\n"));
+        assert!(out.contains("b_total{code=\"5\\\"00\"} 1\n"));
+        assert!(out.contains("c_seconds_bucket{le=\"0.1\"} 1\nc_seconds_bucket{le=\"1\"} 2\nc_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(out.contains("c_seconds_sum 5.55\nc_seconds_count 3\n"));
+    }
+
+    #[test]
+    fn same_name_same_counter() {
+        let r = Registry::new();
+        r.counter("x", "h").inc();
+        r.counter("x", "h").inc();
+        assert_eq!(r.counter("x", "h").get(), 2.0);
+    }
+
+    #[test]
+    fn func_family() {
+        let r = Registry::new();
+        r.gauge_func("g", "h", &["k"], || vec![(vec!["v".into()], 7.0)]);
+        assert!(r.render().contains("g{k=\"v\"} 7\n"));
+    }
+}
