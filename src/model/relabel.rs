@@ -691,3 +691,268 @@ mod md5 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Upstream's `TestRelabel` table (model/relabel/relabel_test.go),
+    /// written as data: rules in config syntax, label sets as maps; no
+    /// `output` means the set is dropped.
+    const CASES: &str = r#"
+- input: {a: foo, b: bar, c: baz}
+  rules:
+    - {source_labels: [a], regex: "f(.*)", target_label: d, replacement: "ch${1}-ch${1}"}
+  output: {a: foo, b: bar, c: baz, d: choo-choo}
+- input: {a: foo, b: bar, c: baz}
+  rules:
+    - {source_labels: [a, b], regex: "f(.*);(.*)r", target_label: a, replacement: "b${1}${2}m"}
+    - {source_labels: [c, a], regex: "(b).*b(.*)ba(.*)", target_label: d, replacement: "$1$2$2$3"}
+  output: {a: boobam, b: bar, c: baz, d: boooom}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: ".*o.*", action: drop}
+    - {source_labels: [a], regex: "f(.*)", target_label: d, replacement: "ch$1-ch$1"}
+- input: {a: foo, b: bar}
+  rules:
+    - {source_labels: [a], regex: ".*o.*", action: drop}
+- input: {a: abc}
+  rules:
+    - {source_labels: [a], regex: ".*(b).*", target_label: d, replacement: "$1"}
+  output: {a: abc, d: b}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "no-match", action: drop}
+  output: {a: foo}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "f|o", action: drop}
+  output: {a: foo}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "no-match", action: keep}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "f.*", action: keep}
+  output: {a: foo}
+# No replacement must be applied if there is no match.
+- input: {a: boo}
+  rules:
+    - {source_labels: [a], regex: "f", target_label: b, replacement: bar}
+  output: {a: boo}
+- input: {a: foo, b: bar, c: baz}
+  rules:
+    - {source_labels: [c], target_label: d, action: hashmod, modulus: 1000}
+  output: {a: foo, b: bar, c: baz, d: "976"}
+- input: {a: "foo\nbar"}
+  rules:
+    - {source_labels: [a], target_label: b, action: hashmod, modulus: 1000}
+  output: {a: "foo\nbar", b: "734"}
+- input: {a: foo, b1: bar, b2: baz}
+  rules:
+    - {regex: "(b.*)", replacement: "bar_${1}", action: labelmap}
+  output: {a: foo, b1: bar, b2: baz, bar_b1: bar, bar_b2: baz}
+- input: {a: foo, __meta_my_bar: aaa, __meta_my_baz: bbb, __meta_other: ccc}
+  rules:
+    - {regex: "__meta_(my.*)", replacement: "${1}", action: labelmap}
+  output: {a: foo, __meta_my_bar: aaa, __meta_my_baz: bbb, __meta_other: ccc, my_bar: aaa, my_baz: bbb}
+- input: {a: some-name-value}
+  rules:
+    - {source_labels: [a], regex: "some-([^-]+)-([^,]+)", replacement: "${2}", target_label: "${1}"}
+  output: {a: some-name-value, name: value}
+# An empty replacement deletes the (absent) target: nothing changes.
+- input: {a: some-name-value}
+  rules:
+    - {source_labels: [a], regex: "some-([^-]+)-([^,]+)", replacement: "${3}", target_label: "${1}"}
+  output: {a: some-name-value}
+# A target that expands to nothing is skipped.
+- input: {a: some-name-0}
+  rules:
+    - {source_labels: [a], regex: "some-([^-]+)-([^,]+)", replacement: "${1}", target_label: "${3}"}
+    - {source_labels: [a], regex: "some-([^-]+)(-[^,]+)", replacement: "${1}", target_label: "${3}"}
+  output: {a: some-name-0}
+- input: {__meta_sd_tags: "path:/secret,job:some-job,label:foo=bar"}
+  rules:
+    - {source_labels: [__meta_sd_tags], regex: "(?:.+,|^)path:(/[^,]+).*", replacement: "${1}", target_label: __metrics_path__}
+    - {source_labels: [__meta_sd_tags], regex: "(?:.+,|^)job:([^,]+).*", replacement: "${1}", target_label: job}
+    - {source_labels: [__meta_sd_tags], regex: "(?:.+,|^)label:([^=]+)=([^,]+).*", replacement: "${2}", target_label: "${1}"}
+  output: {__meta_sd_tags: "path:/secret,job:some-job,label:foo=bar", __metrics_path__: /secret, job: some-job, foo: bar}
+# prometheus/prometheus#12283
+- input: {__meta_kubernetes_pod_container_port_name: foo, __meta_kubernetes_pod_annotation_XXX_metrics_port: "9091"}
+  rules:
+    - {regex: "^__meta_kubernetes_pod_container_port_name$", action: labeldrop}
+    - {source_labels: [__meta_kubernetes_pod_annotation_XXX_metrics_port], regex: "(.+)", replacement: metrics, target_label: __meta_kubernetes_pod_container_port_name}
+    - {source_labels: [__meta_kubernetes_pod_container_port_name], regex: "^metrics$", action: keep}
+  output: {__meta_kubernetes_pod_annotation_XXX_metrics_port: "9091", __meta_kubernetes_pod_container_port_name: metrics}
+- input: {a: foo, b1: bar, b2: baz}
+  rules:
+    - {regex: "(b.*)", action: labelkeep}
+  output: {b1: bar, b2: baz}
+- input: {a: foo, b1: bar, b2: baz}
+  rules:
+    - {regex: "(b.*)", action: labeldrop}
+  output: {a: foo}
+- input: {foo: bAr123Foo}
+  rules:
+    - {source_labels: [foo], action: uppercase, target_label: foo_uppercase}
+    - {source_labels: [foo], action: lowercase, target_label: foo_lowercase}
+  output: {foo: bAr123Foo, foo_lowercase: bar123foo, foo_uppercase: BAR123FOO}
+- input: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+  rules:
+    - {source_labels: [__tmp_port], action: keepequal, target_label: __port1}
+  output: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+- input: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+  rules:
+    - {source_labels: [__tmp_port], action: dropequal, target_label: __port1}
+- input: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+  rules:
+    - {source_labels: [__tmp_port], action: dropequal, target_label: __port2}
+  output: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+- input: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+  rules:
+    - {source_labels: [__tmp_port], action: keepequal, target_label: __port2}
+# Missing labels read as "": a constant assignment, and a keep on "".
+- input: {a: foo}
+  rules:
+    - {target_label: env, replacement: prod}
+    - {source_labels: [missing], regex: "", action: keep}
+  output: {a: foo, env: prod}
+# Replacing with an empty value deletes the target label.
+- input: {a: foo, b: bar}
+  rules:
+    - {source_labels: [missing], target_label: b}
+  output: {a: foo}
+# Separator joins every source, missing ones as "".
+- input: {a: x, c: z}
+  rules:
+    - {source_labels: [a, b, c], separator: "-", target_label: d}
+  output: {a: x, c: z, d: x--z}
+# `$1x` names group "1x" (Go's Expand), which does not exist: empty.
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "(f)oo", target_label: d, replacement: "$1x-${1}x"}
+  output: {a: foo, d: -fx}
+"#;
+
+    #[derive(serde::Deserialize)]
+    struct Case {
+        input: BTreeMap<String, String>,
+        rules: Vec<RelabelConfig>,
+        output: Option<BTreeMap<String, String>>,
+    }
+
+    fn labels(m: &BTreeMap<String, String>) -> Labels {
+        Labels::new(
+            m.iter()
+                .map(|(k, v)| Label::new(k.as_str(), v.as_str()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn upstream_relabel_table() {
+        let cases: Vec<Case> = serde_yaml::from_str(CASES).unwrap_or_else(|e| panic!("{e}"));
+        assert!(cases.len() >= 25);
+        for (i, case) in cases.iter().enumerate() {
+            let got = process(&labels(&case.input), &case.rules);
+            let want = case.output.as_ref().map(labels);
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn unchanged_sets_are_borrowed() {
+        let cases: Vec<Case> = serde_yaml::from_str(
+            r#"
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "f.*", action: keep}
+    - {source_labels: [a], regex: "x", target_label: b}
+    - {regex: "zzz", action: labeldrop}
+    - {source_labels: [a], target_label: a}
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let input = labels(&cases[0].input);
+        assert!(matches!(
+            process_cow(&input, &cases[0].rules),
+            Some(Cow::Borrowed(_))
+        ));
+    }
+
+    #[test]
+    fn builder_variant_matches() {
+        let cfg: Vec<RelabelConfig> =
+            serde_yaml::from_str("- {target_label: env, replacement: prod}\n")
+                .unwrap_or_else(|e| panic!("{e}"));
+        let mut b = Labels::from_pairs(&[("a", "1")]).builder();
+        assert!(process_builder(&mut b, &cfg));
+        assert_eq!(b.build().to_string(), r#"{a="1", env="prod"}"#);
+    }
+
+    /// Upstream's `TestTargetLabelLegacyValidity`.
+    #[test]
+    fn legacy_target_label_validity() {
+        for (s, valid) in [
+            ("-label", false),
+            ("label", true),
+            ("label${1}", true),
+            ("${1}label", true),
+            ("${1}", true),
+            ("${", false),
+            ("$", false),
+            ("${}", false),
+            ("foo${", false),
+            ("$1", true),
+            ("asd$2asd", true),
+            ("-foo${1}bar-", false),
+            ("bar.foo${1}bar", false),
+            ("_${1}_", true),
+            ("foo${bar}foo", true),
+        ] {
+            assert_eq!(is_valid_relabel_target(s), valid, "{s}");
+        }
+    }
+
+    #[test]
+    fn validation_messages() {
+        let check = |yaml: &str, want: &str| {
+            let err = serde_yaml::from_str::<RelabelConfig>(yaml)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(want), "{yaml}: {err}");
+        };
+        check("action: null", "relabel action cannot be empty");
+        check("action: bogus", r#"unknown relabel action "bogus""#);
+        check("action: replace", "requires 'target_label' value");
+        check(
+            "action: hashmod\ntarget_label: x",
+            "requires non-zero modulus",
+        );
+        check(
+            "action: labeldrop\nsource_labels: [a]",
+            "requires only 'regex'",
+        );
+        check(
+            "action: keepequal\ntarget_label: x\nregex: y",
+            "requires only 'source_labels'",
+        );
+        check(
+            "action: lowercase\ntarget_label: x\nreplacement: y",
+            "'replacement' can not be set",
+        );
+        check("regex: 'a(b'", "error parsing regexp");
+        let cfg: RelabelConfig =
+            serde_yaml::from_str("action: LabelDrop\nregex: x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.action, Action::LabelDrop);
+        let legacy = RelabelConfig {
+            target_label: "0${3}".into(),
+            ..RelabelConfig::default()
+        };
+        assert!(legacy.validate(NameValidationScheme::Legacy).is_err());
+        assert!(legacy.validate(NameValidationScheme::Utf8).is_ok());
+    }
+}
