@@ -542,6 +542,20 @@ fn relabel(cfg: &RelabelConfig, lb: &mut Work<'_>) -> bool {
                 lb.set(&cfg.target_label, &cfg.replacement);
                 return true;
             }
+            // `(.*)` → `$1` copies the value: no regex work needed.
+            if cfg.regex.is_default()
+                && cfg.replacement == DEFAULT_REPLACEMENT
+                && !cfg.target_label.contains('$')
+            {
+                let v = val.into_owned();
+                lb.set(&cfg.target_label, &v);
+                return true;
+            }
+            // A plain match runs on the regex's DFA, far cheaper than
+            // capturing; most rules do not match most inputs.
+            if !cfg.regex.is_match(&val) {
+                return true;
+            }
             let Some(caps) = cfg.regex.regex().captures(&val) else {
                 return true;
             };
@@ -570,8 +584,14 @@ fn relabel(cfg: &RelabelConfig, lb: &mut Work<'_>) -> bool {
             lb.set(&cfg.target_label, &m.to_string());
         }
         Action::LabelMap => {
+            if !lb.slice().iter().any(|l| cfg.regex.is_match(&l.name)) {
+                return true;
+            }
             let snapshot: Vec<Label> = lb.slice().to_vec();
             for l in &snapshot {
+                if !cfg.regex.is_match(&l.name) {
+                    continue;
+                }
                 if let Some(caps) = cfg.regex.regex().captures(&l.name) {
                     let mut name = String::new();
                     caps.expand(&cfg.replacement, &mut name);
