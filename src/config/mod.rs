@@ -309,15 +309,6 @@ impl TryFrom<RawGlobalConfig> for GlobalConfig {
                 raw.metric_name_validation_scheme
             )
         })?;
-        let escaping = raw.metric_name_escaping_scheme.as_str();
-        if !escaping.is_empty() && !scrape::ESCAPING_SCHEMES.contains(&escaping) {
-            return Err(format!(
-                "invalid metric name escaping scheme, unrecognized name escaping scheme {escaping:?}"
-            ));
-        }
-        if scheme == NameValidationScheme::Legacy && escaping == "allow-utf-8" {
-            return Err("global.metric_name_escaping_scheme cannot be set to 'allow-utf-8' while global.metric_name_validation_scheme is not set to UTF8".into());
-        }
         if scheme == NameValidationScheme::Legacy {
             for name in raw.external_labels.keys() {
                 if !scheme.is_valid_label_name(name) {
@@ -686,8 +677,10 @@ impl Config {
             .collect();
         for pattern in &self.scrape_config_files {
             for file in glob::glob(pattern) {
+                // Upstream names the file by its absolute path here.
+                let shown = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
                 let file_err = |message: String| ConfigError::ScrapeConfigFile {
-                    file: file.clone(),
+                    file: shown.clone(),
                     message,
                 };
                 let text = std::fs::read_to_string(&file).map_err(|e| file_err(e.to_string()))?;
