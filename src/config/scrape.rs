@@ -567,6 +567,13 @@ impl ScrapeConfig {
                 ))
             }
         }
+        for r in self
+            .relabel_configs
+            .iter_mut()
+            .chain(self.metric_relabel_configs.iter_mut())
+        {
+            r.name_validation_scheme = scheme;
+        }
         if scheme == NameValidationScheme::Legacy {
             for r in self
                 .relabel_configs

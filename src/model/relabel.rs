@@ -215,6 +215,11 @@ pub struct RelabelConfig {
     pub target_label: String,
     pub replacement: String,
     pub action: Action,
+    /// How a target label produced by expansion is checked; set from the
+    /// job's (or global) `metric_name_validation_scheme` when the config is
+    /// resolved. Not part of the YAML.
+    #[serde(skip)]
+    pub name_validation_scheme: NameValidationScheme,
 }
 
 impl Default for RelabelConfig {
@@ -227,6 +232,7 @@ impl Default for RelabelConfig {
             target_label: String::new(),
             replacement: DEFAULT_REPLACEMENT.to_string(),
             action: Action::Replace,
+            name_validation_scheme: NameValidationScheme::Utf8,
         }
     }
 }
@@ -277,6 +283,7 @@ impl TryFrom<RawRelabelConfig> for RelabelConfig {
             target_label: raw.target_label.unwrap_or_default(),
             replacement: raw.replacement.unwrap_or(d.replacement),
             action,
+            name_validation_scheme: NameValidationScheme::Utf8,
         };
         cfg.validate(NameValidationScheme::Utf8)?;
         Ok(cfg)
@@ -561,7 +568,7 @@ fn relabel(cfg: &RelabelConfig, lb: &mut Work<'_>) -> bool {
             };
             let mut target = String::new();
             caps.expand(&cfg.target_label, &mut target);
-            if target.is_empty() {
+            if !cfg.name_validation_scheme.is_valid_label_name(&target) {
                 return true;
             }
             let mut res = String::new();
@@ -900,6 +907,20 @@ mod tests {
             process_cow(&input, &cases[0].rules),
             Some(Cow::Borrowed(_))
         ));
+    }
+
+    #[test]
+    fn legacy_scheme_skips_invalid_expanded_targets() {
+        let mut rules: Vec<RelabelConfig> = serde_yaml::from_str(
+            "- {source_labels: [a], regex: '(.*)', target_label: '${1}', replacement: x}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let input = Labels::from_pairs(&[("a", "not.legacy")]);
+        let utf8 = process(&input, &rules).map(|l| l.has("not.legacy"));
+        assert_eq!(utf8, Some(true));
+        rules[0].name_validation_scheme = NameValidationScheme::Legacy;
+        let legacy = process(&input, &rules).map(|l| l.has("not.legacy"));
+        assert_eq!(legacy, Some(false));
     }
 
     #[test]
