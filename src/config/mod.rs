@@ -914,11 +914,9 @@ mod tests {
             "global:\n  metric_name_validation_scheme: legacy\n  external_labels:\n    a.b: x\n",
         )
         .err();
-        assert_eq!(
-            err.unwrap_or_default()
-                .contains("\"a.b\" is not a valid label name"),
-            true
-        );
+        assert!(err
+            .unwrap_or_default()
+            .contains("\"a.b\" is not a valid label name"));
         let cfg = load("global:\n  external_labels:\n    a.b: x\n    empty: ''\n")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.global.external_labels().to_string(), r#"{a.b="x"}"#);
