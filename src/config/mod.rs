@@ -872,6 +872,9 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.contains("otlp is not supported by promlite"), "{err}");
+        // Empty sections configure nothing and load.
+        let empty = "otlp: {}\nscrape_configs:\n  - job_name: a\n    kubernetes_sd_configs: []\n";
+        assert!(load(empty).is_ok(), "{:?}", load(empty).err());
     }
 
     #[test]
