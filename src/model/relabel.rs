@@ -163,23 +163,17 @@ impl RelabelRegex {
     }
 }
 
+/// The default `(.*)`, compiled once; `Regex` clones share the program.
+static DEFAULT_RELABEL_REGEX: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    compile_anchored(DEFAULT_REGEX).expect("the constant default relabel regex compiles")
+});
+
 impl Default for RelabelRegex {
     fn default() -> Self {
-        // The default pattern is a constant known to compile; the fallback
-        // keeps this total without a panic path.
-        RelabelRegex::new(DEFAULT_REGEX).unwrap_or_else(|_| RelabelRegex {
+        RelabelRegex {
             pattern: DEFAULT_REGEX.to_string(),
-            re: Regex::new("^(?s:.*)$").unwrap_or_else(|_| unreachable_regex()),
-        })
-    }
-}
-
-#[cold]
-fn unreachable_regex() -> Regex {
-    // `regex::Regex::new("")` always compiles.
-    match Regex::new("") {
-        Ok(r) => r,
-        Err(_) => unreachable!("the empty regex compiles"),
+            re: DEFAULT_RELABEL_REGEX.clone(),
+        }
     }
 }
 
@@ -431,15 +425,15 @@ pub fn process(labels: &Labels, cfgs: &[RelabelConfig]) -> Option<Labels> {
 /// Like `process`, but borrows the input when no rule changed it, so the
 /// common "keep as is" path allocates nothing.
 pub fn process_cow<'a>(labels: &'a Labels, cfgs: &[RelabelConfig]) -> Option<Cow<'a, Labels>> {
-    let mut state = Work::Borrowed(labels.as_slice());
+    let mut state = Work::new(labels.as_slice());
     for cfg in cfgs {
         if !relabel(cfg, &mut state) {
             return None;
         }
     }
-    Some(match state {
-        Work::Borrowed(_) => Cow::Borrowed(labels),
-        Work::Owned(v) => Cow::Owned(Labels::from_sorted(v)),
+    Some(match state.owned {
+        None => Cow::Borrowed(labels),
+        Some(v) => Cow::Owned(Labels::from_sorted(v)),
     })
 }
 
@@ -461,17 +455,21 @@ pub fn process_builder(builder: &mut LabelsBuilder, cfgs: &[RelabelConfig]) -> b
 }
 
 /// The label set being relabeled: the caller's until the first change.
-enum Work<'a> {
-    Borrowed(&'a [Label]),
-    Owned(Vec<Label>),
+struct Work<'a> {
+    borrowed: &'a [Label],
+    owned: Option<Vec<Label>>,
 }
 
-impl Work<'_> {
-    fn slice(&self) -> &[Label] {
-        match self {
-            Work::Borrowed(s) => s,
-            Work::Owned(v) => v,
+impl<'a> Work<'a> {
+    fn new(labels: &'a [Label]) -> Work<'a> {
+        Work {
+            borrowed: labels,
+            owned: None,
         }
+    }
+
+    fn slice(&self) -> &[Label] {
+        self.owned.as_deref().unwrap_or(self.borrowed)
     }
 
     fn get(&self, name: &str) -> &str {
@@ -482,14 +480,10 @@ impl Work<'_> {
         }
     }
 
+    /// The set as an owned, editable vector (copied on first use).
     fn owned(&mut self) -> &mut Vec<Label> {
-        if let Work::Borrowed(s) = self {
-            *self = Work::Owned(s.to_vec());
-        }
-        match self {
-            Work::Owned(v) => v,
-            Work::Borrowed(_) => unreachable!("converted above"),
-        }
+        let borrowed = self.borrowed;
+        self.owned.get_or_insert_with(|| borrowed.to_vec())
     }
 
     /// Sets `name` to `value`; an empty value deletes, as upstream's builder.
