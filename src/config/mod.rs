@@ -128,6 +128,7 @@ pub struct GlobalConfig {
     pub scrape_timeout: Duration,
     pub scrape_protocols: Vec<String>,
     pub evaluation_interval: Duration,
+    #[serde(skip_serializing_if = "Duration::is_zero_ref")]
     pub rule_query_offset: Duration,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub external_labels: BTreeMap<String, String>,
@@ -135,19 +136,29 @@ pub struct GlobalConfig {
     pub query_log_file: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scrape_failure_log_file: String,
+    #[serde(skip_serializing_if = "ByteSize::is_zero")]
     pub body_size_limit: ByteSize,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub sample_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub target_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_name_length_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_value_length_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub keep_dropped_targets: u64,
     pub metric_name_validation_scheme: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub metric_name_escaping_scheme: String,
     pub scrape_native_histograms: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub always_scrape_classic_histograms: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub convert_classic_histograms_to_nhcb: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub extra_scrape_metrics: bool,
     /// Whether `scrape_protocols` was written (jobs that enable native
     /// histograms only switch to the protobuf-first default when it was not).

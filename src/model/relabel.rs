@@ -202,10 +202,13 @@ impl<'de> Deserialize<'de> for RelabelRegex {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawRelabelConfig")]
 pub struct RelabelConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub source_labels: Vec<String>,
     pub separator: String,
     pub regex: RelabelRegex,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub modulus: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub target_label: String,
     pub replacement: String,
     pub action: Action,
