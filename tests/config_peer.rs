@@ -307,3 +307,27 @@ fn strip_unsupported(v: &mut serde_yaml::Value) {
         _ => {}
     }
 }
+
+/// Every prefix (by line) of every peer file either loads or fails with an
+/// error: the loader never panics on malformed or truncated input.
+#[test]
+fn truncated_files_never_panic() {
+    let Some(dir) = peer_config_dir() else {
+        return;
+    };
+    let mut checked = 0;
+    for path in files(&dir).iter().filter(|p| p.is_file()) {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        // Large files are sampled so the test stays quick.
+        let step = (lines.len() / 40).max(1);
+        for end in (0..=lines.len()).step_by(step) {
+            let prefix = lines[..end].join("\n");
+            let _ = load_str(&prefix, &dir);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
