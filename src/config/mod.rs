@@ -78,7 +78,7 @@ impl ConfigError {
     /// The reason without the file prefix.
     pub fn message(&self) -> String {
         match self {
-            ConfigError::Read { source, .. } => source.to_string(),
+            ConfigError::Read { source, .. } => go_io_reason(source),
             ConfigError::Invalid { message, .. }
             | ConfigError::ScrapeConfigFile { message, .. } => message.clone(),
         }
@@ -89,7 +89,9 @@ impl fmt::Display for ConfigError {
     /// Upstream's wording: `parsing YAML file <file>: <reason>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Read { file, source } => write!(f, "open {}: {source}", file.display()),
+            ConfigError::Read { file, source } => {
+                write!(f, "open {}: {}", file.display(), go_io_reason(source))
+            }
             ConfigError::Invalid {
                 file: Some(file),
                 message,
@@ -102,6 +104,17 @@ impl fmt::Display for ConfigError {
                 write!(f, "{:?}: {message}", file.display().to_string())
             }
         }
+    }
+}
+
+/// Go's wording for the IO errors a user meets most, so messages match
+/// upstream's (`open x.yml: no such file or directory`).
+fn go_io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a directory".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -829,6 +842,17 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, String> {
         load_str(text, Path::new("/base")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn missing_file_reads_like_go() {
+        let err = load_file(Path::new("/nonexistent/prometheus.yml"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("open /nonexistent/prometheus.yml: no such file or directory")
+        );
     }
 
     #[test]
