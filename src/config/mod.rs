@@ -35,7 +35,7 @@ pub use scrape::{FileSdConfig, HttpSdConfig, ScrapeConfig, StaticConfig};
 pub use storage::{ExemplarsConfig, RetentionConfig, RuntimeConfig, StorageConfig, TsdbConfig};
 pub use types::{with_secrets_revealed, ByteSize, Duration, Secret, Url};
 
-use text::{decode_binary_scalars, expand_env, is_blank_yaml};
+use text::{decode_binary_scalars, expand_env, is_blank_yaml, parse_yaml};
 use unsupported::{Otlp, Tracing};
 
 /// A config could not be read, parsed or validated.
@@ -233,7 +233,7 @@ pub fn load_str_with(
         RawConfig::default()
     } else {
         let text = decode_binary_scalars(text).map_err(ConfigError::invalid)?;
-        serde_yaml::from_str(&text).map_err(|e| ConfigError::invalid(e.to_string()))?
+        parse_yaml(&text).map_err(ConfigError::invalid)?
     };
     let mut cfg = Config {
         global: raw.global.unwrap_or_default(),
@@ -418,7 +418,7 @@ impl Config {
                         scrape_configs: Vec::new(),
                     }
                 } else {
-                    serde_yaml::from_str(&text).map_err(|e| file_err(e.to_string()))?
+                    parse_yaml(&text).map_err(file_err)?
                 };
                 let configs =
                     non_null(parsed.scrape_configs, "empty or null scrape config section")
