@@ -5,3 +5,4 @@
 //! server wiring; queries and scrapes see only `storage::{Appendable, Queryable}`.
 
 pub mod chunkenc;
+pub mod index;
