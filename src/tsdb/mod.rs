@@ -6,3 +6,4 @@
 
 pub mod chunkenc;
 pub mod index;
+pub mod wal;
