@@ -5,5 +5,6 @@
 //! server wiring; queries and scrapes see only `storage::{Appendable, Queryable}`.
 
 pub mod chunkenc;
+pub mod head;
 pub mod index;
 pub mod wal;
