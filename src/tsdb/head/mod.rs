@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::model::{Label, Labels};
 use crate::storage::StorageError;
+use crate::tsdb::index::postings::LabelPairs;
 use crate::tsdb::index::MemPostings;
 use crate::tsdb::wal::Wal;
 
@@ -155,8 +156,8 @@ impl Head {
 
     /// From now on every commit is written to `wal` first. Attach after
     /// replay. Returns the WAL back if one was attached already.
-    pub fn attach_wal(&self, wal: Wal) -> Result<(), Wal> {
-        self.wal.set(wal)
+    pub fn attach_wal(&self, wal: Wal) -> Result<(), Box<Wal>> {
+        self.wal.set(wal).map_err(Box::new)
     }
 
     /// Oldest sample time, `i64::MAX` when empty.
@@ -328,10 +329,13 @@ impl Head {
             }
             s[slot] = Some(MemSeries::new(ids.into_boxed_slice()));
         }
-        if hs.ids.contains_key(&hash) {
-            hs.collisions.entry(hash).or_default().push(id);
-        } else {
-            hs.ids.insert(hash, id);
+        match hs.ids.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                hs.collisions.entry(hash).or_default().push(id)
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
         }
         write(&self.postings).add(id, &pairs);
         self.num_series.fetch_add(1, Ordering::Relaxed);
@@ -465,12 +469,12 @@ impl Head {
                 guard.pop();
             }
         }
-        let resolved: Vec<(u32, Labels, Vec<(Arc<str>, Arc<str>)>)> = {
+        let resolved: Vec<(u32, Labels, Box<LabelPairs>)> = {
             let symbols = read(&self.symbols);
             removed
                 .iter()
                 .map(|(id, ids)| {
-                    let pairs: Vec<(Arc<str>, Arc<str>)> = ids
+                    let pairs: Box<LabelPairs> = ids
                         .chunks_exact(2)
                         .map(|p| (symbols.resolve(p[0]).clone(), symbols.resolve(p[1]).clone()))
                         .collect();
@@ -509,10 +513,8 @@ impl Head {
             }
         }
         {
-            let batch: Vec<(u32, &[(Arc<str>, Arc<str>)])> = resolved
-                .iter()
-                .map(|(id, _, p)| (*id, p.as_slice()))
-                .collect();
+            let batch: Vec<(u32, &LabelPairs)> =
+                resolved.iter().map(|(id, _, p)| (*id, &**p)).collect();
             write(&self.postings).delete(&batch);
         }
         let n = resolved.len();
