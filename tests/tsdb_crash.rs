@@ -58,7 +58,7 @@ fn crash_child() {
         return;
     };
     let db = Db::open(Path::new(&dir), opts()).unwrap();
-    let mut refs = vec![0u64; SERIES];
+    let mut refs = [0u64; SERIES];
     let stdout = std::io::stdout();
     let deadline = Instant::now() + Duration::from_secs(30);
     for t in 0..1_000_000i64 {
@@ -156,7 +156,7 @@ fn wal_cut_at_every_byte_of_last_record_still_opens() {
     o.wal_compression = false;
     {
         let db = Db::open(&src, o.clone()).unwrap();
-        let mut refs = vec![0u64; SERIES];
+        let mut refs = [0u64; SERIES];
         for t in 0..20 {
             let mut app = db.appender();
             for (i, r) in refs.iter_mut().enumerate() {
