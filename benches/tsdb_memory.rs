@@ -50,16 +50,19 @@ fn main() {
     let mut refs = vec![0u64; series];
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut vals = vec![0f64; series];
+    // One appender per target of 2,000 series, as scrapes commit.
     for t in 0..samples {
-        let mut app = head.appender();
-        for (i, r) in refs.iter_mut().enumerate() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            vals[i] += (x % 100) as f64;
-            *r = app.append(*r, &lbls[i], t * 5000, vals[i]).unwrap();
+        for target in 0..series.div_ceil(2000) {
+            let mut app = head.appender();
+            for i in target * 2000..((target + 1) * 2000).min(series) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                vals[i] += (x % 100) as f64;
+                refs[i] = app.append(refs[i], &lbls[i], t * 5000, vals[i]).unwrap();
+            }
+            Box::new(app).commit().unwrap();
         }
-        Box::new(app).commit().unwrap();
     }
     drop(lbls);
     drop(vals);

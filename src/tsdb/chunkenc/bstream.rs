@@ -45,9 +45,19 @@ impl BitWriter {
         self.bytes.shrink_to_fit();
     }
 
+    /// Appends a byte, growing by a quarter instead of doubling: a head
+    /// holds one open chunk per series, so doubling's slack would cost more
+    /// than the few extra reallocations.
+    fn push(&mut self, b: u8) {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.bytes.reserve_exact((self.bytes.len() / 4).max(16));
+        }
+        self.bytes.push(b);
+    }
+
     pub fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {
-            self.bytes.push(0);
+            self.push(0);
             self.free = 8;
         }
         if bit {
@@ -60,14 +70,14 @@ impl BitWriter {
 
     pub fn write_byte(&mut self, b: u8) {
         if self.free == 0 {
-            self.bytes.push(b);
+            self.push(b);
             return;
         }
         let free = self.free;
         if let Some(last) = self.bytes.last_mut() {
             *last |= b >> (8 - free);
         }
-        self.bytes.push(b << free);
+        self.push(b << free);
     }
 
     /// Writes the low `nbits` bits of `v`, most significant first.

@@ -86,7 +86,53 @@ struct HashStripe {
     collisions: HashMap<u64, Vec<u32>>,
 }
 
-type SeriesStripe = Vec<Option<MemSeries>>;
+/// Slots per slab page.
+const PAGE: usize = 64;
+
+/// One stripe's slab, in fixed pages so growth never over-allocates by more
+/// than a page (a doubling `Vec` would leave up to half its slots unused).
+#[derive(Default)]
+struct SeriesStripe {
+    pages: Vec<Option<Box<[Option<MemSeries>; PAGE]>>>,
+}
+
+impl SeriesStripe {
+    fn get(&self, slot: usize) -> Option<&MemSeries> {
+        self.pages.get(slot / PAGE)?.as_ref()?[slot % PAGE].as_ref()
+    }
+
+    fn get_mut(&mut self, slot: usize) -> Option<&mut MemSeries> {
+        self.pages.get_mut(slot / PAGE)?.as_mut()?[slot % PAGE].as_mut()
+    }
+
+    fn insert(&mut self, slot: usize, s: MemSeries) {
+        let p = slot / PAGE;
+        if self.pages.len() <= p {
+            self.pages.resize_with(p + 1, || None);
+        }
+        let page = self.pages[p].get_or_insert_with(|| Box::new(std::array::from_fn(|_| None)));
+        page[slot % PAGE] = Some(s);
+    }
+
+    /// Calls `f(slot, entry)` for every occupied slot; `f` may empty it.
+    /// Pages left empty are freed.
+    fn retain_each(&mut self, mut f: impl FnMut(usize, &mut Option<MemSeries>)) {
+        for (p, page) in self.pages.iter_mut().enumerate() {
+            let Some(slots) = page else { continue };
+            for (i, entry) in slots.iter_mut().enumerate() {
+                if entry.is_some() {
+                    f(p * PAGE + i, entry);
+                }
+            }
+            if slots.iter().all(|e| e.is_none()) {
+                *page = None;
+            }
+        }
+        while matches!(self.pages.last(), Some(None)) {
+            self.pages.pop();
+        }
+    }
+}
 
 /// What a truncation removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +176,9 @@ impl Head {
         Head {
             mask: (n - 1) as u32,
             shift: n.trailing_zeros(),
-            stripes: (0..n).map(|_| RwLock::new(Vec::new())).collect(),
+            stripes: (0..n)
+                .map(|_| RwLock::new(SeriesStripe::default()))
+                .collect(),
             hashes: (0..n).map(|_| Mutex::new(HashStripe::default())).collect(),
             symbols: RwLock::new(SymbolTable::new()),
             postings: RwLock::new(MemPostings::new()),
@@ -201,14 +249,14 @@ impl Head {
     /// Whether series `id` is in the head.
     pub fn contains(&self, id: u32) -> bool {
         let (stripe, slot) = self.stripe_of(id);
-        read(stripe).get(slot).is_some_and(|s| s.is_some())
+        read(stripe).get(slot).is_some()
     }
 
     /// Runs `f` on series `id` under its stripe's read lock.
     pub fn with_series<R>(&self, id: u32, f: impl FnOnce(&MemSeries) -> R) -> Option<R> {
         let (stripe, slot) = self.stripe_of(id);
         let guard = read(stripe);
-        guard.get(slot).and_then(|s| s.as_ref()).map(f)
+        guard.get(slot).map(f)
     }
 
     /// The labels of series `id`.
@@ -324,10 +372,7 @@ impl Head {
         {
             let (stripe, slot) = self.stripe_of(id);
             let mut s = write(stripe);
-            if s.len() <= slot {
-                s.resize_with(slot + 1, || None);
-            }
-            s[slot] = Some(MemSeries::new(ids.into_boxed_slice()));
+            s.insert(slot, MemSeries::new(ids.into_boxed_slice()));
         }
         match hs.ids.entry(hash) {
             std::collections::hash_map::Entry::Occupied(_) => {
@@ -361,7 +406,7 @@ impl Head {
             let mut guard = write(stripe);
             for &(id, t, v) in group {
                 let slot = (id >> self.shift) as usize;
-                let Some(Some(series)) = guard.get_mut(slot) else {
+                let Some(series) = guard.get_mut(slot) else {
                     missing += 1;
                     continue;
                 };
@@ -453,8 +498,8 @@ impl Head {
         let mut new_min = i64::MAX;
         for (si, stripe) in self.stripes.iter().enumerate() {
             let mut guard = write(stripe);
-            for (slot, entry) in guard.iter_mut().enumerate() {
-                let Some(series) = entry else { continue };
+            guard.retain_each(|slot, entry| {
+                let Some(series) = entry else { return };
                 chunks_removed += series.truncate_before(mint);
                 if series.is_empty() {
                     let id = ((slot as u32) << self.shift) | si as u32;
@@ -464,10 +509,7 @@ impl Head {
                 } else if let Some(t) = series.min_time() {
                     new_min = new_min.min(t);
                 }
-            }
-            while matches!(guard.last(), Some(None)) {
-                guard.pop();
-            }
+            });
         }
         let resolved: Vec<(u32, Labels, Box<LabelPairs>)> = {
             let symbols = read(&self.symbols);
