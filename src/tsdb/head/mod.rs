@@ -246,6 +246,11 @@ impl Head {
         &self.hashes[(hash as usize) & self.mask as usize]
     }
 
+    /// The lock stripe series `id` lives in.
+    pub fn stripe_index(&self, id: u32) -> usize {
+        (id & self.mask) as usize
+    }
+
     /// Whether series `id` is in the head.
     pub fn contains(&self, id: u32) -> bool {
         let (stripe, slot) = self.stripe_of(id);
@@ -396,7 +401,11 @@ impl Head {
     /// samples are counted; the batch is reordered by stripe.
     pub fn apply_samples(&self, samples: &mut [(u32, i64, f64)]) -> u64 {
         let mask = self.mask;
-        samples.sort_by_key(|s| s.0 & mask);
+        if samples.len() > 4 * self.stripes.len() {
+            bucket_by_stripe(samples, mask);
+        } else {
+            samples.sort_by_key(|s| s.0 & mask);
+        }
         let (mut appended, mut new_chunks) = (0u64, 0i64);
         let (mut ooo, mut dup, mut missing) = (0u64, 0u64, 0u64);
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
@@ -579,6 +588,26 @@ impl Head {
             chunks_removed,
         }
     }
+}
+
+/// A stable counting sort of samples by stripe: linear, where a comparison
+/// sort of a 10k-sample replay record showed up in profiles.
+fn bucket_by_stripe(samples: &mut [(u32, i64, f64)], mask: u32) {
+    let n = mask as usize + 1;
+    let mut starts = vec![0usize; n + 1];
+    for s in samples.iter() {
+        starts[(s.0 & mask) as usize + 1] += 1;
+    }
+    for i in 1..=n {
+        starts[i] += starts[i - 1];
+    }
+    let mut out = vec![(0u32, 0i64, 0f64); samples.len()];
+    for s in samples.iter() {
+        let b = (s.0 & mask) as usize;
+        out[starts[b]] = *s;
+        starts[b] += 1;
+    }
+    samples.copy_from_slice(&out);
 }
 
 fn resolve_with(symbols: &SymbolTable, ids: &[u32]) -> Labels {
