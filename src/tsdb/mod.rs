@@ -9,6 +9,7 @@
 //! deletion and snapshots. Until then the head holds all data and time
 //! retention truncates it in place.
 
+pub mod block;
 pub mod chunkenc;
 pub mod db;
 pub mod head;
@@ -35,6 +36,8 @@ pub enum TsdbError {
     },
     /// Another process holds the data directory's lock file.
     Locked { path: PathBuf },
+    /// A file on disk is not in the expected format.
+    Corrupt { path: PathBuf, reason: String },
     /// The write-ahead log failed.
     Wal(wal::WalError),
     /// The database was closed.
@@ -52,6 +55,9 @@ impl fmt::Display for TsdbError {
                  the lock)",
                 path.display()
             ),
+            TsdbError::Corrupt { path, reason } => {
+                write!(f, "{}: corrupt: {reason}", path.display())
+            }
             TsdbError::Wal(e) => e.fmt(f),
             TsdbError::Closed => f.write_str("TSDB is closed"),
         }
