@@ -1,9 +1,12 @@
-//! `Db`: the head plus its WAL in a data directory, as upstream's `tsdb.DB`
-//! (blocks come with issue 5). Opening takes the directory lock, replays the
-//! WAL (repairing a torn tail) and starts one background thread,
-//! `tsdb-maintenance`, which fsyncs the WAL every `wal_fsync_interval` and,
-//! with a time retention set, truncates the head and checkpoints the WAL once
-//! a minute. [`Db::close`] stops that thread and fsyncs the WAL.
+//! `Db`: blocks, the head and its WAL in a data directory, as upstream's
+//! `tsdb.DB`. Opening takes the directory lock, loads the blocks (removing
+//! half-written ones), replays the WAL (repairing a torn tail) and starts one
+//! background thread, `tsdb-maintenance`, which fsyncs the WAL every
+//! `wal_fsync_interval` and, every `truncate_interval`, cuts the head's
+//! oldest range into a block once the head spans 1.5 ranges (then truncates
+//! the head and checkpoints the WAL), and applies time and size retention.
+//! [`Db::close`] stops that thread and fsyncs the WAL. Queries merge the
+//! blocks overlapping their range with the head.
 //!
 //! What can be lost: after a kill -9, nothing whose commit returned (it was
 //! written to the WAL file before becoming visible). After a power loss or
@@ -18,11 +21,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 
+use super::compact::BlockSet;
 use super::head::replay::{replay_wal, ReplayStats};
 use super::head::{Head, HeadOptions, HeadStats, DEFAULT_CHUNK_RANGE};
 use super::wal::checkpoint::{checkpoint, delete_checkpoints};
 use super::wal::{list_segments, Wal, WalOptions, DEFAULT_FSYNC_INTERVAL, DEFAULT_SEGMENT_SIZE};
 use super::TsdbError;
+use crate::storage::fanout::MergeQuerier;
 use crate::storage::{Appendable, Appender, Querier, Queryable, SeriesRef, StorageError};
 use crate::telemetry::Histogram;
 
@@ -39,6 +44,9 @@ pub struct DbOptions {
     pub min_block_duration: i64,
     /// `--storage.tsdb.retention.time` in ms; `None` keeps everything.
     pub retention: Option<i64>,
+    /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL and
+    /// checkpoints; `None` for no limit.
+    pub retention_size: Option<u64>,
     /// How often the WAL is fsynced.
     pub wal_fsync_interval: Duration,
     /// How often retention is applied.
@@ -55,6 +63,7 @@ impl Default for DbOptions {
             no_lockfile: false,
             min_block_duration: DEFAULT_CHUNK_RANGE,
             retention: None,
+            retention_size: None,
             wal_fsync_interval: DEFAULT_FSYNC_INTERVAL,
             truncate_interval: Duration::from_secs(60),
             stripes: 64,
@@ -80,6 +89,7 @@ pub struct Db {
     dir: PathBuf,
     opts: DbOptions,
     head: Arc<Head>,
+    blocks: Arc<BlockSet>,
     lock: Mutex<Option<File>>,
     closed: Arc<AtomicBool>,
     stop: Mutex<Option<Sender<()>>>,
@@ -132,7 +142,13 @@ impl Db {
         }));
         let wal_dir = dir.join("wal");
         let counters = Arc::new(DbCounters::default());
+        let blocks = Arc::new(BlockSet::load(dir)?);
         let replay = replay_wal(&head, &wal_dir)?;
+        if let Some(bmax) = blocks.max_time() {
+            // What the blocks hold is not the head's any more, and samples
+            // before the newest block are out of bounds, as upstream.
+            head.truncate(bmax);
+        }
         counters
             .wal_corruptions
             .fetch_add(replay.corruptions, Ordering::Relaxed);
@@ -159,6 +175,7 @@ impl Db {
         let db = Arc::new(Db {
             dir: dir.to_path_buf(),
             head,
+            blocks,
             lock: Mutex::new(lock),
             closed: Arc::new(AtomicBool::new(false)),
             stop: Mutex::new(None),
@@ -175,6 +192,7 @@ impl Db {
     fn start_maintenance(&self) -> Result<(), TsdbError> {
         let (tx, rx) = bounded::<()>(0);
         let head = self.head.clone();
+        let blocks = self.blocks.clone();
         let counters = self.counters.clone();
         let opts = self.opts.clone();
         let wal_dir = self.dir.join("wal");
@@ -193,15 +211,9 @@ impl Db {
                             log::error!("fsync WAL: {e}");
                         }
                     }
-                    if let Some(retention) = opts.retention {
-                        if last_truncate.elapsed() >= opts.truncate_interval {
-                            last_truncate = Instant::now();
-                            let maxt = head.max_time();
-                            let mint = maxt.saturating_sub(retention);
-                            if maxt != i64::MIN && head.min_time() < mint {
-                                truncate(&head, &wal_dir, &counters, mint, opts.wal_compression);
-                            }
-                        }
+                    if last_truncate.elapsed() >= opts.truncate_interval {
+                        last_truncate = Instant::now();
+                        maintain(&head, &blocks, &wal_dir, &counters, &opts);
                     }
                 }
             })
@@ -232,6 +244,27 @@ impl Db {
     /// Head statistics for `/api/v1/status/tsdb` (upstream shows the top 10).
     pub fn stats(&self, limit: usize) -> HeadStats {
         self.head.stats(limit)
+    }
+
+    /// The loaded blocks.
+    pub fn blocks(&self) -> &Arc<BlockSet> {
+        &self.blocks
+    }
+
+    /// Runs one maintenance pass now: compaction of the head into blocks,
+    /// head truncation with a WAL checkpoint, then retention.
+    pub fn compact(&self) -> Result<(), TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        maintain(
+            &self.head,
+            &self.blocks,
+            &self.dir.join("wal"),
+            &self.counters,
+            &self.opts,
+        );
+        Ok(())
     }
 
     /// Drops head data before `mint` and checkpoints the WAL.
@@ -281,6 +314,32 @@ impl Drop for Db {
         if let Err(e) = self.close() {
             log::error!("closing TSDB: {e}");
         }
+    }
+}
+
+/// One maintenance pass; errors are logged and counted, never fatal.
+fn maintain(
+    head: &Head,
+    blocks: &BlockSet,
+    wal_dir: &Path,
+    counters: &DbCounters,
+    opts: &DbOptions,
+) {
+    while BlockSet::head_compactable(head) {
+        match blocks.compact_head_range(head) {
+            Ok(Some(maxt)) => truncate(head, wal_dir, counters, maxt, opts.wal_compression),
+            Ok(None) => break,
+            Err(e) => {
+                log::error!("compaction of the head failed: {e}");
+                break;
+            }
+        }
+    }
+    if let Some(r) = opts.retention {
+        blocks.apply_time_retention(r);
+    }
+    if let Some(limit) = opts.retention_size {
+        blocks.apply_size_retention(limit, super::metrics::dir_size(wal_dir));
     }
 }
 
@@ -360,7 +419,19 @@ impl Queryable for Db {
         if self.closed.load(Ordering::Acquire) {
             return Err(StorageError::NotReady);
         }
-        Ok(Box::new(self.head.querier(mint, maxt)))
+        let head: Box<dyn Querier> = Box::new(self.head.querier(mint, maxt));
+        let blocks = self.blocks.overlapping(mint, maxt);
+        if blocks.is_empty() {
+            return Ok(head);
+        }
+        // Blocks first: on a timestamp held twice (a block and the head
+        // after a restart) the first querier's sample is kept.
+        let mut queriers: Vec<Box<dyn Querier>> = blocks
+            .iter()
+            .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
+            .collect();
+        queriers.push(head);
+        Ok(Box::new(MergeQuerier { queriers }))
     }
 }
 

@@ -1,11 +1,8 @@
-//! Persistent blocks in upstream's on-disk format (issue 5, first part):
-//! [`writer::write_block`] cuts a set of series and chunks into a block
-//! directory, [`Block`] reads one back through memory maps and answers
-//! `storage::Querier` over it.
-//!
-//! Not wired into `Db` yet: compaction of the head into blocks, the querier
-//! merging blocks with the head, retention and deletion are still to come, so
-//! nothing here runs unless called directly.
+//! Persistent blocks in upstream's on-disk format: [`writer::write_block`]
+//! cuts a set of series and chunks into a block directory, [`Block`] reads
+//! one back through memory maps and answers `storage::Querier` over it.
+//! `compact::BlockSet` decides when blocks are written and deleted.
+//! Tombstones are written empty and not read: deletion is not built.
 
 pub mod ulid;
 pub mod writer;
