@@ -267,6 +267,49 @@ impl Db {
         Ok(())
     }
 
+    /// Upstream's `POST /api/v1/admin/tsdb/snapshot`: hard-links every block
+    /// into `<dir>/snapshots/<YYYYMMDDTHHMMSSZ>-<random hex>/` and, unless
+    /// `skip_head`, writes the head there as one more block. Returns the
+    /// snapshot's directory name.
+    pub fn snapshot(&self, skip_head: bool) -> Result<String, TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        let secs = crate::model::value::now_millis().max(0) / 1000;
+        // Upstream: "%s-%016x" of the time and a random positive int63.
+        let rand = u64::from_be_bytes(super::block::ulid::random_bytes()) >> 1;
+        let name = format!("{}-{rand:016x}", format_utc_compact(secs));
+        let snap = self.dir.join("snapshots").join(&name);
+        fs::create_dir_all(&snap).map_err(io(&snap))?;
+        for b in self.blocks.list() {
+            let Some(ulid) = b.dir().file_name() else {
+                continue;
+            };
+            link_tree(b.dir(), &snap.join(ulid))?;
+        }
+        if !skip_head && self.head.num_series() > 0 {
+            let ids = self.head.postings_for_matchers(&[]);
+            let series = self.head.series_chunks(&ids, i64::MIN, i64::MAX);
+            let input = series
+                .iter()
+                .map(|(l, cs)| {
+                    let cs = cs
+                        .iter()
+                        .map(|c| super::block::ChunkData {
+                            min_t: c.min_t,
+                            max_t: c.max_t,
+                            data: &c.data,
+                        })
+                        .collect();
+                    (l.clone(), cs)
+                })
+                .collect();
+            let (mint, maxt) = (self.head.min_time(), self.head.max_time());
+            super::block::write_block(&snap, input, mint, maxt.saturating_add(1))?;
+        }
+        Ok(name)
+    }
+
     /// Drops head data before `mint` and checkpoints the WAL.
     pub fn truncate_head(&self, mint: i64) -> Result<(), TsdbError> {
         if self.closed.load(Ordering::Acquire) {
@@ -315,6 +358,40 @@ impl Drop for Db {
             log::error!("closing TSDB: {e}");
         }
     }
+}
+
+/// Hard-links the files of `from` into `to`, recreating directories.
+fn link_tree(from: &Path, to: &Path) -> Result<(), TsdbError> {
+    fs::create_dir_all(to).map_err(io(to))?;
+    for e in fs::read_dir(from).map_err(io(from))?.flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            link_tree(&src, &dst)?;
+        } else {
+            fs::hard_link(&src, &dst).map_err(io(&dst))?;
+        }
+    }
+    Ok(())
+}
+
+/// `YYYYMMDDTHHMMSSZ` for Unix seconds `secs` (civil-from-days, UTC).
+fn format_utc_compact(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// One maintenance pass; errors are logged and counted, never fatal.

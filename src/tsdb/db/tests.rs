@@ -267,3 +267,36 @@ fn compaction_cuts_blocks_and_queries_merge_across_restart() {
     );
     assert!(read_all(&db)[0].1[0].0 >= 300_000, "the head is kept");
 }
+
+#[test]
+fn snapshot_links_blocks_and_writes_the_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 4, 0..300);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().list().len(), 2);
+    let before = read_all(&db);
+    let name = db.snapshot(false).unwrap();
+    assert!(
+        name.len() == 16 + 1 + 16 && name.as_bytes()[8] == b'T',
+        "{name}"
+    );
+    let snap = tmp.path().join("snapshots").join(&name);
+    // The snapshot is a data dir of its own: open it and read everything.
+    let s = Db::open(&snap, o.clone()).unwrap();
+    assert_eq!(s.blocks().list().len(), 3);
+    assert_eq!(read_all(&s), before);
+    let name2 = db.snapshot(true).unwrap();
+    assert_ne!(name, name2);
+    let s2 = Db::open(&tmp.path().join("snapshots").join(&name2), o).unwrap();
+    assert_eq!(s2.blocks().list().len(), 2);
+}
+
+#[test]
+fn utc_formatting() {
+    assert_eq!(format_utc_compact(0), "19700101T000000Z");
+    assert_eq!(format_utc_compact(951_782_400), "20000229T000000Z");
+    assert_eq!(format_utc_compact(1_700_000_000), "20231114T221320Z");
+}
