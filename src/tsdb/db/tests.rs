@@ -300,3 +300,22 @@ fn utc_formatting() {
     assert_eq!(format_utc_compact(951_782_400), "20000229T000000Z");
     assert_eq!(format_utc_compact(1_700_000_000), "20231114T221320Z");
 }
+
+#[test]
+fn undecodable_record_is_cut_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    append(&db, 2, 0..5);
+    // A well-framed samples record whose body is cut short.
+    db.head().wal().unwrap().log(&[&[2u8, 0, 0, 1]]).unwrap();
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.counters.wal_corruptions.load(Ordering::Relaxed), 1);
+    assert_eq!(read_all(&db)[0].1.len(), 5);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.counters.wal_corruptions.load(Ordering::Relaxed), 0);
+    assert_eq!(read_all(&db)[0].1.len(), 5);
+}

@@ -83,9 +83,11 @@ fn replay_segments(
                 };
                 let msg = match msg {
                     Ok(m) => m,
+                    // Truncate before the record that does not decode, so
+                    // the next start does not trip over it again.
                     Err(e) => Decoded::Corrupt(WalError::Corruption {
                         segment: reader.segment().unwrap_or(0),
-                        offset: reader.offset(),
+                        offset: reader.record_start(),
                         reason: e.to_string(),
                     }),
                 };
