@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use super::block::{cleanup_tmp, ulid::is_ulid, write_block, Block, ChunkData};
+use super::block::{cleanup_tmp, ulid::is_ulid, write_block_with_tombstones, Block, ChunkData};
 use super::head::Head;
 use super::TsdbError;
 use crate::model::Labels;
@@ -216,7 +216,8 @@ impl BlockSet {
                 (l.clone(), cs)
             })
             .collect();
-        let meta = match write_block(&self.dir, input, mint, maxt) {
+        let deleted = head.tombstones_by_labels(&ids);
+        let meta = match write_block_with_tombstones(&self.dir, input, mint, maxt, &deleted) {
             Ok(m) => m,
             Err(e) => {
                 self.counters

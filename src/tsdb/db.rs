@@ -305,9 +305,43 @@ impl Db {
                 })
                 .collect();
             let (mint, maxt) = (self.head.min_time(), self.head.max_time());
-            super::block::write_block(&snap, input, mint, maxt.saturating_add(1))?;
+            let deleted = self.head.tombstones_by_labels(&ids);
+            super::block::write_block_with_tombstones(
+                &snap,
+                input,
+                mint,
+                maxt.saturating_add(1),
+                &deleted,
+            )?;
         }
         Ok(name)
+    }
+
+    /// Upstream's `POST /api/v1/admin/tsdb/delete_series`: hides samples in
+    /// `[mint, maxt]` of series matching `matchers`, in the head (through
+    /// WAL tombstones) and in every overlapping block (its tombstones file).
+    /// Returns the number of affected series (a series in several places
+    /// counts once per place).
+    pub fn delete(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[crate::model::Matcher],
+    ) -> Result<usize, TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        let mut n = self
+            .head
+            .delete(mint, maxt, matchers)
+            .map_err(|e| TsdbError::Io {
+                path: self.dir.join("wal"),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        for b in self.blocks.overlapping(mint, maxt) {
+            n += b.delete(mint, maxt, matchers)?;
+        }
+        Ok(n)
     }
 
     /// Drops head data before `mint` and checkpoints the WAL.

@@ -319,3 +319,49 @@ fn undecodable_record_is_cut_once() {
     assert_eq!(db.counters.wal_corruptions.load(Ordering::Relaxed), 0);
     assert_eq!(read_all(&db)[0].1.len(), 5);
 }
+
+#[test]
+fn deletion_hides_data_in_head_and_blocks_across_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 3, 0..300);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().list().len(), 2);
+    // [50s, 250s] spans both blocks and the head; series 1 only.
+    let n = db
+        .delete(50_000, 250_000, &[Matcher::equal("i", "1")])
+        .unwrap();
+    assert_eq!(n, 3);
+    let check = |db: &Db| {
+        let got = read_all(db);
+        assert_eq!(got.len(), 3);
+        let times: Vec<i64> = got[1].1.iter().map(|s| s.0).collect();
+        assert_eq!(times.len(), 300 - 201);
+        assert!(times.iter().all(|&t| !(50_000..=250_000).contains(&t)));
+        assert_eq!(got[0].1.len(), 300);
+        assert_eq!(got[2].1.len(), 300);
+    };
+    check(&db);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    check(&db);
+    // Deletions in the head travel into the block cut from it.
+    append(&db, 3, 300..400);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().list().len(), 3);
+    check_prefix(&db);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), o).unwrap();
+    check_prefix(&db);
+}
+
+fn check_prefix(db: &Db) {
+    let got = read_all(db);
+    let times: Vec<i64> = got[1].1.iter().map(|s| s.0).collect();
+    assert!(times.iter().all(|&t| !(50_000..=250_000).contains(&t)));
+    assert_eq!(times.len(), 400 - 201);
+}
