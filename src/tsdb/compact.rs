@@ -7,15 +7,21 @@
 //! directory (upstream counts only blocks). Whole blocks are deleted, oldest
 //! first, as upstream does; the head is never deleted by retention.
 //!
-//! Not built: levelled compaction of blocks into larger ranges (6h, 18h, ...);
-//! every block here spans one `min_block_duration`.
+//! Levelled compaction follows upstream's planner: ranges grow by 3×
+//! (2h, 6h, 18h, ...) up to `max_block_duration`; adjacent blocks inside one
+//! aligned range are merged once they fill it or are older than the newest
+//! block, which itself is never merged. Chunks are copied as they are (blocks
+//! do not overlap) and tombstones are carried over, not applied.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use super::block::{cleanup_tmp, ulid::is_ulid, write_block_with_tombstones, Block, ChunkData};
+use super::block::{
+    cleanup_tmp, ulid::is_ulid, write_block_with_tombstones, write_compacted_block, Block,
+    ChunkData,
+};
 use super::head::Head;
 use super::TsdbError;
 use crate::model::Labels;
@@ -32,6 +38,18 @@ pub struct CompactionCounters {
     pub chunk_samples: AtomicU64,
     pub chunk_bytes: AtomicU64,
     pub chunks: AtomicU64,
+}
+
+/// Upstream's block ranges: `min`, then ×3 per level while not above `max`.
+pub fn block_ranges(min: i64, max: i64) -> Vec<i64> {
+    let mut out = vec![min.max(1)];
+    while let Some(&last) = out.last() {
+        match last.checked_mul(3) {
+            Some(next) if next <= max && out.len() < 10 => out.push(next),
+            _ => break,
+        }
+    }
+    out
 }
 
 /// The loaded blocks, sorted by time.
@@ -176,6 +194,114 @@ impl BlockSet {
         }
         self.delete(&doomed);
         doomed.len()
+    }
+
+    /// Finds blocks to merge (upstream's `selectDirs`), oldest first.
+    pub fn plan(&self, ranges: &[i64]) -> Option<Vec<Arc<Block>>> {
+        let mut blocks = self.list();
+        // The newest block is left alone for a full block range.
+        blocks.pop()?;
+        let high = blocks.last()?.meta().min_time;
+        for &r in ranges.iter().skip(1) {
+            if r <= 0 {
+                continue;
+            }
+            let mut i = 0;
+            while i < blocks.len() {
+                let t0 = blocks[i].meta().min_time.div_euclid(r) * r;
+                if blocks[i].meta().max_time > t0 + r {
+                    i += 1;
+                    continue;
+                }
+                let mut group = Vec::new();
+                while i < blocks.len() && blocks[i].meta().max_time <= t0 + r {
+                    if blocks[i].meta().min_time >= t0 {
+                        group.push(blocks[i].clone());
+                    }
+                    i += 1;
+                }
+                if group.len() > 1 {
+                    let (mint, maxt) = (
+                        group[0].meta().min_time,
+                        group[group.len() - 1].meta().max_time,
+                    );
+                    if maxt - mint == r || maxt <= high {
+                        return Some(group);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Merges `group` into one block and replaces them with it.
+    pub fn merge(&self, group: &[Arc<Block>]) -> Result<(), TsdbError> {
+        let mut series: std::collections::BTreeMap<
+            Labels,
+            (Vec<ChunkData<'_>>, Vec<super::tombstones::Interval>),
+        > = std::collections::BTreeMap::new();
+        for b in group {
+            for (labels, metas, deleted) in b.all_series()? {
+                let entry = series.entry(labels).or_default();
+                for m in metas {
+                    entry.0.push(ChunkData {
+                        min_t: m.min_t,
+                        max_t: m.max_t,
+                        data: b.chunk(m.chunk_ref)?,
+                    });
+                }
+                entry.1.extend(deleted);
+            }
+        }
+        let mut deleted = std::collections::HashMap::new();
+        let input: Vec<(Labels, Vec<ChunkData<'_>>)> = series
+            .into_iter()
+            .map(|(l, (mut chunks, d))| {
+                chunks.sort_by_key(|c| c.min_t);
+                if !d.is_empty() {
+                    deleted.insert(l.clone(), d);
+                }
+                (l, chunks)
+            })
+            .collect();
+        let mint = group.iter().map(|b| b.meta().min_time).min().unwrap_or(0);
+        let maxt = group.iter().map(|b| b.meta().max_time).max().unwrap_or(0);
+        let level = group
+            .iter()
+            .map(|b| b.meta().compaction.level)
+            .max()
+            .unwrap_or(1)
+            + 1;
+        let sources: Vec<String> = group
+            .iter()
+            .flat_map(|b| b.meta().compaction.sources.iter().cloned())
+            .collect();
+        let meta =
+            match write_compacted_block(&self.dir, input, mint, maxt, &deleted, level, sources) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.counters
+                        .compactions_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+        let block = Block::open(&self.dir.join(&meta.ulid))?;
+        self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+        log::info!(
+            "compact blocks: ulid={} mint={mint} maxt={maxt} level={level} merged={}",
+            meta.ulid,
+            group.len()
+        );
+        {
+            let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+            blocks.push(block);
+            blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        }
+        // A crash before this leaves both the parts and the merged block;
+        // queries deduplicate overlapping samples, so answers stay right.
+        self.delete(group);
+        Ok(())
     }
 
     /// Whether the head spans more than 1.5 block ranges (upstream's

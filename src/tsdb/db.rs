@@ -42,6 +42,10 @@ pub struct DbOptions {
     pub no_lockfile: bool,
     /// `--storage.tsdb.min-block-duration`: the head's chunk range.
     pub min_block_duration: i64,
+    /// `--storage.tsdb.max-block-duration`: the largest block levelled
+    /// compaction builds (upstream's default: 10% of the retention, at most
+    /// 31d; 36h for the default 15d retention).
+    pub max_block_duration: i64,
     /// `--storage.tsdb.retention.time` in ms; `None` keeps everything.
     pub retention: Option<i64>,
     /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL and
@@ -62,6 +66,7 @@ impl Default for DbOptions {
             wal_compression: true,
             no_lockfile: false,
             min_block_duration: DEFAULT_CHUNK_RANGE,
+            max_block_duration: 36 * 60 * 60 * 1000,
             retention: None,
             retention_size: None,
             wal_fsync_interval: DEFAULT_FSYNC_INTERVAL,
@@ -444,6 +449,17 @@ fn maintain(
                 log::error!("compaction of the head failed: {e}");
                 break;
             }
+        }
+    }
+    let ranges = super::compact::block_ranges(opts.min_block_duration, opts.max_block_duration);
+    // Bounded: each merge removes at least one block.
+    for _ in 0..64 {
+        let Some(group) = blocks.plan(&ranges) else {
+            break;
+        };
+        if let Err(e) = blocks.merge(&group) {
+            log::error!("compaction of blocks failed: {e}");
+            break;
         }
     }
     if let Some(r) = opts.retention {

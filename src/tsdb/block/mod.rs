@@ -25,7 +25,9 @@ use crate::model::{Label, Labels, Matcher};
 use crate::storage::{BoxSeries, Querier, SelectHints, SeriesSet, StorageError};
 use crate::tsdb::index::{intersect, merge, subtract};
 
-pub use writer::{cleanup_tmp, write_block, write_block_with_tombstones, ChunkData};
+pub use writer::{
+    cleanup_tmp, write_block, write_block_with_tombstones, write_compacted_block, ChunkData,
+};
 
 /// Suffix of a block directory being written.
 pub const TMP_SUFFIX: &str = ".tmp-for-creation";
@@ -162,6 +164,9 @@ fn map(path: &Path) -> Result<Mmap, TsdbError> {
         source: e,
     })
 }
+
+/// A series of a block: labels, chunk metas and deleted intervals.
+pub type BlockSeriesEntry = (Labels, Vec<ChunkMeta>, Vec<Interval>);
 
 /// A chunk's place in the block.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -420,6 +425,17 @@ impl Block {
             ));
         }
         Ok(data)
+    }
+
+    /// Every series with its chunk metas and deleted intervals, in label order.
+    pub fn all_series(&self) -> Result<Vec<BlockSeriesEntry>, TsdbError> {
+        self.postings_at(self.all_postings)?
+            .into_iter()
+            .map(|r| {
+                let (l, m) = self.series(r)?;
+                Ok((l, m, self.deleted_intervals(r)))
+            })
+            .collect()
     }
 
     /// A querier over `[mint, maxt]`.

@@ -295,10 +295,24 @@ pub fn write_block(
 /// `tombstones` file (keyed by labels, resolved to the new series refs).
 pub fn write_block_with_tombstones(
     dir: &Path,
+    series: Vec<(Labels, Vec<ChunkData<'_>>)>,
+    mint: i64,
+    maxt: i64,
+    deleted: &HashMap<Labels, Vec<Interval>>,
+) -> Result<BlockMeta, TsdbError> {
+    write_compacted_block(dir, series, mint, maxt, deleted, 1, Vec::new())
+}
+
+/// The general form: `level` and `sources` go into `meta.json` (an empty
+/// `sources` means the new block is its own source, as for a head block).
+pub fn write_compacted_block(
+    dir: &Path,
     mut series: Vec<(Labels, Vec<ChunkData<'_>>)>,
     mint: i64,
     maxt: i64,
     deleted: &HashMap<Labels, Vec<Interval>>,
+    level: u32,
+    mut sources: Vec<String>,
 ) -> Result<BlockMeta, TsdbError> {
     series.retain(|(_, c)| !c.is_empty());
     series.sort_by(|a, b| a.0.cmp(&b.0));
@@ -340,8 +354,13 @@ pub fn write_block_with_tombstones(
         max_time: maxt,
         stats,
         compaction: BlockMetaCompaction {
-            level: 1,
-            sources: vec![ulid.clone()],
+            level,
+            sources: if sources.is_empty() {
+                vec![ulid.clone()]
+            } else {
+                sources.sort();
+                sources
+            },
         },
         version: 1,
     };

@@ -365,3 +365,59 @@ fn check_prefix(db: &Db) {
     assert!(times.iter().all(|&t| !(50_000..=250_000).contains(&t)));
     assert_eq!(times.len(), 400 - 201);
 }
+
+#[test]
+fn levelled_compaction_merges_blocks_that_fill_a_range() {
+    assert_eq!(
+        crate::tsdb::compact::block_ranges(100, 1000),
+        vec![100, 300, 900]
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    o.max_block_duration = 900_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 4, 0..700);
+    db.delete(10_000, 20_000, &[Matcher::equal("i", "0")])
+        .unwrap();
+    let before = read_all(&db);
+    db.compact().unwrap();
+    let metas: Vec<(i64, i64, u32, usize)> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| {
+            let m = b.meta();
+            (
+                m.min_time,
+                m.max_time,
+                m.compaction.level,
+                m.compaction.sources.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        metas,
+        vec![
+            (0, 300_000, 2, 3),
+            (300_000, 400_000, 1, 1),
+            (400_000, 500_000, 1, 1),
+            (500_000, 600_000, 1, 1),
+        ]
+    );
+    assert_eq!(
+        read_all(&db),
+        before,
+        "merging keeps every sample and deletion"
+    );
+    let dirs = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| crate::tsdb::block::ulid::is_ulid(&e.file_name().to_string_lossy()))
+        .count();
+    assert_eq!(dirs, 4, "merged parts are deleted from disk");
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), o).unwrap();
+    assert_eq!(read_all(&db), before);
+}
