@@ -26,7 +26,8 @@ use super::head::Head;
 use super::TsdbError;
 use crate::model::Labels;
 use crate::telemetry::Histogram;
-use crate::tsdb::chunkenc::num_samples;
+use crate::tsdb::chunkenc::{num_samples, XorAppender, XorIterator, SAMPLES_PER_CHUNK};
+use crate::tsdb::tombstones::is_deleted;
 
 /// Counters of compactions and retention, for self-metrics.
 #[derive(Debug, Default)]
@@ -38,6 +39,12 @@ pub struct CompactionCounters {
     pub chunk_samples: AtomicU64,
     pub chunk_bytes: AtomicU64,
     pub chunks: AtomicU64,
+}
+
+/// A chunk of a rewritten block: kept from the old block or newly encoded.
+enum ChunkPlan {
+    Keep(super::block::ChunkMeta),
+    New(i64, i64, usize),
 }
 
 /// Upstream's block ranges: `min`, then ×3 per level while not above `max`.
@@ -302,6 +309,94 @@ impl BlockSet {
         // queries deduplicate overlapping samples, so answers stay right.
         self.delete(group);
         Ok(())
+    }
+
+    /// Upstream's `clean_tombstones`: rewrites every block that has
+    /// deletions without the deleted samples (re-encoding only the affected
+    /// series' chunks) and replaces it. Returns how many blocks were rewritten.
+    pub fn clean_tombstones(&self) -> Result<usize, TsdbError> {
+        let mut n = 0;
+        for b in self.list() {
+            let all = b.all_series()?;
+            if all.iter().all(|(_, _, d)| d.is_empty()) {
+                continue;
+            }
+            let mut rewritten: Vec<Vec<u8>> = Vec::new();
+            let mut plan: Vec<(Labels, Vec<ChunkPlan>)> = Vec::with_capacity(all.len());
+            for (labels, metas, deleted) in all {
+                let mut chunks = Vec::with_capacity(metas.len());
+                if deleted.is_empty() {
+                    for m in metas {
+                        chunks.push(ChunkPlan::Keep(m));
+                    }
+                } else {
+                    let mut app = XorAppender::new();
+                    let mut first = i64::MAX;
+                    for m in &metas {
+                        let mut it = XorIterator::new(b.chunk(m.chunk_ref)?);
+                        while let Some((t, v)) = it.next() {
+                            if is_deleted(&deleted, t) {
+                                continue;
+                            }
+                            if app.num_samples() >= SAMPLES_PER_CHUNK {
+                                let last = app.last().map(|s| s.0).unwrap_or(first);
+                                let done = std::mem::take(&mut app);
+                                chunks.push(ChunkPlan::New(first, last, rewritten.len()));
+                                rewritten.push(done.into_bytes());
+                            }
+                            if app.num_samples() == 0 {
+                                first = t;
+                            }
+                            app.append(t, v);
+                        }
+                    }
+                    if app.num_samples() > 0 {
+                        let last = app.last().map(|s| s.0).unwrap_or(first);
+                        chunks.push(ChunkPlan::New(first, last, rewritten.len()));
+                        rewritten.push(app.into_bytes());
+                    }
+                }
+                plan.push((labels, chunks));
+            }
+            let mut input: Vec<(Labels, Vec<ChunkData<'_>>)> = Vec::with_capacity(plan.len());
+            for (labels, chunks) in plan {
+                let mut cs = Vec::with_capacity(chunks.len());
+                for c in chunks {
+                    cs.push(match c {
+                        ChunkPlan::Keep(m) => ChunkData {
+                            min_t: m.min_t,
+                            max_t: m.max_t,
+                            data: b.chunk(m.chunk_ref)?,
+                        },
+                        ChunkPlan::New(min_t, max_t, i) => ChunkData {
+                            min_t,
+                            max_t,
+                            data: rewritten.get(i).map(|v| v.as_slice()).unwrap_or(&[]),
+                        },
+                    });
+                }
+                input.push((labels, cs));
+            }
+            let m = b.meta();
+            let meta = write_compacted_block(
+                &self.dir,
+                input,
+                m.min_time,
+                m.max_time,
+                &std::collections::HashMap::new(),
+                m.compaction.level,
+                m.compaction.sources.clone(),
+            )?;
+            let nb = Block::open(&self.dir.join(&meta.ulid))?;
+            {
+                let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+                blocks.push(nb);
+                blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+            }
+            self.delete(std::slice::from_ref(&b));
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Whether the head spans more than 1.5 block ranges (upstream's

@@ -349,6 +349,16 @@ impl Db {
         Ok(n)
     }
 
+    /// Upstream's `POST /api/v1/admin/tsdb/clean_tombstones`: rewrites the
+    /// blocks with deletions so the deleted data leaves the disk. Deletions
+    /// in the head go when the head is cut into blocks and those are cleaned.
+    pub fn clean_tombstones(&self) -> Result<usize, TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        self.blocks.clean_tombstones()
+    }
+
     /// Drops head data before `mint` and checkpoints the WAL.
     pub fn truncate_head(&self, mint: i64) -> Result<(), TsdbError> {
         if self.closed.load(Ordering::Acquire) {

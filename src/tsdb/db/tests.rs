@@ -421,3 +421,36 @@ fn levelled_compaction_merges_blocks_that_fill_a_range() {
     let db = Db::open(tmp.path(), o).unwrap();
     assert_eq!(read_all(&db), before);
 }
+
+#[test]
+fn clean_tombstones_rewrites_blocks_without_deleted_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 3, 0..300);
+    db.compact().unwrap();
+    db.delete(0, 150_000, &[Matcher::equal("i", "2")]).unwrap();
+    let before = read_all(&db);
+    let old: Vec<String> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().ulid.clone())
+        .collect();
+    assert_eq!(db.clean_tombstones().unwrap(), 2);
+    let blocks = db.blocks().list();
+    assert_eq!(blocks.len(), 2);
+    for b in &blocks {
+        assert!(!old.contains(&b.meta().ulid));
+        let all = b.all_series().unwrap();
+        assert!(
+            all.iter().all(|(_, _, d)| d.is_empty()),
+            "no tombstones left"
+        );
+    }
+    assert_eq!(blocks[0].meta().stats.num_samples, 100 + 100);
+    assert_eq!(blocks[1].meta().stats.num_samples, 100 + 100 + 49);
+    assert_eq!(read_all(&db), before);
+    assert_eq!(db.clean_tombstones().unwrap(), 0);
+}
