@@ -24,10 +24,10 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use super::compact::BlockSet;
 use super::head::replay::{replay_wal, ReplayStats};
 use super::head::{Head, HeadOptions, HeadStats, DEFAULT_CHUNK_RANGE};
+use super::querier::DbQuerier;
 use super::wal::checkpoint::{checkpoint, delete_checkpoints};
 use super::wal::{list_segments, Wal, WalOptions, DEFAULT_FSYNC_INTERVAL, DEFAULT_SEGMENT_SIZE};
 use super::TsdbError;
-use crate::storage::fanout::MergeQuerier;
 use crate::storage::{Appendable, Appender, Querier, Queryable, SeriesRef, StorageError};
 use crate::telemetry::Histogram;
 
@@ -568,7 +568,7 @@ impl Queryable for Db {
             .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
             .collect();
         queriers.push(head);
-        Ok(Box::new(MergeQuerier { queriers }))
+        Ok(Box::new(DbQuerier::new(queriers)))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod db;
 pub mod head;
 pub mod index;
 pub mod metrics;
+pub mod querier;
 pub mod tombstones;
 pub mod wal;
 
