@@ -70,11 +70,10 @@ impl Iterator for MergeSeriesSet {
         for s in self.sources.iter_mut() {
             match s.peek() {
                 Some(Err(_)) => return s.next(),
-                Some(Ok(series)) => {
-                    if min.as_ref().is_none_or(|m| series.labels() < m) {
-                        min = Some(series.labels().clone());
-                    }
+                Some(Ok(series)) if min.as_ref().is_none_or(|m| series.labels() < m) => {
+                    min = Some(series.labels().clone());
                 }
+                Some(Ok(_)) => {}
                 None => {}
             }
         }
