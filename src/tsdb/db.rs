@@ -53,7 +53,7 @@ pub struct DbOptions {
     pub retention_size: Option<u64>,
     /// How often the WAL is fsynced.
     pub wal_fsync_interval: Duration,
-    /// How often retention is applied.
+    /// How often compaction, head truncation and retention run (upstream: 1m).
     pub truncate_interval: Duration,
     /// Lock stripes of the head.
     pub stripes: usize,

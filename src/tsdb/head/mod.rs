@@ -10,13 +10,15 @@
 //!   collisions are kept in a side map and resolved by comparing labels.
 //! - Labels are symbol ids into one `SymbolTable`; postings (`MemPostings`)
 //!   map name → value → ids for selects.
+//! - Deletions are per-series intervals (`tombstones`) applied when reading.
 //! - Lock order: a hash stripe may be held while taking any other lock; of
-//!   `symbols`, a series stripe and `postings` at most one is held at a time.
-//!   This is why no deadlock is possible between creating appenders and
-//!   readers.
+//!   `symbols`, a series stripe, `postings` and `tombstones` at most one is
+//!   held at a time. This is why no deadlock is possible between creating
+//!   appenders and readers.
 //!
 //! Ids are never reused (the WAL refers to series by id), so removing series
-//! on truncation leaves holes in the slab until restart.
+//! on truncation leaves holes in the slab (a 64-slot page is freed once all
+//! its series are gone).
 //!
 //! A time range of the head can be read through [`Head::series_chunks`],
 //! which is what cutting a block needs.
