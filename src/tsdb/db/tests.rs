@@ -454,3 +454,20 @@ fn clean_tombstones_rewrites_blocks_without_deleted_data() {
     assert_eq!(read_all(&db), before);
     assert_eq!(db.clean_tombstones().unwrap(), 0);
 }
+
+#[test]
+fn series_of_a_dropped_appender_are_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let mut app = db.appender();
+    app.append(0, &series(0), 1000, 1.0).unwrap();
+    drop(app);
+    // Another appender finds the series by labels and commits a sample.
+    let mut app = db.appender();
+    app.append(0, &series(0), 2000, 2.0).unwrap();
+    app.commit().unwrap();
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(read_all(&db)[0].1, vec![(2000, 2.0)]);
+}
