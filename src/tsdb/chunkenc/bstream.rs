@@ -2,12 +2,18 @@
 //! byte vector and a reader over a byte slice, bit for bit compatible with
 //! upstream's `tsdb/chunkenc/bstream.go`.
 
-/// Appends bits to a byte vector, most significant bit first.
+/// Appends bits to a byte vector, most significant bit first. Pending
+/// bits collect in a 64-bit register and reach the vector eight bytes at a
+/// time: with one open chunk per series, touching the chunk's heap buffer
+/// on every sample would cost a cache miss per append.
 #[derive(Clone, Debug, Default)]
 pub struct BitWriter {
+    /// Completed bytes.
     bytes: Vec<u8>,
-    /// Free bits in the last byte (0 means the next bit starts a new byte).
-    free: u8,
+    /// Pending bits, left-aligned.
+    acc: u64,
+    /// Number of pending bits (0..64).
+    n: u8,
 }
 
 impl BitWriter {
@@ -15,96 +21,96 @@ impl BitWriter {
     pub fn with_prefix(prefix: &[u8], capacity: usize) -> BitWriter {
         let mut bytes = Vec::with_capacity(capacity.max(prefix.len()));
         bytes.extend_from_slice(prefix);
-        BitWriter { bytes, free: 0 }
+        BitWriter {
+            bytes,
+            acc: 0,
+            n: 0,
+        }
     }
 
-    /// Resumes writing at the end of `bytes`, whose last byte has `free` unused low bits.
-    pub fn resume(bytes: Vec<u8>, free: u8) -> BitWriter {
-        BitWriter { bytes, free }
+    /// The prefix bytes given at creation, for in-place header updates.
+    pub fn prefix_mut(&mut self, len: usize) -> &mut [u8] {
+        let len = len.min(self.bytes.len());
+        &mut self.bytes[..len]
     }
 
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+    /// Length of the stream in bytes, the last one zero-padded.
+    pub fn len(&self) -> usize {
+        self.bytes.len() + usize::from(self.n).div_ceil(8)
     }
 
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.bytes
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
-    pub fn free_bits(&self) -> u8 {
-        self.free
+    /// Appends the stream's bytes (the last one zero-padded) to `out`.
+    pub fn copy_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.bytes);
+        let pending = usize::from(self.n).div_ceil(8);
+        out.extend_from_slice(&self.acc.to_be_bytes()[..pending]);
     }
 
-    /// Gives the buffer back, trimmed to its length.
+    /// A copy of the stream's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        self.copy_to(&mut out);
+        out
+    }
+
+    /// Gives the bytes back, trimmed to their length.
     pub fn into_bytes(mut self) -> Vec<u8> {
+        let pending = usize::from(self.n).div_ceil(8);
+        let acc = self.acc.to_be_bytes();
+        self.bytes.reserve_exact(pending);
+        self.bytes.extend_from_slice(&acc[..pending]);
         self.bytes.shrink_to_fit();
         self.bytes
     }
 
-    pub fn shrink_to_fit(&mut self) {
-        self.bytes.shrink_to_fit();
-    }
-
-    /// Appends a byte, growing by a quarter instead of doubling: a head
-    /// holds one open chunk per series, so doubling's slack would cost more
-    /// than the few extra reallocations.
-    fn push(&mut self, b: u8) {
-        if self.bytes.len() == self.bytes.capacity() {
+    /// Moves the full register into the vector, growing by a quarter
+    /// instead of doubling (a doubled buffer per series is costly slack).
+    fn flush_register(&mut self) {
+        if self.bytes.capacity() - self.bytes.len() < 8 {
             self.bytes.reserve_exact((self.bytes.len() / 4).max(16));
         }
-        self.bytes.push(b);
+        self.bytes.extend_from_slice(&self.acc.to_be_bytes());
+        self.acc = 0;
+        self.n = 0;
     }
 
     pub fn write_bit(&mut self, bit: bool) {
-        if self.free == 0 {
-            self.push(0);
-            self.free = 8;
-        }
-        if bit {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= 1 << (self.free - 1);
-            }
-        }
-        self.free -= 1;
+        self.write_bits(u64::from(bit), 1);
     }
 
     pub fn write_byte(&mut self, b: u8) {
-        if self.free == 0 {
-            self.push(b);
-            return;
-        }
-        let free = self.free;
-        if let Some(last) = self.bytes.last_mut() {
-            *last |= b >> (8 - free);
-        }
-        self.push(b << free);
+        self.write_bits(u64::from(b), 8);
     }
 
-    /// Writes the low `nbits` (at most 64) bits of `v`, most significant
-    /// first: tops up the partial last byte, then whole bytes, then the rest.
+    /// Writes the low `nbits` (at most 64) bits of `v`, most significant first.
     pub fn write_bits(&mut self, v: u64, nbits: u32) {
-        let mut n = nbits.min(64);
-        if n == 0 {
+        let nbits = nbits.min(64);
+        if nbits == 0 {
             return;
         }
-        let v = if n < 64 { v & ((1u64 << n) - 1) } else { v };
-        if self.free > 0 {
-            let free = u32::from(self.free);
-            let take = free.min(n);
-            let bits = (v >> (n - take)) & ((1u64 << take) - 1);
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= (bits << (free - take)) as u8;
-            }
-            self.free -= take as u8;
-            n -= take;
+        let v = if nbits < 64 {
+            v & ((1u64 << nbits) - 1)
+        } else {
+            v
+        };
+        let n = u32::from(self.n);
+        let free = 64 - n;
+        if nbits < free {
+            self.acc |= v << (free - nbits);
+            self.n += nbits as u8;
+            return;
         }
-        while n >= 8 {
-            n -= 8;
-            self.push((v >> n) as u8);
-        }
-        if n > 0 {
-            self.push((v << (8 - n)) as u8);
-            self.free = (8 - n) as u8;
+        // Fill the register, flush it, keep the rest.
+        let rest = nbits - free;
+        self.acc |= v >> rest;
+        self.flush_register();
+        if rest > 0 {
+            self.acc = v << (64 - rest);
+            self.n = rest as u8;
         }
     }
 }
@@ -288,6 +294,7 @@ mod tests {
         for b in &out {
             w.write_byte(*b);
         }
+        assert_eq!(w.len(), 3);
         let bytes = w.into_bytes();
         let mut r = BitReader::new(&bytes);
         assert_eq!(r.read_bit(), Some(true));

@@ -64,9 +64,18 @@ impl XorAppender {
         self.num
     }
 
-    /// The chunk bytes so far (header included); a valid chunk at any time.
-    pub fn bytes(&self) -> &[u8] {
-        self.w.bytes()
+    /// A copy of the chunk so far (header included); a valid chunk at any time.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.w.to_bytes()
+    }
+
+    /// Size of the chunk so far in bytes.
+    pub fn len(&self) -> usize {
+        self.w.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.num == 0
     }
 
     /// The last appended sample.
@@ -128,7 +137,7 @@ impl XorAppender {
         self.v = vbits;
         self.num = self.num.wrapping_add(1);
         let header = self.num.to_be_bytes();
-        self.w.bytes_mut()[..HEADER_SIZE].copy_from_slice(&header);
+        self.w.prefix_mut(HEADER_SIZE).copy_from_slice(&header);
     }
 
     fn write_value(&mut self, vbits: u64) {
@@ -339,7 +348,7 @@ mod tests {
         for (t, v) in samples {
             a.append(*t, *v);
         }
-        assert_eq!(num_samples(a.bytes()) as usize, samples.len());
+        assert_eq!(num_samples(&a.to_bytes()) as usize, samples.len());
         let bytes = a.into_bytes();
         let mut it = XorIterator::new(&bytes[..]);
         for (i, (t, v)) in samples.iter().enumerate() {
@@ -433,7 +442,7 @@ mod tests {
         for (t, v) in [(1000, 1.0), (2000, 2.0), (3000, 3.0), (4005, 3.0)] {
             a.append(t, v);
         }
-        let b = a.bytes();
+        let b = a.to_bytes();
         assert_eq!(&b[..2], &[0, 4]);
         assert_eq!(&b[2..4], &[0xd0, 0x0f]); // zig-zag varint of 1000
         assert_eq!(&b[4..12], &1.0f64.to_bits().to_be_bytes());
@@ -448,7 +457,7 @@ mod tests {
         for i in 0..120 {
             a.append(i * 15_000, i as f64);
         }
-        let mut it = XorIterator::new(a.bytes().to_vec());
+        let mut it = XorIterator::new(a.to_bytes());
         assert_eq!(it.at(), None);
         assert_eq!(it.seek(15_001), Some((30_000, 2.0)));
         assert_eq!(it.seek(0), Some((30_000, 2.0)));

@@ -168,7 +168,7 @@ impl MemSeries {
                 out.push(ChunkSnapshot {
                     min_t: self.open_min_t,
                     max_t: lt,
-                    data: Arc::from(self.open.bytes()),
+                    data: Arc::from(self.open.to_bytes()),
                 });
             }
         }
@@ -177,7 +177,7 @@ impl MemSeries {
 
     /// Heap bytes held by chunks (for stats and tests).
     pub fn chunk_bytes(&self) -> usize {
-        self.closed.iter().map(|c| c.data.len()).sum::<usize>() + self.open.bytes().len()
+        self.closed.iter().map(|c| c.data.len()).sum::<usize>() + self.open.len()
     }
 }
 
