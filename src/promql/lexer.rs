@@ -46,6 +46,9 @@ pub enum TokenKind {
     Gte,
     EqlRegex,
     NeqRegex,
+    /// `</` and `>/`: upstream's native-histogram trim operators.
+    TrimUpper,
+    TrimLower,
     At,
     Land,
     Lor,
@@ -95,6 +98,8 @@ impl TokenKind {
                 | TokenKind::Gte
                 | TokenKind::EqlRegex
                 | TokenKind::NeqRegex
+                | TokenKind::TrimUpper
+                | TokenKind::TrimLower
                 | TokenKind::At
                 | TokenKind::Land
                 | TokenKind::Lor
@@ -367,14 +372,18 @@ impl<'a> Lexer<'a> {
                 }
             },
             '<' => {
-                if self.accept("=") {
+                if self.accept("/") {
+                    self.token(TokenKind::TrimUpper, start)
+                } else if self.accept("=") {
                     self.token(TokenKind::Lte, start)
                 } else {
                     self.token(TokenKind::Lss, start)
                 }
             }
             '>' => {
-                if self.accept("=") {
+                if self.accept("/") {
+                    self.token(TokenKind::TrimLower, start)
+                } else if self.accept("=") {
                     self.token(TokenKind::Gte, start)
                 } else {
                     self.token(TokenKind::Gtr, start)

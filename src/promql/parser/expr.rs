@@ -199,6 +199,15 @@ impl<'a> Parser<'a> {
         let mut lhs = self.parse_unary()?;
         loop {
             let t = self.peek();
+            if matches!(t.kind, TokenKind::TrimUpper | TokenKind::TrimLower) {
+                return Err(self.err(
+                    PosRange::new(t.start, t.end),
+                    format!(
+                        "the native histogram trim operator {:?} is not supported by promlite",
+                        self.text(t)
+                    ),
+                ));
+            }
             let Some(op) = binop(t.kind) else { break };
             let prec = op.precedence();
             if prec < min_prec {
@@ -1012,6 +1021,10 @@ impl<'a> Parser<'a> {
             }
             TokenKind::Number | TokenKind::Add | TokenKind::Sub => {
                 At::Ts(self.parse_signed_number("@", "timestamp")?)
+            }
+            TokenKind::Duration => {
+                self.next();
+                At::Ts(self.duration_literal(t)?.val)
             }
             _ => return Err(self.unexpected("@", "timestamp")),
         };
