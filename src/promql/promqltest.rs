@@ -126,7 +126,8 @@ pub fn run_script(
         let header_line = i + 1;
         let mut block = Vec::new();
         i += 1;
-        while i < lines.len() {
+        // `clear` has no block: the next line may be a command.
+        while i < lines.len() && line != "clear" {
             let l = lines[i].trim();
             if l.is_empty() || l.starts_with('#') {
                 break;
@@ -396,7 +397,7 @@ fn run_eval(engine: &Engine, storage: &MemStorage, c: &EvalCmd) -> Result<(), St
                 };
                 check_annotations(c, &res.warnings, &res.infos)
                     .map_err(|e| format!("{q} at {t}: {e}"))?;
-                let (s, st, e) = c.range_vector.unwrap_or((*t, 0, *t));
+                let (s, e, st) = c.range_vector.unwrap_or((*t, *t, 0));
                 compare(c, &res.value, s, st, e).map_err(|e| format!("{q} at {t}: {e}"))?;
                 if c.ordered || c.range_vector.is_some() || c.string.is_some() {
                     continue;
@@ -670,7 +671,11 @@ fn set_at(e: &mut Expr, t: i64, unsafe_fn: &mut bool) {
             set_at(&mut b.rhs, t, unsafe_fn);
         }
         Expr::Call(c) => {
-            if crate::promql::engine::AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.name.as_str()) {
+            // `start()`, `end()`, `range()` and `step()` change with the
+            // evaluation times of the re-runs as well.
+            if crate::promql::engine::AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.name.as_str())
+                || matches!(c.name.as_str(), "start" | "end" | "range" | "step")
+            {
                 *unsafe_fn = true;
             }
             for a in c.args.iter_mut() {

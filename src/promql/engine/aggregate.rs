@@ -34,7 +34,7 @@ impl Acc {
             self.mean = f;
             self.kahan_c = 0.0;
             if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
-                self.value = 0.0;
+                self.value = if f.is_finite() { 0.0 } else { f64::NAN };
             }
             if op == AggOp::Group {
                 self.value = 1.0;

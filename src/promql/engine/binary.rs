@@ -292,7 +292,7 @@ fn vector_binop(
                 };
                 return Err(QueryError::exec(format!(
                     "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    matched_labels, side, one[j].metric, one[dup].metric
+                    matched_labels, side, one[dup].metric, one[j].metric
                 )));
             }
             right.insert(osig[j], (j, v));
@@ -303,12 +303,6 @@ fn vector_binop(
                 continue;
             };
             let (fl, fr) = if one_to_many { (rv, v) } else { (v, rv) };
-            let (mut val, keep) = elem_op(b.op, fl, fr);
-            if b.return_bool {
-                val = if keep { 1.0 } else { 0.0 };
-            } else if !keep {
-                continue;
-            }
             let out_idx = match pair_out.get(&(i, j)) {
                 Some(o) => *o,
                 None => {
@@ -330,6 +324,12 @@ fn vector_binop(
                 ));
             }
             inserted.push(out_idx);
+            let (mut val, keep) = elem_op(b.op, fl, fr);
+            if b.return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
+            }
             col.push(&metrics[out_idx], drop || many[i].drop_name, t, val)?;
         }
         if k % 64 == 0 {

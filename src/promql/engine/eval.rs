@@ -54,6 +54,10 @@ pub(crate) struct Evaluator<'a> {
     pub start: i64,
     pub end: i64,
     pub interval: i64,
+    /// The outer query's range and step, for `start()`, `end()`, `range()`, `step()`.
+    pub query_start: i64,
+    pub query_end: i64,
+    pub query_step: i64,
     lookback: i64,
     max_samples: usize,
     cur_samples: usize,
@@ -76,7 +80,9 @@ pub(crate) fn expr_type(e: &Expr) -> ValueType {
             }
         }
         Expr::Call(c) => match c.name.as_str() {
-            "time" | "scalar" | "pi" => ValueType::Scalar,
+            "time" | "scalar" | "pi" | "step" | "range" | "start" | "end" | "min_of" | "max_of" => {
+                ValueType::Scalar
+            }
             _ => ValueType::Vector,
         },
         Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
@@ -137,6 +143,9 @@ impl<'a> Evaluator<'a> {
             start,
             end,
             interval: if step == 0 { 1 } else { step },
+            query_start: start,
+            query_end: end,
+            query_step: step,
             lookback: opts.lookback_delta,
             max_samples: opts.max_samples,
             cur_samples: 0,
@@ -155,6 +164,9 @@ impl<'a> Evaluator<'a> {
             start,
             end,
             interval,
+            query_start: self.query_start,
+            query_end: self.query_end,
+            query_step: self.query_step,
             lookback: self.lookback,
             max_samples: self.max_samples,
             cur_samples: self.cur_samples,
@@ -651,8 +663,9 @@ pub(crate) fn cleanup_metric_labels(mat: Matrix) -> Result<Matrix, QueryError> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Matrix = Vec::with_capacity(mat.len());
     for mut s in mat {
-        if s.drop_name && s.metric.has(METRIC_NAME) {
-            s.metric = s.metric.without_metric_name();
+        if s.drop_name {
+            // The type-and-unit metadata labels describe the name and go with it.
+            s.metric = s.metric.without(&[METRIC_NAME, "__type__", "__unit__"]);
         }
         s.drop_name = false;
         match index.get(&s.metric) {

@@ -32,6 +32,40 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call) -> Result<Val, QueryError>
     let m = match name {
         "time" => ev.scalar_matrix(|t| t as f64 / 1000.0)?,
         "pi" => ev.scalar_matrix(|_| std::f64::consts::PI)?,
+        "step" => {
+            let step = ev.query_step;
+            ev.scalar_matrix(|_| step as f64 / 1000.0)?
+        }
+        "range" => {
+            let r = ev.query_end - ev.query_start;
+            ev.scalar_matrix(|_| r as f64 / 1000.0)?
+        }
+        "start" => {
+            let t = ev.query_start;
+            ev.scalar_matrix(|_| t as f64 / 1000.0)?
+        }
+        "end" => {
+            let t = ev.query_end;
+            ev.scalar_matrix(|_| t as f64 / 1000.0)?
+        }
+        "min_of" | "max_of" => {
+            let a = ev.eval_scalar_steps(arg(c, 0)?)?;
+            let b = ev.eval_scalar_steps(arg(c, 1)?)?;
+            let min = name == "min_of";
+            let (start, interval) = (ev.start, ev.interval);
+            ev.scalar_matrix(|t| {
+                let k = ((t - start) / interval) as usize;
+                let (x, y) = (
+                    a.get(k).copied().unwrap_or(f64::NAN),
+                    b.get(k).copied().unwrap_or(f64::NAN),
+                );
+                if min {
+                    go_min(x, y)
+                } else {
+                    go_max(x, y)
+                }
+            })?
+        }
         "vector" => {
             let mut m = ev.eval_matrix(arg(c, 0)?)?;
             for s in m.iter_mut() {
