@@ -331,6 +331,11 @@ impl<'a> Lexer<'a> {
         if self.brace_open {
             return self.lex_inside_braces();
         }
+        if self.bracket_open {
+            if let Some(t) = self.reject_in_brackets() {
+                return Some(t);
+            }
+        }
         let start = self.pos;
         let Some(c) = self.bump() else {
             if self.paren_depth != 0 {
@@ -431,6 +436,29 @@ impl<'a> Lexer<'a> {
             }
             c => self.error(start, format!("unexpected character: {}", go_quote_rune(c))),
         }
+    }
+
+    /// Inside `[...]` only a duration expression may appear (upstream's
+    /// `lexDurationExpr`); anything else is an error right away.
+    fn reject_in_brackets(&mut self) -> Option<Token> {
+        let c = self.peek()?;
+        let allowed = c.is_ascii_alphanumeric()
+            || c == '_'
+            || c == '.'
+            || is_space(c)
+            || "[]:()+-*/%^,".contains(c);
+        if allowed {
+            return None;
+        }
+        let start = self.pos;
+        self.pos += c.len_utf8();
+        self.error(
+            start,
+            format!(
+                "unexpected character in duration expression: {}",
+                go_quote_rune(c)
+            ),
+        )
     }
 
     fn lex_inside_braces(&mut self) -> Option<Token> {

@@ -464,8 +464,9 @@ impl<'a> Parser<'a> {
     }
 
     fn duration_literal(&self, t: Token) -> PResult<NumberLiteral> {
-        let ms = crate::model::duration::parse_duration(self.text(t))
-            .map_err(|e| self.err(PosRange::new(t.start, t.end), e.to_string()))?;
+        let text = self.text(t);
+        let ms = crate::model::duration::parse_duration(text)
+            .map_err(|e| self.err(PosRange::new(t.start, t.end), duration_error(text, e)))?;
         Ok(NumberLiteral {
             val: ms as f64 / 1000.0,
             duration: true,
@@ -733,9 +734,10 @@ impl<'a> Parser<'a> {
     fn parse_range_or_subquery(&mut self, e: Expr) -> PResult<Expr> {
         let open = self.next();
         if !self.starts_duration_expr() {
-            return Err(
-                self.unexpected("subquery selector", "number, duration, step(), or range()")
-            );
+            return Err(self.unexpected(
+                "subquery or range selector",
+                "number, duration, step(), or range()",
+            ));
         }
         let range = self.parse_duration_expr(0)?;
         match self.peek().kind {
@@ -811,15 +813,9 @@ impl<'a> Parser<'a> {
             if !secs.is_finite() {
                 return Err(self.err(pos, "duration must be a finite number"));
             }
-            let ms = (secs * 1000.0) as i64;
+            let ms = (secs * 1000.0).round() as i64;
             if must_be_positive && ms <= 0 {
-                return Err(self.err(
-                    pos,
-                    format!(
-                        "duration must be greater than 0, got {}",
-                        crate::model::duration::format_duration(ms)
-                    ),
-                ));
+                return Err(self.err(pos, "duration must be greater than 0"));
             }
             if literal {
                 return Ok((ms, None));
@@ -1045,7 +1041,10 @@ impl<'a> Parser<'a> {
             if !ts.is_finite() || ts >= i64::MAX as f64 || ts <= i64::MIN as f64 {
                 return Err(self.err(
                     epos,
-                    format!("timestamp out of bounds for @ modifier: {ts:.6}"),
+                    format!(
+                        "timestamp out of bounds for @ modifier: {}",
+                        go_format_f(ts)
+                    ),
                 ));
             }
         }
@@ -1105,6 +1104,34 @@ impl<'a> Parser<'a> {
         *slot = modifier;
         *end = t.end;
         Ok(e)
+    }
+}
+
+/// Upstream's `model.ParseDuration` names an unknown unit before
+/// complaining about the form.
+fn duration_error(text: &str, e: crate::model::duration::DurationError) -> String {
+    const UNITS: &[&str] = &["y", "w", "d", "h", "m", "s", "ms"];
+    let unknown = text
+        .split(|c: char| c.is_ascii_digit())
+        .find(|u| !u.is_empty() && !UNITS.contains(u));
+    match unknown {
+        Some(u) => format!(
+            "unknown unit {} in duration {}",
+            crate::model::labels::go_quote(u),
+            crate::model::labels::go_quote(text)
+        ),
+        None => e.to_string(),
+    }
+}
+
+/// Go's `%f`: six decimals, and `+Inf`/`-Inf`/`NaN` spelled as Go does.
+fn go_format_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        format!("{v:.6}")
     }
 }
 
