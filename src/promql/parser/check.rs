@@ -169,7 +169,7 @@ impl Checker<'_> {
                         pos,
                         format!(
                             "subquery is only allowed on instant vector, got {} instead",
-                            t.document_name()
+                            t.api_name()
                         ),
                     ));
                 }

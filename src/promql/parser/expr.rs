@@ -27,7 +27,19 @@ pub struct Parser<'a> {
     /// End of the last `)`, `]` or `}` consumed (upstream's `lastClosing`).
     last_closing: usize,
     opts: ParseOptions,
+    /// Current recursion depth of the descent, bounded by `MAX_NESTING`.
+    nesting: usize,
+    /// Height of the tree the last `parse_*` call returned, bounded by
+    /// `MAX_TREE_DEPTH` so that later recursive walks cannot overflow the stack.
+    last_depth: usize,
+    /// Operators parsed in duration expressions, bounded by `MAX_TREE_DEPTH`.
+    duration_ops: usize,
 }
+
+/// Deepest nesting of parentheses, calls and operators the parser descends into.
+const MAX_NESTING: usize = 100;
+/// Tallest expression tree accepted (a chain `a + b + ... ` of n terms is n tall).
+const MAX_TREE_DEPTH: usize = 300;
 
 fn binop(kind: TokenKind) -> Option<BinOp> {
     Some(match kind {
@@ -97,6 +109,9 @@ impl<'a> Parser<'a> {
             lex_error,
             last_closing: 0,
             opts,
+            nesting: 0,
+            last_depth: 0,
+            duration_ops: 0,
         }
     }
 
@@ -205,8 +220,40 @@ impl<'a> Parser<'a> {
 
     // ----- expressions -----
 
+    fn enter(&mut self) -> PResult<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            let t = self.peek();
+            return Err(self.err(
+                PosRange::new(t.start, t.end),
+                format!("expression is nested more than {MAX_NESTING} levels deep, which is not supported by promlite"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records the height of a node built over children of height `child`.
+    fn grew(&mut self, child: usize, pos: PosRange) -> PResult<()> {
+        self.last_depth = child + 1;
+        if self.last_depth > MAX_TREE_DEPTH {
+            return Err(self.err(
+                pos,
+                format!("expression tree is more than {MAX_TREE_DEPTH} levels deep, which is not supported by promlite"),
+            ));
+        }
+        Ok(())
+    }
+
     fn parse_binary(&mut self, min_prec: u8) -> PResult<Expr> {
+        self.enter()?;
+        let e = self.parse_binary_inner(min_prec);
+        self.nesting -= 1;
+        e
+    }
+
+    fn parse_binary_inner(&mut self, min_prec: u8) -> PResult<Expr> {
         let mut lhs = self.parse_unary()?;
+        let mut depth = self.last_depth;
         loop {
             let t = self.peek();
             if matches!(t.kind, TokenKind::TrimUpper | TokenKind::TrimLower) {
@@ -231,6 +278,8 @@ impl<'a> Parser<'a> {
                 prec + 1
             };
             let rhs = self.parse_binary(next_min)?;
+            self.grew(depth.max(self.last_depth), PosRange::new(t.start, t.end))?;
+            depth = self.last_depth;
             lhs = Expr::Binary(BinaryExpr {
                 op,
                 lhs: Box::new(lhs),
@@ -239,6 +288,7 @@ impl<'a> Parser<'a> {
                 return_bool,
             });
         }
+        self.last_depth = depth;
         Ok(lhs)
     }
 
@@ -345,6 +395,9 @@ impl<'a> Parser<'a> {
         };
         self.next();
         let operand = self.parse_binary(UNARY_PRECEDENCE)?;
+        if !matches!(operand, Expr::NumberLiteral(_)) {
+            self.grew(self.last_depth, PosRange::new(t.start, t.end))?;
+        }
         Ok(match operand {
             Expr::NumberLiteral(mut n) => {
                 if op == BinOp::Sub {
@@ -365,7 +418,11 @@ impl<'a> Parser<'a> {
         let mut e = self.parse_primary()?;
         loop {
             match self.peek().kind {
-                TokenKind::LeftBracket => e = self.parse_range_or_subquery(e)?,
+                TokenKind::LeftBracket => {
+                    let child = self.last_depth;
+                    e = self.parse_range_or_subquery(e)?;
+                    self.grew(child, e.pos_range())?;
+                }
                 TokenKind::Keyword(Keyword::Offset) => e = self.parse_offset(e)?,
                 TokenKind::At => e = self.parse_at(e)?,
                 TokenKind::Keyword(Keyword::Anchored) | TokenKind::Keyword(Keyword::Smoothed) => {
@@ -405,6 +462,7 @@ impl<'a> Parser<'a> {
 
     fn parse_primary(&mut self) -> PResult<Expr> {
         let t = self.peek();
+        self.last_depth = 1;
         match t.kind {
             TokenKind::Number => {
                 self.next();
@@ -430,6 +488,7 @@ impl<'a> Parser<'a> {
             TokenKind::LeftParen => {
                 self.next();
                 let inner = self.parse_binary(0)?;
+                self.grew(self.last_depth, PosRange::new(t.start, t.end))?;
                 let close = self.expect(TokenKind::RightParen, "paren expression", "\")\"")?;
                 Ok(Expr::Paren(ParenExpr {
                     expr: Box::new(inner),
@@ -491,6 +550,7 @@ impl<'a> Parser<'a> {
             return Err(self.unexpected("aggregation", ""));
         }
         let args = self.parse_call_args()?;
+        self.grew(self.last_depth, PosRange::new(op_tok.start, op_tok.end))?;
         if !have_modifier {
             if let TokenKind::Keyword(kw @ (Keyword::By | Keyword::Without)) = self.peek().kind {
                 self.next();
@@ -581,12 +641,16 @@ impl<'a> Parser<'a> {
     fn parse_call_args(&mut self) -> PResult<Vec<Expr>> {
         self.expect(TokenKind::LeftParen, "function call", "\"(\"")?;
         let mut args = Vec::new();
+        self.last_depth = 0;
         if self.peek().kind == TokenKind::RightParen {
             self.next();
             return Ok(args);
         }
+        let mut depth = 0;
         loop {
             args.push(self.parse_binary(0)?);
+            depth = depth.max(self.last_depth);
+            self.last_depth = depth;
             match self.peek().kind {
                 TokenKind::Comma => {
                     let comma = self.next();
@@ -635,6 +699,7 @@ impl<'a> Parser<'a> {
             ));
         }
         let args = self.parse_call_args()?;
+        self.grew(self.last_depth, name_pos)?;
         Ok(Expr::Call(Call {
             name,
             args,
@@ -842,6 +907,13 @@ impl<'a> Parser<'a> {
     /// An arithmetic expression over numbers (seconds), durations, `step()`,
     /// `range()`, `min_of()` and `max_of()`, as allowed in `[...]` and after `offset`.
     fn parse_duration_expr(&mut self, min_prec: u8) -> PResult<Expr> {
+        self.enter()?;
+        let e = self.parse_duration_expr_inner(min_prec);
+        self.nesting -= 1;
+        e
+    }
+
+    fn parse_duration_expr_inner(&mut self, min_prec: u8) -> PResult<Expr> {
         let mut lhs = self.parse_duration_unary()?;
         loop {
             let t = self.peek();
@@ -857,6 +929,13 @@ impl<'a> Parser<'a> {
             let prec = op.precedence();
             if prec < min_prec {
                 break;
+            }
+            self.duration_ops += 1;
+            if self.duration_ops > MAX_TREE_DEPTH {
+                return Err(self.err(
+                    PosRange::new(t.start, t.end),
+                    format!("duration expression has more than {MAX_TREE_DEPTH} operators, which is not supported by promlite"),
+                ));
             }
             self.next();
             let next_min = if op.is_right_associative() {

@@ -40,3 +40,26 @@ fn reports_upstream_errors() {
         assert_eq!(roundtrip(input), format!("ERR {want}"), "{input}");
     }
 }
+
+#[test]
+fn deep_nesting_fails_cleanly() {
+    let nested = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let err = parse_expr(&nested).map(|_| ()).unwrap_err();
+    assert!(err.msg.contains("not supported by promlite"), "{err}");
+}
+
+#[test]
+fn long_chains_are_bounded() {
+    let chain = |n: usize| vec!["a"; n].join(" + ");
+    assert!(parse_expr(&chain(250)).is_ok());
+    let err = parse_expr(&chain(5000)).map(|_| ()).unwrap_err();
+    assert!(err.msg.contains("levels deep"), "{err}");
+}
+
+#[test]
+fn long_subquery_and_duration_chains_are_bounded() {
+    let subqueries = format!("a{}", "[1m:]".repeat(2000));
+    assert!(parse_expr(&subqueries).is_err());
+    let duration = format!("a[{}]", vec!["1"; 5000].join("+"));
+    assert!(parse_expr(&duration).is_err());
+}
