@@ -338,11 +338,14 @@ impl<'a> Lexer<'a> {
         }
         let start = self.pos;
         let Some(c) = self.bump() else {
+            if self.bracket_open {
+                return self.error(
+                    start,
+                    "unexpected end of input in duration expression".to_string(),
+                );
+            }
             if self.paren_depth != 0 {
                 return self.error(start, "unclosed left parenthesis".to_string());
-            }
-            if self.bracket_open {
-                return self.error(start, "unclosed left bracket".to_string());
             }
             self.done = true;
             return self.token(TokenKind::Eof, start);
