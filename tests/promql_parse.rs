@@ -274,6 +274,23 @@ const CASES: &[Case] = &[
     ("rate(food[1m])[1h] @ 100", Err("1:15: parse error: ranges only allowed for vector selectors")),
     // @ start() / end().
     ("foo @ start()", Ok("foo @ start()")),
+    ("foo @ end()", Ok("foo @ end()")),
+    ("test[5y] @ start()", Ok("test[5y] @ start()")),
+    ("test[5y] @ end()", Ok("test[5y] @ end()")),
+    ("foo[10m:6s] @ start()", Ok("foo[10m:6s] @ start()")),
+    ("foo[10m:6s] @ end()", Ok("foo[10m:6s] @ end()")),
+    ("start", Ok("start")),
+    ("end", Ok("end")),
+    (r#"start{end="foo"}"#, Ok(r#"start{end="foo"}"#)),
+    (r#"end{start="foo"}"#, Ok(r#"end{start="foo"}"#)),
+    ("foo unless on(start) bar", Ok("foo unless on (start) bar")),
+    ("foo unless on(end) bar", Ok("foo unless on (end) bar")),
+    // info().
+    ("info(rate(http_request_counter_total{}[5m]))", Ok("info(rate(http_request_counter_total[5m]))")),
+    (r#"info(rate(http_request_counter_total{}[5m]), target_info{foo="bar"})"#, Err("1:46: parse error: expected label selectors only, got vector selector instead")),
+    (r#"info(http_request_counter_total{namespace="zzz"}, {foo="bar", bar="baz"})"#, Ok(r#"info(http_request_counter_total{namespace="zzz"}, {bar="baz",foo="bar"})"#)),
+    (r#"info(http_request_counter_total{namespace="zzz"}, {foo="bar"} == 1)"#, Err("1:51: parse error: expected label selectors only")),
+    (r#"info(up, {k=~".*"})"#, Ok(r#"info(up, {k=~".*"})"#)),
 ];
 
 #[test]

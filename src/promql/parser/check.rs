@@ -298,34 +298,16 @@ impl Checker<'_> {
         }
         if let Some(second) = c.args.get(1) {
             match second {
-                Expr::VectorSelector(_) => {}
-                other => {
+                Expr::VectorSelector(vs) if vs.name.is_none() => {}
+                Expr::VectorSelector(vs) => {
                     return Err(self.err(
-                        other.pos_range(),
-                        format!(
-                            "expected label selectors only, got {} instead",
-                            describe_node(other)
-                        ),
+                        vs.pos,
+                        "expected label selectors only, got vector selector instead",
                     ))
                 }
+                other => return Err(self.err(other.pos_range(), "expected label selectors only")),
             }
         }
         Ok(())
-    }
-}
-
-fn describe_node(e: &Expr) -> &'static str {
-    match e {
-        Expr::Aggregate(_) => "aggregate expression",
-        Expr::Binary(_) => "binary expression",
-        Expr::Call(_) => "function call",
-        Expr::MatrixSelector(_) => "matrix selector",
-        Expr::Subquery(_) => "subquery",
-        Expr::NumberLiteral(_) => "number literal",
-        Expr::Paren(_) => "paren expression",
-        Expr::StringLiteral(_) => "string literal",
-        Expr::Unary(_) => "unary expression",
-        Expr::VectorSelector(_) => "vector selector",
-        Expr::StepInvariant(_) => "step invariant expression",
     }
 }

@@ -63,3 +63,86 @@ fn long_subquery_and_duration_chains_are_bounded() {
     let duration = format!("a[{}]", vec!["1"; 5000].join("+"));
     assert!(parse_expr(&duration).is_err());
 }
+
+fn matrix(input: &str) -> crate::promql::ast::MatrixSelector {
+    match parse_expr(input) {
+        Ok(Expr::MatrixSelector(m)) => m,
+        other => panic!("{input}: {other:?}"),
+    }
+}
+
+#[test]
+fn folds_constant_duration_expressions() {
+    for (input, want_ms) in [
+        ("foo[11s+10s-5*2^2]", 1_000),
+        ("foo[-(10s-5s)+20s]", 15_000),
+        ("foo[-10s+15s]", 5_000),
+        ("foo[1h/2]", 1_800_000),
+        ("foo[1h30m % 1h]", 1_800_000),
+        ("foo[(9m30s+30s)*3]", 1_800_000),
+        ("foo[min_of(1h, 2m)]", 120_000),
+        ("foo[60*30]", 1_800_000),
+    ] {
+        let m = matrix(input);
+        assert_eq!(m.range, want_ms, "{input}");
+        assert!(
+            m.range_expr.is_some(),
+            "{input} keeps its expression for printing"
+        );
+    }
+    assert!(matrix("foo[5m]").range_expr.is_none());
+}
+
+#[test]
+fn resolves_step_and_range_at_query_time() {
+    let ctx = DurationContext {
+        step_ms: 15_000,
+        range_ms: 3_600_000,
+    };
+    let m = matrix("foo[step()]");
+    let e = m
+        .range_expr
+        .as_deref()
+        .unwrap_or_else(|| panic!("no range expr"));
+    assert_eq!(eval_duration_expr(e, &ctx), Ok(15_000));
+    let m = matrix("foo[max_of(min_of(STEP()+1,1h),1ms)]");
+    let e = m
+        .range_expr
+        .as_deref()
+        .unwrap_or_else(|| panic!("no range expr"));
+    assert_eq!(eval_duration_expr(e, &ctx), Ok(16_000));
+    let m = matrix("foo[range()]");
+    let e = m
+        .range_expr
+        .as_deref()
+        .unwrap_or_else(|| panic!("no range expr"));
+    assert_eq!(eval_duration_expr(e, &ctx), Ok(3_600_000));
+
+    let Ok(Expr::VectorSelector(vs)) = parse_expr("foo offset -step()") else {
+        panic!("not a selector")
+    };
+    let e = vs
+        .offset_expr
+        .as_deref()
+        .unwrap_or_else(|| panic!("no offset expr"));
+    assert_eq!(eval_duration_expr(e, &ctx), Ok(-15_000));
+}
+
+#[test]
+fn offset_takes_only_an_atom() {
+    // `offset 100 + 2` adds 2 to the selector, as upstream parses it.
+    assert_eq!(
+        roundtrip("metric offset 100 + 2"),
+        "metric offset 1m40s + 2"
+    );
+    assert_eq!(roundtrip("metric offset -2 ^ 2"), "metric offset -2s ^ 2");
+    assert_eq!(roundtrip("metric offset (2 ^ 2)"), "metric offset (2 ^ 2)");
+    let Ok(Expr::VectorSelector(vs)) = parse_expr("metric offset (2 ^ 2)") else {
+        panic!("not a selector")
+    };
+    assert_eq!(vs.original_offset, 4_000);
+    let Ok(Expr::Binary(b)) = parse_expr("metric offset -step()*2") else {
+        panic!("not a binary expression")
+    };
+    assert_eq!(b.op, crate::promql::ast::BinOp::Mul);
+}
