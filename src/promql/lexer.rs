@@ -531,6 +531,17 @@ impl<'a> Lexer<'a> {
             self.pos += 1;
         }
         let word = &self.input[start..self.pos];
+        if self.bracket_open {
+            // Inside `[...]` only the duration functions are words.
+            let lower = word.to_ascii_lowercase();
+            if !matches!(lower.as_str(), "step" | "range") && word != "min_of" && word != "max_of" {
+                let c = word.chars().next().unwrap_or(' ');
+                return self.error(
+                    start,
+                    format!("unexpected character: {}, expected ':'", go_quote_rune(c)),
+                );
+            }
+        }
         let kind = match keyword(word) {
             Some(k) => k,
             None if word.contains(':') => TokenKind::MetricIdentifier,

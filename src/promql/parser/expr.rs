@@ -799,6 +799,13 @@ impl<'a> Parser<'a> {
     fn parse_range_or_subquery(&mut self, e: Expr) -> PResult<Expr> {
         let open = self.next();
         if !self.starts_duration_expr() {
+            // `step`/`range` without `(`: upstream complains about what follows.
+            if matches!(
+                self.peek().kind,
+                TokenKind::Keyword(Keyword::Step | Keyword::Range)
+            ) {
+                self.next();
+            }
             return Err(self.unexpected(
                 "subquery or range selector",
                 "number, duration, step(), or range()",
@@ -879,7 +886,9 @@ impl<'a> Parser<'a> {
                 return Err(self.err(pos, "duration must be a finite number"));
             }
             let ms = (secs * 1000.0).round() as i64;
-            if must_be_positive && ms <= 0 {
+            // Only a literal is checked here; an expression such as `-2^2`
+            // is checked when the engine resolves it, as upstream does.
+            if must_be_positive && literal && ms <= 0 {
                 return Err(self.err(pos, "duration must be greater than 0"));
             }
             if literal {
@@ -898,8 +907,12 @@ impl<'a> Parser<'a> {
             | TokenKind::LeftParen
             | TokenKind::Add
             | TokenKind::Sub => true,
-            TokenKind::Keyword(Keyword::Step | Keyword::Range) => true,
-            TokenKind::Identifier | TokenKind::Aggregator(_) => is_duration_call(self.text(t)),
+            TokenKind::Keyword(Keyword::Step | Keyword::Range) => {
+                self.peek_n(1).kind == TokenKind::LeftParen
+            }
+            TokenKind::Identifier => {
+                is_duration_call(self.text(t)) && self.peek_n(1).kind == TokenKind::LeftParen
+            }
             _ => false,
         }
     }
@@ -944,6 +957,14 @@ impl<'a> Parser<'a> {
                 prec + 1
             };
             let rhs = self.parse_duration_expr(next_min)?;
+            if matches!(op, BinOp::Div | BinOp::Mod) && fold_constant(&rhs) == Some(0.0) {
+                let what = if op == BinOp::Div {
+                    "division"
+                } else {
+                    "modulo"
+                };
+                return Err(self.err(PosRange::new(t.start, t.end), format!("{what} by zero")));
+            }
             lhs = Expr::Binary(BinaryExpr {
                 op,
                 lhs: Box::new(lhs),
@@ -972,8 +993,13 @@ impl<'a> Parser<'a> {
         match t.kind {
             TokenKind::Number => {
                 self.next();
+                let val = self.number_value(t)?;
+                // Upstream converts seconds to nanoseconds in an int64.
+                if !(val.abs() * 1e9 < i64::MAX as f64) {
+                    return Err(self.err(PosRange::new(t.start, t.end), "duration out of range"));
+                }
                 Ok(Expr::NumberLiteral(NumberLiteral {
-                    val: self.number_value(t)?,
+                    val,
                     duration: false,
                     pos: PosRange::new(t.start, t.end),
                 }))
