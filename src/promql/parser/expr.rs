@@ -995,7 +995,7 @@ impl<'a> Parser<'a> {
                 self.next();
                 let val = self.number_value(t)?;
                 // Upstream converts seconds to nanoseconds in an int64.
-                if !(val.abs() * 1e9 < i64::MAX as f64) {
+                if val.is_nan() || val.abs() * 1e9 >= i64::MAX as f64 {
                     return Err(self.err(PosRange::new(t.start, t.end), "duration out of range"));
                 }
                 Ok(Expr::NumberLiteral(NumberLiteral {
