@@ -34,6 +34,9 @@ pub struct Parser<'a> {
     last_depth: usize,
     /// Operators parsed in duration expressions, bounded by `MAX_TREE_DEPTH`.
     duration_ops: usize,
+    /// How errors inside `{...}` name the construct: upstream says "label
+    /// matching" for selectors and "label set" for series descriptions.
+    label_context: &'static str,
 }
 
 /// Deepest nesting of parentheses, calls and operators the parser descends into.
@@ -112,6 +115,7 @@ impl<'a> Parser<'a> {
             nesting: 0,
             last_depth: 0,
             duration_ops: 0,
+            label_context: "label matching",
         }
     }
 
@@ -200,6 +204,12 @@ impl<'a> Parser<'a> {
             return Err(self.unexpected("", ""));
         }
         Ok(e)
+    }
+
+    /// Parses the metric of a series description (`name{a="b"}`).
+    pub fn parse_series_metric(mut self) -> PResult<Expr> {
+        self.label_context = "label set";
+        self.parse_selector_top()
     }
 
     pub fn parse_selector_top(mut self) -> PResult<Expr> {
@@ -764,7 +774,7 @@ impl<'a> Parser<'a> {
                             self.next();
                             let v = self.peek();
                             if v.kind != TokenKind::String {
-                                return Err(self.unexpected("label matching", "string"));
+                                return Err(self.unexpected(self.label_context, "string"));
                             }
                             self.next();
                             let value = unquote(self.text(v))
@@ -779,18 +789,20 @@ impl<'a> Parser<'a> {
                             matchers.push(Matcher::equal("__name__", label));
                         }
                         None => {
-                            return Err(self.unexpected("label matching", "label matching operator"))
+                            return Err(
+                                self.unexpected(self.label_context, "label matching operator")
+                            )
                         }
                     }
                 }
-                _ => return Err(self.unexpected("label matching", "identifier or \"}\"")),
+                _ => return Err(self.unexpected(self.label_context, "identifier or \"}\"")),
             }
             match self.peek().kind {
                 TokenKind::Comma => {
                     self.next();
                 }
                 TokenKind::RightBrace => {}
-                _ => return Err(self.unexpected("label matching", "\",\" or \"}\"")),
+                _ => return Err(self.unexpected(self.label_context, "\",\" or \"}\"")),
             }
         }
     }
