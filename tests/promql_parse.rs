@@ -309,6 +309,40 @@ const CASES: &[Case] = &[
     ("sum(rate(", Err("1:10: parse error: unclosed left parenthesis")),
     ("foo[5s x 5s]", Err("1:8: parse error: unexpected character: 'x', expected ':'")),
     ("foo[5s s 5s]", Err("1:8: parse error: unexpected character: 's', expected ':'")),
+    // printer_test.go: TestExprString.
+    (r#"sum by() (task:errors:rate10s{job="s"})"#, Ok(r#"sum(task:errors:rate10s{job="s"})"#)),
+    (r#"sum by(code) (task:errors:rate10s{job="s"})"#, Ok(r#"sum by (code) (task:errors:rate10s{job="s"})"#)),
+    (r#"sum without() (task:errors:rate10s{job="s"})"#, Ok(r#"sum without () (task:errors:rate10s{job="s"})"#)),
+    (r#"sum without(instance) (task:errors:rate10s{job="s"})"#, Ok(r#"sum without (instance) (task:errors:rate10s{job="s"})"#)),
+    (r#"topk(5, task:errors:rate10s{job="s"})"#, Ok(r#"topk(5, task:errors:rate10s{job="s"})"#)),
+    ("a - on() c", Ok("a - on () c")),
+    ("a - on(b) group_left(x, y) c", Ok("a - on (b) group_left (x, y) c")),
+    ("a - on(b) group_left c", Ok("a - on (b) group_left () c")),
+    ("a - on(b) group_left() (c)", Ok("a - on (b) group_left () (c)")),
+    ("a - ignoring() c", Ok("a - c")),
+    ("up > bool 0", Ok("up > bool 0")),
+    ("a offset -7m", Ok("a offset -7m")),
+    (r#"a{c="d"}[5m] offset 1m"#, Ok(r#"a{c="d"}[5m] offset 1m"#)),
+    ("a[12m] offset -3m", Ok("a[12m] offset -3m")),
+    ("a[1h:5m] offset 1m", Ok("a[1h:5m] offset 1m")),
+    (r#"{__name__="a"}"#, Ok(r#"{__name__="a"}"#)),
+    (r#"a{b!~"c"}[1m]"#, Ok(r#"a{b!~"c"}[1m]"#)),
+    ("a[1m] @ 10", Ok("a[1m] @ 10.000")),
+    ("a[1m] @ end()", Ok("a[1m] @ end()")),
+    // Numbers print as Go's FormatFloat(v, 'f', -1).
+    ("1e20", Ok("100000000000000000000")),
+    ("1e-7", Ok("0.0000001")),
+    ("NaN", Ok("NaN")),
+    // Extended range selectors and fill modifiers (3.x experimental syntax).
+    ("increase(metric[1m] anchored)", Ok("increase(metric[1m] anchored)")),
+    ("rate(metric[1m] smoothed)", Ok("rate(metric[1m] smoothed)")),
+    ("left_vector + fill(0) right_vector", Ok("left_vector + fill (0) right_vector")),
+    ("a / on(label) fill_right(0) b", Ok("a / on (label) fill_right (0) b")),
+    ("a + fill_left(5) fill_right(7) b", Ok("a + fill_left (5) fill_right (7) b")),
+    ("a == fill(-Inf) b", Ok("a == fill (-Inf) b")),
+    // UTF-8 names.
+    (r#"{"metric.name", "a.b"="c"}"#, Ok(r#"{"a.b"="c",__name__="metric.name"}"#)),
+    (r#"sum by ("foo bar") ({"some.metric"})"#, Ok(r#"sum by ("foo bar") ({__name__="some.metric"})"#)),
 ];
 
 #[test]

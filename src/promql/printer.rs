@@ -10,7 +10,7 @@ use super::ast::{
 };
 use crate::model::duration::format_duration;
 use crate::model::labels::{go_quote, is_valid_legacy_label_name, is_valid_legacy_metric_name};
-use crate::model::value::format_go_g;
+use crate::model::value::format_go_f;
 use crate::model::{MatchType, Matcher};
 
 impl Display for Expr {
@@ -117,14 +117,14 @@ fn write_binary(f: &mut Formatter<'_>, b: &BinaryExpr) -> fmt::Result {
         }
         match (vm.fill_left, vm.fill_right) {
             (Some(l), Some(r)) if l.to_bits() == r.to_bits() => {
-                write!(f, " fill ({})", format_go_g(l))?;
+                write!(f, " fill ({})", format_go_f(l))?;
             }
             (l, r) => {
                 if let Some(l) = l {
-                    write!(f, " fill_left ({})", format_go_g(l))?;
+                    write!(f, " fill_left ({})", format_go_f(l))?;
                 }
                 if let Some(r) = r {
-                    write!(f, " fill_right ({})", format_go_g(r))?;
+                    write!(f, " fill_right ({})", format_go_f(r))?;
                 }
             }
         }
@@ -140,7 +140,7 @@ fn write_number(f: &mut Formatter<'_>, n: &NumberLiteral) -> fmt::Result {
         }
         return f.write_str(&format_duration(ms));
     }
-    f.write_str(&format_go_g(n.val))
+    f.write_str(&format_go_f(n.val))
 }
 
 fn write_matcher(f: &mut Formatter<'_>, m: &Matcher) -> fmt::Result {
