@@ -187,8 +187,14 @@ pub fn go_quote_rune(c: char) -> String {
 }
 
 fn keyword(word: &str) -> Option<TokenKind> {
-    let lower = word.to_ascii_lowercase();
-    Some(match lower.as_str() {
+    // Keywords are at most 12 bytes ("count_values"); lowercase on the stack.
+    let mut buf = [0u8; 12];
+    let bytes = word.as_bytes();
+    let lower = buf.get_mut(..bytes.len())?;
+    lower.copy_from_slice(bytes);
+    lower.make_ascii_lowercase();
+    let lower = std::str::from_utf8(lower).ok()?;
+    Some(match lower {
         "and" => TokenKind::Land,
         "or" => TokenKind::Lor,
         "unless" => TokenKind::Lunless,
