@@ -99,9 +99,10 @@ pub fn parse_expr_with_options(input: &str, opts: &ParseOptions) -> Result<Expr,
 }
 
 /// Parses a metric selector such as `up{job="x"}` (the API's `match[]`).
+/// Like upstream's `ParseMetricSelector` it does not insist on a non-empty
+/// matcher: the API layer reports that with its own message.
 pub fn parse_metric_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
-    let mut expr = expr::Parser::new(input, ParseOptions::default()).parse_selector_top()?;
-    check::check(input, &mut expr)?;
+    let expr = expr::Parser::new(input, ParseOptions::default()).parse_selector_top()?;
     match expr {
         Expr::VectorSelector(vs) => Ok(vs.matchers),
         other => Err(ParseError::new(

@@ -146,3 +146,38 @@ fn offset_takes_only_an_atom() {
     };
     assert_eq!(b.op, crate::promql::ast::BinOp::Mul);
 }
+
+#[test]
+fn parses_metric_selectors_for_match_params() {
+    let m = parse_metric_selector(r#"up{job="api", instance=~"a.*"}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let printed: Vec<String> = m.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        printed,
+        [r#"job="api""#, r#"instance=~"a.*""#, r#"__name__="up""#]
+    );
+    let m = parse_metric_selector(r#"{"my.metric"}"#).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].value, "my.metric");
+    for bad in ["", "up[5m]", "sum(up)", "up offset 1m", "up{", "1"] {
+        assert!(parse_metric_selector(bad).is_err(), "{bad}");
+    }
+    let err = parse_metric_selector("up{a=~\"(\"}")
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.msg.starts_with("error parsing regexp"), "{err}");
+}
+
+#[test]
+fn error_positions_count_lines_and_bytes_like_upstream() {
+    let err = parse_expr("foo +\n  {}").map(|_| ()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "2:3: parse error: vector selector must contain at least one non-empty matcher"
+    );
+    let err = parse_expr("sum(\n  rate(x)\n)").map(|_| ()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"2:8: parse error: expected type range vector in call to function "rate", got instant vector"#
+    );
+}
