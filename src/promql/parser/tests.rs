@@ -181,3 +181,30 @@ fn error_positions_count_lines_and_bytes_like_upstream() {
         r#"2:8: parse error: expected type range vector in call to function "rate", got instant vector"#
     );
 }
+
+#[test]
+fn experimental_functions_need_the_feature_flag() {
+    let off = ParseOptions {
+        enable_experimental_functions: false,
+    };
+    let err = |q: &str| {
+        parse_expr_with_options(q, &off)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err(r#"sort_by_label(up, "job")"#),
+        r#"1:1: parse error: function "sort_by_label" is not enabled"#
+    );
+    assert_eq!(
+        err("limitk(2, up)"),
+        "1:1: parse error: limitk() and limit_ratio() are experimental and must be enabled with --enable-feature=promql-experimental-functions"
+    );
+    assert!(parse_expr_with_options("rate(up[5m])", &off).is_ok());
+    let on = ParseOptions {
+        enable_experimental_functions: true,
+    };
+    assert!(parse_expr_with_options(r#"sort_by_label(up, "job")"#, &on).is_ok());
+    assert!(parse_expr_with_options("limitk(2, up)", &on).is_ok());
+}
