@@ -536,7 +536,7 @@ impl<'a> Lexer<'a> {
         {
             self.pos += 1;
         }
-        let word = &self.input[start..self.pos];
+        let word = self.input.get(start..self.pos).unwrap_or("");
         if self.bracket_open {
             // Inside `[...]` only the duration functions are words.
             let lower = word.to_ascii_lowercase();
@@ -652,7 +652,7 @@ impl<'a> Lexer<'a> {
         if self.accept_remaining_duration() {
             return self.token(TokenKind::Duration, start);
         }
-        let text = self.input[start..self.pos].to_string();
+        let text = self.input.get(start..self.pos).unwrap_or("").to_string();
         self.error(
             start,
             format!("bad number or duration syntax: {}", go_quote_str(&text)),

@@ -86,7 +86,7 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
             .map_err(|_| invalid());
     }
     if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(v) = i64::from_str_radix(&digits[1..], 8) {
+        if let Some(Ok(v)) = digits.get(1..).map(|d| i64::from_str_radix(d, 8)) {
             return Ok(v as f64);
         }
     }

@@ -199,13 +199,13 @@ fn split_times(item: &str) -> Option<(&str, &str)> {
 /// `-1-2` -> ("-1", Some("-2")); signs right after an exponent `e` belong to the number.
 fn split_increment(head: &str) -> (&str, Option<&str>) {
     let bytes = head.as_bytes();
-    for i in 1..bytes.len() {
-        let b = bytes[i];
-        if (b == b'+' || b == b'-') && !matches!(bytes[i - 1], b'e' | b'E') {
-            return (&head[..i], Some(&head[i..]));
-        }
+    let split = (1..bytes.len()).find(|&i| {
+        matches!(bytes.get(i), Some(b'+' | b'-')) && !matches!(bytes.get(i - 1), Some(b'e' | b'E'))
+    });
+    match split.and_then(|i| Some((head.get(..i)?, head.get(i..)?))) {
+        Some((start, inc)) => (start, Some(inc)),
+        None => (head, None),
     }
-    (head, None)
 }
 
 fn parse_number_signed(s: &str) -> Option<f64> {
