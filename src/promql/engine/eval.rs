@@ -407,11 +407,14 @@ impl<'a> Evaluator<'a> {
             .select(false, Some(&hints), matchers)
             .map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
         let mut out = Vec::new();
+        // Series of one selector tend to have similar lengths: size each
+        // buffer like the previous one.
+        let mut size_hint = 16;
         for s in set {
             let s =
                 s.map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
             let mut it = s.iterator();
-            let mut samples = Vec::new();
+            let mut samples = Vec::with_capacity(size_hint);
             let mut cur = it.seek(mint);
             while let Some((t, v)) = cur {
                 if t > maxt {
@@ -420,6 +423,7 @@ impl<'a> Evaluator<'a> {
                 samples.push((t, v));
                 cur = it.next();
             }
+            size_hint = samples.len().max(16);
             out.push((s.labels().clone(), samples));
             if out.len() % 1024 == 0 {
                 self.check_deadline()?;

@@ -701,15 +701,24 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
     for s in &series {
         ev.check_deadline()?;
         let mut floats = Vec::new();
+        // Window bounds only move forward as steps advance.
+        let (mut a, mut b) = (0usize, 0usize);
         for (k, &ts) in steps.iter().enumerate() {
-            let w = window(&arg, s, ts);
-            if w.is_empty() {
+            let reft = arg.at.unwrap_or(ts) - arg.offset;
+            let lo = reft - arg.range;
+            while b < s.floats.len() && s.floats[b].0 <= reft {
+                b += 1;
+            }
+            while a < b && s.floats[a].0 <= lo {
+                a += 1;
+            }
+            if a >= b {
                 continue;
             }
+            let w = &s.floats[a..b];
             for (b, col) in pbuf.iter_mut().zip(&params) {
                 *b = col.get(k).copied().unwrap_or(f64::NAN);
             }
-            let reft = arg.at.unwrap_or(ts) - arg.offset;
             let ctx = RangeCtx {
                 ts,
                 range_start: reft - arg.range,
