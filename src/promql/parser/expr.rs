@@ -499,7 +499,7 @@ impl<'a> Parser<'a> {
                 self.next();
                 let inner = self.parse_binary(0)?;
                 self.grew(self.last_depth, PosRange::new(t.start, t.end))?;
-                let close = self.expect(TokenKind::RightParen, "paren expression", "\")\"")?;
+                let close = self.expect(TokenKind::RightParen, "", "")?;
                 Ok(Expr::Paren(ParenExpr {
                     expr: Box::new(inner),
                     pos: PosRange::new(t.start, close.end),
@@ -675,7 +675,7 @@ impl<'a> Parser<'a> {
                     self.next();
                     return Ok(args);
                 }
-                _ => return Err(self.unexpected("function call", "\",\" or \")\"")),
+                _ => return Err(self.unexpected("", "")),
             }
         }
     }

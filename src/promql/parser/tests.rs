@@ -208,3 +208,17 @@ fn experimental_functions_need_the_feature_flag() {
     assert!(parse_expr_with_options(r#"sort_by_label(up, "job")"#, &on).is_ok());
     assert!(parse_expr_with_options("limitk(2, up)", &on).is_ok());
 }
+
+#[test]
+fn stray_tokens_in_calls_and_parens_get_upstreams_generic_message() {
+    // Upstream's grammar has no error rule here, so yacc falls back to the
+    // context-free "unexpected ..." message.
+    assert_eq!(
+        roundtrip("rate(x y)"),
+        r#"ERR 1:8: parse error: unexpected identifier "y""#
+    );
+    assert_eq!(
+        roundtrip("(1 2)"),
+        r#"ERR 1:4: parse error: unexpected number "2""#
+    );
+}
