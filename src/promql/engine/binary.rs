@@ -271,8 +271,15 @@ fn vector_binop(
     let mut metrics: Vec<Labels> = Vec::new();
     let mut right: HashMap<u64, (usize, f64)> = HashMap::new();
     let mut matched: HashMap<u64, Vec<usize>> = HashMap::new();
+    // `fill(...)` modifiers stand in for a missing sample on one side. As
+    // upstream, they name the sides after the swap for `group_right`:
+    // `fill_right` fills a missing "one" side, `fill_left` a missing "many" side.
+    let (fill_one, fill_many) = (matching.fill_right, matching.fill_left);
+    let empty = Labels::empty();
     for (k, (ms, os)) in msteps.iter().zip(&osteps).enumerate() {
-        if ms.is_empty() || os.is_empty() {
+        let can_fill =
+            (fill_one.is_some() && !ms.is_empty()) || (fill_many.is_some() && !os.is_empty());
+        if (ms.is_empty() || os.is_empty()) && !can_fill {
             continue;
         }
         let t = ev.start + k as i64 * ev.interval;
@@ -299,14 +306,17 @@ fn vector_binop(
         }
         matched.clear();
         for &(i, v) in ms {
-            let Some(&(j, rv)) = right.get(&msig[i]) else {
-                continue;
+            let (j, rv) = match (right.get(&msig[i]), fill_one) {
+                (Some(&(j, rv)), _) => (j, rv),
+                (None, Some(fv)) => (usize::MAX, fv),
+                (None, None) => continue,
             };
             let (fl, fr) = if one_to_many { (rv, v) } else { (v, rv) };
             let out_idx = match pair_out.get(&(i, j)) {
                 Some(o) => *o,
                 None => {
-                    metrics.push(result_metric(&many[i].metric, &one[j].metric, b, matching));
+                    let other = one.get(j).map(|s| &s.metric).unwrap_or(&empty);
+                    metrics.push(result_metric(&many[i].metric, other, b, matching));
                     pair_out.insert((i, j), metrics.len() - 1);
                     metrics.len() - 1
                 }
@@ -331,6 +341,43 @@ fn vector_binop(
                 continue;
             }
             col.push(&metrics[out_idx], drop || many[i].drop_name, t, val)?;
+        }
+        if let Some(fv) = fill_many {
+            for &(j, v) in os {
+                if matched.contains_key(&osig[j]) {
+                    continue;
+                }
+                let (fl, fr) = if one_to_many { (v, fv) } else { (fv, v) };
+                let (mut val, keep) = elem_op(b.op, fl, fr);
+                if b.return_bool {
+                    val = if keep { 1.0 } else { 0.0 };
+                } else if !keep {
+                    continue;
+                }
+                let out_idx = match pair_out.get(&(usize::MAX, j)) {
+                    Some(o) => *o,
+                    None => {
+                        // A filled series carries the labels of its match group.
+                        let m = &one[j].metric;
+                        let group = if matching.on {
+                            m.keep_only(&matching.matching_labels)
+                        } else {
+                            let mut names: Vec<&str> = matching
+                                .matching_labels
+                                .iter()
+                                .map(String::as_str)
+                                .collect();
+                            names.push(crate::model::labels::METRIC_NAME);
+                            m.without(&names)
+                        };
+                        metrics.push(group);
+                        pair_out.insert((usize::MAX, j), metrics.len() - 1);
+                        metrics.len() - 1
+                    }
+                };
+                // The series stands for the missing side: its name goes.
+                col.push(&metrics[out_idx], true, t, val)?;
+            }
         }
         if k % 64 == 0 {
             ev.check_deadline()?;
