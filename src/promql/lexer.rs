@@ -867,6 +867,117 @@ mod tests {
         );
     }
 
+    /// Upstream's `lex_test.go` cases: token kinds of the input (without
+    /// the final `Eof`), or `None` when lexing must fail.
+    #[test]
+    fn upstream_lexer_table() {
+        use TokenKind::*;
+        let sum = Aggregator(AggOp::Sum);
+        let cases: &[(&str, Option<&[TokenKind]>)] = &[
+            (",", Some(&[Comma])),
+            ("()", Some(&[LeftParen, RightParen])),
+            ("{}", Some(&[LeftBrace, RightBrace])),
+            ("[5m]", Some(&[LeftBracket, Duration, RightBracket])),
+            ("[  5m ]", Some(&[LeftBracket, Duration, RightBracket])),
+            ("\r\n\r", Some(&[])),
+            ("4.23", Some(&[Number])),
+            (".3", Some(&[Number])),
+            ("5.", Some(&[Number])),
+            ("nAN", Some(&[Number])),
+            ("NaN 123", Some(&[Number, Number])),
+            ("NaN123", Some(&[Identifier])),
+            ("iNf", Some(&[Number])),
+            ("+Inf 123", Some(&[Add, Number, Number])),
+            ("Infoo", Some(&[Identifier])),
+            ("-Infoo", Some(&[Sub, Identifier])),
+            ("0x123", Some(&[Number])),
+            ("1_000", Some(&[Number])),
+            ("\"test\\tsequence\"", Some(&[String])),
+            ("\"test\\\\.expression\"", Some(&[String])),
+            ("\"test\\.expression\"", None),
+            ("`test\\.expression`", Some(&[String])),
+            (".\u{0669}", None),
+            (
+                "5s 123m 1h 3w 1y",
+                Some(&[Duration, Duration, Duration, Duration, Duration]),
+            ),
+            (
+                "a:bc abc d :bc",
+                Some(&[MetricIdentifier, Identifier, Identifier, MetricIdentifier]),
+            ),
+            ("0a:bc", None),
+            ("5 # 1+1\n5", Some(&[Number, Number])),
+            (
+                "= == != < > >= <= + - * / ^ % @",
+                Some(&[
+                    Eql, Eqlc, Neq, Lss, Gtr, Gte, Lte, Add, Sub, Mul, Div, Pow, Mod, At,
+                ]),
+            ),
+            ("AND or unless atan2", Some(&[Land, Lor, Lunless, Atan2])),
+            ("sum SUM", Some(&[sum, sum])),
+            ("{=}", Some(&[LeftBrace, Eql, RightBrace])),
+            (
+                "{NaN\t!= \"bar\" }",
+                Some(&[LeftBrace, Identifier, Neq, String, RightBrace]),
+            ),
+            (
+                "{on!~\"bar\"}",
+                Some(&[LeftBrace, Identifier, NeqRegex, String, RightBrace]),
+            ),
+            ("\u{53f0}\u{5317}", None),
+            ("{\u{53f0}='a'}", None),
+            ("{0a='a'}", None),
+            ("{alert!#\"bar\"}", None),
+            ("{foo:a=\"bar\"}", None),
+            ("=~", None),
+            ("!~", None),
+            ("!(", None),
+            ("1a", None),
+            ("(", None),
+            ("())", None),
+            ("(()", None),
+            ("{", None),
+            ("}", None),
+            ("{{", None),
+            ("{{}}", None),
+            ("[", None),
+            ("[[", None),
+            ("[]]", None),
+            ("[[]]", None),
+            ("]", None),
+            (
+                "test:name{on!~\"b:ar\"}[4m:]",
+                Some(&[
+                    MetricIdentifier,
+                    LeftBrace,
+                    Identifier,
+                    NeqRegex,
+                    String,
+                    RightBrace,
+                    LeftBracket,
+                    Duration,
+                    Colon,
+                    RightBracket,
+                ]),
+            ),
+        ];
+        for (input, want) in cases {
+            let (tokens, err) = Lexer::new(input).tokenize();
+            match want {
+                None => assert!(err.is_some(), "{input:?} should fail, got {tokens:?}"),
+                Some(kinds) => {
+                    assert_eq!(err, None, "{input:?}");
+                    let got: Vec<TokenKind> = tokens
+                        .iter()
+                        .map(|t| t.kind)
+                        .filter(|k| *k != Eof)
+                        .collect();
+                    assert_eq!(&got, kinds, "{input:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn reports_lexer_errors() {
         let (_, err) = Lexer::new("a{b=\"c}").tokenize();
