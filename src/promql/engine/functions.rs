@@ -230,11 +230,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call) -> Result<Val, QueryError>
             }
             Vec::new()
         }
-        "info" => {
-            return Err(QueryError::exec(
-                "the info() function is not supported by promlite",
-            ))
-        }
+        "info" => info(ev, c)?,
         other => {
             return Err(QueryError::exec(format!(
                 "function {other:?} is not supported by promlite"
@@ -516,6 +512,152 @@ fn label_join(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError> {
         }
     }
     merge_same_labels(m)
+}
+
+/// `info(v, {selector})`: adds the data labels of info series (by default
+/// `target_info`) that share `instance` and `job` with each sample, as of the
+/// sample's own reference time. When several info series of one metric
+/// match, the one with the latest sample wins.
+fn info(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError> {
+    let base_expr = arg(c, 0)?;
+    let (ref_at, ref_offset) = info_reference(base_expr);
+    let selector: Vec<crate::model::Matcher> = match c.args.get(1).map(unwrap) {
+        Some(Expr::VectorSelector(vs)) => vs.matchers.clone(),
+        _ => Vec::new(),
+    };
+    let (mut name_m, data_m): (Vec<_>, Vec<_>) =
+        selector.into_iter().partition(|m| m.name == METRIC_NAME);
+    // With only negative name matchers, info series are the `*_info` ones.
+    let suffix_rule = !name_m.is_empty()
+        && !name_m
+            .iter()
+            .any(|m| matches!(m.kind, MatchType::Equal | MatchType::Regex));
+    if name_m.is_empty() {
+        let m = crate::model::Matcher::new(MatchType::Equal, METRIC_NAME, "target_info")
+            .map_err(|e| QueryError::exec(e.to_string()))?;
+        name_m.push(m);
+    }
+    let base = ev.eval_matrix(base_expr)?;
+    let vs = crate::promql::ast::VectorSelector {
+        name: None,
+        matchers: name_m.iter().chain(&data_m).cloned().collect(),
+        original_offset: ref_offset,
+        offset_expr: None,
+        timestamp: ref_at,
+        start_or_end: None,
+        modifier: RangeModifier::None,
+        pos: c.pos,
+    };
+    // Values are the info samples' timestamps, to pick the latest.
+    let mut infos = ev.eval_vector_selector(&vs, true)?;
+    infos.retain(|s| !suffix_rule || s.metric.get_or_empty(METRIC_NAME).ends_with("_info"));
+    let ident = |l: &Labels| {
+        (
+            l.get_or_empty("instance").to_string(),
+            l.get_or_empty("job").to_string(),
+        )
+    };
+    let mut by_ident: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (i, s) in infos.iter().enumerate() {
+        by_ident.entry(ident(&s.metric)).or_default().push(i);
+    }
+    let data_names: Vec<&str> = data_m.iter().map(|m| m.name.as_str()).collect();
+    let requires_match = data_m.iter().any(|m| !m.matches(""));
+    let is_info_metric = |l: &Labels| {
+        let n = l.get_or_empty(METRIC_NAME);
+        !n.is_empty()
+            && (!suffix_rule || n.ends_with("_info"))
+            && name_m.iter().all(|m| m.matches(n))
+    };
+    let mut col = super::eval::SeriesCollector::new();
+    for s in &base {
+        if is_info_metric(&s.metric) {
+            for &(t, v) in &s.floats {
+                col.push(&s.metric, s.drop_name, t, v)?;
+            }
+            continue;
+        }
+        let candidates = by_ident.get(&ident(&s.metric));
+        for &(t, v) in &s.floats {
+            // Latest info sample per info metric name at this step.
+            let mut chosen: Vec<(&str, f64, usize)> = Vec::new();
+            for &i in candidates.into_iter().flatten() {
+                let Some(&(_, ts)) = infos[i].floats.iter().find(|p| p.0 == t) else {
+                    continue;
+                };
+                let name = infos[i].metric.get_or_empty(METRIC_NAME);
+                match chosen.iter_mut().find(|c| c.0 == name) {
+                    Some(c) if ts > c.1 => *c = (name, ts, i),
+                    Some(_) => {}
+                    None => chosen.push((name, ts, i)),
+                }
+            }
+            if chosen.is_empty() {
+                if !requires_match {
+                    col.push(&s.metric, s.drop_name, t, v)?;
+                }
+                continue;
+            }
+            let mut b = s.metric.builder();
+            let mut added: Vec<(&str, &str)> = Vec::new();
+            for (_, _, i) in &chosen {
+                for l in infos[*i].metric.iter() {
+                    let wanted = if data_names.is_empty() {
+                        !matches!(l.name.as_str(), METRIC_NAME | "instance" | "job")
+                    } else {
+                        data_names.contains(&l.name.as_str())
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    if let Some((_, prev)) = added.iter().find(|(n, _)| *n == l.name) {
+                        if *prev != l.value {
+                            return Err(QueryError::exec(format!(
+                                "conflicting label: {} has values {} and {} in different info metrics",
+                                l.name,
+                                crate::model::labels::go_quote(prev),
+                                crate::model::labels::go_quote(&l.value)
+                            )));
+                        }
+                    } else if b.get(&l.name).is_none() {
+                        b.set(&l.name, &l.value);
+                        added.push((&l.name, &l.value));
+                    }
+                }
+            }
+            col.push(&b.build(), s.drop_name, t, v)?;
+        }
+    }
+    ev.release_matrix(&base);
+    ev.release_matrix(&infos);
+    Ok(col.series)
+}
+
+/// The `@` time and offset at which the samples below `e` are read, so
+/// that info series are matched as of the same time.
+fn info_reference(e: &Expr) -> (Option<i64>, i64) {
+    match unwrap(e) {
+        Expr::VectorSelector(vs) => (vs.timestamp, vs.original_offset),
+        Expr::MatrixSelector(ms) => info_reference(&ms.vector_selector),
+        Expr::Subquery(sq) => {
+            let (inner_at, inner_off) = info_reference(&sq.expr);
+            if inner_at.is_some() {
+                (inner_at, inner_off)
+            } else {
+                (sq.timestamp, sq.original_offset + inner_off)
+            }
+        }
+        Expr::Call(c) => c
+            .args
+            .iter()
+            .find(|a| matches!(expr_type(a), ValueType::Matrix | ValueType::Vector))
+            .map(info_reference)
+            .unwrap_or((None, 0)),
+        Expr::Aggregate(a) => info_reference(&a.expr),
+        Expr::Binary(b) => info_reference(&b.lhs),
+        Expr::Unary(u) => info_reference(&u.expr),
+        _ => (None, 0),
+    }
 }
 
 /// Compares strings with runs of digits ordered by numeric value.
