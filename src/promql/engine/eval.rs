@@ -11,8 +11,8 @@ use std::time::Instant;
 use crate::model::labels::METRIC_NAME;
 use crate::model::{is_stale_nan, Labels, Matcher};
 use crate::promql::ast::{
-    AggregateExpr, BinOp, Call, Expr, MatrixSelector, PosRange, SubqueryExpr, ValueType,
-    VectorSelector,
+    AggregateExpr, BinOp, Call, Expr, MatrixSelector, PosRange, RangeModifier, SubqueryExpr,
+    ValueType, VectorSelector,
 };
 use crate::promql::value::{MatrixSeries, Value, VectorSample};
 use crate::storage::{Queryable, SelectHints};
@@ -47,6 +47,10 @@ pub(crate) struct RangeArg {
     pub at: Option<i64>,
     /// Position of the argument, for annotations.
     pub pos: PosRange,
+    /// `anchored` / `smoothed` (selectors only).
+    pub modifier: RangeModifier,
+    /// The lookback delta, which bounds the boundary samples of extended ranges.
+    pub lookback: i64,
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -443,8 +447,10 @@ impl<'a> Evaluator<'a> {
             Some(at) => (at, at),
             None => (self.start, self.end),
         };
+        let smoothed = vs.modifier == RangeModifier::Smoothed;
         let mint = first - vs.original_offset - self.lookback + 1;
-        let maxt = last - vs.original_offset;
+        // Smoothing interpolates towards the next sample, up to a lookback ahead.
+        let maxt = last - vs.original_offset + if smoothed { self.lookback } else { 0 };
         let hints = SelectHints {
             start: mint,
             end: maxt,
@@ -470,11 +476,15 @@ impl<'a> Evaluator<'a> {
                 if t <= reft - self.lookback || is_stale_nan(v) {
                     continue;
                 }
-                floats.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
-                if vs.timestamp.is_some() {
-                    // Pinned: the sample index may not move monotonically with ts.
-                    idx = 0;
+                let mut v = v;
+                if smoothed && t < reft {
+                    if let Some(&(nt, nv)) = samples.get(idx) {
+                        if nt < reft + self.lookback && !is_stale_nan(nv) {
+                            v += (nv - v) * (reft - t) as f64 / (nt - t) as f64;
+                        }
+                    }
                 }
+                floats.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
             }
             if !floats.is_empty() {
                 self.account(floats.len())?;
@@ -499,8 +509,14 @@ impl<'a> Evaluator<'a> {
             Some(at) => (at, at),
             None => (self.start, self.end),
         };
-        let mint = first - vs.original_offset - ms.range + 1;
-        let maxt = last - vs.original_offset;
+        // Extended ranges need the samples around the window's boundaries.
+        let (before, after) = match vs.modifier {
+            RangeModifier::None => (0, 0),
+            RangeModifier::Anchored => (self.lookback, 0),
+            RangeModifier::Smoothed => (self.lookback, self.lookback),
+        };
+        let mint = first - vs.original_offset - ms.range - before + 1;
+        let maxt = last - vs.original_offset + after;
         let hints = SelectHints {
             start: mint,
             end: maxt,
@@ -526,6 +542,8 @@ impl<'a> Evaluator<'a> {
             offset: vs.original_offset,
             at: vs.timestamp,
             pos: PosRange::new(vs.pos.start, ms.end_pos.max(vs.pos.end)),
+            modifier: vs.modifier,
+            lookback: self.lookback,
         })
     }
 
@@ -562,6 +580,8 @@ impl<'a> Evaluator<'a> {
             offset: sq.original_offset,
             at: sq.timestamp,
             pos: PosRange::new(expr_pos(&sq.expr).start, sq.end_pos),
+            modifier: RangeModifier::None,
+            lookback: self.lookback,
         })
     }
 

@@ -269,9 +269,7 @@ fn check_range_modifiers(c: &Call) -> Result<(), QueryError> {
                         c.name
                     )));
                 }
-                return Err(QueryError::exec(format!(
-                    "the {kind} range selector modifier is not supported by promlite"
-                )));
+                continue;
             }
         }
     }
@@ -826,6 +824,9 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
         let labels = absent_labels(&c.args[idx]);
         return absent_series(ev, labels, floats);
     }
+    if arg.modifier != RangeModifier::None {
+        return extended_range_function(ev, name, arg, &steps);
+    }
     let f = range_fn(name).ok_or_else(|| {
         QueryError::exec(format!("function {name:?} is not supported by promlite"))
     })?;
@@ -911,6 +912,116 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
         });
     }
     Ok(out)
+}
+
+/// `rate`, `increase`, `delta`, `changes` and `resets` over `anchored` or
+/// `smoothed` ranges: the window gains a point at its start (the last
+/// sample before it, or a value interpolated between the samples around it)
+/// and, when smoothed, an interpolated point at its end; no extrapolation.
+fn extended_range_function(
+    ev: &mut Evaluator,
+    name: &str,
+    arg: RangeArg,
+    steps: &[i64],
+) -> Result<Matrix, QueryError> {
+    let smoothed = arg.modifier == RangeModifier::Smoothed;
+    let counter = matches!(name, "rate" | "increase");
+    let mut out = Vec::new();
+    let mut pts: Vec<(i64, f64)> = Vec::new();
+    for s in &arg.series {
+        ev.check_deadline()?;
+        let f = &s.floats;
+        let mut floats = Vec::new();
+        for &ts in steps {
+            let reft = arg.at.unwrap_or(ts) - arg.offset;
+            let lo = reft - arg.range;
+            // a..b: samples in (lo, reft]; a-1: the last one at or before lo.
+            let a = f.partition_point(|p| p.0 <= lo);
+            let b = f.partition_point(|p| p.0 <= reft);
+            let prev = a
+                .checked_sub(1)
+                .and_then(|i| f.get(i))
+                .filter(|p| p.0 > lo - arg.lookback);
+            pts.clear();
+            if smoothed {
+                let next_end = f.get(b).filter(|p| p.0 < reft + arg.lookback);
+                if (prev.is_none() && a == b) || (next_end.is_none() && a == b) {
+                    continue;
+                }
+                let first_after = f.get(a);
+                let start_v = match (prev, first_after) {
+                    (Some(p), Some(n)) => interpolate(*p, *n, lo, counter),
+                    (Some(p), None) => p.1,
+                    (None, Some(n)) => n.1,
+                    (None, None) => continue,
+                };
+                pts.push((lo, start_v));
+                pts.extend(f[a..b].iter().filter(|p| p.0 < reft));
+                let last_in = b.checked_sub(1).and_then(|i| f.get(i)).copied();
+                let end_v = match (last_in, next_end) {
+                    (Some(p), _) if p.0 == reft => p.1,
+                    (Some(p), Some(n)) => interpolate(p, *n, reft, counter),
+                    (Some(p), None) => p.1,
+                    (None, _) => continue,
+                };
+                pts.push((reft, end_v));
+            } else {
+                if a == b {
+                    continue;
+                }
+                if let Some(p) = prev {
+                    pts.push((lo, p.1));
+                }
+                pts.extend_from_slice(&f[a..b]);
+            }
+            let v = match name {
+                "changes" => pts
+                    .windows(2)
+                    .filter(|w| w[1].1 != w[0].1 && !(w[1].1.is_nan() && w[0].1.is_nan()))
+                    .count() as f64,
+                "resets" => pts.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64,
+                _ => {
+                    let (first, last) = match (pts.first(), pts.last()) {
+                        (Some(x), Some(y)) => (x.1, y.1),
+                        _ => continue,
+                    };
+                    let mut r = last - first;
+                    if counter {
+                        for w in pts.windows(2) {
+                            if w[1].1 < w[0].1 {
+                                r += w[0].1;
+                            }
+                        }
+                    }
+                    if name == "rate" {
+                        r / (arg.range as f64 / 1000.0)
+                    } else {
+                        r
+                    }
+                }
+            };
+            floats.push((ts, v));
+        }
+        if !floats.is_empty() {
+            ev.account(floats.len())?;
+            out.push(Series {
+                metric: s.metric.clone(),
+                floats,
+                drop_name: true,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The value at `t` between samples `p` and `n`. For counters a reset
+/// between them means the counter restarted from zero after `p`.
+fn interpolate(p: (i64, f64), n: (i64, f64), t: i64, counter: bool) -> f64 {
+    let frac = (t - p.0) as f64 / (n.0 - p.0) as f64;
+    if counter && n.1 < p.1 {
+        return n.1 * frac;
+    }
+    p.1 + (n.1 - p.1) * frac
 }
 
 /// The points of `s` in the left-open window ending at step `ts`.
