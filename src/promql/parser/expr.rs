@@ -290,6 +290,13 @@ impl<'a> Parser<'a> {
             let rhs = self.parse_binary(next_min)?;
             self.grew(depth.max(self.last_depth), PosRange::new(t.start, t.end))?;
             depth = self.last_depth;
+            let fill = matching.fill_left.is_some() || matching.fill_right.is_some();
+            if fill && !self.opts.enable_binop_fill_modifiers {
+                return Err(self.err(
+                    PosRange::new(lhs.pos_range().start, rhs.pos_range().end),
+                    "binop fill modifiers are experimental and not enabled",
+                ));
+            }
             lhs = Expr::Binary(BinaryExpr {
                 op,
                 lhs: Box::new(lhs),
@@ -573,8 +580,11 @@ impl<'a> Parser<'a> {
             && !self.opts.enable_experimental_functions
         {
             return Err(self.err(
-                PosRange::new(op_tok.start, op_tok.end),
-                "limitk() and limit_ratio() are experimental and must be enabled with --enable-feature=promql-experimental-functions",
+                PosRange::new(op_tok.start, self.last_closing),
+                format!(
+                    "{}() is experimental and must be enabled with --enable-feature=promql-experimental-functions",
+                    op.as_str()
+                ),
             ));
         }
         let desired = if op.has_param() { 2 } else { 1 };
@@ -892,6 +902,9 @@ impl<'a> Parser<'a> {
     fn duration_value(&self, e: Expr, must_be_positive: bool) -> PResult<(i64, Option<Box<Expr>>)> {
         let pos = e.pos_range();
         let literal = matches!(e, Expr::NumberLiteral(_));
+        if !literal && !self.opts.experimental_duration_expr {
+            return Err(self.err(pos, "experimental duration expression is not enabled"));
+        }
         let folded = fold_constant(&e);
         if let Some(secs) = folded {
             if !secs.is_finite() {
@@ -1197,14 +1210,30 @@ impl<'a> Parser<'a> {
         } else {
             RangeModifier::Smoothed
         };
-        let word = self.text(t).to_ascii_lowercase();
+        let word = if modifier == RangeModifier::Anchored {
+            "anchored"
+        } else {
+            "smoothed"
+        };
         let epos = e.pos_range();
+        if !self.opts.enable_extended_range_selectors {
+            return Err(self.err(
+                epos,
+                format!("{word} modifier is experimental and not enabled"),
+            ));
+        }
         let (slot, end) = match &mut e {
             Expr::VectorSelector(vs) => (&mut vs.modifier, &mut vs.pos.end),
             Expr::MatrixSelector(ms) => match ms.vector_selector.as_mut() {
                 Expr::VectorSelector(vs) => (&mut vs.modifier, &mut ms.end_pos),
                 _ => return Err(self.err(epos, "ranges only allowed for vector selectors")),
             },
+            Expr::Subquery(_) => {
+                return Err(self.err(
+                    epos,
+                    format!("{word} modifier is not supported for subqueries"),
+                ))
+            }
             _ => {
                 return Err(self.err(
                     epos,
@@ -1212,10 +1241,10 @@ impl<'a> Parser<'a> {
                 ))
             }
         };
-        if *slot != RangeModifier::None {
+        if *slot != RangeModifier::None && *slot != modifier {
             return Err(self.err(
                 epos,
-                "anchored or smoothed modifier may not be set multiple times",
+                "anchored and smoothed modifiers cannot be used together",
             ));
         }
         *slot = modifier;

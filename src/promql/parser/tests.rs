@@ -183,9 +183,12 @@ fn error_positions_count_lines_and_bytes_like_upstream() {
 }
 
 #[test]
-fn experimental_functions_need_the_feature_flag() {
+fn experimental_features_need_their_flags() {
     let off = ParseOptions {
         enable_experimental_functions: false,
+        experimental_duration_expr: false,
+        enable_extended_range_selectors: false,
+        enable_binop_fill_modifiers: false,
     };
     let err = |q: &str| {
         parse_expr_with_options(q, &off)
@@ -193,32 +196,46 @@ fn experimental_functions_need_the_feature_flag() {
             .unwrap_err()
             .to_string()
     };
-    assert_eq!(
-        err(r#"sort_by_label(up, "job")"#),
-        r#"1:1: parse error: function "sort_by_label" is not enabled"#
-    );
-    assert_eq!(
-        err("limitk(2, up)"),
-        "1:1: parse error: limitk() and limit_ratio() are experimental and must be enabled with --enable-feature=promql-experimental-functions"
-    );
-    assert!(parse_expr_with_options("rate(up[5m])", &off).is_ok());
-    let on = ParseOptions {
-        enable_experimental_functions: true,
-    };
-    assert!(parse_expr_with_options(r#"sort_by_label(up, "job")"#, &on).is_ok());
-    assert!(parse_expr_with_options("limitk(2, up)", &on).is_ok());
+    for (query, want) in [
+        (r#"sort_by_label(up, "job")"#, r#"1:1: parse error: function "sort_by_label" is not enabled"#),
+        ("limitk(2, up)", "1:1: parse error: limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions"),
+        ("foo[5m+1m]", "1:5: parse error: experimental duration expression is not enabled"),
+        ("foo offset -step()", "1:12: parse error: experimental duration expression is not enabled"),
+        ("foo anchored", "1:1: parse error: anchored modifier is experimental and not enabled"),
+        ("rate(foo[5m] smoothed)", "1:6: parse error: smoothed modifier is experimental and not enabled"),
+        ("a + fill(0) b", "1:1: parse error: binop fill modifiers are experimental and not enabled"),
+    ] {
+        assert_eq!(err(query), want, "{query}");
+    }
+    for stable in ["rate(up[5m])", "up offset -5m", "up[300]", "a + on(x) b"] {
+        assert!(parse_expr_with_options(stable, &off).is_ok(), "{stable}");
+    }
+    for query in [
+        r#"sort_by_label(up, "job")"#,
+        "limitk(2, up)",
+        "foo[5m+1m]",
+        "foo anchored",
+        "a + fill(0) b",
+    ] {
+        assert!(
+            parse_expr_with_options(query, &ParseOptions::ALL).is_ok(),
+            "{query}"
+        );
+    }
 }
 
 #[test]
-fn stray_tokens_in_calls_and_parens_get_upstreams_generic_message() {
-    // Upstream's grammar has no error rule here, so yacc falls back to the
-    // context-free "unexpected ..." message.
+fn range_modifiers_follow_upstreams_rules() {
     assert_eq!(
-        roundtrip("rate(x y)"),
-        r#"ERR 1:8: parse error: unexpected identifier "y""#
+        roundtrip("foo[5m:1m] anchored"),
+        "ERR 1:1: parse error: anchored modifier is not supported for subqueries"
     );
     assert_eq!(
-        roundtrip("(1 2)"),
-        r#"ERR 1:4: parse error: unexpected number "2""#
+        roundtrip("foo[5m] anchored smoothed"),
+        "ERR 1:1: parse error: anchored and smoothed modifiers cannot be used together"
+    );
+    assert_eq!(
+        roundtrip("metric @ 100 smoothed"),
+        "metric @ 100.000 smoothed"
     );
 }
