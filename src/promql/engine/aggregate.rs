@@ -62,16 +62,8 @@ impl Acc {
                 (self.mean, self.kahan_c) =
                     kahan_sum_inc(f / self.count, q * self.mean, q * self.kahan_c);
             }
-            AggOp::Max => {
-                if self.value < f || self.value.is_nan() {
-                    self.value = f;
-                }
-            }
-            AggOp::Min => {
-                if self.value > f || self.value.is_nan() {
-                    self.value = f;
-                }
-            }
+            AggOp::Max if self.value < f || self.value.is_nan() => self.value = f,
+            AggOp::Min if self.value > f || self.value.is_nan() => self.value = f,
             AggOp::Count => self.count += 1.0,
             AggOp::Group => {}
             AggOp::Stddev | AggOp::Stdvar => {
@@ -367,7 +359,7 @@ fn select_k(
                         .collect()
                 }
                 _ => {
-                    if p >= 9.223_372_036_854_776e18 || p < -9.223_372_036_854_776e18 {
+                    if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&p) {
                         return Err(QueryError::exec(format!(
                             "Scalar value {} overflows int64",
                             format_go_g(p)

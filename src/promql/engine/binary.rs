@@ -223,9 +223,9 @@ fn result_metric(l: &Labels, r: &Labels, b: &BinaryExpr, matching: &VectorMatchi
     let mut lb = l.builder();
     if matching.card == Cardinality::OneToOne {
         if matching.on {
-            lb.retain(|x| matching.matching_labels.iter().any(|n| *n == x.name));
+            lb.retain(|x| matching.matching_labels.contains(&x.name));
         } else {
-            lb.retain(|x| !matching.matching_labels.iter().any(|n| *n == x.name));
+            lb.retain(|x| !matching.matching_labels.contains(&x.name));
         }
     }
     for name in &matching.include {
@@ -324,9 +324,9 @@ fn vector_binop(
             let inserted = matched.entry(msig[i]).or_default();
             if matching.card == Cardinality::OneToOne {
                 if !inserted.is_empty() {
-                    return Err(QueryError::exec(format!(
-                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-                    )));
+                    return Err(QueryError::exec(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                    ));
                 }
             } else if inserted.iter().any(|o| metrics[*o] == metrics[out_idx]) {
                 return Err(QueryError::exec(

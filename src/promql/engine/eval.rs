@@ -31,6 +31,9 @@ pub(crate) struct Series {
 
 pub(crate) type Matrix = Vec<Series>;
 
+/// A selected series: labels and raw samples.
+type RawSeries = (Labels, Vec<(i64, f64)>);
+
 /// What a node evaluates to.
 pub(crate) enum Val {
     Matrix(Matrix),
@@ -402,7 +405,7 @@ impl<'a> Evaluator<'a> {
         mint: i64,
         maxt: i64,
         hints: SelectHints,
-    ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, QueryError> {
+    ) -> Result<Vec<RawSeries>, QueryError> {
         let querier = self
             .queryable
             .querier(mint, maxt)

@@ -356,7 +356,7 @@ pub(crate) fn go_min(a: f64, b: f64) -> f64 {
 /// Go's float-to-int64 conversion as amd64 does it: out of range and NaN
 /// give the minimum int64.
 fn go_f64_to_i64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9.223_372_036_854_776e18 || v < -9.223_372_036_854_776e18 {
+    if v.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
         i64::MIN
     } else {
         v as i64
@@ -945,7 +945,7 @@ fn extended_range_function(
             pts.clear();
             if smoothed {
                 let next_end = f.get(b).filter(|p| p.0 < reft + arg.lookback);
-                if (prev.is_none() && a == b) || (next_end.is_none() && a == b) {
+                if a == b && (prev.is_none() || next_end.is_none()) {
                     continue;
                 }
                 let first_after = f.get(a);
@@ -1172,8 +1172,8 @@ fn range_fn(name: &str) -> Option<RangeFn> {
             }
             let (mut s0, mut s1) = (0.0, w[0].1);
             let mut b = w[1].1 - w[0].1;
-            for i in 1..w.len() {
-                let x = sf * w[i].1;
+            for (i, p) in w.iter().enumerate().skip(1) {
+                let x = sf * p.1;
                 if i > 1 {
                     b = tf * (s1 - s0) + (1.0 - tf) * b;
                 }
@@ -1384,7 +1384,7 @@ fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
 
 /// Upstream's `BucketQuantile` over classic buckets `(upper bound, count)`.
 /// Returns the quantile and whether monotonicity had to be forced.
-pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bool) {
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
     if q.is_nan() {
         return (f64::NAN, false);
     }
