@@ -16,8 +16,10 @@ use crate::promql::lexer::{unquote, Keyword, Lexer, Token, TokenKind};
 
 type PResult<T> = Result<T, ParseError>;
 
-/// Precedence of unary `+`/`-`: as multiplication, so `-2^2` is `-(2^2)`.
-const UNARY_PRECEDENCE: u8 = 6; // operand binds only `^` (precedence 6)
+/// Upstream gives unary `+`/`-` the precedence of `*`, so its operand is
+/// parsed at the next level up, where only `^` binds: `-2^2` is `-(2^2)`,
+/// `-a * b` is `(-a) * b`.
+const UNARY_PRECEDENCE: u8 = 6;
 
 pub struct Parser<'a> {
     input: &'a str,
@@ -281,7 +283,7 @@ impl<'a> Parser<'a> {
                 break;
             }
             self.next();
-            let (return_bool, matching) = self.parse_bin_modifiers(op)?;
+            let (return_bool, matching) = self.parse_bin_modifiers()?;
             let next_min = if op.is_right_associative() {
                 prec
             } else {
@@ -311,7 +313,7 @@ impl<'a> Parser<'a> {
 
     /// `bool`, `on(...)`/`ignoring(...)`, `group_left(...)`/`group_right(...)`
     /// and the `fill` modifiers after a binary operator.
-    fn parse_bin_modifiers(&mut self, _op: BinOp) -> PResult<(bool, VectorMatching)> {
+    fn parse_bin_modifiers(&mut self) -> PResult<(bool, VectorMatching)> {
         let mut vm = VectorMatching::default();
         let mut return_bool = false;
         if self.peek().kind == TokenKind::Keyword(Keyword::Bool) {
@@ -1089,14 +1091,14 @@ impl<'a> Parser<'a> {
                 } else {
                     BinOp::Add
                 };
-                let atom = self.parse_offset_atom()?;
+                let atom = self.parse_duration_atom()?;
                 negate_or_wrap(op, t.start, atom)
             }
             _ => {
                 if !self.starts_duration_expr() {
                     return Err(self.unexpected("offset", "number, duration, step(), or range()"));
                 }
-                self.parse_offset_atom()?
+                self.parse_duration_atom()?
             }
         };
         let (offset_ms, offset_expr) = self.duration_value(value, false)?;
@@ -1128,10 +1130,6 @@ impl<'a> Parser<'a> {
         *expr_slot = offset_expr;
         *end = end_after;
         Ok(e)
-    }
-
-    fn parse_offset_atom(&mut self) -> PResult<Expr> {
-        self.parse_duration_atom()
     }
 
     fn parse_at(&mut self, mut e: Expr) -> PResult<Expr> {
