@@ -156,9 +156,9 @@ pub fn run_script(
             } else {
                 match run_eval(&engine, &storage, &cmd) {
                     Ok(()) => Outcome::Passed,
-                    Err(_) if nh_loaded => Outcome::Skipped(
-                        "native histograms in storage are not supported by promlite".into(),
-                    ),
+                    Err(e) if nh_loaded => Outcome::Skipped(format!(
+                        "native histograms in storage are not supported by promlite ({e})"
+                    )),
                     Err(e) => Outcome::Failed(e),
                 }
             };
@@ -193,9 +193,14 @@ fn parse_time(s: &str, line: usize) -> Result<i64, ScriptError> {
 fn load(storage: &MemStorage, step: i64, block: &[(usize, &str)]) -> Result<bool, ScriptError> {
     let mut nh = false;
     for &(n, l) in block {
+        let owned;
+        let mut l = l;
         if l.contains("{{") {
+            // Native histograms are not stored; the float samples of the
+            // same series still are, at their positions.
             nh = true;
-            continue;
+            owned = histogram_items_as_gaps(l);
+            l = &owned;
         }
         let first = l.split_whitespace().next().unwrap_or("");
         if first.ends_with("@st") || l.contains("}@st") {
@@ -214,6 +219,20 @@ fn load(storage: &MemStorage, step: i64, block: &[(usize, &str)]) -> Result<bool
         }
     }
     Ok(nh)
+}
+
+/// Replaces every native-histogram item of a series line by as many `_`.
+fn histogram_items_as_gaps(line: &str) -> String {
+    let re = Regex::new(r"\{\{[^}]*\}\}(?:[+-]\{\{[^}]*\}\})?(?:x(\d+))?");
+    match re {
+        Ok(re) => re
+            .replace_all(line, |c: &regex::Captures| match c.get(1) {
+                Some(n) => format!("_ _x{}", n.as_str()),
+                None => "_".to_string(),
+            })
+            .into_owned(),
+        Err(_) => line.to_string(),
+    }
 }
 
 fn parse_msg(rest: &str, line: usize) -> Result<MsgMatch, ScriptError> {

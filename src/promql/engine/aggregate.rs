@@ -311,6 +311,13 @@ fn select_k(
     // For instant queries the output order is the selection order.
     let mut order: Vec<usize> = Vec::new();
     let mut warned = false;
+    if params.iter().any(|p| p.is_nan()) {
+        return Err(QueryError::exec(if a.op == AggOp::LimitRatio {
+            "Ratio value is NaN"
+        } else {
+            "Parameter value is NaN"
+        }));
+    }
     for (k, step) in buckets.into_iter().enumerate() {
         let t = ev.start + k as i64 * ev.interval;
         let p = params.get(k).copied().unwrap_or(f64::NAN);

@@ -1149,6 +1149,9 @@ fn range_fn(name: &str) -> Option<RangeFn> {
             Ok(Some(r))
         },
         "mad_over_time" => |w, _| {
+            if w.iter().any(|p| p.1.is_nan()) {
+                return Ok(Some(f64::NAN));
+            }
             let mut v: Vec<f64> = w.iter().map(|p| p.1).collect();
             let median = quantile(0.5, &mut v);
             let mut d: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
