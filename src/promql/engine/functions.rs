@@ -1559,19 +1559,25 @@ fn classic_histograms(
     }
     let n = ev.num_steps();
     let mut col = super::eval::SeriesCollector::new();
-    let mut warned_q = false;
-    let mut check_q = |ev: &mut Evaluator, q: f64| {
-        if (q.is_nan() || !(0.0..=1.0).contains(&q)) && !warned_q {
-            warned_q = true;
-            ev.annotations.warn(
-                format!(
-                    "quantile value should be between 0 and 1, got {}",
-                    format_go_g(q)
-                ),
-                qpos,
-            );
-        }
+    // Out-of-range quantiles are reported even when there is no input.
+    let qss: Vec<&Vec<f64>> = match &f {
+        ClassicHistogramFn::Quantile(qs) => vec![qs],
+        ClassicHistogramFn::Quantiles(_, qss) => qss.iter().collect(),
+        ClassicHistogramFn::Fraction(..) => Vec::new(),
     };
+    if let Some(q) = qss
+        .iter()
+        .flat_map(|qs| qs.iter())
+        .find(|q| q.is_nan() || !(0.0..=1.0).contains(*q))
+    {
+        ev.annotations.warn(
+            format!(
+                "quantile value should be between 0 and 1, got {}",
+                format_go_g(*q)
+            ),
+            qpos,
+        );
+    }
     for (metric, members) in groups {
         let mut per_step: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n];
         for (ub, i) in &members {
@@ -1590,7 +1596,6 @@ fn classic_histograms(
             match &f {
                 ClassicHistogramFn::Quantile(qs) => {
                     let q = qs.get(k).copied().unwrap_or(f64::NAN);
-                    check_q(ev, q);
                     let (v, fix) = bucket_quantile(q, &mut buckets);
                     forced = fix;
                     col.push(&metric, true, t, v)?;
@@ -1598,7 +1603,6 @@ fn classic_histograms(
                 ClassicHistogramFn::Quantiles(label, qss) => {
                     for qs in qss {
                         let q = qs.get(k).copied().unwrap_or(f64::NAN);
-                        check_q(ev, q);
                         let (v, fix) = bucket_quantile(q, &mut buckets.clone());
                         forced |= fix;
                         let mut b = metric.builder();
