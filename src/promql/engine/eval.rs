@@ -569,6 +569,11 @@ impl<'a> Evaluator<'a> {
         if start <= from {
             start += interval;
         }
+        // Each step of a subquery holds at least one sample per series; a
+        // window finer than the sample limit can never be evaluated.
+        if start <= end && ((end - start) / interval) as usize >= self.max_samples {
+            return Err(QueryError::too_many_samples("query execution"));
+        }
         let mut child = self.child(start, end, interval);
         let res = if start > end {
             Ok(Vec::new())
