@@ -838,8 +838,23 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
     let series = std::mem::take(&mut arg.series);
     let mut out = Vec::with_capacity(series.len());
     let mut pbuf = vec![0.0; params.len()];
-    for s in &series {
+    let counter = matches!(name, "rate" | "increase");
+    let mut resets: Vec<u32> = Vec::new();
+    for s in series {
         ev.check_deadline()?;
+        // resets[i]: counter resets among the first i+1 samples.
+        resets.clear();
+        if counter {
+            let mut n = 0;
+            let mut prev = f64::NAN;
+            for p in &s.floats {
+                if p.1 < prev {
+                    n += 1;
+                }
+                prev = p.1;
+                resets.push(n);
+            }
+        }
         let mut floats = Vec::new();
         // Window bounds only move forward as steps advance.
         let (mut a, mut b) = (0usize, 0usize);
@@ -865,6 +880,8 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
                 range_end: reft,
                 range: arg.range,
                 params: &pbuf,
+                no_resets: resets.get(b - 1).copied().unwrap_or(0)
+                    == resets.get(a).copied().unwrap_or(0),
             };
             match f(w, &ctx) {
                 Ok(Some(v)) => floats.push((ts, v)),
@@ -903,7 +920,7 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
         }
         ev.account(floats.len())?;
         out.push(Series {
-            metric: s.metric.clone(),
+            metric: s.metric,
             floats,
             drop_name: s.drop_name || !keeps_name,
         });
@@ -1041,6 +1058,9 @@ pub(crate) struct RangeCtx<'p> {
     pub range_end: i64,
     pub range: i64,
     pub params: &'p [f64],
+    /// The window holds no counter reset, so counter functions may skip
+    /// looking for one.
+    pub no_resets: bool,
 }
 
 pub(crate) enum RangeFnIssue {
@@ -1278,7 +1298,7 @@ fn extrapolated_rate(
     let n1 = w.len() - 1;
     let (first_t, last_t) = (w[0].0, w[n1].0);
     let mut result = w[n1].1 - w[0].1;
-    if is_counter {
+    if is_counter && !c.no_resets {
         let mut prev = w[0].1;
         for p in &w[1..] {
             if p.1 < prev {
@@ -1750,6 +1770,7 @@ mod tests {
     fn rate_extrapolates_as_upstream() {
         let w: Vec<(i64, f64)> = (0..=10).map(|i| (i * 60_000, i as f64 * 10.0)).collect();
         let c = RangeCtx {
+            no_resets: false,
             ts: 600_000,
             range_start: 0,
             range_end: 600_000,
