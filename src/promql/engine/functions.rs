@@ -219,13 +219,11 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call) -> Result<Val, QueryError>
         "histogram_fraction" => histogram_fraction(ev, c)?,
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => {
-            // Only native histograms feed these; promlite stores floats only.
-            for a in &c.args {
-                if let Val::Matrix(m) = ev.eval(a)? {
-                    ev.release_matrix(&m);
-                }
-            }
-            Vec::new()
+            // These read native histograms only, which promlite's storage
+            // does not hold: say so rather than answer with nothing.
+            return Err(QueryError::exec(format!(
+                "{name}() reads native histograms, which are not supported by promlite"
+            )));
         }
         "info" => info(ev, c)?,
         other => {
