@@ -460,28 +460,41 @@ impl<'a> Evaluator<'a> {
             step: self.interval,
             ..SelectHints::default()
         };
-        let raw = self.select(&vs.matchers, mint, maxt, hints)?;
+        let querier = self.queryable.querier(mint, maxt).map_err(storage_error)?;
+        let set = querier
+            .select(false, Some(&hints), &vs.matchers)
+            .map_err(storage_error)?;
         let steps: Vec<i64> = self.steps().collect();
-        let mut out = Vec::with_capacity(raw.len());
-        for (metric, samples) in raw {
+        let mut out = Vec::new();
+        // Each series is walked once with its iterator: no sample buffer.
+        for series in set {
+            let series = series.map_err(storage_error)?;
+            let mut it = series.iterator();
+            // `cur`: the last sample at or before the step; `next`: the one after.
+            let mut cur: Option<(i64, f64)> = None;
+            let mut next = it.seek(mint);
             let mut floats = Vec::new();
-            let mut idx = 0usize;
             for &ts in &steps {
                 let reft = vs.timestamp.unwrap_or(ts) - vs.original_offset;
-                // Samples are sorted: move to the last one at or before reft.
-                while idx < samples.len() && samples[idx].0 <= reft {
-                    idx += 1;
+                let from = reft - self.lookback + 1;
+                if next.is_some_and(|n| n.0 < from) {
+                    // Skip ahead over samples no step will look at.
+                    cur = None;
+                    next = it.seek(from);
                 }
-                if idx == 0 {
+                while let Some(n) = next.filter(|n| n.0 <= reft) {
+                    cur = Some(n);
+                    next = it.next();
+                }
+                let Some((t, v)) = cur else {
                     continue;
-                }
-                let (t, v) = samples[idx - 1];
-                if t <= reft - self.lookback || is_stale_nan(v) {
+                };
+                if t < from || is_stale_nan(v) {
                     continue;
                 }
                 let mut v = v;
                 if smoothed && t < reft {
-                    if let Some(&(nt, nv)) = samples.get(idx) {
+                    if let Some((nt, nv)) = next {
                         if nt < reft + self.lookback && !is_stale_nan(nv) {
                             v += (nv - v) * (reft - t) as f64 / (nt - t) as f64;
                         }
@@ -492,12 +505,14 @@ impl<'a> Evaluator<'a> {
             if !floats.is_empty() {
                 self.account(floats.len())?;
                 out.push(Series {
-                    metric,
+                    metric: series.labels().clone(),
                     floats,
                     drop_name: false,
                 });
             }
-            self.check_deadline()?;
+            if out.len() % 256 == 0 {
+                self.check_deadline()?;
+            }
         }
         Ok(out)
     }
@@ -639,6 +654,10 @@ impl<'a> Evaluator<'a> {
     fn eval_binary(&mut self, b: &crate::promql::ast::BinaryExpr) -> Result<Val, QueryError> {
         super::binary::eval_binary(self, b).map(Val::Matrix)
     }
+}
+
+fn storage_error(e: crate::storage::StorageError) -> QueryError {
+    QueryError::new(super::QueryErrorKind::Storage, e.to_string())
 }
 
 /// Collects per-step output samples into series keyed by label set, as
