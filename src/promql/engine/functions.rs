@@ -803,9 +803,10 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
     let steps: Vec<i64> = ev.steps().collect();
     if name == "absent_over_time" {
         let mut present = vec![false; steps.len()];
-        for s in &arg.series {
+        while let Some(s) = arg.next_series() {
+            let s = s?;
             for (k, ts) in steps.iter().enumerate() {
-                if !window(&arg, s, *ts).is_empty() {
+                if !window(&arg, &s, *ts).is_empty() {
                     present[k] = true;
                 }
             }
@@ -833,12 +834,12 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
         .find(|(i, _)| *i != idx)
         .map(|(_, a)| expr_pos(a))
         .unwrap_or(c.pos);
-    let series = std::mem::take(&mut arg.series);
-    let mut out = Vec::with_capacity(series.len());
+    let mut out = Vec::new();
     let mut pbuf = vec![0.0; params.len()];
     let counter = matches!(name, "rate" | "increase");
     let mut resets: Vec<u32> = Vec::new();
-    for s in series {
+    while let Some(s) = arg.next_series() {
+        let s = s?;
         ev.check_deadline()?;
         // resets[i]: counter resets among the first i+1 samples.
         resets.clear();
@@ -933,14 +934,15 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
 fn extended_range_function(
     ev: &mut Evaluator,
     name: &str,
-    arg: RangeArg,
+    mut arg: RangeArg,
     steps: &[i64],
 ) -> Result<Matrix, QueryError> {
     let smoothed = arg.modifier == RangeModifier::Smoothed;
     let counter = matches!(name, "rate" | "increase");
     let mut out = Vec::new();
     let mut pts: Vec<(i64, f64)> = Vec::new();
-    for s in &arg.series {
+    while let Some(s) = arg.next_series() {
+        let s = s?;
         ev.check_deadline()?;
         let f = &s.floats;
         let mut floats = Vec::new();
@@ -1017,7 +1019,7 @@ fn extended_range_function(
         if !floats.is_empty() {
             ev.account(floats.len())?;
             out.push(Series {
-                metric: s.metric.clone(),
+                metric: s.metric,
                 floats,
                 drop_name: true,
             });
