@@ -137,17 +137,22 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
         _ => {}
     }
     let m = ev.eval_matrix(&a.expr)?;
-    // Group assignment, once per series.
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // Group assignment, once per series, by a hash of the grouping labels
+    // (as upstream): a group's label set is only built for its first member.
+    let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<(Labels, bool)> = Vec::new();
     let mut group_of: Vec<usize> = Vec::with_capacity(m.len());
     for s in &m {
-        let key = group_labels(&s.metric, a);
-        let g = match index.get(&key) {
+        let h = if a.without {
+            s.metric.hash_without_labels(&a.grouping)
+        } else {
+            s.metric.hash_for_labels(&a.grouping)
+        };
+        let g = match index.get(&h) {
             Some(g) => *g,
             None => {
-                index.insert(key.clone(), groups.len());
-                groups.push((key, false));
+                index.insert(h, groups.len());
+                groups.push((group_labels(&s.metric, a), false));
                 groups.len() - 1
             }
         };
