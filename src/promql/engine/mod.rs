@@ -272,6 +272,13 @@ impl Engine {
         let deadline = queued + self.opts.timeout;
         let _slot = self.gate.enter(deadline)?;
         let began = Instant::now();
+        for t in [start, end, step] {
+            if t.abs() > preprocess::MAX_TIME_MS {
+                return Err(QueryError::bad_data(format!(
+                    "query time {t}ms is out of the supported range"
+                )));
+            }
+        }
         let expr = preprocess::preprocess(expr, start, end, step, &self.opts)?;
         let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, step, deadline);
         let value = ev.run(&expr, step == 0)?;
@@ -381,6 +388,8 @@ mod tests {
         let err = e.instant_query(&s, "sum(", 0).unwrap_err();
         assert_eq!(err.kind, QueryErrorKind::BadData);
         assert!(err.message.starts_with("1:"), "{}", err.message);
+        let err = e.instant_query(&s, "reqs_total", i64::MAX).unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::BadData);
         let e = Engine::new(EngineOpts {
             timeout: Duration::from_millis(0),
             ..EngineOpts::default()
