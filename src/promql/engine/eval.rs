@@ -136,12 +136,9 @@ pub(crate) fn expr_type(e: &Expr) -> ValueType {
                 ValueType::Vector
             }
         }
-        Expr::Call(c) => match c.name.as_str() {
-            "time" | "scalar" | "pi" | "step" | "range" | "start" | "end" | "min_of" | "max_of" => {
-                ValueType::Scalar
-            }
-            _ => ValueType::Vector,
-        },
+        Expr::Call(c) => crate::promql::functions::get_function(&c.name)
+            .map(|f| f.return_type)
+            .unwrap_or(ValueType::Vector),
         Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
         Expr::NumberLiteral(_) => ValueType::Scalar,
         Expr::Paren(p) => expr_type(&p.expr),

@@ -29,209 +29,213 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call) -> Result<Val, QueryError>
     {
         return eval_range_function(ev, c, idx).map(Val::Matrix);
     }
-    let m = match name {
-        "time" => ev.scalar_matrix(|t| t as f64 / 1000.0)?,
-        "pi" => ev.scalar_matrix(|_| std::f64::consts::PI)?,
-        "step" => {
-            let step = ev.query_step;
-            ev.scalar_matrix(|_| step as f64 / 1000.0)?
-        }
-        "range" => {
-            let r = ev.query_end - ev.query_start;
-            ev.scalar_matrix(|_| r as f64 / 1000.0)?
-        }
-        "start" => {
-            let t = ev.query_start;
-            ev.scalar_matrix(|_| t as f64 / 1000.0)?
-        }
-        "end" => {
-            let t = ev.query_end;
-            ev.scalar_matrix(|_| t as f64 / 1000.0)?
-        }
-        "min_of" | "max_of" => {
-            let a = ev.eval_scalar_steps(arg(c, 0)?)?;
-            let b = ev.eval_scalar_steps(arg(c, 1)?)?;
-            let min = name == "min_of";
-            let (start, interval) = (ev.start, ev.interval);
-            ev.scalar_matrix(|t| {
-                let k = ((t - start) / interval) as usize;
-                let (x, y) = (
-                    a.get(k).copied().unwrap_or(f64::NAN),
-                    b.get(k).copied().unwrap_or(f64::NAN),
-                );
-                if min {
-                    go_min(x, y)
+    let m =
+        match name {
+            "time" => ev.scalar_matrix(|t| t as f64 / 1000.0)?,
+            "pi" => ev.scalar_matrix(|_| std::f64::consts::PI)?,
+            "step" => {
+                let step = ev.query_step;
+                ev.scalar_matrix(|_| step as f64 / 1000.0)?
+            }
+            "range" => {
+                let r = ev.query_end - ev.query_start;
+                ev.scalar_matrix(|_| r as f64 / 1000.0)?
+            }
+            "start" => {
+                let t = ev.query_start;
+                ev.scalar_matrix(|_| t as f64 / 1000.0)?
+            }
+            "end" => {
+                let t = ev.query_end;
+                ev.scalar_matrix(|_| t as f64 / 1000.0)?
+            }
+            "min_of" | "max_of" => {
+                let a = ev.eval_scalar_steps(arg(c, 0)?)?;
+                let b = ev.eval_scalar_steps(arg(c, 1)?)?;
+                let min = name == "min_of";
+                let (start, interval) = (ev.start, ev.interval);
+                ev.scalar_matrix(|t| {
+                    let k = ((t - start) / interval) as usize;
+                    let (x, y) = (
+                        a.get(k).copied().unwrap_or(f64::NAN),
+                        b.get(k).copied().unwrap_or(f64::NAN),
+                    );
+                    if min {
+                        go_min(x, y)
+                    } else {
+                        go_max(x, y)
+                    }
+                })?
+            }
+            "vector" => {
+                let mut m = ev.eval_matrix(arg(c, 0)?)?;
+                for s in m.iter_mut() {
+                    s.metric = Labels::empty();
+                }
+                m
+            }
+            "scalar" => {
+                let m = ev.eval_matrix(arg(c, 0)?)?;
+                let n = ev.num_steps();
+                let mut counts = vec![0usize; n];
+                let mut vals = vec![f64::NAN; n];
+                for s in &m {
+                    for &(t, v) in &s.floats {
+                        let k = ev.step_index(t);
+                        if let (Some(cnt), Some(val)) = (counts.get_mut(k), vals.get_mut(k)) {
+                            *cnt += 1;
+                            *val = v;
+                        }
+                    }
+                }
+                ev.release_matrix(&m);
+                let out: Vec<f64> = counts
+                    .iter()
+                    .zip(vals)
+                    .map(|(c, v)| if *c == 1 { v } else { f64::NAN })
+                    .collect();
+                let start = ev.start;
+                let interval = ev.interval;
+                ev.scalar_matrix(|t| {
+                    out.get(((t - start) / interval) as usize)
+                        .copied()
+                        .unwrap_or(f64::NAN)
+                })?
+            }
+            "timestamp" => {
+                let a = arg(c, 0)?;
+                if let Expr::VectorSelector(vs) = unwrap(a) {
+                    let mut m = ev.eval_vector_selector(vs, true)?;
+                    for s in m.iter_mut() {
+                        s.drop_name = true;
+                    }
+                    m
                 } else {
-                    go_max(x, y)
-                }
-            })?
-        }
-        "vector" => {
-            let mut m = ev.eval_matrix(arg(c, 0)?)?;
-            for s in m.iter_mut() {
-                s.metric = Labels::empty();
-            }
-            m
-        }
-        "scalar" => {
-            let m = ev.eval_matrix(arg(c, 0)?)?;
-            let n = ev.num_steps();
-            let mut counts = vec![0usize; n];
-            let mut vals = vec![f64::NAN; n];
-            for s in &m {
-                for &(t, v) in &s.floats {
-                    let k = ev.step_index(t);
-                    if let (Some(cnt), Some(val)) = (counts.get_mut(k), vals.get_mut(k)) {
-                        *cnt += 1;
-                        *val = v;
-                    }
-                }
-            }
-            ev.release_matrix(&m);
-            let out: Vec<f64> = counts
-                .iter()
-                .zip(vals)
-                .map(|(c, v)| if *c == 1 { v } else { f64::NAN })
-                .collect();
-            let start = ev.start;
-            let interval = ev.interval;
-            ev.scalar_matrix(|t| {
-                out.get(((t - start) / interval) as usize)
-                    .copied()
-                    .unwrap_or(f64::NAN)
-            })?
-        }
-        "timestamp" => {
-            let a = arg(c, 0)?;
-            if let Expr::VectorSelector(vs) = unwrap(a) {
-                let mut m = ev.eval_vector_selector(vs, true)?;
-                for s in m.iter_mut() {
-                    s.drop_name = true;
-                }
-                m
-            } else {
-                let mut m = ev.eval_matrix(a)?;
-                for s in m.iter_mut() {
-                    for p in s.floats.iter_mut() {
-                        p.1 = p.0 as f64 / 1000.0;
-                    }
-                    s.drop_name = true;
-                }
-                m
-            }
-        }
-        "abs" | "ceil" | "floor" | "exp" | "sqrt" | "ln" | "log2" | "log10" | "sgn" | "acos"
-        | "acosh" | "asin" | "asinh" | "atan" | "atanh" | "cos" | "cosh" | "sin" | "sinh"
-        | "tan" | "tanh" | "deg" | "rad" => {
-            let f = simple_math(name);
-            let mut m = ev.eval_matrix(arg(c, 0)?)?;
-            for s in m.iter_mut() {
-                for p in s.floats.iter_mut() {
-                    p.1 = f(p.1);
-                }
-                s.drop_name = true;
-            }
-            m
-        }
-        "round" => {
-            let to_nearest = match c.args.get(1) {
-                Some(e) => ev.eval_scalar_steps(e)?,
-                None => vec![1.0; ev.num_steps()],
-            };
-            map_with_params(ev, arg(c, 0)?, &[to_nearest], |v, p| {
-                let inv = 1.0 / p[0];
-                (v * inv + 0.5).floor() / inv
-            })?
-        }
-        "clamp" => {
-            let lo = ev.eval_scalar_steps(arg(c, 1)?)?;
-            let hi = ev.eval_scalar_steps(arg(c, 2)?)?;
-            let mut m = map_with_params(ev, arg(c, 0)?, &[lo.clone(), hi.clone()], |v, p| {
-                go_max(p[0], go_min(p[1], v))
-            })?;
-            // max < min yields nothing at that step.
-            let (start, interval) = (ev.start, ev.interval);
-            for s in m.iter_mut() {
-                s.floats.retain(|p| {
-                    let k = ((p.0 - start) / interval) as usize;
-                    !matches!((lo.get(k), hi.get(k)), (Some(l), Some(h)) if h < l)
-                });
-            }
-            m
-        }
-        "clamp_min" => {
-            let lo = ev.eval_scalar_steps(arg(c, 1)?)?;
-            map_with_params(ev, arg(c, 0)?, &[lo], |v, p| go_max(p[0], v))?
-        }
-        "clamp_max" => {
-            let hi = ev.eval_scalar_steps(arg(c, 1)?)?;
-            map_with_params(ev, arg(c, 0)?, &[hi], |v, p| go_min(p[0], v))?
-        }
-        "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
-        | "month" | "year" => {
-            let f = date_fn(name);
-            match c.args.first() {
-                None => ev
-                    .scalar_matrix(|t| f(t.div_euclid(1000)))?
-                    .into_iter()
-                    .map(|s| Series {
-                        drop_name: false,
-                        ..s
-                    })
-                    .collect(),
-                Some(a) => {
                     let mut m = ev.eval_matrix(a)?;
                     for s in m.iter_mut() {
                         for p in s.floats.iter_mut() {
-                            p.1 = f(go_f64_to_i64(p.1));
+                            p.1 = p.0 as f64 / 1000.0;
                         }
                         s.drop_name = true;
                     }
                     m
                 }
             }
-        }
-        "label_replace" => label_replace(ev, c)?,
-        "label_join" => label_join(ev, c)?,
-        "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => sort_fn(ev, c)?,
-        "absent" => {
-            let a = arg(c, 0)?;
-            let m = ev.eval_matrix(a)?;
-            let mut present = vec![false; ev.num_steps()];
-            for s in &m {
-                for &(t, _) in &s.floats {
-                    if let Some(p) = present.get_mut(ev.step_index(t)) {
-                        *p = true;
+            "abs" | "ceil" | "floor" | "exp" | "sqrt" | "ln" | "log2" | "log10" | "sgn"
+            | "acos" | "acosh" | "asin" | "asinh" | "atan" | "atanh" | "cos" | "cosh" | "sin"
+            | "sinh" | "tan" | "tanh" | "deg" | "rad" => {
+                let f = simple_math(name);
+                let mut m = ev.eval_matrix(arg(c, 0)?)?;
+                for s in m.iter_mut() {
+                    for p in s.floats.iter_mut() {
+                        p.1 = f(p.1);
+                    }
+                    s.drop_name = true;
+                }
+                m
+            }
+            "round" => {
+                let to_nearest = match c.args.get(1) {
+                    Some(e) => ev.eval_scalar_steps(e)?,
+                    None => vec![1.0; ev.num_steps()],
+                };
+                map_with_params(ev, arg(c, 0)?, &[to_nearest], |v, p| {
+                    let inv = 1.0 / p[0];
+                    (v * inv + 0.5).floor() / inv
+                })?
+            }
+            "clamp" => {
+                let lo = ev.eval_scalar_steps(arg(c, 1)?)?;
+                let hi = ev.eval_scalar_steps(arg(c, 2)?)?;
+                let mut m = map_with_params(ev, arg(c, 0)?, &[lo.clone(), hi.clone()], |v, p| {
+                    go_max(p[0], go_min(p[1], v))
+                })?;
+                // max < min yields nothing at that step.
+                let (start, interval) = (ev.start, ev.interval);
+                for s in m.iter_mut() {
+                    s.floats.retain(|p| {
+                        let k = ((p.0 - start) / interval) as usize;
+                        !matches!((lo.get(k), hi.get(k)), (Some(l), Some(h)) if h < l)
+                    });
+                }
+                m
+            }
+            "clamp_min" => {
+                let lo = ev.eval_scalar_steps(arg(c, 1)?)?;
+                map_with_params(ev, arg(c, 0)?, &[lo], |v, p| go_max(p[0], v))?
+            }
+            "clamp_max" => {
+                let hi = ev.eval_scalar_steps(arg(c, 1)?)?;
+                map_with_params(ev, arg(c, 0)?, &[hi], |v, p| go_min(p[0], v))?
+            }
+            "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour"
+            | "minute" | "month" | "year" => {
+                let f = date_fn(name);
+                match c.args.first() {
+                    None => ev
+                        .scalar_matrix(|t| f(t.div_euclid(1000)))?
+                        .into_iter()
+                        .map(|s| Series {
+                            drop_name: false,
+                            ..s
+                        })
+                        .collect(),
+                    Some(a) => {
+                        let mut m = ev.eval_matrix(a)?;
+                        for s in m.iter_mut() {
+                            for p in s.floats.iter_mut() {
+                                p.1 = f(go_f64_to_i64(p.1));
+                            }
+                            s.drop_name = true;
+                        }
+                        m
                     }
                 }
             }
-            ev.release_matrix(&m);
-            let floats: Vec<(i64, f64)> = ev
-                .steps()
-                .zip(present)
-                .filter(|(_, p)| !p)
-                .map(|(t, _)| (t, 1.0))
-                .collect();
-            absent_series(ev, absent_labels(a), floats)?
-        }
-        "histogram_quantile" => histogram_quantile(ev, c)?,
-        "histogram_quantiles" => histogram_quantiles(ev, c)?,
-        "histogram_fraction" => histogram_fraction(ev, c)?,
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" => {
-            // These read native histograms only, which promlite's storage
-            // does not hold: say so rather than answer with nothing.
-            return Err(QueryError::exec(format!(
-                "{name}() reads native histograms, which are not supported by promlite"
-            )));
-        }
-        "info" => info(ev, c)?,
-        other => {
-            return Err(QueryError::exec(format!(
-                "function {other:?} is not supported by promlite"
-            )))
-        }
-    };
+            "label_replace" => label_replace(ev, c)?,
+            "label_join" => label_join(ev, c)?,
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => sort_fn(ev, c)?,
+            "absent" => {
+                let a = arg(c, 0)?;
+                let m = ev.eval_matrix(a)?;
+                let mut present = vec![false; ev.num_steps()];
+                for s in &m {
+                    for &(t, _) in &s.floats {
+                        if let Some(p) = present.get_mut(ev.step_index(t)) {
+                            *p = true;
+                        }
+                    }
+                }
+                ev.release_matrix(&m);
+                let floats: Vec<(i64, f64)> = ev
+                    .steps()
+                    .zip(present)
+                    .filter(|(_, p)| !p)
+                    .map(|(t, _)| (t, 1.0))
+                    .collect();
+                absent_series(ev, absent_labels(a), floats)?
+            }
+            "histogram_quantile" => histogram_quantile(ev, c)?,
+            "histogram_quantiles" => histogram_quantiles(ev, c)?,
+            "histogram_fraction" => histogram_fraction(ev, c)?,
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+            | "histogram_stdvar" => {
+                // These read native histograms only, which promlite's storage
+                // does not hold: say so rather than answer with nothing.
+                return Err(QueryError::exec(format!(
+                    "{name}() reads native histograms, which are not supported by promlite"
+                )));
+            }
+            "info" => info(ev, c)?,
+            "start_timestamp" => return Err(QueryError::exec(
+                "start_timestamp() is not supported by promlite: start timestamps are not stored",
+            )),
+            other => {
+                return Err(QueryError::exec(format!(
+                    "function {other:?} is not supported by promlite"
+                )))
+            }
+        };
     Ok(Val::Matrix(m))
 }
 
