@@ -11,7 +11,7 @@ use crate::model::{Labels, LabelsBuilder};
 use crate::promql::ast::{AggOp, AggregateExpr};
 
 use super::eval::{expr_pos, Evaluator, Matrix, Series};
-use super::functions::{kahan_sum_inc, quantile};
+use super::range_functions::{kahan_sum_inc, quantile};
 use super::QueryError;
 
 /// One group's running state at one step.

@@ -1,15 +1,19 @@
 //! The PromQL query engine, as upstream's `promql.Engine`: options, the
 //! instant/range query entry points, the concurrency gate, timeouts and the
-//! sample limit. Evaluation itself lives in `eval`; function math in
-//! `functions`; aggregation in `aggregate`; binary operators in `binary`.
-//! The engine sees storage only through `storage::Queryable`.
+//! sample limit. `preprocess` resolves duration expressions and marks
+//! step-invariant sub-trees; `eval` walks the tree over all steps at once;
+//! `functions`, `range_functions` and `histogram` hold the functions;
+//! `aggregate` and `binary` the operators; `annotations` the warnings and
+//! infos. The engine sees storage only through `storage::Queryable`.
 
 mod aggregate;
 mod annotations;
 mod binary;
 mod eval;
 mod functions;
+mod histogram;
 mod preprocess;
+mod range_functions;
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
