@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use crate::model::labels::METRIC_NAME;
 use crate::model::value::{format_go_f, format_go_g};
 use crate::model::{Labels, LabelsBuilder};
-use crate::promql::ast::{AggOp, AggregateExpr};
+use crate::promql::ast::{AggOp, AggregateExpr, Expr, ValueType};
 
-use super::eval::{expr_pos, Evaluator, Matrix, Series};
+use super::eval::{expr_pos, expr_type, unwrap, Evaluator, Matrix, Series};
 use super::range_functions::{kahan_sum_inc, quantile};
 use super::QueryError;
 
@@ -113,6 +113,92 @@ fn group_labels(metric: &Labels, a: &AggregateExpr) -> Labels {
     }
 }
 
+/// `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev` and `stdvar`:
+/// series are folded in one at a time, so the input never has to be held
+/// whole; groups are keyed by a hash of their labels, as upstream.
+struct SimpleAggregator<'e> {
+    a: &'e AggregateExpr,
+    steps: usize,
+    index: HashMap<u64, usize>,
+    /// Group labels and whether `__name__` goes at the end.
+    groups: Vec<(Labels, bool)>,
+    /// `steps` accumulators per group.
+    accs: Vec<Acc>,
+}
+
+impl<'e> SimpleAggregator<'e> {
+    fn new(a: &'e AggregateExpr, steps: usize) -> SimpleAggregator<'e> {
+        SimpleAggregator {
+            a,
+            steps,
+            index: HashMap::new(),
+            groups: Vec::new(),
+            accs: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, ev: &Evaluator, s: &Series) {
+        let h = if self.a.without {
+            s.metric.hash_without_labels(&self.a.grouping)
+        } else {
+            s.metric.hash_for_labels(&self.a.grouping)
+        };
+        let g = match self.index.get(&h) {
+            Some(g) => *g,
+            None => {
+                self.index.insert(h, self.groups.len());
+                self.groups.push((group_labels(&s.metric, self.a), false));
+                self.accs
+                    .resize(self.accs.len() + self.steps, Acc::default());
+                self.groups.len() - 1
+            }
+        };
+        self.groups[g].1 |= s.drop_name && self.groups[g].0.has(METRIC_NAME);
+        let base = g * self.steps;
+        for &(t, v) in &s.floats {
+            if let Some(acc) = self.accs.get_mut(base + ev.step_index(t)) {
+                acc.add(self.a.op, v);
+            }
+        }
+    }
+
+    fn finish(self, ev: &mut Evaluator) -> Result<Matrix, QueryError> {
+        let n = self.steps;
+        let mut out = Vec::with_capacity(self.groups.len());
+        for (g, (metric, drop)) in self.groups.into_iter().enumerate() {
+            let floats: Vec<(i64, f64)> = self.accs[g * n..(g + 1) * n]
+                .iter()
+                .enumerate()
+                .filter(|(_, acc)| acc.seen)
+                .map(|(k, acc)| (ev.start + k as i64 * ev.interval, acc.result(self.a.op)))
+                .collect();
+            if !floats.is_empty() {
+                ev.account(floats.len())?;
+                out.push(Series {
+                    metric,
+                    floats,
+                    drop_name: drop,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn is_simple(op: AggOp) -> bool {
+    matches!(
+        op,
+        AggOp::Sum
+            | AggOp::Avg
+            | AggOp::Max
+            | AggOp::Min
+            | AggOp::Count
+            | AggOp::Group
+            | AggOp::Stddev
+            | AggOp::Stdvar
+    )
+}
+
 pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Matrix, QueryError> {
     let param_pos = a.param.as_deref().map(expr_pos).unwrap_or(a.pos);
     let mut params: Vec<f64> = Vec::new();
@@ -135,6 +221,30 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
             }
         }
         _ => {}
+    }
+    if is_simple(a.op) {
+        let mut agg = SimpleAggregator::new(a, ev.num_steps());
+        // A range function below streams its output series straight in.
+        if let Expr::Call(c) = unwrap(&a.expr) {
+            if let Some(idx) = c
+                .args
+                .iter()
+                .position(|x| expr_type(x) == ValueType::Matrix)
+            {
+                super::range_functions::for_each_range_result(ev, c, idx, &mut |ev, s| {
+                    agg.add(ev, &s);
+                    ev.release(s.floats.len());
+                    Ok(())
+                })?;
+                return agg.finish(ev);
+            }
+        }
+        let m = ev.eval_matrix(&a.expr)?;
+        for s in &m {
+            agg.add(ev, s);
+        }
+        ev.release_matrix(&m);
+        return agg.finish(ev);
     }
     let m = ev.eval_matrix(&a.expr)?;
     // Group assignment, once per series, by a hash of the grouping labels
@@ -161,42 +271,6 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
     }
     let n = ev.num_steps();
     let out = match a.op {
-        AggOp::Sum
-        | AggOp::Avg
-        | AggOp::Max
-        | AggOp::Min
-        | AggOp::Count
-        | AggOp::Group
-        | AggOp::Stddev
-        | AggOp::Stdvar => {
-            let mut accs = vec![Acc::default(); groups.len() * n];
-            for (s, g) in m.iter().zip(&group_of) {
-                for &(t, v) in &s.floats {
-                    let k = ev.step_index(t);
-                    if let Some(acc) = accs.get_mut(g * n + k) {
-                        acc.add(a.op, v);
-                    }
-                }
-            }
-            let mut out = Vec::with_capacity(groups.len());
-            for (g, (metric, drop)) in groups.into_iter().enumerate() {
-                let floats: Vec<(i64, f64)> = accs[g * n..(g + 1) * n]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, acc)| acc.seen)
-                    .map(|(k, acc)| (ev.start + k as i64 * ev.interval, acc.result(a.op)))
-                    .collect();
-                if !floats.is_empty() {
-                    ev.account(floats.len())?;
-                    out.push(Series {
-                        metric,
-                        floats,
-                        drop_name: drop,
-                    });
-                }
-            }
-            out
-        }
         AggOp::Quantile => {
             let mut vals: Vec<Vec<f64>> = vec![Vec::new(); groups.len() * n];
             for (s, g) in m.iter().zip(&group_of) {
@@ -286,6 +360,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
         AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
             select_k(ev, a, &m, &group_of, groups.len(), &params, param_pos)?
         }
+        // Handled by `SimpleAggregator` above.
+        _ => Vec::new(),
     };
     ev.release_matrix(&m);
     Ok(out)

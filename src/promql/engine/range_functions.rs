@@ -21,6 +21,26 @@ pub(super) fn eval_range_function(
     c: &Call,
     idx: usize,
 ) -> Result<Matrix, QueryError> {
+    let mut out = Vec::new();
+    for_each_range_result(ev, c, idx, &mut |_, s| {
+        out.push(s);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Receives each output series of a range function as it is computed.
+pub(super) type SeriesSink<'s> = dyn FnMut(&mut Evaluator, Series) -> Result<(), QueryError> + 's;
+
+/// Evaluates a range-vector function and hands each output series to
+/// `sink` as soon as it is computed, so that a consumer such as an
+/// aggregation never holds the whole result.
+pub(super) fn for_each_range_result(
+    ev: &mut Evaluator,
+    c: &Call,
+    idx: usize,
+    sink: &mut SeriesSink,
+) -> Result<(), QueryError> {
     let name = c.name.as_str();
     let mut params: Vec<Vec<f64>> = Vec::new();
     for (i, a) in c.args.iter().enumerate() {
@@ -47,10 +67,16 @@ pub(super) fn eval_range_function(
             .map(|(t, _)| (*t, 1.0))
             .collect();
         let labels = absent_labels(&c.args[idx]);
-        return absent_series(ev, labels, floats);
+        for s in absent_series(ev, labels, floats)? {
+            sink(ev, s)?;
+        }
+        return Ok(());
     }
     if arg.modifier != RangeModifier::None {
-        return extended_range_function(ev, name, arg, &steps);
+        for s in extended_range_function(ev, name, arg, &steps)? {
+            sink(ev, s)?;
+        }
+        return Ok(());
     }
     let f = range_fn(name).ok_or_else(|| {
         QueryError::exec(format!("function {name:?} is not supported by promlite"))
@@ -63,7 +89,6 @@ pub(super) fn eval_range_function(
         .find(|(i, _)| *i != idx)
         .map(|(_, a)| expr_pos(a))
         .unwrap_or(c.pos);
-    let mut out = Vec::new();
     let mut pbuf = vec![0.0; params.len()];
     let counter = matches!(name, "rate" | "increase");
     let mut resets: Vec<u32> = Vec::new();
@@ -147,13 +172,16 @@ pub(super) fn eval_range_function(
             }
         }
         ev.account(floats.len())?;
-        out.push(Series {
-            metric: s.metric,
-            floats,
-            drop_name: s.drop_name || !keeps_name,
-        });
+        sink(
+            ev,
+            Series {
+                metric: s.metric,
+                floats,
+                drop_name: s.drop_name || !keeps_name,
+            },
+        )?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `rate`, `increase`, `delta`, `changes` and `resets` over `anchored` or
