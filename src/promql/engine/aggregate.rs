@@ -138,24 +138,34 @@ impl<'e> SimpleAggregator<'e> {
     }
 
     fn add(&mut self, ev: &Evaluator, s: &Series) {
+        self.add_points(ev, &s.metric, s.drop_name, &s.floats);
+    }
+
+    fn add_points(
+        &mut self,
+        ev: &Evaluator,
+        metric: &Labels,
+        drop_name: bool,
+        floats: &[(i64, f64)],
+    ) {
         let h = if self.a.without {
-            s.metric.hash_without_labels(&self.a.grouping)
+            metric.hash_without_labels(&self.a.grouping)
         } else {
-            s.metric.hash_for_labels(&self.a.grouping)
+            metric.hash_for_labels(&self.a.grouping)
         };
         let g = match self.index.get(&h) {
             Some(g) => *g,
             None => {
                 self.index.insert(h, self.groups.len());
-                self.groups.push((group_labels(&s.metric, self.a), false));
+                self.groups.push((group_labels(metric, self.a), false));
                 self.accs
                     .resize(self.accs.len() + self.steps, Acc::default());
                 self.groups.len() - 1
             }
         };
-        self.groups[g].1 |= s.drop_name && self.groups[g].0.has(METRIC_NAME);
+        self.groups[g].1 |= drop_name && self.groups[g].0.has(METRIC_NAME);
         let base = g * self.steps;
-        for &(t, v) in &s.floats {
+        for &(t, v) in floats {
             if let Some(acc) = self.accs.get_mut(base + ev.step_index(t)) {
                 acc.add(self.a.op, v);
             }
@@ -224,7 +234,14 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
     }
     if is_simple(a.op) {
         let mut agg = SimpleAggregator::new(a, ev.num_steps());
-        // A range function below streams its output series straight in.
+        // A selector or a range function below streams its series straight in.
+        if let Expr::VectorSelector(vs) = unwrap(&a.expr) {
+            ev.for_each_selected(vs, false, &mut |ev, metric, floats| {
+                agg.add_points(ev, metric, false, &floats);
+                Ok(())
+            })?;
+            return agg.finish(ev);
+        }
         if let Expr::Call(c) = unwrap(&a.expr) {
             if let Some(idx) = c
                 .args

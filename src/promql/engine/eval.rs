@@ -31,6 +31,10 @@ pub(crate) struct Series {
 
 pub(crate) type Matrix = Vec<Series>;
 
+/// Receives an instant selector's series: labels and per-step points.
+pub(crate) type SelectedSink<'s> =
+    dyn FnMut(&mut Evaluator, &Labels, Vec<(i64, f64)>) -> Result<(), QueryError> + 's;
+
 /// What a node evaluates to.
 pub(crate) enum Val {
     Matrix(Matrix),
@@ -452,6 +456,28 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         timestamps: bool,
     ) -> Result<Matrix, QueryError> {
+        let mut out = Vec::new();
+        self.for_each_selected(vs, timestamps, &mut |ev, metric, floats| {
+            ev.account(floats.len())?;
+            out.push(Series {
+                metric: metric.clone(),
+                floats,
+                drop_name: false,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Walks an instant selector's series one at a time, handing each
+    /// series' labels and per-step points to `sink` (series without any
+    /// point are skipped).
+    pub fn for_each_selected(
+        &mut self,
+        vs: &VectorSelector,
+        timestamps: bool,
+        sink: &mut SelectedSink,
+    ) -> Result<(), QueryError> {
         let (first, last) = match vs.timestamp {
             Some(at) => (at, at),
             None => (self.start, self.end),
@@ -471,9 +497,8 @@ impl<'a> Evaluator<'a> {
             .select(false, Some(&hints), &vs.matchers)
             .map_err(storage_error)?;
         let steps: Vec<i64> = self.steps().collect();
-        let mut out = Vec::new();
         // Each series is walked once with its iterator: no sample buffer.
-        for series in set {
+        for (i, series) in set.enumerate() {
             let series = series.map_err(storage_error)?;
             let mut it = series.iterator();
             // `cur`: the last sample at or before the step; `next`: the one after.
@@ -509,18 +534,13 @@ impl<'a> Evaluator<'a> {
                 floats.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
             }
             if !floats.is_empty() {
-                self.account(floats.len())?;
-                out.push(Series {
-                    metric: series.labels().clone(),
-                    floats,
-                    drop_name: false,
-                });
+                sink(self, series.labels(), floats)?;
             }
-            if out.len() % 256 == 0 {
+            if i % 256 == 0 {
                 self.check_deadline()?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Reads a range selector's series over the whole query.
