@@ -108,6 +108,12 @@ fn bench(c: &mut Criterion) {
                 .expect("query runs")
         })
     });
+    g.bench_function("count_all_series_10k", |b| {
+        b.iter(|| {
+            e.instant_query(&s, "count({__name__=~\".+\"})", end)
+                .expect("query runs")
+        })
+    });
     g.bench_function("subquery_max_over_time_10k_series", |b| {
         b.iter(|| {
             e.instant_query(
