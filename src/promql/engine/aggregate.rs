@@ -297,7 +297,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
                     }
                 }
             }
-            if params.iter().any(|q| q.is_nan() || *q < 0.0 || *q > 1.0) && !m.is_empty() {
+            if params.iter().any(|q| q.is_nan() || *q < 0.0 || *q > 1.0) {
                 let q = params
                     .iter()
                     .find(|q| q.is_nan() || **q < 0.0 || **q > 1.0)
