@@ -404,6 +404,12 @@ mod tests {
     }
 
     #[test]
+    fn engine_is_shareable_across_threads() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<Engine>();
+    }
+
+    #[test]
     fn gate_queues_and_times_out() {
         let gate = Arc::new(Gate {
             limit: 1,
