@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::storage::Queryable;
+use crate::telemetry::{self, Counter, Gauge};
 
 use super::ast::Expr;
 use super::value::Value;
@@ -191,11 +192,51 @@ impl Drop for GateSlot {
     }
 }
 
+/// The engine's own metrics, under upstream's names.
+#[derive(Clone)]
+struct EngineMetrics {
+    /// `prometheus_engine_queries`: running or waiting.
+    queries: Gauge,
+    /// `prometheus_engine_query_samples_total`.
+    samples: Counter,
+}
+
+impl EngineMetrics {
+    fn register(opts: &EngineOpts) -> EngineMetrics {
+        let reg = telemetry::global();
+        reg.gauge(
+            "prometheus_engine_queries_concurrent_max",
+            "The max number of concurrent queries.",
+        )
+        .set(opts.max_concurrency as f64);
+        EngineMetrics {
+            queries: reg.gauge(
+                "prometheus_engine_queries",
+                "The current number of queries being executed or waiting.",
+            ),
+            samples: reg.counter(
+                "prometheus_engine_query_samples_total",
+                "The total number of samples loaded by all queries.",
+            ),
+        }
+    }
+}
+
+/// Counts a query in `prometheus_engine_queries` until dropped.
+struct RunningQuery<'m>(&'m Gauge);
+
+impl Drop for RunningQuery<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The PromQL engine. Cheap to clone; clones share the concurrency gate.
 #[derive(Clone)]
 pub struct Engine {
     opts: EngineOpts,
     gate: Arc<Gate>,
+    metrics: EngineMetrics,
 }
 
 impl Engine {
@@ -205,7 +246,12 @@ impl Engine {
             running: Mutex::new(0),
             freed: Condvar::new(),
         });
-        Engine { opts, gate }
+        let metrics = EngineMetrics::register(&opts);
+        Engine {
+            opts,
+            gate,
+            metrics,
+        }
     }
 
     pub fn opts(&self) -> &EngineOpts {
@@ -272,6 +318,8 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, QueryError> {
+        self.metrics.queries.inc();
+        let _running = RunningQuery(&self.metrics.queries);
         let queued = Instant::now();
         let deadline = queued + self.opts.timeout;
         let _slot = self.gate.enter(deadline)?;
@@ -286,6 +334,7 @@ impl Engine {
         let expr = preprocess::preprocess(expr, start, end, step, &self.opts)?;
         let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, step, deadline);
         let value = ev.run(&expr, step == 0)?;
+        self.metrics.samples.add(ev.total_samples as f64);
         let (warnings, infos) = ev.annotations.render(text);
         Ok(QueryResult {
             value,
