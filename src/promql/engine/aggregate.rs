@@ -375,7 +375,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
             out
         }
         AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
-            select_k(ev, a, &m, &group_of, groups.len(), &params, param_pos)?
+            select_k(ev, a, &m, &group_of, &params, param_pos)?
         }
         // Handled by `SimpleAggregator` above.
         _ => Vec::new(),
@@ -391,17 +391,16 @@ fn select_k(
     a: &AggregateExpr,
     m: &Matrix,
     group_of: &[usize],
-    ngroups: usize,
     params: &[f64],
     param_pos: crate::promql::ast::PosRange,
 ) -> Result<Matrix, QueryError> {
     let n = ev.num_steps();
-    // Per step, per group: (series, value) in input order.
-    let mut buckets: Vec<Vec<Vec<(usize, f64)>>> = vec![vec![Vec::new(); ngroups]; n];
+    // Per step: (group, series, value) in input order.
+    let mut buckets: Vec<Vec<(usize, usize, f64)>> = vec![Vec::new(); n];
     for (i, (s, g)) in m.iter().zip(group_of).enumerate() {
         for &(t, v) in &s.floats {
             if let Some(step) = buckets.get_mut(ev.step_index(t)) {
-                step[*g].push((i, v));
+                step.push((*g, i, v));
             }
         }
     }
@@ -416,12 +415,14 @@ fn select_k(
             "Parameter value is NaN"
         }));
     }
-    for (k, step) in buckets.into_iter().enumerate() {
+    for (k, mut step) in buckets.into_iter().enumerate() {
         let t = ev.start + k as i64 * ev.interval;
         let p = params.get(k).copied().unwrap_or(f64::NAN);
-        if step.iter().all(|g| g.is_empty()) {
+        if step.is_empty() {
             continue;
         }
+        // Stable: members stay in input order within their group.
+        step.sort_by_key(|e| e.0);
         if p.is_nan() {
             return Err(QueryError::exec(if a.op == AggOp::LimitRatio {
                 "Ratio value is NaN"
@@ -429,10 +430,8 @@ fn select_k(
                 "Parameter value is NaN"
             }));
         }
-        for mut members in step {
-            if members.is_empty() {
-                continue;
-            }
+        for group in step.chunk_by(|x, y| x.0 == y.0) {
+            let mut members: Vec<(usize, f64)> = group.iter().map(|e| (e.1, e.2)).collect();
             let chosen: Vec<(usize, f64)> = match a.op {
                 AggOp::LimitRatio => {
                     let mut r = p;
