@@ -258,7 +258,7 @@ impl<'a> Evaluator<'a> {
 
     pub fn check_deadline(&self) -> Result<(), QueryError> {
         if Instant::now() >= self.deadline {
-            return Err(QueryError::timeout("query execution"));
+            return Err(QueryError::timeout("expression evaluation"));
         }
         Ok(())
     }

@@ -166,7 +166,7 @@ impl Gate {
         while self.limit > 0 && *running >= self.limit {
             let now = Instant::now();
             if now >= deadline {
-                return Err(QueryError::timeout("queue"));
+                return Err(QueryError::timeout("query queue"));
             }
             let (guard, _) = self
                 .freed
@@ -449,7 +449,7 @@ mod tests {
         });
         let err = e.instant_query(&s, "reqs_total", 0).unwrap_err();
         assert_eq!(err.kind, QueryErrorKind::Timeout);
-        assert_eq!(err.message, "query timed out in query execution");
+        assert_eq!(err.message, "query timed out in expression evaluation");
     }
 
     #[test]
@@ -470,7 +470,7 @@ mod tests {
         let second = gate.enter(Instant::now() + Duration::from_millis(10));
         assert_eq!(
             second.err().map(|e| e.message),
-            Some("query timed out in queue".to_string())
+            Some("query timed out in query queue".to_string())
         );
         drop(held);
         assert!(gate
