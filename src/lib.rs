@@ -6,5 +6,6 @@ pub mod latch;
 pub mod model;
 pub mod promql;
 pub mod run_group;
+pub mod scrape;
 pub mod storage;
 pub mod telemetry;

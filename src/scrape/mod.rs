@@ -1,0 +1,2 @@
+//! The scrape pipeline: exposition parsers (`textparse`).
+pub mod textparse;
