@@ -1,0 +1,151 @@
+//! A `ScrapePool`: the targets of one job (upstream's `scrapePool`). `sync`
+//! turns the job's target groups into targets, keeps the loops of targets
+//! that stay (same label hash) so their in-flight scrapes and caches survive,
+//! starts loops for new targets, ends the loops of vanished ones and keeps
+//! relabel-dropped targets for the API.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::config::PoolConfig;
+use super::metrics::ScrapeMetrics;
+use super::scrape_loop::ScrapeLoop;
+use super::scraper::Scraper;
+use super::target::{targets_from_group, Populated, Target};
+use super::ScrapeError;
+use crate::discovery::TargetGroup;
+use crate::model::Labels;
+use crate::storage::Appendable;
+
+/// What a sync changed, for the manager to schedule and end.
+#[derive(Default)]
+pub struct SyncResult {
+    pub started: Vec<Arc<ScrapeLoop>>,
+    pub stopped: Vec<Arc<ScrapeLoop>>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    active: BTreeMap<u64, Arc<ScrapeLoop>>,
+    dropped: Vec<Labels>,
+    dropped_total: usize,
+}
+
+/// The targets and loops of one job.
+pub struct ScrapePool {
+    pub cfg: Arc<PoolConfig>,
+    scraper: Arc<Scraper>,
+    storage: Arc<dyn Appendable>,
+    metrics: Arc<ScrapeMetrics>,
+    state: Mutex<PoolState>,
+}
+
+impl ScrapePool {
+    pub fn new(
+        cfg: PoolConfig,
+        storage: Arc<dyn Appendable>,
+        metrics: Arc<ScrapeMetrics>,
+    ) -> ScrapePool {
+        ScrapePool {
+            scraper: Arc::new(Scraper::new(&cfg)),
+            cfg: Arc::new(cfg),
+            storage,
+            metrics,
+            state: Mutex::new(PoolState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the job's full current set of target groups.
+    pub fn sync(&self, groups: &[TargetGroup]) -> SyncResult {
+        let job = &self.cfg.job_name;
+        let mut targets: BTreeMap<u64, Target> = BTreeMap::new();
+        let mut dropped = Vec::new();
+        let mut dropped_total = 0;
+        for g in groups {
+            for r in targets_from_group(g, &self.cfg) {
+                match r {
+                    Ok(Populated::Active(t)) => {
+                        // Two discovered targets with the same final labels
+                        // are one target.
+                        targets.entry(t.hash()).or_insert(t);
+                    }
+                    Ok(Populated::Dropped(labels)) => {
+                        dropped_total += 1;
+                        let keep = self.cfg.keep_dropped_targets;
+                        if keep == 0 || dropped.len() < keep {
+                            dropped.push(labels);
+                        }
+                    }
+                    Err(e) => {
+                        self.metrics.sync_failed.with(&[job]).inc();
+                        log::error!("scrape pool {job:?}: creating target failed: {e}");
+                    }
+                }
+            }
+        }
+        let mut st = self.lock();
+        let mut result = SyncResult::default();
+        let mut active = BTreeMap::new();
+        for (hash, t) in targets {
+            let l = match st.active.remove(&hash) {
+                Some(existing) => existing,
+                None => {
+                    let l = Arc::new(ScrapeLoop::new(
+                        Arc::new(t),
+                        self.cfg.clone(),
+                        self.scraper.clone(),
+                        self.storage.clone(),
+                        self.metrics.clone(),
+                    ));
+                    result.started.push(l.clone());
+                    l
+                }
+            };
+            active.insert(hash, l);
+        }
+        result.stopped = std::mem::take(&mut st.active).into_values().collect();
+        st.active = active;
+        st.dropped = dropped;
+        st.dropped_total = dropped_total;
+
+        let limit = self.cfg.target_limit;
+        let forced = (limit > 0 && st.active.len() > limit).then(|| {
+            self.metrics.exceeded_target_limit.inc();
+            ScrapeError::TargetLimit {
+                targets: st.active.len(),
+                limit,
+            }
+        });
+        for l in st.active.values() {
+            l.set_forced_error(forced.clone());
+        }
+        self.metrics
+            .pool_targets
+            .with(&[job])
+            .set(st.active.len() as f64);
+        result
+    }
+
+    /// Every loop, for the manager to stop when the pool goes away.
+    pub fn take_loops(&self) -> Vec<Arc<ScrapeLoop>> {
+        let mut st = self.lock();
+        self.metrics.pool_targets.remove(&[&self.cfg.job_name]);
+        std::mem::take(&mut st.active).into_values().collect()
+    }
+
+    /// The active targets' loops, in target-hash order.
+    pub fn active(&self) -> Vec<Arc<ScrapeLoop>> {
+        self.lock().active.values().cloned().collect()
+    }
+
+    /// Discovered labels of targets relabeling dropped (at most
+    /// `keep_dropped_targets` when set), and how many were dropped in all.
+    pub fn dropped(&self) -> (Vec<Labels>, usize) {
+        let st = self.lock();
+        (st.dropped.clone(), st.dropped_total)
+    }
+}
