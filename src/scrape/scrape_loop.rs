@@ -101,7 +101,7 @@ impl SeriesCache {
             }
         }
         self.last_ok = Some(a);
-        if a % CACHE_KEEP_ATTEMPTS == 0 {
+        if a.is_multiple_of(CACHE_KEEP_ATTEMPTS) {
             self.evict();
         }
     }
@@ -699,7 +699,8 @@ mod tests {
 
     #[test]
     fn limits_fail_the_scrape() {
-        let cases: &[(fn(&mut PoolConfig), &str, &str)] = &[
+        type Case = (fn(&mut PoolConfig), &'static str, &'static str);
+        let cases: &[Case] = &[
             (
                 |c| c.sample_limit = 1,
                 "a 1\nb 1\n",

@@ -320,7 +320,12 @@ mod tests {
     #[test]
     fn invalid_targets_are_errors() {
         let cfg = PoolConfig::new("j");
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static str,
+        );
+        let cases: &[Case] = &[
             ("", &[], "no address"),
             (
                 "h:1",
