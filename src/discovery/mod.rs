@@ -12,7 +12,7 @@ mod file;
 mod http;
 mod manager;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
@@ -75,6 +75,8 @@ pub enum DiscoveryError {
     Http { url: String, error: String },
     /// A pattern or option promlite does not handle.
     Unsupported(String),
+    /// A provider setting that cannot be used (names the job).
+    Config(String),
 }
 
 impl fmt::Display for DiscoveryError {
@@ -92,6 +94,7 @@ impl fmt::Display for DiscoveryError {
             DiscoveryError::Unsupported(what) => {
                 write!(f, "{what} is not supported by promlite")
             }
+            DiscoveryError::Config(e) => f.write_str(e),
         }
     }
 }
@@ -159,6 +162,65 @@ pub(crate) fn parse_yaml_groups(body: &[u8]) -> Result<Vec<RawGroup>, String> {
     serde_yaml::from_slice::<Option<Vec<RawGroup>>>(body)
         .map(Option::unwrap_or_default)
         .map_err(|e| e.to_string())
+}
+
+/// The providers of every job of a scrape configuration (the adapter from
+/// `scrape_configs` to `DiscoveryManager::apply_config`). HTTP SD auth
+/// headers are resolved here; an unsupported HTTP client option is an error
+/// naming the job.
+pub fn sd_configs_from_scrape_configs(
+    cfgs: &[crate::config::ScrapeConfig],
+) -> Result<HashMap<String, Vec<SdConfig>>, DiscoveryError> {
+    let mut out = HashMap::new();
+    for c in cfgs {
+        let mut sds = Vec::new();
+        if !c.static_configs.is_empty() {
+            let groups = c
+                .static_configs
+                .iter()
+                .enumerate()
+                .map(|(i, sc)| TargetGroup {
+                    source: i.to_string(),
+                    targets: sc
+                        .targets
+                        .iter()
+                        .map(|t| Labels::from_pairs(&[(ADDRESS_LABEL, t)]))
+                        .collect(),
+                    labels: Labels::new(
+                        sc.labels
+                            .iter()
+                            .map(|(k, v)| Label::new(k.clone(), v.clone()))
+                            .collect(),
+                    ),
+                })
+                .collect();
+            sds.push(SdConfig::Static(groups));
+        }
+        for f in &c.file_sd_configs {
+            sds.push(SdConfig::File(FileSdConfig {
+                files: f.files.clone(),
+                refresh_interval: f.refresh_interval.to_std(),
+            }));
+        }
+        for h in &c.http_sd_configs {
+            let unsupported = |e: crate::scrape::ScrapeError| {
+                DiscoveryError::Config(format!("job {:?}: {e}", c.job_name))
+            };
+            let http = crate::scrape::HttpSettings::from_client(&h.http_client_config)
+                .map_err(unsupported)?;
+            let mut headers = http.headers.clone();
+            if let Some(auth) = http.authorization_header().map_err(unsupported)? {
+                headers.push(("Authorization".to_string(), auth));
+            }
+            sds.push(SdConfig::Http(HttpSdConfig {
+                url: h.url.as_str().to_string(),
+                refresh_interval: h.refresh_interval.to_std(),
+                headers,
+            }));
+        }
+        out.insert(c.job_name.clone(), sds);
+    }
+    Ok(out)
 }
 
 /// Upstream's default refresh interval for file and HTTP SD.

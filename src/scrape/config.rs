@@ -1,13 +1,16 @@
 //! The resolved settings of one scrape pool (`PoolConfig`): what a
 //! `scrape_configs` entry means to the scraper, with upstream's defaults.
-//! Plain data: the config adapter fills it from `prometheus.yml`; equality
-//! decides whether a reload replaces the pool.
+//! Plain data, filled from a `config::ScrapeConfig` by
+//! `PoolConfig::from_scrape_config`; equality decides whether a reload
+//! replaces the pool.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::relabel::RelabelConfig;
 use super::textparse::Format;
+use super::ScrapeError;
+use crate::config::{HttpClientConfig, ScrapeConfig};
 
 /// `authorization` (or `bearer_token`) of a scrape config.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +26,7 @@ pub struct Authorization {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BasicAuth {
     pub username: String,
+    pub username_file: Option<PathBuf>,
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
 }
@@ -37,6 +41,8 @@ pub struct HttpSettings {
     pub enable_compression: bool,
     /// Extra static headers (`http_headers`).
     pub headers: Vec<(String, String)>,
+    /// `tls_config.insecure_skip_verify`.
+    pub insecure_skip_verify: bool,
 }
 
 impl Default for HttpSettings {
@@ -47,6 +53,7 @@ impl Default for HttpSettings {
             follow_redirects: true,
             enable_compression: true,
             headers: Vec::new(),
+            insecure_skip_verify: false,
         }
     }
 }
@@ -105,5 +112,108 @@ impl PoolConfig {
             http: HttpSettings::default(),
             fallback_protocol: None,
         }
+    }
+}
+
+fn opt_path(s: &str) -> Option<PathBuf> {
+    (!s.is_empty()).then(|| PathBuf::from(s))
+}
+
+fn unsupported(what: &str) -> ScrapeError {
+    ScrapeError::Config(format!("{what} is not supported by promlite"))
+}
+
+impl HttpSettings {
+    /// Maps an `HttpClientConfig`. Proxies, client certificates and custom CAs
+    /// are refused with a "not supported" error; `http_headers` files are read
+    /// here, once per reload.
+    pub fn from_client(c: &HttpClientConfig) -> Result<HttpSettings, ScrapeError> {
+        if c.proxy_url.is_some() || c.proxy_from_environment {
+            return Err(unsupported("proxy_url/proxy_from_environment"));
+        }
+        let tls = &c.tls_config;
+        if !(tls.ca.is_empty()
+            && tls.ca_file.is_empty()
+            && tls.cert.is_empty()
+            && tls.cert_file.is_empty()
+            && tls.key.is_empty()
+            && tls.key_file.is_empty())
+        {
+            return Err(unsupported("tls_config with ca, cert or key"));
+        }
+        let mut headers = Vec::new();
+        for (name, h) in &c.http_headers {
+            for v in &h.values {
+                headers.push((name.clone(), v.clone()));
+            }
+            for v in &h.secrets {
+                headers.push((name.clone(), v.expose().to_string()));
+            }
+            for f in &h.files {
+                let v = std::fs::read_to_string(f).map_err(|e| {
+                    ScrapeError::Config(format!("unable to read header file {f:?}: {e}"))
+                })?;
+                headers.push((name.clone(), v.trim().to_string()));
+            }
+        }
+        Ok(HttpSettings {
+            basic_auth: c.basic_auth.as_ref().map(|b| BasicAuth {
+                username: b.username.clone(),
+                username_file: opt_path(&b.username_file),
+                password: (!b.password.is_empty()).then(|| b.password.expose().to_string()),
+                password_file: opt_path(&b.password_file),
+            }),
+            authorization: c.authorization.as_ref().map(|a| Authorization {
+                kind: if a.kind.is_empty() {
+                    "Bearer".to_string()
+                } else {
+                    a.kind.clone()
+                },
+                credentials: (!a.credentials.is_empty())
+                    .then(|| a.credentials.expose().to_string()),
+                credentials_file: opt_path(&a.credentials_file),
+            }),
+            follow_redirects: c.follow_redirects,
+            enable_compression: true,
+            headers,
+            insecure_skip_verify: tls.insecure_skip_verify,
+        })
+    }
+}
+
+impl PoolConfig {
+    /// The pool settings of one resolved `scrape_configs` entry.
+    pub fn from_scrape_config(c: &ScrapeConfig) -> Result<PoolConfig, ScrapeError> {
+        let mut http = HttpSettings::from_client(&c.http_client_config)?;
+        http.enable_compression = c.enable_compression;
+        let ms = |d: crate::config::Duration| {
+            Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(0))
+        };
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Ok(PoolConfig {
+            job_name: c.job_name.clone(),
+            scrape_interval: ms(c.scrape_interval),
+            scrape_timeout: ms(c.scrape_timeout),
+            scheme: c.scheme.clone(),
+            metrics_path: c.metrics_path.clone(),
+            params: c
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            honor_labels: c.honor_labels,
+            honor_timestamps: c.honor_timestamps,
+            sample_limit: size(c.sample_limit),
+            label_limit: size(c.label_limit),
+            label_name_length_limit: size(c.label_name_length_limit),
+            label_value_length_limit: size(c.label_value_length_limit),
+            target_limit: size(c.target_limit),
+            keep_dropped_targets: size(c.keep_dropped_targets),
+            body_size_limit: u64::try_from(c.body_size_limit.0).unwrap_or(0),
+            relabel_configs: c.relabel_configs.clone(),
+            metric_relabel_configs: c.metric_relabel_configs.clone(),
+            http,
+            fallback_protocol: Format::from_protocol(&c.fallback_scrape_protocol),
+        })
     }
 }

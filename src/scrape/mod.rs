@@ -19,12 +19,8 @@ pub mod scraper;
 pub mod target;
 pub mod textparse;
 
-mod relabel_stub;
-
 /// Relabeling as scrape uses it (the one place that names the relabel module).
-pub(crate) mod relabel {
-    pub use super::relabel_stub::{process, RelabelConfig};
-}
+pub(crate) use crate::model::relabel;
 
 use std::fmt;
 use std::time::Duration;

@@ -31,6 +31,11 @@ impl Scraper {
             .max_redirects(if cfg.http.follow_redirects { 10 } else { 0 })
             .max_redirects_will_error(false)
             .user_agent(super::USER_AGENT)
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .disable_verification(cfg.http.insecure_skip_verify)
+                    .build(),
+            )
             .build()
             .into();
         Scraper {
@@ -64,7 +69,7 @@ impl Scraper {
         for (k, v) in &self.http.headers {
             req = req.header(k, v);
         }
-        if let Some(auth) = self.authorization_header()? {
+        if let Some(auth) = self.http.authorization_header()? {
             req = req.header("Authorization", auth);
         }
         let mut resp = req.call().map_err(|e| match e {
@@ -102,9 +107,13 @@ impl Scraper {
             })?;
         Ok(ScrapeResponse { content_type, body })
     }
+}
 
-    fn authorization_header(&self) -> Result<Option<String>, ScrapeError> {
-        if let Some(a) = &self.http.authorization {
+impl HttpSettings {
+    /// The `Authorization` header value, reading credential files now so
+    /// rotated secrets are picked up.
+    pub fn authorization_header(&self) -> Result<Option<String>, ScrapeError> {
+        if let Some(a) = &self.authorization {
             let creds = match (&a.credentials, &a.credentials_file) {
                 (_, Some(path)) => read_secret(path)?,
                 (Some(c), None) => c.clone(),
@@ -112,13 +121,17 @@ impl Scraper {
             };
             return Ok(Some(format!("{} {}", a.kind, creds)));
         }
-        if let Some(b) = &self.http.basic_auth {
+        if let Some(b) = &self.basic_auth {
             let password = match (&b.password, &b.password_file) {
                 (_, Some(path)) => read_secret(path)?,
                 (Some(p), None) => p.clone(),
                 (None, None) => String::new(),
             };
-            let raw = format!("{}:{}", b.username, password);
+            let username = match &b.username_file {
+                Some(path) => read_secret(path)?,
+                None => b.username.clone(),
+            };
+            let raw = format!("{username}:{password}");
             return Ok(Some(format!("Basic {}", base64(raw.as_bytes()))));
         }
         Ok(None)
