@@ -115,7 +115,7 @@ fn config_to_pools_and_providers() {
         body: b"keep_me 1\ndrop_me 2\n".to_vec(),
     };
     let stats = l
-        .ingest(Ok(body), 1000, Duration::ZERO)
+        .ingest(Ok(&body), 1000, Duration::ZERO)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((stats.total, stats.added), (2, 1));
     assert_eq!(

@@ -78,14 +78,24 @@ pub struct ScrapeManager {
 }
 
 impl ScrapeManager {
+    /// A manager registering its metrics in the process registry.
     pub fn new(storage: Arc<dyn Appendable>, opts: ScrapeOptions) -> ScrapeManager {
+        ScrapeManager::with_registry(storage, opts, telemetry::global())
+    }
+
+    /// A manager registering its metrics in `registry` (tests use their own).
+    pub fn with_registry(
+        storage: Arc<dyn Appendable>,
+        opts: ScrapeOptions,
+        registry: &telemetry::Registry,
+    ) -> ScrapeManager {
         let (sched_tx, sched_rx) = unbounded();
         let queue = (opts.workers.max(1) * 64).max(1024);
         let (work_tx, work_rx) = bounded(queue);
         let (stop_tx, stop_rx) = bounded(1);
         ScrapeManager {
             storage,
-            metrics: Arc::new(ScrapeMetrics::new(telemetry::global())),
+            metrics: Arc::new(ScrapeMetrics::new(registry)),
             opts,
             pools: Mutex::new(BTreeMap::new()),
             last_sets: Mutex::new(TargetSets::new()),
@@ -339,4 +349,124 @@ fn first_delay(l: &ScrapeLoop, seed: u64) -> Duration {
     let offset = l.target.offset(seed) as i64;
     let delay = (offset - now_millis().rem_euclid(interval)).rem_euclid(interval);
     Duration::from_millis(delay as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::TargetGroup;
+    use crate::model::Labels;
+    use crate::storage::memory::MemStorage;
+    use crate::storage::Appender;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Storage that panics or stalls when asked for an appender.
+    struct TrickyStorage {
+        inner: MemStorage,
+        panics_left: AtomicUsize,
+        delay: Duration,
+        appenders: AtomicUsize,
+    }
+
+    impl Appendable for TrickyStorage {
+        fn appender(&self) -> Box<dyn Appender> {
+            self.appenders.fetch_add(1, Ordering::SeqCst);
+            if self
+                .panics_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                panic!("injected appender panic");
+            }
+            std::thread::sleep(self.delay);
+            self.inner.appender()
+        }
+    }
+
+    /// Runs a manager with one unreachable target (connection refused, so
+    /// every scrape is fast and still appends `up`) for `run_for`.
+    fn run_manager(
+        storage: Arc<TrickyStorage>,
+        interval: Duration,
+        run_for: Duration,
+    ) -> ScrapeMetrics {
+        let reg = telemetry::Registry::new();
+        let mgr = Arc::new(ScrapeManager::with_registry(
+            storage,
+            ScrapeOptions {
+                workers: 1,
+                offset_seed: 0,
+            },
+            &reg,
+        ));
+        let mut cfg = PoolConfig::new("t");
+        cfg.scrape_interval = interval;
+        cfg.scrape_timeout = interval;
+        if let Err(e) = mgr.apply_config(vec![cfg]) {
+            panic!("{e}");
+        }
+        let (tx, rx) = bounded(1);
+        let _ = tx.send(TargetSets::from([(
+            "t".to_string(),
+            vec![TargetGroup {
+                source: "0".into(),
+                targets: vec![Labels::from_pairs(&[("__address__", "127.0.0.1:1")])],
+                labels: Labels::empty(),
+            }],
+        )]));
+        let runner = {
+            let mgr = mgr.clone();
+            std::thread::spawn(move || mgr.run(rx))
+        };
+        std::thread::sleep(run_for);
+        mgr.stop();
+        if runner.join().is_err() {
+            panic!("manager thread panicked");
+        }
+        ScrapeMetrics::new(&reg)
+    }
+
+    #[test]
+    fn worker_survives_panics() {
+        let storage = Arc::new(TrickyStorage {
+            inner: MemStorage::new(),
+            panics_left: AtomicUsize::new(2),
+            delay: Duration::ZERO,
+            appenders: AtomicUsize::new(0),
+        });
+        let m = run_manager(
+            storage.clone(),
+            Duration::from_millis(30),
+            Duration::from_millis(400),
+        );
+        assert_eq!(m.worker_panics.get(), 2.0);
+        // With one worker, scrapes after the panics prove it kept running.
+        assert!(
+            storage.inner.num_series() >= 1,
+            "no up series after the panics"
+        );
+    }
+
+    #[test]
+    fn overrunning_scrape_is_not_started_twice() {
+        let storage = Arc::new(TrickyStorage {
+            inner: MemStorage::new(),
+            panics_left: AtomicUsize::new(0),
+            delay: Duration::from_millis(150),
+            appenders: AtomicUsize::new(0),
+        });
+        let m = run_manager(
+            storage.clone(),
+            Duration::from_millis(30),
+            Duration::from_millis(600),
+        );
+        let scrapes = storage.appenders.load(Ordering::SeqCst);
+        // 600 ms of 150 ms scrapes: at most 5 ran; the other slots were skipped.
+        assert!((1..=5).contains(&scrapes), "{scrapes} scrapes");
+        assert!(
+            m.scrapes_skipped.get() >= 5.0,
+            "skipped {}",
+            m.scrapes_skipped.get()
+        );
+    }
 }

@@ -249,7 +249,13 @@ impl ScrapeLoop {
             self.metrics.exceeded_body_size_limit.inc();
         }
         let duration = started.elapsed();
-        let err = self.ingest(result, millis(wall), duration).err();
+        let err = self
+            .ingest(
+                result.as_ref().map_err(Clone::clone),
+                millis(wall),
+                duration,
+            )
+            .err();
         self.target
             .report(err.map(|e| e.to_string()), wall, duration);
     }
@@ -259,7 +265,7 @@ impl ScrapeLoop {
     /// series. Returns the scrape's error, if any.
     pub fn ingest(
         &self,
-        result: Result<ScrapeResponse, ScrapeError>,
+        result: Result<&ScrapeResponse, ScrapeError>,
         t: i64,
         duration: Duration,
     ) -> Result<AppendStats, ScrapeError> {
@@ -269,7 +275,7 @@ impl ScrapeLoop {
         }
         let mut app = self.storage.appender();
         let (stats, err) = match result {
-            Ok(resp) => match self.append_body(&mut st, app.as_mut(), &resp, t) {
+            Ok(resp) => match self.append_body(&mut st, app.as_mut(), resp, t) {
                 Ok(stats) => (stats, None),
                 Err((stats, e)) => {
                     // Nothing of a bad body is kept: roll back, then mark
@@ -593,11 +599,15 @@ mod tests {
         )
     }
 
-    fn body(s: &str) -> Result<ScrapeResponse, ScrapeError> {
-        Ok(ScrapeResponse {
+    fn resp(s: &str) -> ScrapeResponse {
+        ScrapeResponse {
             content_type: "text/plain; version=0.0.4".into(),
             body: s.as_bytes().to_vec(),
-        })
+        }
+    }
+
+    fn ingest(l: &ScrapeLoop, text: &str, t: i64) -> Result<AppendStats, ScrapeError> {
+        l.ingest(Ok(&resp(text)), t, Duration::from_millis(5))
     }
 
     /// All samples of the series named `name`, by label set string.
@@ -626,7 +636,7 @@ mod tests {
     fn staleness_cache_and_report() {
         let s = MemStorage::new();
         let l = make_loop(PoolConfig::new("j"), &s);
-        let st = l.ingest(body("a 1\nb{x=\"1\"} 2\n"), 1000, Duration::from_millis(5));
+        let st = ingest(&l, "a 1\nb{x=\"1\"} 2\n", 1000);
         assert_eq!(
             st,
             Ok(AppendStats {
@@ -635,7 +645,7 @@ mod tests {
                 series_added: 2
             })
         );
-        let st = l.ingest(body("a 3\n"), 2000, Duration::from_millis(5));
+        let st = ingest(&l, "a 3\n", 2000);
         assert_eq!(
             st,
             Ok(AppendStats {
@@ -651,7 +661,7 @@ mod tests {
         assert!(is_stale_nan(b[0].1[1].1));
         // A broken body fails the scrape, keeps nothing and stales `a`.
         assert!(matches!(
-            l.ingest(body("a 4\nbad\n"), 3000, Duration::ZERO),
+            ingest(&l, "a 4\nbad\n", 3000),
             Err(ScrapeError::Parse(_))
         ));
         let a = samples(&s, "a");
@@ -673,13 +683,7 @@ mod tests {
     fn honor_labels_and_exported_conflicts() {
         let s = MemStorage::new();
         let l = make_loop(PoolConfig::new("j"), &s);
-        assert!(l
-            .ingest(
-                body("a{job=\"other\",exported_job=\"x\"} 1\n"),
-                1,
-                Duration::ZERO
-            )
-            .is_ok());
+        assert!(ingest(&l, "a{job=\"other\",exported_job=\"x\"} 1\n", 1).is_ok());
         assert_eq!(
             samples(&s, "a")[0].0,
             r#"{__name__="a", exported_exported_job="other", exported_job="x", instance="h:1", job="j"}"#
@@ -688,9 +692,7 @@ mod tests {
         let mut cfg = PoolConfig::new("j");
         cfg.honor_labels = true;
         let l = make_loop(cfg, &s);
-        assert!(l
-            .ingest(body("a{job=\"other\"} 1\n"), 1, Duration::ZERO)
-            .is_ok());
+        assert!(ingest(&l, "a{job=\"other\"} 1\n", 1).is_ok());
         assert_eq!(
             samples(&s, "a")[0].0,
             r#"{__name__="a", instance="h:1", job="other"}"#
@@ -727,7 +729,7 @@ mod tests {
             let mut cfg = PoolConfig::new("j");
             set(&mut cfg);
             let l = make_loop(cfg, &s);
-            match l.ingest(body(text), 1, Duration::ZERO) {
+            match ingest(&l, text, 1) {
                 Err(e) => assert!(e.to_string().contains(want), "{e}"),
                 Ok(st) => panic!("{want}: scrape succeeded with {st:?}"),
             }
@@ -740,8 +742,8 @@ mod tests {
         let s = MemStorage::new();
         let l = make_loop(PoolConfig::new("j"), &s);
         let text = "# HELP a The a.\n# TYPE a counter\na 1 500\n";
-        assert!(l.ingest(body(text), 1000, Duration::ZERO).is_ok());
-        assert!(l.ingest(body(""), 2000, Duration::ZERO).is_ok());
+        assert!(ingest(&l, text, 1000).is_ok());
+        assert!(ingest(&l, "", 2000).is_ok());
         // The explicit timestamp is kept and the series gets no stale marker.
         assert_eq!(samples(&s, "a")[0].1, vec![(500, 1.0)]);
         let md = l.metadata();
