@@ -550,9 +550,9 @@ fn apply_target_labels(lb: &mut LabelsBuilder, target: &Labels, honor: bool) {
         match lb.get(&l.name) {
             Some(_) if honor => {}
             Some(existing) => {
-                if existing != l.value {
-                    conflicts.push((l.name.clone(), existing.to_string()));
-                }
+                // Upstream exports the scraped value even when it equals
+                // the target's.
+                conflicts.push((l.name.clone(), existing.to_string()));
                 lb.set(&l.name, &l.value);
             }
             None => {
@@ -560,6 +560,7 @@ fn apply_target_labels(lb: &mut LabelsBuilder, target: &Labels, honor: bool) {
             }
         }
     }
+    conflicts.sort_by_key(|(name, _)| name.len());
     for (name, value) in conflicts {
         let mut exported = format!("exported_{name}");
         while lb.get(&exported).is_some() {
@@ -687,6 +688,11 @@ mod tests {
         assert_eq!(
             samples(&s, "a")[0].0,
             r#"{__name__="a", exported_exported_job="other", exported_job="x", instance="h:1", job="j"}"#
+        );
+        assert!(ingest(&l, "b{job=\"j\"} 1\n", 1).is_ok());
+        assert_eq!(
+            samples(&s, "b")[0].0,
+            r#"{__name__="b", exported_job="j", instance="h:1", job="j"}"#
         );
         let s = MemStorage::new();
         let mut cfg = PoolConfig::new("j");
