@@ -17,7 +17,23 @@ use promlite::scrape::{PoolConfig, ScrapeManager, ScrapeOptions};
 use promlite::storage::memory::MemStorage;
 use promlite::storage::Queryable;
 
+/// Request headers of the last `/plain` scrape, lower-cased names.
+static PLAIN_HEADERS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
 fn respond(req: tiny_http::Request) {
+    if req.url() == "/plain" {
+        let headers = req
+            .headers()
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_ascii_lowercase(),
+                    h.value.as_str().to_string(),
+                )
+            })
+            .collect();
+        *PLAIN_HEADERS.lock().unwrap_or_else(|e| e.into_inner()) = headers;
+    }
     let header = |k: &str, v: &str| {
         tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes())
             .unwrap_or_else(|_| panic!("bad header {k}"))
@@ -301,6 +317,22 @@ fn scrapes_targets_end_to_end() {
     assert_eq!(plain["labels"]["env"], "test");
     assert_eq!(plain["labels"]["job"], "e2e");
     assert_eq!(plain["scrapeInterval"], "200ms");
+
+    let headers = PLAIN_HEADERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+    };
+    assert!(header("accept").starts_with("application/openmetrics-text;version=1.0.0"));
+    assert!(header("accept-encoding").contains("gzip"));
+    assert!(header("user-agent").starts_with("Prometheus/"));
+    assert_eq!(header("x-prometheus-scrape-timeout-seconds"), "0.15");
 
     let metadata = metadata.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(metadata[0]["type"], "gauge", "{metadata}");

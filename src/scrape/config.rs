@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::relabel::RelabelConfig;
 use super::textparse::Format;
 use super::ScrapeError;
+use crate::config::scrape::DEFAULT_SCRAPE_PROTOCOLS;
 use crate::config::{HttpClientConfig, ScrapeConfig};
 
 /// `authorization` (or `bearer_token`) of a scrape config.
@@ -85,6 +86,10 @@ pub struct PoolConfig {
     pub http: HttpSettings,
     /// Used when a target sends a blank or unknown `Content-Type`.
     pub fallback_protocol: Option<Format>,
+    /// `scrape_protocols` in preference order (upstream spelling).
+    pub scrape_protocols: Vec<String>,
+    /// `metric_name_escaping_scheme`, sent in the `Accept` header.
+    pub escaping_scheme: String,
 }
 
 impl PoolConfig {
@@ -111,6 +116,11 @@ impl PoolConfig {
             metric_relabel_configs: Vec::new(),
             http: HttpSettings::default(),
             fallback_protocol: None,
+            scrape_protocols: DEFAULT_SCRAPE_PROTOCOLS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            escaping_scheme: "allow-utf-8".to_string(),
         }
     }
 }
@@ -214,6 +224,69 @@ impl PoolConfig {
             metric_relabel_configs: c.metric_relabel_configs.clone(),
             http,
             fallback_protocol: Format::from_protocol(&c.fallback_scrape_protocol),
+            scrape_protocols: c.scrape_protocols.clone(),
+            escaping_scheme: c.metric_name_escaping_scheme.clone(),
         })
+    }
+}
+
+/// The media type each scrape protocol asks for (upstream's
+/// `ScrapeProtocolsHeaders`); `None` for protobuf, which promlite does not parse.
+fn protocol_media_type(protocol: &str) -> Option<&'static str> {
+    match protocol {
+        "PrometheusText0.0.4" => Some("text/plain;version=0.0.4"),
+        "PrometheusText1.0.0" => Some("text/plain;version=1.0.0"),
+        "OpenMetricsText0.0.1" => Some("application/openmetrics-text;version=0.0.1"),
+        "OpenMetricsText1.0.0" => Some("application/openmetrics-text;version=1.0.0"),
+        _ => None,
+    }
+}
+
+impl PoolConfig {
+    /// The `Accept` header as upstream's `acceptHeader`: protocols in order
+    /// with falling q-values, the escaping scheme on the 1.0.0 text formats,
+    /// then `*/*`. Protobuf is left out: promlite cannot parse it.
+    pub fn accept_header(&self) -> String {
+        // Upstream's weights start above the number of protocols it knows (5).
+        let mut weight = 6;
+        let mut vals = Vec::new();
+        for p in &self.scrape_protocols {
+            let Some(media) = protocol_media_type(p) else {
+                continue;
+            };
+            let mut v = media.to_string();
+            if p.ends_with("1.0.0") && !self.escaping_scheme.is_empty() {
+                v.push_str(";escaping=");
+                v.push_str(&self.escaping_scheme);
+            }
+            v.push_str(&format!(";q=0.{weight}"));
+            vals.push(v);
+            weight -= 1;
+        }
+        vals.push(format!("*/*;q=0.{weight}"));
+        vals.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_as_upstream() {
+        let cfg = PoolConfig::new("j");
+        assert_eq!(
+            cfg.accept_header(),
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+             application/openmetrics-text;version=0.0.1;q=0.5,\
+             text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
+             text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        );
+        let mut cfg = PoolConfig::new("j");
+        cfg.scrape_protocols = vec!["PrometheusProto".into(), "PrometheusText0.0.4".into()];
+        assert_eq!(
+            cfg.accept_header(),
+            "text/plain;version=0.0.4;q=0.6,*/*;q=0.5"
+        );
     }
 }

@@ -7,10 +7,6 @@ use std::time::Duration;
 use super::config::{HttpSettings, PoolConfig};
 use super::ScrapeError;
 
-/// Upstream's `Accept` header for the text protocols promlite parses, in
-/// upstream's default preference order.
-pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
-
 /// A scrape response that passed the HTTP checks.
 pub struct ScrapeResponse {
     pub content_type: String,
@@ -22,6 +18,7 @@ pub struct Scraper {
     agent: ureq::Agent,
     http: HttpSettings,
     body_size_limit: u64,
+    accept: String,
 }
 
 impl Scraper {
@@ -42,6 +39,7 @@ impl Scraper {
             agent,
             http: cfg.http.clone(),
             body_size_limit: cfg.body_size_limit,
+            accept: cfg.accept_header(),
         }
     }
 
@@ -53,7 +51,7 @@ impl Scraper {
             .config()
             .timeout_global(Some(timeout))
             .build()
-            .header("Accept", ACCEPT_HEADER)
+            .header("Accept", &self.accept)
             .header(
                 "Accept-Encoding",
                 if self.http.enable_compression {
