@@ -147,6 +147,8 @@ fn peer_config_files() {
     let (mut good_total, mut good_loaded, mut good_unsupported) = (0, 0, 0);
     let (mut bad_total, mut bad_rejected) = (0, 0);
     let mut others = 0;
+    // PROMLITE_PEER_VERBOSE=1 prints why each bad file was rejected.
+    let verbose = std::env::var_os("PROMLITE_PEER_VERBOSE").is_some();
     let mut all = files(&dir);
     all.extend(files(&dir.join("scrape_configs")));
     for path in all.iter().filter(|p| p.is_file()) {
@@ -169,7 +171,12 @@ fn peer_config_files() {
             bad_total += 1;
             match load_file(path) {
                 Ok(_) => problems.push(format!("{n}: should be rejected")),
-                Err(_) => bad_rejected += 1,
+                Err(e) => {
+                    if verbose {
+                        println!("{n}: {e}");
+                    }
+                    bad_rejected += 1
+                }
             }
         } else if let Some((_, agent, ok)) = OTHER_FILES.iter().find(|(f, _, _)| *f == n) {
             others += 1;

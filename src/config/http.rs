@@ -344,6 +344,10 @@ pub(crate) fn resolve_path(path: &mut String, dir: &Path) {
     if path.is_empty() || Path::new(path.as_str()).is_absolute() {
         return;
     }
+    // Go's `filepath.Join(".", p)` cleans to `p`: keep it as written.
+    if dir.as_os_str().is_empty() || dir == Path::new(".") {
+        return;
+    }
     *path = dir.join(path.as_str()).to_string_lossy().into_owned();
 }
 

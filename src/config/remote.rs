@@ -211,7 +211,12 @@ impl TryFrom<RawRemoteWriteConfig> for RemoteWriteConfig {
             ));
         }
         raw.queue_config.validate()?;
-        let http_client_config = raw.take_http_client()?;
+        // Remote write is the one client upstream defaults to HTTP/1.1.
+        let http2_unset = raw.enable_http2.is_none();
+        let mut http_client_config = raw.take_http_client()?;
+        if http2_unset {
+            http_client_config.enable_http2 = false;
+        }
         Ok(RemoteWriteConfig {
             url,
             remote_timeout: raw.remote_timeout.unwrap_or(Duration::from_secs(30)),
@@ -235,6 +240,9 @@ impl RemoteWriteConfig {
     }
 }
 
+/// Upstream's default `chunked_read_limit` (50MB).
+pub const DEFAULT_CHUNKED_READ_LIMIT: u64 = 50_000_000;
+
 /// One `remote_read` endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawRemoteReadConfig")]
@@ -249,6 +257,8 @@ pub struct RemoteReadConfig {
     pub required_matchers: BTreeMap<String, String>,
     pub read_recent: bool,
     pub filter_external_labels: bool,
+    /// Largest protobuf frame accepted from a streamed read, in bytes.
+    pub chunked_read_limit: u64,
     #[serde(flatten)]
     pub http_client_config: HttpClientConfig,
 }
@@ -269,6 +279,8 @@ super::http::http_client_raw_struct! {
         read_recent: bool,
         #[serde(default)]
         filter_external_labels: Option<bool>,
+        #[serde(default)]
+        chunked_read_limit: Option<u64>,
     }
 }
 
@@ -286,6 +298,7 @@ impl TryFrom<RawRemoteReadConfig> for RemoteReadConfig {
             required_matchers: raw.required_matchers,
             read_recent: raw.read_recent,
             filter_external_labels: raw.filter_external_labels.unwrap_or(true),
+            chunked_read_limit: raw.chunked_read_limit.unwrap_or(DEFAULT_CHUNKED_READ_LIMIT),
             http_client_config,
         })
     }

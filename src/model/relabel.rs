@@ -163,23 +163,17 @@ impl RelabelRegex {
     }
 }
 
+/// The default `(.*)`, compiled once; `Regex` clones share the program.
+static DEFAULT_RELABEL_REGEX: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    compile_anchored(DEFAULT_REGEX).expect("the constant default relabel regex compiles")
+});
+
 impl Default for RelabelRegex {
     fn default() -> Self {
-        // The default pattern is a constant known to compile; the fallback
-        // keeps this total without a panic path.
-        RelabelRegex::new(DEFAULT_REGEX).unwrap_or_else(|_| RelabelRegex {
+        RelabelRegex {
             pattern: DEFAULT_REGEX.to_string(),
-            re: Regex::new("^(?s:.*)$").unwrap_or_else(|_| unreachable_regex()),
-        })
-    }
-}
-
-#[cold]
-fn unreachable_regex() -> Regex {
-    // `regex::Regex::new("")` always compiles.
-    match Regex::new("") {
-        Ok(r) => r,
-        Err(_) => unreachable!("the empty regex compiles"),
+            re: DEFAULT_RELABEL_REGEX.clone(),
+        }
     }
 }
 
@@ -215,6 +209,11 @@ pub struct RelabelConfig {
     pub target_label: String,
     pub replacement: String,
     pub action: Action,
+    /// How a target label produced by expansion is checked; set from the
+    /// job's (or global) `metric_name_validation_scheme` when the config is
+    /// resolved. Not part of the YAML.
+    #[serde(skip)]
+    pub name_validation_scheme: NameValidationScheme,
 }
 
 impl Default for RelabelConfig {
@@ -227,6 +226,7 @@ impl Default for RelabelConfig {
             target_label: String::new(),
             replacement: DEFAULT_REPLACEMENT.to_string(),
             action: Action::Replace,
+            name_validation_scheme: NameValidationScheme::Utf8,
         }
     }
 }
@@ -277,6 +277,7 @@ impl TryFrom<RawRelabelConfig> for RelabelConfig {
             target_label: raw.target_label.unwrap_or_default(),
             replacement: raw.replacement.unwrap_or(d.replacement),
             action,
+            name_validation_scheme: NameValidationScheme::Utf8,
         };
         cfg.validate(NameValidationScheme::Utf8)?;
         Ok(cfg)
@@ -424,15 +425,15 @@ pub fn process(labels: &Labels, cfgs: &[RelabelConfig]) -> Option<Labels> {
 /// Like `process`, but borrows the input when no rule changed it, so the
 /// common "keep as is" path allocates nothing.
 pub fn process_cow<'a>(labels: &'a Labels, cfgs: &[RelabelConfig]) -> Option<Cow<'a, Labels>> {
-    let mut state = Work::Borrowed(labels.as_slice());
+    let mut state = Work::new(labels.as_slice());
     for cfg in cfgs {
         if !relabel(cfg, &mut state) {
             return None;
         }
     }
-    Some(match state {
-        Work::Borrowed(_) => Cow::Borrowed(labels),
-        Work::Owned(v) => Cow::Owned(Labels::from_sorted(v)),
+    Some(match state.owned {
+        None => Cow::Borrowed(labels),
+        Some(v) => Cow::Owned(Labels::from_sorted(v)),
     })
 }
 
@@ -454,17 +455,21 @@ pub fn process_builder(builder: &mut LabelsBuilder, cfgs: &[RelabelConfig]) -> b
 }
 
 /// The label set being relabeled: the caller's until the first change.
-enum Work<'a> {
-    Borrowed(&'a [Label]),
-    Owned(Vec<Label>),
+struct Work<'a> {
+    borrowed: &'a [Label],
+    owned: Option<Vec<Label>>,
 }
 
-impl Work<'_> {
-    fn slice(&self) -> &[Label] {
-        match self {
-            Work::Borrowed(s) => s,
-            Work::Owned(v) => v,
+impl<'a> Work<'a> {
+    fn new(labels: &'a [Label]) -> Work<'a> {
+        Work {
+            borrowed: labels,
+            owned: None,
         }
+    }
+
+    fn slice(&self) -> &[Label] {
+        self.owned.as_deref().unwrap_or(self.borrowed)
     }
 
     fn get(&self, name: &str) -> &str {
@@ -475,14 +480,10 @@ impl Work<'_> {
         }
     }
 
+    /// The set as an owned, editable vector (copied on first use).
     fn owned(&mut self) -> &mut Vec<Label> {
-        if let Work::Borrowed(s) = self {
-            *self = Work::Owned(s.to_vec());
-        }
-        match self {
-            Work::Owned(v) => v,
-            Work::Borrowed(_) => unreachable!("converted above"),
-        }
+        let borrowed = self.borrowed;
+        self.owned.get_or_insert_with(|| borrowed.to_vec())
     }
 
     /// Sets `name` to `value`; an empty value deletes, as upstream's builder.
@@ -542,12 +543,26 @@ fn relabel(cfg: &RelabelConfig, lb: &mut Work<'_>) -> bool {
                 lb.set(&cfg.target_label, &cfg.replacement);
                 return true;
             }
+            // `(.*)` → `$1` copies the value: no regex work needed.
+            if cfg.regex.is_default()
+                && cfg.replacement == DEFAULT_REPLACEMENT
+                && !cfg.target_label.contains('$')
+            {
+                let v = val.into_owned();
+                lb.set(&cfg.target_label, &v);
+                return true;
+            }
+            // A plain match runs on the regex's DFA, far cheaper than
+            // capturing; most rules do not match most inputs.
+            if !cfg.regex.is_match(&val) {
+                return true;
+            }
             let Some(caps) = cfg.regex.regex().captures(&val) else {
                 return true;
             };
             let mut target = String::new();
             caps.expand(&cfg.target_label, &mut target);
-            if target.is_empty() {
+            if !cfg.name_validation_scheme.is_valid_label_name(&target) {
                 return true;
             }
             let mut res = String::new();
@@ -570,8 +585,14 @@ fn relabel(cfg: &RelabelConfig, lb: &mut Work<'_>) -> bool {
             lb.set(&cfg.target_label, &m.to_string());
         }
         Action::LabelMap => {
+            if !lb.slice().iter().any(|l| cfg.regex.is_match(&l.name)) {
+                return true;
+            }
             let snapshot: Vec<Label> = lb.slice().to_vec();
             for l in &snapshot {
+                if !cfg.regex.is_match(&l.name) {
+                    continue;
+                }
                 if let Some(caps) = cfg.regex.regex().captures(&l.name) {
                     let mut name = String::new();
                     caps.expand(&cfg.replacement, &mut name);
@@ -689,5 +710,284 @@ mod md5 {
                 "c3fcd3d76192e4007dfb496cca67e13b"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Upstream's `TestRelabel` table (model/relabel/relabel_test.go),
+    /// written as data: rules in config syntax, label sets as maps; no
+    /// `output` means the set is dropped.
+    const CASES: &str = r#"
+- input: {a: foo, b: bar, c: baz}
+  rules:
+    - {source_labels: [a], regex: "f(.*)", target_label: d, replacement: "ch${1}-ch${1}"}
+  output: {a: foo, b: bar, c: baz, d: choo-choo}
+- input: {a: foo, b: bar, c: baz}
+  rules:
+    - {source_labels: [a, b], regex: "f(.*);(.*)r", target_label: a, replacement: "b${1}${2}m"}
+    - {source_labels: [c, a], regex: "(b).*b(.*)ba(.*)", target_label: d, replacement: "$1$2$2$3"}
+  output: {a: boobam, b: bar, c: baz, d: boooom}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: ".*o.*", action: drop}
+    - {source_labels: [a], regex: "f(.*)", target_label: d, replacement: "ch$1-ch$1"}
+- input: {a: foo, b: bar}
+  rules:
+    - {source_labels: [a], regex: ".*o.*", action: drop}
+- input: {a: abc}
+  rules:
+    - {source_labels: [a], regex: ".*(b).*", target_label: d, replacement: "$1"}
+  output: {a: abc, d: b}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "no-match", action: drop}
+  output: {a: foo}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "f|o", action: drop}
+  output: {a: foo}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "no-match", action: keep}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "f.*", action: keep}
+  output: {a: foo}
+# No replacement must be applied if there is no match.
+- input: {a: boo}
+  rules:
+    - {source_labels: [a], regex: "f", target_label: b, replacement: bar}
+  output: {a: boo}
+- input: {a: foo, b: bar, c: baz}
+  rules:
+    - {source_labels: [c], target_label: d, action: hashmod, modulus: 1000}
+  output: {a: foo, b: bar, c: baz, d: "976"}
+- input: {a: "foo\nbar"}
+  rules:
+    - {source_labels: [a], target_label: b, action: hashmod, modulus: 1000}
+  output: {a: "foo\nbar", b: "734"}
+- input: {a: foo, b1: bar, b2: baz}
+  rules:
+    - {regex: "(b.*)", replacement: "bar_${1}", action: labelmap}
+  output: {a: foo, b1: bar, b2: baz, bar_b1: bar, bar_b2: baz}
+- input: {a: foo, __meta_my_bar: aaa, __meta_my_baz: bbb, __meta_other: ccc}
+  rules:
+    - {regex: "__meta_(my.*)", replacement: "${1}", action: labelmap}
+  output: {a: foo, __meta_my_bar: aaa, __meta_my_baz: bbb, __meta_other: ccc, my_bar: aaa, my_baz: bbb}
+- input: {a: some-name-value}
+  rules:
+    - {source_labels: [a], regex: "some-([^-]+)-([^,]+)", replacement: "${2}", target_label: "${1}"}
+  output: {a: some-name-value, name: value}
+# An empty replacement deletes the (absent) target: nothing changes.
+- input: {a: some-name-value}
+  rules:
+    - {source_labels: [a], regex: "some-([^-]+)-([^,]+)", replacement: "${3}", target_label: "${1}"}
+  output: {a: some-name-value}
+# A target that expands to nothing is skipped.
+- input: {a: some-name-0}
+  rules:
+    - {source_labels: [a], regex: "some-([^-]+)-([^,]+)", replacement: "${1}", target_label: "${3}"}
+    - {source_labels: [a], regex: "some-([^-]+)(-[^,]+)", replacement: "${1}", target_label: "${3}"}
+  output: {a: some-name-0}
+- input: {__meta_sd_tags: "path:/secret,job:some-job,label:foo=bar"}
+  rules:
+    - {source_labels: [__meta_sd_tags], regex: "(?:.+,|^)path:(/[^,]+).*", replacement: "${1}", target_label: __metrics_path__}
+    - {source_labels: [__meta_sd_tags], regex: "(?:.+,|^)job:([^,]+).*", replacement: "${1}", target_label: job}
+    - {source_labels: [__meta_sd_tags], regex: "(?:.+,|^)label:([^=]+)=([^,]+).*", replacement: "${2}", target_label: "${1}"}
+  output: {__meta_sd_tags: "path:/secret,job:some-job,label:foo=bar", __metrics_path__: /secret, job: some-job, foo: bar}
+# prometheus/prometheus#12283
+- input: {__meta_kubernetes_pod_container_port_name: foo, __meta_kubernetes_pod_annotation_XXX_metrics_port: "9091"}
+  rules:
+    - {regex: "^__meta_kubernetes_pod_container_port_name$", action: labeldrop}
+    - {source_labels: [__meta_kubernetes_pod_annotation_XXX_metrics_port], regex: "(.+)", replacement: metrics, target_label: __meta_kubernetes_pod_container_port_name}
+    - {source_labels: [__meta_kubernetes_pod_container_port_name], regex: "^metrics$", action: keep}
+  output: {__meta_kubernetes_pod_annotation_XXX_metrics_port: "9091", __meta_kubernetes_pod_container_port_name: metrics}
+- input: {a: foo, b1: bar, b2: baz}
+  rules:
+    - {regex: "(b.*)", action: labelkeep}
+  output: {b1: bar, b2: baz}
+- input: {a: foo, b1: bar, b2: baz}
+  rules:
+    - {regex: "(b.*)", action: labeldrop}
+  output: {a: foo}
+- input: {foo: bAr123Foo}
+  rules:
+    - {source_labels: [foo], action: uppercase, target_label: foo_uppercase}
+    - {source_labels: [foo], action: lowercase, target_label: foo_lowercase}
+  output: {foo: bAr123Foo, foo_lowercase: bar123foo, foo_uppercase: BAR123FOO}
+- input: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+  rules:
+    - {source_labels: [__tmp_port], action: keepequal, target_label: __port1}
+  output: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+- input: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+  rules:
+    - {source_labels: [__tmp_port], action: dropequal, target_label: __port1}
+- input: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+  rules:
+    - {source_labels: [__tmp_port], action: dropequal, target_label: __port2}
+  output: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+- input: {__tmp_port: "1234", __port1: "1234", __port2: "5678"}
+  rules:
+    - {source_labels: [__tmp_port], action: keepequal, target_label: __port2}
+# Missing labels read as "": a constant assignment, and a keep on "".
+- input: {a: foo}
+  rules:
+    - {target_label: env, replacement: prod}
+    - {source_labels: [missing], regex: "", action: keep}
+  output: {a: foo, env: prod}
+# Replacing with an empty value deletes the target label.
+- input: {a: foo, b: bar}
+  rules:
+    - {source_labels: [missing], target_label: b}
+  output: {a: foo}
+# Separator joins every source, missing ones as "".
+- input: {a: x, c: z}
+  rules:
+    - {source_labels: [a, b, c], separator: "-", target_label: d}
+  output: {a: x, c: z, d: x--z}
+# `$1x` names group "1x" (Go's Expand), which does not exist: empty.
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "(f)oo", target_label: d, replacement: "$1x-${1}x"}
+  output: {a: foo, d: -fx}
+"#;
+
+    #[derive(serde::Deserialize)]
+    struct Case {
+        input: BTreeMap<String, String>,
+        rules: Vec<RelabelConfig>,
+        output: Option<BTreeMap<String, String>>,
+    }
+
+    fn labels(m: &BTreeMap<String, String>) -> Labels {
+        Labels::new(
+            m.iter()
+                .map(|(k, v)| Label::new(k.as_str(), v.as_str()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn upstream_relabel_table() {
+        let cases: Vec<Case> = serde_yaml::from_str(CASES).unwrap_or_else(|e| panic!("{e}"));
+        assert!(cases.len() >= 25);
+        for (i, case) in cases.iter().enumerate() {
+            let got = process(&labels(&case.input), &case.rules);
+            let want = case.output.as_ref().map(labels);
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn unchanged_sets_are_borrowed() {
+        let cases: Vec<Case> = serde_yaml::from_str(
+            r#"
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], regex: "f.*", action: keep}
+    - {source_labels: [a], regex: "x", target_label: b}
+    - {regex: "zzz", action: labeldrop}
+    - {source_labels: [a], target_label: a}
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let input = labels(&cases[0].input);
+        assert!(matches!(
+            process_cow(&input, &cases[0].rules),
+            Some(Cow::Borrowed(_))
+        ));
+    }
+
+    #[test]
+    fn legacy_scheme_skips_invalid_expanded_targets() {
+        let mut rules: Vec<RelabelConfig> = serde_yaml::from_str(
+            "- {source_labels: [a], regex: '(.*)', target_label: '${1}', replacement: x}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let input = Labels::from_pairs(&[("a", "not.legacy")]);
+        let utf8 = process(&input, &rules).map(|l| l.has("not.legacy"));
+        assert_eq!(utf8, Some(true));
+        rules[0].name_validation_scheme = NameValidationScheme::Legacy;
+        let legacy = process(&input, &rules).map(|l| l.has("not.legacy"));
+        assert_eq!(legacy, Some(false));
+    }
+
+    #[test]
+    fn builder_variant_matches() {
+        let cfg: Vec<RelabelConfig> =
+            serde_yaml::from_str("- {target_label: env, replacement: prod}\n")
+                .unwrap_or_else(|e| panic!("{e}"));
+        let mut b = Labels::from_pairs(&[("a", "1")]).builder();
+        assert!(process_builder(&mut b, &cfg));
+        assert_eq!(b.build().to_string(), r#"{a="1", env="prod"}"#);
+    }
+
+    /// Upstream's `TestTargetLabelLegacyValidity`.
+    #[test]
+    fn legacy_target_label_validity() {
+        for (s, valid) in [
+            ("-label", false),
+            ("label", true),
+            ("label${1}", true),
+            ("${1}label", true),
+            ("${1}", true),
+            ("${", false),
+            ("$", false),
+            ("${}", false),
+            ("foo${", false),
+            ("$1", true),
+            ("asd$2asd", true),
+            ("-foo${1}bar-", false),
+            ("bar.foo${1}bar", false),
+            ("_${1}_", true),
+            ("foo${bar}foo", true),
+        ] {
+            assert_eq!(is_valid_relabel_target(s), valid, "{s}");
+        }
+    }
+
+    #[test]
+    fn validation_messages() {
+        let check = |yaml: &str, want: &str| {
+            let err = serde_yaml::from_str::<RelabelConfig>(yaml)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(want), "{yaml}: {err}");
+        };
+        check("action: null", "relabel action cannot be empty");
+        check("action: bogus", r#"unknown relabel action "bogus""#);
+        check("action: replace", "requires 'target_label' value");
+        check(
+            "action: hashmod\ntarget_label: x",
+            "requires non-zero modulus",
+        );
+        check(
+            "action: labeldrop\nsource_labels: [a]",
+            "requires only 'regex'",
+        );
+        check(
+            "action: keepequal\ntarget_label: x\nregex: y",
+            "requires only 'source_labels'",
+        );
+        check(
+            "action: lowercase\ntarget_label: x\nreplacement: y",
+            "'replacement' can not be set",
+        );
+        check("regex: 'a(b'", "error parsing regexp");
+        let cfg: RelabelConfig =
+            serde_yaml::from_str("action: LabelDrop\nregex: x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.action, Action::LabelDrop);
+        let legacy = RelabelConfig {
+            target_label: "0${3}".into(),
+            ..RelabelConfig::default()
+        };
+        assert!(legacy.validate(NameValidationScheme::Legacy).is_err());
+        assert!(legacy.validate(NameValidationScheme::Utf8).is_ok());
     }
 }
