@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::relabel::RelabelConfig;
+use super::relabel::{NameValidationScheme, RelabelConfig};
 use super::textparse::Format;
 use super::ScrapeError;
 use crate::config::scrape::DEFAULT_SCRAPE_PROTOCOLS;
@@ -90,6 +90,15 @@ pub struct PoolConfig {
     pub scrape_protocols: Vec<String>,
     /// `metric_name_escaping_scheme`, sent in the `Accept` header.
     pub escaping_scheme: String,
+    /// `metric_name_validation_scheme`: which metric and label names a
+    /// scraped series may have.
+    pub name_validation: NameValidationScheme,
+    /// `track_timestamps_staleness`: stale markers for series with explicit
+    /// timestamps too.
+    pub track_timestamps_staleness: bool,
+    /// `extra_scrape_metrics`: also report `scrape_timeout_seconds`,
+    /// `scrape_sample_limit` and `scrape_body_size_bytes`.
+    pub extra_scrape_metrics: bool,
 }
 
 impl PoolConfig {
@@ -121,6 +130,9 @@ impl PoolConfig {
                 .map(|p| p.to_string())
                 .collect(),
             escaping_scheme: "allow-utf-8".to_string(),
+            name_validation: NameValidationScheme::Utf8,
+            track_timestamps_staleness: false,
+            extra_scrape_metrics: false,
         }
     }
 }
@@ -226,6 +238,13 @@ impl PoolConfig {
             fallback_protocol: Format::from_protocol(&c.fallback_scrape_protocol),
             scrape_protocols: c.scrape_protocols.clone(),
             escaping_scheme: c.metric_name_escaping_scheme.clone(),
+            name_validation: if c.metric_name_validation_scheme == "legacy" {
+                NameValidationScheme::Legacy
+            } else {
+                NameValidationScheme::Utf8
+            },
+            track_timestamps_staleness: c.track_timestamps_staleness,
+            extra_scrape_metrics: c.extra_scrape_metrics,
         })
     }
 }

@@ -54,6 +54,8 @@ pub enum ScrapeError {
     },
     /// A series without a metric name after relabeling.
     NameMissing,
+    /// A metric or label name the validation scheme refuses.
+    InvalidLabels(String),
     Storage(String),
     /// A pool configuration problem (e.g. duplicate job names).
     Config(String),
@@ -81,6 +83,7 @@ impl fmt::Display for ScrapeError {
                 "target_limit exceeded (number of targets: {targets}, limit: {limit})"
             ),
             ScrapeError::NameMissing => f.write_str("__name__ label is missing"),
+            ScrapeError::InvalidLabels(l) => write!(f, "invalid metric name or label names: {l}"),
             ScrapeError::Storage(e) => write!(f, "appending to storage failed: {e}"),
             ScrapeError::Config(e) => f.write_str(e),
         }

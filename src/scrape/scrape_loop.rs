@@ -16,11 +16,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::config::PoolConfig;
 use super::metrics::ScrapeMetrics;
 use super::relabel;
+use super::relabel::NameValidationScheme;
 use super::scraper::{ScrapeResponse, Scraper};
 use super::target::Target;
 use super::textparse::{self, Entry, MetricType};
 use super::ScrapeError;
-use crate::model::labels::METRIC_NAME;
+use crate::model::labels::{is_valid_legacy_label_name, is_valid_legacy_metric_name, METRIC_NAME};
 use crate::model::{stale_nan, Labels, LabelsBuilder};
 use crate::storage::{Appendable, Appender, SeriesRef, StorageError};
 
@@ -133,20 +134,25 @@ impl SeriesCache {
     }
 }
 
-/// The five synthetic series, in upstream's order.
-const REPORT_NAMES: [&str; 5] = [
+/// The synthetic series, in upstream's order; the last three only with
+/// `extra_scrape_metrics`.
+const REPORT_NAMES: [&str; 8] = [
     "up",
     "scrape_duration_seconds",
     "scrape_samples_scraped",
     "scrape_samples_post_metric_relabeling",
     "scrape_series_added",
+    // With `extra_scrape_metrics` only:
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
 ];
 
 struct LoopState {
     cache: SeriesCache,
     metadata: HashMap<String, Metadata>,
     report_labels: Vec<Labels>,
-    report_refs: [SeriesRef; 5],
+    report_refs: Vec<SeriesRef>,
     /// The target is gone and its end-of-run stale markers are written.
     ended: bool,
     last_start: Option<Instant>,
@@ -179,7 +185,8 @@ impl ScrapeLoop {
         metrics: Arc<ScrapeMetrics>,
     ) -> ScrapeLoop {
         let target_labels = target.public_labels();
-        let report_labels = REPORT_NAMES
+        let reported = if cfg.extra_scrape_metrics { 8 } else { 5 };
+        let report_labels: Vec<Labels> = REPORT_NAMES[..reported]
             .iter()
             .map(|name| {
                 let mut lb = LabelsBuilder::new();
@@ -200,7 +207,7 @@ impl ScrapeLoop {
                 cache: SeriesCache::default(),
                 metadata: HashMap::new(),
                 report_labels,
-                report_refs: [0; 5],
+                report_refs: vec![0; reported],
                 ended: false,
                 last_start: None,
             }),
@@ -274,6 +281,12 @@ impl ScrapeLoop {
             return Ok(AppendStats::default());
         }
         let mut app = self.storage.appender();
+        // Upstream reports -1 when the body was over the limit.
+        let body_size = match &result {
+            Ok(resp) => resp.body.len() as f64,
+            Err(ScrapeError::BodySizeLimit(_)) => -1.0,
+            Err(_) => 0.0,
+        };
         let (stats, err) = match result {
             Ok(resp) => match self.append_body(&mut st, app.as_mut(), resp, t) {
                 Ok(stats) => (stats, None),
@@ -298,12 +311,19 @@ impl ScrapeLoop {
             stats.total as f64,
             stats.added as f64,
             stats.series_added as f64,
+            self.target.timeout.as_secs_f64(),
+            self.cfg.sample_limit as f64,
+            body_size,
         ];
         let st = &mut *st;
-        for (i, v) in values.into_iter().enumerate() {
-            let r = st.report_refs[i];
-            if let Ok(r) = app.append(r, &st.report_labels[i], t, v) {
-                st.report_refs[i] = r;
+        for ((labels, r), v) in st
+            .report_labels
+            .iter()
+            .zip(st.report_refs.iter_mut())
+            .zip(values)
+        {
+            if let Ok(new_ref) = app.append(*r, labels, t, v) {
+                *r = new_ref;
             }
         }
         if let Err(e) = app.commit() {
@@ -391,7 +411,7 @@ impl ScrapeLoop {
                         series_ref: 0,
                         labels,
                         dropped,
-                        track_staleness: ts.is_none(),
+                        track_staleness: ts.is_none() || self.cfg.track_timestamps_staleness,
                         mark: 0,
                         seen_ok: 0,
                     });
@@ -450,6 +470,12 @@ impl ScrapeLoop {
             return Err(ScrapeError::NameMissing);
         }
         let cfg = &self.cfg;
+        if cfg.name_validation == NameValidationScheme::Legacy
+            && (!is_valid_legacy_metric_name(name)
+                || !labels.iter().all(|l| is_valid_legacy_label_name(&l.name)))
+        {
+            return Err(ScrapeError::InvalidLabels(labels.to_string()));
+        }
         let short = |s: &str| s.chars().take(50).collect::<String>();
         let fail = |msg: String| {
             self.metrics.exceeded_label_limits.inc();
@@ -500,8 +526,8 @@ impl ScrapeLoop {
         let mut app = self.storage.appender();
         st.cache.finish_failed(app.as_mut(), t);
         let st = &*st;
-        for (labels, r) in st.report_labels.iter().zip(st.report_refs) {
-            let _ = app.append(r, labels, t, stale_nan());
+        for (labels, r) in st.report_labels.iter().zip(&st.report_refs) {
+            let _ = app.append(*r, labels, t, stale_nan());
         }
         if let Err(e) = app.commit() {
             log::warn!(
@@ -741,6 +767,44 @@ mod tests {
             }
             assert!(samples(&s, "a").is_empty(), "{want}: samples were kept");
         }
+    }
+
+    #[test]
+    fn name_validation_and_extra_metrics() {
+        let s = MemStorage::new();
+        let mut cfg = PoolConfig::new("j");
+        cfg.name_validation = NameValidationScheme::Legacy;
+        cfg.extra_scrape_metrics = true;
+        cfg.sample_limit = 7;
+        let l = make_loop(cfg, &s);
+        let err = ingest(&l, "{\"my.metric\"} 1\n", 1);
+        assert!(matches!(err, Err(ScrapeError::InvalidLabels(_))), "{err:?}");
+        assert!(ingest(&l, "ok_metric 1\n", 2).is_ok());
+        assert_eq!(
+            samples(&s, "scrape_sample_limit")[0].1,
+            vec![(1, 7.0), (2, 7.0)]
+        );
+        assert_eq!(samples(&s, "scrape_body_size_bytes")[0].1[1], (2, 12.0));
+        assert_eq!(samples(&s, "scrape_timeout_seconds")[0].1[0], (1, 1.0));
+
+        // The default UTF-8 scheme takes the same series.
+        let s = MemStorage::new();
+        let l = make_loop(PoolConfig::new("j"), &s);
+        assert!(ingest(&l, "{\"my.metric\"} 1\n", 1).is_ok());
+        assert!(samples(&s, "scrape_sample_limit").is_empty());
+    }
+
+    #[test]
+    fn track_timestamps_staleness() {
+        let s = MemStorage::new();
+        let mut cfg = PoolConfig::new("j");
+        cfg.track_timestamps_staleness = true;
+        let l = make_loop(cfg, &s);
+        assert!(ingest(&l, "a 1 500\n", 1000).is_ok());
+        assert!(ingest(&l, "", 2000).is_ok());
+        let a = samples(&s, "a");
+        assert_eq!(a[0].1.len(), 2);
+        assert!(is_stale_nan(a[0].1[1].1));
     }
 
     #[test]
