@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use promlite::discovery::{sd_configs_from_scrape_configs, SdConfig};
+use promlite::discovery::{
+    sd_configs_from_alertmanagers, sd_configs_from_scrape_configs, SdConfig,
+};
 use promlite::scrape::pool::ScrapePool;
 use promlite::scrape::scraper::ScrapeResponse;
 use promlite::scrape::{PoolConfig, ScrapeMetrics};
@@ -16,6 +18,10 @@ use promlite::storage::memory::MemStorage;
 const YAML: &str = r#"
 global:
   scrape_interval: 15s
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['am:9093']
 scrape_configs:
   - job_name: node
     scrape_timeout: 5s
@@ -86,6 +92,15 @@ fn config_to_pools_and_providers() {
                 .contains(&("Authorization".into(), "Bearer secret".into())));
         }
         other => panic!("expected HTTP SD, got {other:?}"),
+    }
+
+    let am = sd_configs_from_alertmanagers(&cfg.alerting.alertmanagers)
+        .unwrap_or_else(|e| panic!("{e}"));
+    match am.get("config-0").map(Vec::as_slice) {
+        Some([SdConfig::Static(g)]) => {
+            assert_eq!(g[0].targets[0].get("__address__"), Some("am:9093"))
+        }
+        other => panic!("expected one static alertmanager group, got {other:?}"),
     }
 
     // relabel_configs drop target c; metric_relabel_configs drop a series.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use promlite::discovery::{DiscoveryManager, DiscoveryOptions, SdConfig, TargetGroup};
 use promlite::model::{is_stale_nan, Labels, MatchType, Matcher};
-use promlite::scrape::api::{targets_json, targets_metadata_json, TargetState};
+use promlite::scrape::api::{metadata_json, targets_json, targets_metadata_json, TargetState};
 use promlite::scrape::{PoolConfig, ScrapeManager, ScrapeOptions};
 use promlite::storage::memory::MemStorage;
 use promlite::storage::Queryable;
@@ -230,6 +230,7 @@ fn scrapes_targets_end_to_end() {
 
     let targets = targets_json(&mgr, TargetState::Any, None);
     let metadata = targets_metadata_json(&mgr, &[], Some("plain_metric"), None);
+    let all_metadata = metadata_json(&mgr, None, None, None);
     mgr.stop();
     disc.stop();
     let _ = m.join();
@@ -337,6 +338,14 @@ fn scrapes_targets_end_to_end() {
     let metadata = metadata.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(metadata[0]["type"], "gauge", "{metadata}");
     assert_eq!(metadata[0]["help"], "A plain metric.");
+    assert_eq!(
+        all_metadata["plain_metric"][0]["type"], "gauge",
+        "{all_metadata}"
+    );
+    assert_eq!(
+        all_metadata["om_metric"][0]["type"], "counter",
+        "{all_metadata}"
+    );
 }
 
 fn server_addr_of(target: &serde_json::Value) -> String {

@@ -173,54 +173,86 @@ pub fn sd_configs_from_scrape_configs(
 ) -> Result<HashMap<String, Vec<SdConfig>>, DiscoveryError> {
     let mut out = HashMap::new();
     for c in cfgs {
-        let mut sds = Vec::new();
-        if !c.static_configs.is_empty() {
-            let groups = c
-                .static_configs
-                .iter()
-                .enumerate()
-                .map(|(i, sc)| TargetGroup {
-                    source: i.to_string(),
-                    targets: sc
-                        .targets
-                        .iter()
-                        .map(|t| Labels::from_pairs(&[(ADDRESS_LABEL, t)]))
-                        .collect(),
-                    labels: Labels::new(
-                        sc.labels
-                            .iter()
-                            .map(|(k, v)| Label::new(k.clone(), v.clone()))
-                            .collect(),
-                    ),
-                })
-                .collect();
-            sds.push(SdConfig::Static(groups));
-        }
-        for f in &c.file_sd_configs {
-            sds.push(SdConfig::File(FileSdConfig {
-                files: f.files.clone(),
-                refresh_interval: f.refresh_interval.to_std(),
-            }));
-        }
-        for h in &c.http_sd_configs {
-            let unsupported = |e: crate::scrape::ScrapeError| {
-                DiscoveryError::Config(format!("job {:?}: {e}", c.job_name))
-            };
-            let http = crate::scrape::HttpSettings::from_client(&h.http_client_config)
-                .map_err(unsupported)?;
-            let mut headers = http.headers.clone();
-            if let Some(auth) = http.authorization_header().map_err(unsupported)? {
-                headers.push(("Authorization".to_string(), auth));
-            }
-            sds.push(SdConfig::Http(HttpSdConfig {
-                url: h.url.as_str().to_string(),
-                refresh_interval: h.refresh_interval.to_std(),
-                headers,
-            }));
-        }
+        let sds = provider_configs(
+            &c.job_name,
+            &c.static_configs,
+            &c.file_sd_configs,
+            &c.http_sd_configs,
+        )?;
         out.insert(c.job_name.clone(), sds);
     }
     Ok(out)
+}
+
+/// The providers of the notifier's discovery: one set per
+/// `alerting.alertmanagers` entry, keyed `config-<index>` as upstream.
+pub fn sd_configs_from_alertmanagers(
+    cfgs: &[crate::config::AlertmanagerConfig],
+) -> Result<HashMap<String, Vec<SdConfig>>, DiscoveryError> {
+    let mut out = HashMap::new();
+    for (i, c) in cfgs.iter().enumerate() {
+        let key = format!("config-{i}");
+        let sds = provider_configs(
+            &key,
+            &c.static_configs,
+            &c.file_sd_configs,
+            &c.http_sd_configs,
+        )?;
+        out.insert(key, sds);
+    }
+    Ok(out)
+}
+
+fn provider_configs(
+    name: &str,
+    statics: &[crate::config::StaticConfig],
+    files: &[crate::config::FileSdConfig],
+    https: &[crate::config::HttpSdConfig],
+) -> Result<Vec<SdConfig>, DiscoveryError> {
+    let mut sds = Vec::new();
+    if !statics.is_empty() {
+        let groups = statics
+            .iter()
+            .enumerate()
+            .map(|(i, sc)| TargetGroup {
+                source: i.to_string(),
+                targets: sc
+                    .targets
+                    .iter()
+                    .map(|t| Labels::from_pairs(&[(ADDRESS_LABEL, t)]))
+                    .collect(),
+                labels: Labels::new(
+                    sc.labels
+                        .iter()
+                        .map(|(k, v)| Label::new(k.clone(), v.clone()))
+                        .collect(),
+                ),
+            })
+            .collect();
+        sds.push(SdConfig::Static(groups));
+    }
+    for f in files {
+        sds.push(SdConfig::File(FileSdConfig {
+            files: f.files.clone(),
+            refresh_interval: f.refresh_interval.to_std(),
+        }));
+    }
+    for h in https {
+        let config_err =
+            |e: crate::scrape::ScrapeError| DiscoveryError::Config(format!("{name:?}: {e}"));
+        let http =
+            crate::scrape::HttpSettings::from_client(&h.http_client_config).map_err(config_err)?;
+        let mut headers = http.headers.clone();
+        if let Some(auth) = http.authorization_header().map_err(config_err)? {
+            headers.push(("Authorization".to_string(), auth));
+        }
+        sds.push(SdConfig::Http(HttpSdConfig {
+            url: h.url.as_str().to_string(),
+            refresh_interval: h.refresh_interval.to_std(),
+            headers,
+        }));
+    }
+    Ok(sds)
 }
 
 /// Upstream's default refresh interval for file and HTTP SD.

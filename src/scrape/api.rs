@@ -145,6 +145,42 @@ pub fn targets_metadata_json(
     Ok(Value::Array(out))
 }
 
+/// `/api/v1/metadata`: the distinct metadata of every metric family over
+/// all targets, `{metric: [{type, help, unit}, ...]}`; at most `limit`
+/// metrics and `limit_per_metric` entries each, optionally one `metric`.
+pub fn metadata_json(
+    mgr: &ScrapeManager,
+    metric: Option<&str>,
+    limit: Option<usize>,
+    limit_per_metric: Option<usize>,
+) -> Value {
+    let mut by_metric: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for pool in mgr.pools_snapshot().values() {
+        for l in pool.active() {
+            for (name, md) in l.metadata() {
+                if metric.is_some_and(|m| m != name) {
+                    continue;
+                }
+                let entry = json!({
+                    "type": md.metric_type.as_str(),
+                    "help": md.help,
+                    "unit": md.unit,
+                });
+                let list = by_metric.entry(name).or_default();
+                if !list.contains(&entry) {
+                    list.push(entry);
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    for (name, mut list) in by_metric.into_iter().take(limit.unwrap_or(usize::MAX)) {
+        list.truncate(limit_per_metric.unwrap_or(usize::MAX));
+        out.insert(name, Value::Array(list));
+    }
+    Value::Object(out)
+}
+
 /// RFC 3339 with nanoseconds in UTC, as Go's `time.Time` marshals; the zero
 /// time for "never".
 fn rfc3339(t: Option<SystemTime>) -> String {
