@@ -69,6 +69,9 @@ pub struct ScrapeManager {
     metrics: Arc<ScrapeMetrics>,
     pools: Mutex<BTreeMap<String, Arc<ScrapePool>>>,
     last_sets: Mutex<TargetSets>,
+    /// Held for a whole `apply_config` or `sync`, so a pool rebuilt by a
+    /// reload always starts from the newest target sets.
+    update: Mutex<()>,
     sched_tx: Sender<Arc<ScrapeLoop>>,
     sched_rx: Receiver<Arc<ScrapeLoop>>,
     work_tx: Sender<Work>,
@@ -99,6 +102,7 @@ impl ScrapeManager {
             opts,
             pools: Mutex::new(BTreeMap::new()),
             last_sets: Mutex::new(TargetSets::new()),
+            update: Mutex::new(()),
             sched_tx,
             sched_rx,
             work_tx,
@@ -116,6 +120,7 @@ impl ScrapeManager {
     /// changed ones are rebuilt and re-synced with the last target sets;
     /// removed ones end with stale markers for all their series.
     pub fn apply_config(&self, configs: Vec<PoolConfig>) -> Result<(), ScrapeError> {
+        let _update = self.update.lock().unwrap_or_else(|e| e.into_inner());
         let mut by_job: HashMap<String, PoolConfig> = HashMap::new();
         for c in configs {
             if by_job.contains_key(&c.job_name) {
@@ -192,6 +197,7 @@ impl ScrapeManager {
 
     /// Applies a full set of target groups from discovery.
     pub fn sync(&self, sets: TargetSets) {
+        let _update = self.update.lock().unwrap_or_else(|e| e.into_inner());
         let pools = self.pools().clone();
         for (job, groups) in &sets {
             match pools.get(job) {
@@ -424,6 +430,57 @@ mod tests {
             panic!("manager thread panicked");
         }
         ScrapeMetrics::new(&reg)
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_pools() {
+        let reg = telemetry::Registry::new();
+        let mgr = ScrapeManager::with_registry(
+            Arc::new(MemStorage::new()),
+            ScrapeOptions::default(),
+            &reg,
+        );
+        let cfg = |job: &str, secs: u64| {
+            let mut c = PoolConfig::new(job);
+            c.scrape_interval = Duration::from_secs(secs);
+            c.scrape_timeout = Duration::from_secs(1);
+            c
+        };
+        let group = |addr: &str| {
+            vec![TargetGroup {
+                source: "0".into(),
+                targets: vec![Labels::from_pairs(&[("__address__", addr)])],
+                labels: Labels::empty(),
+            }]
+        };
+        let loop_of = |job: &str| {
+            mgr.pools_snapshot()
+                .get(job)
+                .and_then(|p| p.active().into_iter().next())
+                .unwrap_or_else(|| panic!("no loop for {job}"))
+        };
+        assert!(mgr
+            .apply_config(vec![cfg("a", 10), cfg("b", 10), cfg("c", 10)])
+            .is_ok());
+        mgr.sync(TargetSets::from([
+            ("a".to_string(), group("a:1")),
+            ("b".to_string(), group("b:1")),
+            ("c".to_string(), group("c:1")),
+        ]));
+        let (a, b, c) = (loop_of("a"), loop_of("b"), loop_of("c"));
+
+        assert!(mgr.apply_config(vec![cfg("a", 10), cfg("b", 20)]).is_ok());
+        assert!(Arc::ptr_eq(&a, &loop_of("a")), "unchanged pool was rebuilt");
+        let b2 = loop_of("b");
+        assert!(!Arc::ptr_eq(&b, &b2), "changed pool was kept");
+        assert_eq!(b2.target.interval, Duration::from_secs(20));
+        assert!(b.stopped.load(Ordering::Acquire));
+        assert!(c.stopped.load(Ordering::Acquire));
+        assert!(!mgr.pools_snapshot().contains_key("c"));
+        assert!(!a.stopped.load(Ordering::Acquire));
+
+        let dup = mgr.apply_config(vec![cfg("a", 10), cfg("a", 10)]);
+        assert!(matches!(dup, Err(ScrapeError::Config(_))));
     }
 
     #[test]
