@@ -370,30 +370,29 @@ impl<'a> Cursor<'a> {
 /// expositions: decimal and exponent forms, `NaN`, `Inf`/`+Inf`/`-Inf`
 /// (any case). Underscores and hex floats are refused, as upstream does.
 pub(crate) fn parse_float(raw: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(raw).ok()?;
-    if s.is_empty() || s.contains(['_', 'p', 'P', 'x', 'X']) {
-        return None;
+    // Plain decimal and exponent forms are the common case: digits, sign,
+    // point and exponent marker only, which Rust parses as Go does.
+    if !raw.is_empty()
+        && raw
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return std::str::from_utf8(raw).ok()?.parse::<f64>().ok();
     }
-    let (sign, rest) = match s.as_bytes().first() {
-        Some(b'+') => (1.0, &s[1..]),
-        Some(b'-') => (-1.0, &s[1..]),
-        _ => (1.0, s),
+    let (sign, rest) = match raw.first() {
+        Some(b'+') => (1.0, raw.get(1..)?),
+        Some(b'-') => (-1.0, raw.get(1..)?),
+        _ => (1.0, raw),
     };
-    if rest.eq_ignore_ascii_case("inf") || rest.eq_ignore_ascii_case("infinity") {
+    if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
         return Some(sign * f64::INFINITY);
     }
-    if rest.eq_ignore_ascii_case("nan") {
+    // Go accepts a signed NaN too.
+    if rest.eq_ignore_ascii_case(b"nan") {
         return Some(f64::NAN);
     }
-    // Rust accepts forms Go does not ("1." is fine in both; "e5" in neither),
-    // and the only letters left after the checks above are exponent markers.
-    if !rest
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
-        return None;
-    }
-    s.parse::<f64>().ok()
+    // Anything else (underscores, hex floats, words) is refused, as upstream.
+    None
 }
 
 #[cfg(test)]
