@@ -62,6 +62,13 @@ fn serve() -> (Arc<tiny_http::Server>, String, std::thread::JoinHandle<()>) {
     (server, addr, h)
 }
 
+/// (path, config change, Ok(body) or Err(error text fragment)).
+type Case = (
+    &'static str,
+    Box<dyn Fn(&mut PoolConfig)>,
+    Result<&'static str, &'static str>,
+);
+
 #[test]
 fn scraper_http_cases() {
     let (server, addr, handle) = serve();
@@ -70,8 +77,7 @@ fn scraper_http_cases() {
     std::fs::write(&token, "from-file\n").unwrap_or_else(|e| panic!("{e}"));
     let token_path = token.clone();
 
-    // (path, config change, Ok(body) or Err(error text fragment))
-    let cases: Vec<(&str, Box<dyn Fn(&mut PoolConfig)>, Result<&str, &str>)> = vec![
+    let cases: Vec<Case> = vec![
         ("/gzip", Box::new(|_| {}), Ok("a 1\n")),
         (
             "/big",
