@@ -55,7 +55,6 @@ pub struct AppendStats {
 }
 
 struct CacheEntry {
-    key: Box<[u8]>,
     series_ref: SeriesRef,
     labels: Labels,
     /// Metric relabeling dropped the series; remembered so it is not
@@ -72,8 +71,7 @@ struct CacheEntry {
 /// Raw series bytes → series, plus what staleness needs.
 #[derive(Default)]
 struct SeriesCache {
-    index: HashMap<Box<[u8]>, usize>,
-    entries: Vec<CacheEntry>,
+    entries: HashMap<Box<[u8]>, CacheEntry>,
     attempt: u64,
     /// The last attempt that succeeded, if the previous one did; stale
     /// markers are due for its series that the current attempt lacks.
@@ -93,7 +91,7 @@ impl SeriesCache {
     fn finish_ok(&mut self, app: &mut dyn Appender, t: i64) {
         let a = self.attempt;
         let last_ok = self.last_ok;
-        for e in &mut self.entries {
+        for e in self.entries.values_mut() {
             if e.mark == a {
                 e.seen_ok = a;
             } else if e.track_staleness && !e.dropped && last_ok == Some(e.seen_ok) {
@@ -110,7 +108,7 @@ impl SeriesCache {
     /// Ends a failed attempt (or the target): every series of the last
     /// success goes stale.
     fn finish_failed(&mut self, app: &mut dyn Appender, t: i64) {
-        for e in &self.entries {
+        for e in self.entries.values() {
             if self.is_current(e) {
                 let _ = app.append(e.series_ref, &e.labels, t, stale_nan());
             }
@@ -120,17 +118,8 @@ impl SeriesCache {
 
     fn evict(&mut self) {
         let a = self.attempt;
-        let before = self.entries.len();
         self.entries
-            .retain(|e| e.mark + CACHE_KEEP_ATTEMPTS > a || e.seen_ok + CACHE_KEEP_ATTEMPTS > a);
-        if self.entries.len() != before {
-            self.index = self
-                .entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.key.clone(), i))
-                .collect();
-        }
+            .retain(|_, e| e.mark + CACHE_KEEP_ATTEMPTS > a || e.seen_ok + CACHE_KEEP_ATTEMPTS > a);
     }
 }
 
@@ -395,32 +384,28 @@ impl ScrapeLoop {
                 Some(ts) if self.cfg.honor_timestamps => ts,
                 _ => scrape_t,
             };
-            let idx = match cache.index.get(raw) {
-                Some(&i) => i,
-                None => {
-                    let labels = self.mutate_sample_labels(&p.labels());
-                    let dropped = labels.is_none();
-                    let labels = labels.unwrap_or_default();
-                    if !dropped {
-                        self.check_labels(&labels).map_err(|e| (stats, e))?;
-                        stats.series_added += 1;
-                    }
-                    let key: Box<[u8]> = raw.into();
-                    cache.entries.push(CacheEntry {
-                        key: key.clone(),
+            if !cache.entries.contains_key(raw) {
+                // Cold path: a series this target has not exposed lately.
+                let labels = self.mutate_sample_labels(&p.labels());
+                let dropped = labels.is_none();
+                let labels = labels.unwrap_or_default();
+                if !dropped {
+                    self.check_labels(&labels).map_err(|e| (stats, e))?;
+                    stats.series_added += 1;
+                }
+                cache.entries.insert(
+                    raw.into(),
+                    CacheEntry {
                         series_ref: 0,
                         labels,
                         dropped,
                         track_staleness: ts.is_none() || self.cfg.track_timestamps_staleness,
                         mark: 0,
                         seen_ok: 0,
-                    });
-                    let i = cache.entries.len() - 1;
-                    cache.index.insert(key, i);
-                    i
-                }
-            };
-            let Some(e) = cache.entries.get_mut(idx) else {
+                    },
+                );
+            }
+            let Some(e) = cache.entries.get_mut(raw) else {
                 continue;
             };
             if e.mark == attempt {
