@@ -191,11 +191,15 @@ impl DiscoveryManager {
                     }
                 }
                 recv(ticker) -> _ => {
+                    // `dirty` is cleared in the same critical section that
+                    // reads the state: an `apply_config` racing with this
+                    // send marks it again and is sent next tick.
                     let sets = {
-                        let st = self.lock();
+                        let mut st = self.lock();
                         if !st.dirty {
                             continue;
                         }
+                        st.dirty = false;
                         build_sets(&st)
                     };
                     for (job, groups) in &sets {
@@ -203,11 +207,8 @@ impl DiscoveryManager {
                         discovered.with(&[job, &self.opts.name]).set(n as f64);
                     }
                     match self.out.try_send(sets) {
-                        Ok(()) => {
-                            sent.inc();
-                            self.lock().dirty = false;
-                        }
-                        Err(TrySendError::Full(_)) => {}
+                        Ok(()) => sent.inc(),
+                        Err(TrySendError::Full(_)) => self.lock().dirty = true,
                         Err(TrySendError::Disconnected(_)) => break,
                     }
                 }
