@@ -249,6 +249,22 @@ impl PoolConfig {
     }
 }
 
+impl PoolConfig {
+    /// Whether a target's series cache stays valid when its pool changes
+    /// from `self` to `other`: only settings that cannot change the series
+    /// a scrape produces differ (upstream's `reusableCache`).
+    pub fn cache_compatible(&self, other: &PoolConfig) -> bool {
+        let zero = |c: &PoolConfig| PoolConfig {
+            scrape_interval: Duration::ZERO,
+            scrape_timeout: Duration::ZERO,
+            sample_limit: 0,
+            http: HttpSettings::default(),
+            ..c.clone()
+        };
+        zero(self) == zero(other)
+    }
+}
+
 /// The media type each scrape protocol asks for (upstream's
 /// `ScrapeProtocolsHeaders`); `None` for protobuf, which promlite does not parse.
 fn protocol_media_type(protocol: &str) -> Option<&'static str> {

@@ -117,8 +117,10 @@ impl ScrapeManager {
     }
 
     /// Replaces the set of pools. Unchanged pools are kept as they are;
-    /// changed ones are rebuilt and re-synced with the last target sets;
-    /// removed ones end with stale markers for all their series.
+    /// changed ones are rebuilt and re-synced with the last target sets
+    /// (each target keeping its series cache when the change cannot alter
+    /// series labels, as upstream's `reusableCache`); removed ones end with
+    /// stale markers for all their series.
     pub fn apply_config(&self, configs: Vec<PoolConfig>) -> Result<(), ScrapeError> {
         let _update = self.update.lock().unwrap_or_else(|e| e.into_inner());
         let mut by_job: HashMap<String, PoolConfig> = HashMap::new();
@@ -139,7 +141,7 @@ impl ScrapeManager {
             .clone();
         let mut to_end = Vec::new();
         let mut to_replace = Vec::new();
-        let mut started = Vec::new();
+        let mut rebuilt = Vec::new();
         {
             let mut pools = self.pools();
             pools.retain(|job, pool| {
@@ -150,9 +152,17 @@ impl ScrapeManager {
                 false
             });
             for (job, cfg) in by_job {
+                let mut inherit = Vec::new();
                 match pools.get(&job) {
                     Some(p) if *p.cfg == cfg => continue,
-                    Some(_) => self.metrics.pool_reloads.inc(),
+                    Some(p) => {
+                        self.metrics.pool_reloads.inc();
+                        if p.cfg.cache_compatible(&cfg) {
+                            inherit = p.take_loops();
+                        } else {
+                            to_replace.extend(p.take_loops());
+                        }
+                    }
                     None => self.metrics.pools_total.inc(),
                 }
                 let pool = Arc::new(ScrapePool::new(
@@ -160,18 +170,27 @@ impl ScrapeManager {
                     self.storage.clone(),
                     self.metrics.clone(),
                 ));
-                if let Some(groups) = last_sets.get(&job) {
-                    started.extend(pool.sync(groups).started);
-                }
-                if let Some(old) = pools.insert(job, pool) {
-                    to_replace.extend(old.take_loops());
-                }
+                pools.insert(job.clone(), pool.clone());
+                rebuilt.push((job, pool, inherit));
             }
         }
         for l in to_replace {
             // The new pool's loop takes over the target; no stale markers,
             // or every reload would punch a hole into each series.
             l.stopped.store(true, Ordering::Release);
+        }
+        // Outside the pools lock: taking over a loop's cache waits for its
+        // in-flight scrape, and the API must not wait with it.
+        let mut started = Vec::new();
+        for (job, pool, inherit) in rebuilt {
+            match last_sets.get(&job) {
+                Some(groups) => {
+                    let r = pool.sync_inheriting(groups, inherit);
+                    started.extend(r.started);
+                    to_end.extend(r.stopped);
+                }
+                None => to_end.extend(inherit),
+            }
         }
         self.dispatch(SyncResult {
             started,
@@ -361,9 +380,11 @@ fn first_delay(l: &ScrapeLoop, seed: u64) -> Duration {
 mod tests {
     use super::*;
     use crate::discovery::TargetGroup;
-    use crate::model::Labels;
+    use crate::model::{Labels, MatchType, Matcher};
+    use crate::scrape::scraper::ScrapeResponse;
     use crate::storage::memory::MemStorage;
     use crate::storage::Appender;
+    use crate::storage::Queryable;
     use std::sync::atomic::AtomicUsize;
 
     /// Storage that panics or stalls when asked for an appender.
@@ -441,11 +462,32 @@ mod tests {
     #[test]
     fn reload_keeps_unchanged_pools() {
         let reg = telemetry::Registry::new();
-        let mgr = ScrapeManager::with_registry(
-            Arc::new(MemStorage::new()),
-            ScrapeOptions::default(),
-            &reg,
-        );
+        let storage = MemStorage::new();
+        let mgr =
+            ScrapeManager::with_registry(Arc::new(storage.clone()), ScrapeOptions::default(), &reg);
+        let x_points = |instance: &str| -> Vec<(i64, f64)> {
+            let q = storage
+                .querier(i64::MIN, i64::MAX)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let ms = [
+                Matcher::new(MatchType::Equal, "__name__", "x").unwrap_or_else(|e| panic!("{e}")),
+                Matcher::new(MatchType::Equal, "instance", instance)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ];
+            let mut out = Vec::new();
+            for series in q.select(false, None, &ms).unwrap_or_else(|e| panic!("{e}")) {
+                let series = series.unwrap_or_else(|e| panic!("{e}"));
+                let mut it = series.iterator();
+                while let Some(p) = it.next() {
+                    out.push(p);
+                }
+            }
+            out
+        };
+        let body = |text: &str| ScrapeResponse {
+            content_type: "text/plain".into(),
+            body: text.as_bytes().to_vec(),
+        };
         let cfg = |job: &str, secs: u64| {
             let mut c = PoolConfig::new(job);
             c.scrape_interval = Duration::from_secs(secs);
@@ -474,6 +516,8 @@ mod tests {
             ("c".to_string(), group("c:1")),
         ]));
         let (a, b, c) = (loop_of("a"), loop_of("b"), loop_of("c"));
+        assert!(b.ingest(Ok(&body("x 1\n")), 1000, Duration::ZERO).is_ok());
+        assert!(a.ingest(Ok(&body("x 1\n")), 1000, Duration::ZERO).is_ok());
 
         assert!(mgr.apply_config(vec![cfg("a", 10), cfg("b", 20)]).is_ok());
         assert!(Arc::ptr_eq(&a, &loop_of("a")), "unchanged pool was rebuilt");
@@ -484,6 +528,21 @@ mod tests {
         assert!(c.stopped.load(Ordering::Acquire));
         assert!(!mgr.pools_snapshot().contains_key("c"));
         assert!(!a.stopped.load(Ordering::Acquire));
+        // Only the interval changed: b2 continues b's series, so a series
+        // missing from its first scrape gets a stale marker.
+        assert!(b2.ingest(Ok(&body("")), 2000, Duration::ZERO).is_ok());
+        let pts = x_points("b:1");
+        assert_eq!(pts.len(), 2, "{pts:?}");
+        assert!(crate::model::is_stale_nan(pts[1].1));
+
+        // honor_labels changes series labels: no cache carried over.
+        let mut honoring = cfg("a", 10);
+        honoring.honor_labels = true;
+        assert!(mgr.apply_config(vec![honoring, cfg("b", 20)]).is_ok());
+        let a2 = loop_of("a");
+        assert!(a.stopped.load(Ordering::Acquire));
+        assert!(a2.ingest(Ok(&body("")), 2000, Duration::ZERO).is_ok());
+        assert_eq!(x_points("a:1").len(), 1);
 
         let dup = mgr.apply_config(vec![cfg("a", 10), cfg("a", 10)]);
         assert!(matches!(dup, Err(ScrapeError::Config(_))));

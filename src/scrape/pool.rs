@@ -4,7 +4,7 @@
 //! starts loops for new targets, ends the loops of vanished ones and keeps
 //! relabel-dropped targets for the API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::config::PoolConfig;
@@ -61,6 +61,22 @@ impl ScrapePool {
 
     /// Applies the job's full current set of target groups.
     pub fn sync(&self, groups: &[TargetGroup]) -> SyncResult {
+        self.sync_inheriting(groups, Vec::new())
+    }
+
+    /// `sync` for a pool that replaces another on reload: a new target takes
+    /// over the series cache of the `inherit` loop for the same target
+    /// (same labels apart from interval and timeout). Inherited loops whose
+    /// target is gone are returned as stopped.
+    pub fn sync_inheriting(
+        &self,
+        groups: &[TargetGroup],
+        inherit: Vec<Arc<ScrapeLoop>>,
+    ) -> SyncResult {
+        let mut inherit: HashMap<u64, Arc<ScrapeLoop>> = inherit
+            .into_iter()
+            .map(|l| (l.target.identity(), l))
+            .collect();
         let job = &self.cfg.job_name;
         let mut targets: BTreeMap<u64, Target> = BTreeMap::new();
         let mut dropped = Vec::new();
@@ -101,6 +117,9 @@ impl ScrapePool {
                         self.storage.clone(),
                         self.metrics.clone(),
                     ));
+                    if let Some(old) = inherit.remove(&l.target.identity()) {
+                        l.take_state_from(&old);
+                    }
                     result.started.push(l.clone());
                     l
                 }
@@ -108,6 +127,7 @@ impl ScrapePool {
             active.insert(hash, l);
         }
         result.stopped = std::mem::take(&mut st.active).into_values().collect();
+        result.stopped.extend(inherit.into_values());
         st.active = active;
         st.dropped = dropped;
         st.dropped_total = dropped_total;

@@ -522,6 +522,22 @@ impl ScrapeLoop {
         }
     }
 
+    /// Takes over `old`'s series cache, metadata and report series refs
+    /// (reload of a pool whose change cannot alter series labels). `old`
+    /// ends without stale markers: this loop continues its series. Waits for
+    /// an in-flight scrape of `old`.
+    pub(crate) fn take_state_from(&self, old: &ScrapeLoop) {
+        old.stopped.store(true, Ordering::Release);
+        let mut from = old.lock();
+        let mut to = self.lock();
+        from.ended = true;
+        to.cache = std::mem::take(&mut from.cache);
+        to.metadata = std::mem::take(&mut from.metadata);
+        if to.report_labels == from.report_labels {
+            to.report_refs = std::mem::take(&mut from.report_refs);
+        }
+    }
+
     /// The metadata of the target's last scrapes, by metric family name.
     pub fn metadata(&self) -> Vec<(String, Metadata)> {
         let st = self.lock();

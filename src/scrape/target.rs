@@ -88,6 +88,15 @@ impl Target {
         self.hash
     }
 
+    /// Identifies the target across a reload that changed only its
+    /// interval or timeout: the label hash without those two labels.
+    pub fn identity(&self) -> u64 {
+        self.labels.hash_without_labels(&[
+            SCRAPE_INTERVAL_LABEL.to_string(),
+            SCRAPE_TIMEOUT_LABEL.to_string(),
+        ])
+    }
+
     /// The labels a scraped series gets: every label not starting with `__`.
     pub fn public_labels(&self) -> Labels {
         Labels::from_sorted(
