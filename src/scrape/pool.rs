@@ -169,3 +169,82 @@ impl ScrapePool {
         (st.dropped.clone(), st.dropped_total)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::relabel::RelabelConfig;
+    use crate::storage::memory::MemStorage;
+    use crate::telemetry::Registry;
+
+    fn groups(addrs: &[&str]) -> Vec<TargetGroup> {
+        vec![TargetGroup {
+            source: "0".into(),
+            targets: addrs
+                .iter()
+                .map(|a| Labels::from_pairs(&[("__address__", a)]))
+                .collect(),
+            labels: Labels::empty(),
+        }]
+    }
+
+    fn pool(cfg: PoolConfig) -> (ScrapePool, Arc<ScrapeMetrics>) {
+        let metrics = Arc::new(ScrapeMetrics::new(&Registry::new()));
+        let p = ScrapePool::new(cfg, Arc::new(MemStorage::new()), metrics.clone());
+        (p, metrics)
+    }
+
+    #[test]
+    fn target_limit_fails_every_scrape_of_the_pool() {
+        let mut cfg = PoolConfig::new("j");
+        cfg.target_limit = 2;
+        let (p, metrics) = pool(cfg);
+        let r = p.sync(&groups(&["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]));
+        assert_eq!(r.started.len(), 3);
+        assert_eq!(metrics.exceeded_target_limit.get(), 1.0);
+        let l = &r.started[0];
+        l.run_once();
+        let st = l.target.status();
+        assert_eq!(
+            st.last_error,
+            "target_limit exceeded (number of targets: 3, limit: 2)"
+        );
+        // Back under the limit: the forced error goes away.
+        let r = p.sync(&groups(&["127.0.0.1:1"]));
+        assert_eq!(r.stopped.len(), 2);
+        p.active()[0].run_once();
+        assert!(!p.active()[0]
+            .target
+            .status()
+            .last_error
+            .contains("target_limit"));
+    }
+
+    #[test]
+    fn dropped_targets_are_kept_up_to_the_limit() {
+        let drop_all: RelabelConfig =
+            serde_yaml::from_str("{source_labels: [__address__], regex: 'drop-.*', action: drop}")
+                .unwrap_or_else(|e| panic!("{e}"));
+        let mut cfg = PoolConfig::new("j");
+        cfg.relabel_configs = vec![drop_all];
+        cfg.keep_dropped_targets = 2;
+        let (p, _) = pool(cfg);
+        let r = p.sync(&groups(&["keep:1", "drop-a:1", "drop-b:1", "drop-c:1"]));
+        assert_eq!(r.started.len(), 1);
+        let (dropped, total) = p.dropped();
+        assert_eq!(total, 3);
+        assert_eq!(dropped.len(), 2);
+        assert_eq!(dropped[0].get("job"), Some("j"));
+    }
+
+    #[test]
+    fn duplicate_targets_are_one() {
+        let (p, _) = pool(PoolConfig::new("j"));
+        let mut g = groups(&["a:1", "a:1"]);
+        g.extend(groups(&["a:1"]));
+        assert_eq!(p.sync(&g).started.len(), 1);
+        // An unchanged sync keeps the loop.
+        let r = p.sync(&g);
+        assert!(r.started.is_empty() && r.stopped.is_empty());
+    }
+}
