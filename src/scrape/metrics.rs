@@ -19,6 +19,8 @@ pub struct ScrapeMetrics {
     pub pool_reloads_failed: Counter,
     pub pools_total: Counter,
     pub sync_failed: CounterVec,
+    pub syncs: CounterVec,
+    pub sync_length: HistogramVec,
     pub scrapes_skipped: Counter,
     pub worker_panics: Counter,
 }
@@ -81,6 +83,17 @@ impl ScrapeMetrics {
                 "prometheus_target_sync_failed_total",
                 "Total number of target sync failures.",
                 &["scrape_job"],
+            ),
+            syncs: reg.counter_vec(
+                "prometheus_target_scrape_pool_sync_total",
+                "Total number of syncs that were executed on a scrape pool.",
+                &["scrape_job"],
+            ),
+            sync_length: reg.histogram_vec(
+                "prometheus_target_sync_length_seconds",
+                "Actual interval to sync the scrape pool.",
+                &["scrape_job"],
+                &[0.001, 0.01, 0.1, 1.0, 10.0],
             ),
             scrapes_skipped: reg.counter(
                 "promlite_target_scrapes_skipped_total",

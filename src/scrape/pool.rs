@@ -73,6 +73,7 @@ impl ScrapePool {
         groups: &[TargetGroup],
         inherit: Vec<Arc<ScrapeLoop>>,
     ) -> SyncResult {
+        let started_at = std::time::Instant::now();
         let mut inherit: HashMap<u64, Arc<ScrapeLoop>> = inherit
             .into_iter()
             .map(|l| (l.target.identity(), l))
@@ -147,6 +148,11 @@ impl ScrapePool {
             .pool_targets
             .with(&[job])
             .set(st.active.len() as f64);
+        self.metrics.syncs.with(&[job]).inc();
+        self.metrics
+            .sync_length
+            .with(&[job])
+            .observe(started_at.elapsed().as_secs_f64());
         result
     }
 
