@@ -351,28 +351,20 @@ impl ScrapeLoop {
                 Entry::Series => {}
                 Entry::Type => {
                     let (name, typ) = p.metric_type();
-                    update_metadata(&mut st.metadata, name, |m| {
-                        (m.metric_type != typ)
-                            .then(|| m.metric_type = typ)
-                            .is_some()
-                    });
+                    with_metadata(&mut st.metadata, name, |m| m.metric_type = typ);
                     continue;
                 }
                 Entry::Help => {
                     let (name, help) = p.help();
-                    update_metadata(&mut st.metadata, name, |m| {
-                        (m.help != help)
-                            .then(|| m.help = help.to_string())
-                            .is_some()
+                    with_metadata(&mut st.metadata, name, |m| {
+                        set_if_changed(&mut m.help, help)
                     });
                     continue;
                 }
                 Entry::Unit => {
                     let (name, unit) = p.unit();
-                    update_metadata(&mut st.metadata, name, |m| {
-                        (m.unit != unit)
-                            .then(|| m.unit = unit.to_string())
-                            .is_some()
+                    with_metadata(&mut st.metadata, name, |m| {
+                        set_if_changed(&mut m.unit, unit)
                     });
                     continue;
                 }
@@ -551,20 +543,23 @@ impl ScrapeLoop {
     }
 }
 
-fn update_metadata(
-    map: &mut HashMap<String, Metadata>,
-    name: &str,
-    update: impl FnOnce(&mut Metadata) -> bool,
-) {
+/// Updates a family's metadata, creating it on first sight. Looked up by
+/// `&str` so a steady-state scrape allocates no key.
+fn with_metadata(map: &mut HashMap<String, Metadata>, name: &str, f: impl FnOnce(&mut Metadata)) {
     match map.get_mut(name) {
-        Some(m) => {
-            update(m);
-        }
+        Some(m) => f(m),
         None => {
             let mut m = Metadata::default();
-            update(&mut m);
+            f(&mut m);
             map.insert(name.to_string(), m);
         }
+    }
+}
+
+/// Assigns without reallocating when the text did not change.
+fn set_if_changed(field: &mut String, value: &str) {
+    if field != value {
+        value.clone_into(field);
     }
 }
 
