@@ -376,56 +376,68 @@ impl ScrapeLoop {
                 Some(ts) if self.cfg.honor_timestamps => ts,
                 _ => scrape_t,
             };
-            if !cache.entries.contains_key(raw) {
-                // Cold path: a series this target has not exposed lately.
-                let labels = self.mutate_sample_labels(&p.labels());
-                let dropped = labels.is_none();
-                let labels = labels.unwrap_or_default();
-                if !dropped {
-                    self.check_labels(&labels).map_err(|e| (stats, e))?;
-                    stats.series_added += 1;
-                }
-                cache.entries.insert(
-                    raw.into(),
-                    CacheEntry {
-                        series_ref: 0,
-                        labels,
-                        dropped,
-                        track_staleness: ts.is_none() || self.cfg.track_timestamps_staleness,
-                        mark: 0,
-                        seen_ok: 0,
-                    },
-                );
-            }
-            let Some(e) = cache.entries.get_mut(raw) else {
-                continue;
-            };
-            if e.mark == attempt {
-                // The same series twice in one body.
-                self.metrics.duplicate_timestamp.inc();
+            // Hot path: one lookup by the raw bytes.
+            if let Some(e) = cache.entries.get_mut(raw) {
+                self.append_cached(e, app, attempt, t, v, &mut stats)?;
                 continue;
             }
-            e.mark = attempt;
-            if e.dropped {
-                continue;
+            // Cold path: a series this target has not exposed lately.
+            let labels = self.mutate_sample_labels(&p.labels());
+            let dropped = labels.is_none();
+            let labels = labels.unwrap_or_default();
+            if !dropped {
+                self.check_labels(&labels).map_err(|e| (stats, e))?;
+                stats.series_added += 1;
             }
-            stats.added += 1;
-            if self.cfg.sample_limit > 0 && stats.added > self.cfg.sample_limit {
-                self.metrics.exceeded_sample_limit.inc();
-                return Err((stats, ScrapeError::SampleLimit(self.cfg.sample_limit)));
-            }
-            match app.append(e.series_ref, &e.labels, t, v) {
-                Ok(r) => e.series_ref = r,
-                Err(StorageError::OutOfOrderSample) => self.metrics.out_of_order.inc(),
-                Err(StorageError::DuplicateSampleForTimestamp) => {
-                    self.metrics.duplicate_timestamp.inc()
-                }
-                Err(StorageError::OutOfBounds) => self.metrics.out_of_bounds.inc(),
-                Err(err) => return Err((stats, ScrapeError::Storage(err.to_string()))),
-            }
+            let e = cache.entries.entry(raw.into()).or_insert(CacheEntry {
+                series_ref: 0,
+                labels,
+                dropped,
+                track_staleness: ts.is_none() || self.cfg.track_timestamps_staleness,
+                mark: 0,
+                seen_ok: 0,
+            });
+            self.append_cached(e, app, attempt, t, v, &mut stats)?;
         }
         st.cache.finish_ok(app, scrape_t);
         Ok(stats)
+    }
+
+    /// Appends one sample of a cached series (or skips it when relabeling
+    /// dropped the series or the body repeats it).
+    fn append_cached(
+        &self,
+        e: &mut CacheEntry,
+        app: &mut dyn Appender,
+        attempt: u64,
+        t: i64,
+        v: f64,
+        stats: &mut AppendStats,
+    ) -> Result<(), (AppendStats, ScrapeError)> {
+        if e.mark == attempt {
+            // The same series twice in one body.
+            self.metrics.duplicate_timestamp.inc();
+            return Ok(());
+        }
+        e.mark = attempt;
+        if e.dropped {
+            return Ok(());
+        }
+        stats.added += 1;
+        if self.cfg.sample_limit > 0 && stats.added > self.cfg.sample_limit {
+            self.metrics.exceeded_sample_limit.inc();
+            return Err((*stats, ScrapeError::SampleLimit(self.cfg.sample_limit)));
+        }
+        match app.append(e.series_ref, &e.labels, t, v) {
+            Ok(r) => e.series_ref = r,
+            Err(StorageError::OutOfOrderSample) => self.metrics.out_of_order.inc(),
+            Err(StorageError::DuplicateSampleForTimestamp) => {
+                self.metrics.duplicate_timestamp.inc()
+            }
+            Err(StorageError::OutOfBounds) => self.metrics.out_of_bounds.inc(),
+            Err(err) => return Err((*stats, ScrapeError::Storage(err.to_string()))),
+        }
+        Ok(())
     }
 
     /// Target labels, `honor_labels`, then `metric_relabel_configs` (upstream's
