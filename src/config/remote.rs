@@ -63,7 +63,9 @@ pub struct QueueConfig {
     pub batch_send_deadline: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retry_on_http_429: bool,
+    #[serde(skip_serializing_if = "Duration::is_zero_ref")]
     pub sample_age_limit: Duration,
 }
 
@@ -145,8 +147,11 @@ pub struct RemoteWriteConfig {
     pub write_relabel_configs: Vec<RelabelConfig>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub send_exemplars: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub send_native_histograms: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub round_robin_dns: bool,
     pub protobuf_message: String,
     #[serde(flatten)]
@@ -255,6 +260,7 @@ pub struct RemoteReadConfig {
     pub name: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub required_matchers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_recent: bool,
     pub filter_external_labels: bool,
     /// Largest protobuf frame accepted from a streamed read, in bytes.

@@ -193,6 +193,7 @@ impl TryFrom<RawHttpSdConfig> for HttpSdConfig {
 #[serde(try_from = "RawScrapeConfig")]
 pub struct ScrapeConfig {
     pub job_name: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub honor_labels: bool,
     pub honor_timestamps: bool,
     pub track_timestamps_staleness: bool,
@@ -208,16 +209,25 @@ pub struct ScrapeConfig {
     pub enable_compression: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scrape_failure_log_file: String,
+    #[serde(skip_serializing_if = "ByteSize::is_zero")]
     pub body_size_limit: ByteSize,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub sample_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub target_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_name_length_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_value_length_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub keep_dropped_targets: u64,
     pub metric_name_validation_scheme: String,
     pub metric_name_escaping_scheme: String,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub native_histogram_bucket_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_f64")]
     pub native_histogram_min_bucket_factor: f64,
     pub scrape_native_histograms: bool,
     pub always_scrape_classic_histograms: bool,
