@@ -113,6 +113,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (OM, "\n# EOF\n", "error: unexpected empty line (line 1)"),
     (OM, "a 1 # {x=\"1\"}\n# EOF\n", "error: expected exemplar value"),
     (OM, "a{b=\"1\",} 1\n# EOF\n", "error: unexpected trailing comma"),
+    (OM, concat!("a_total 1 # {id=\"", "0123456789012345678901234567890123456789012345678901234567890123456789", "0123456789012345678901234567890123456789012345678901234567890\"} 1\n# EOF\n"), "error: exemplar labels have 133 runes, exceeding the limit of 128"),
     (OM, "# TYPE a untyped\n# EOF\n", "error: invalid metric type \"untyped\""),
 ];
 

@@ -154,6 +154,23 @@ impl<'a> OpenMetricsParser<'a> {
         if !ex.name.is_empty() {
             return Err("exemplar labels must not hold a metric name".to_string());
         }
+        // The spec caps names and values together at 128 UTF-8 characters.
+        let runes: usize = ex
+            .labels
+            .iter()
+            .map(|l| {
+                let len = |r: std::ops::Range<usize>| {
+                    std::str::from_utf8(self.body.get(r).unwrap_or(&[]))
+                        .map_or(0, |s| s.chars().count())
+                };
+                len(l.name.clone()) + len(l.value.clone())
+            })
+            .sum();
+        if runes > MAX_EXEMPLAR_RUNES {
+            return Err(format!(
+                "exemplar labels have {runes} runes, exceeding the limit of {MAX_EXEMPLAR_RUNES}"
+            ));
+        }
         if !c.eat(b' ') {
             return Err(format!("expected exemplar value, got {:?}", c.token()));
         }
@@ -169,6 +186,9 @@ impl<'a> OpenMetricsParser<'a> {
         Ok(Entry::Series)
     }
 }
+
+/// The OpenMetrics limit on an exemplar's label names and values together.
+const MAX_EXEMPLAR_RUNES: usize = 128;
 
 /// OpenMetrics timestamps are float seconds; storage wants milliseconds.
 fn om_timestamp(raw: &[u8]) -> Result<i64, String> {
