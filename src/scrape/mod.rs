@@ -8,6 +8,21 @@
 //!
 //! `scrape` never names a TSDB type and never blocks on a lock a query holds:
 //! it sees storage only through `Appendable`/`Appender`.
+//!
+//! Wiring (what `server.rs` does):
+//!
+//! ```text
+//! let (disc, sets) = DiscoveryManager::new(DiscoveryOptions::default());
+//! let scrape = ScrapeManager::new(fanout, ScrapeOptions { workers, offset_seed });
+//! reload:  disc.apply_config(discovery::sd_configs_from_scrape_configs(&scs)?);
+//!          scrape.apply_config(scs.iter().map(PoolConfig::from_scrape_config).collect()?)?;
+//! actors:  disc.run()          / disc.stop()
+//!          scrape.run(sets)    / scrape.stop()   (after the ready latch opens)
+//! API:     api::targets_json, api::targets_metadata_json, api::metadata_json
+//! ```
+//!
+//! Threads: `run` starts `workers` scrape workers and one scheduler, all
+//! joined before it returns.
 
 pub mod api;
 pub mod config;
