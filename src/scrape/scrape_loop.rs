@@ -60,7 +60,8 @@ struct CacheEntry {
     /// Metric relabeling dropped the series; remembered so it is not
     /// relabeled again every scrape.
     dropped: bool,
-    /// Series with explicit timestamps get no stale markers, as upstream.
+    /// Series with explicit (honored) timestamps get no stale markers, as
+    /// upstream; set on every scrape that sees the series.
     track_staleness: bool,
     /// The attempt that last saw the series.
     mark: u64,
@@ -372,13 +373,15 @@ impl ScrapeLoop {
             }
             stats.total += 1;
             let (raw, ts, v) = p.series();
-            let t = match ts {
-                Some(ts) if self.cfg.honor_timestamps => ts,
-                _ => scrape_t,
-            };
+            // Without honor_timestamps an exposed timestamp is ignored
+            // altogether, so the series is tracked for staleness like any
+            // other (upstream drops the parsed timestamp).
+            let explicit = ts.filter(|_| self.cfg.honor_timestamps);
+            let t = explicit.unwrap_or(scrape_t);
+            let track = explicit.is_none() || self.cfg.track_timestamps_staleness;
             // Hot path: one lookup by the raw bytes.
             if let Some(e) = cache.entries.get_mut(raw) {
-                self.append_cached(e, app, attempt, t, v, &mut stats)?;
+                self.append_cached(e, app, attempt, (t, v), track, &mut stats)?;
                 continue;
             }
             // Cold path: a series this target has not exposed lately.
@@ -393,11 +396,11 @@ impl ScrapeLoop {
                 series_ref: 0,
                 labels,
                 dropped,
-                track_staleness: ts.is_none() || self.cfg.track_timestamps_staleness,
+                track_staleness: track,
                 mark: 0,
                 seen_ok: 0,
             });
-            self.append_cached(e, app, attempt, t, v, &mut stats)?;
+            self.append_cached(e, app, attempt, (t, v), track, &mut stats)?;
         }
         st.cache.finish_ok(app, scrape_t);
         Ok(stats)
@@ -410,8 +413,8 @@ impl ScrapeLoop {
         e: &mut CacheEntry,
         app: &mut dyn Appender,
         attempt: u64,
-        t: i64,
-        v: f64,
+        (t, v): (i64, f64),
+        track_staleness: bool,
         stats: &mut AppendStats,
     ) -> Result<(), (AppendStats, ScrapeError)> {
         if e.mark == attempt {
@@ -420,6 +423,8 @@ impl ScrapeLoop {
             return Ok(());
         }
         e.mark = attempt;
+        // Decided per scrape: a series may gain or lose its timestamp.
+        e.track_staleness = track_staleness;
         if e.dropped {
             return Ok(());
         }
@@ -800,6 +805,22 @@ mod tests {
         let l = make_loop(PoolConfig::new("j"), &s);
         assert!(ingest(&l, "{\"my.metric\"} 1\n", 1).is_ok());
         assert!(samples(&s, "scrape_sample_limit").is_empty());
+    }
+
+    #[test]
+    fn ignored_timestamps_are_tracked_for_staleness() {
+        let s = MemStorage::new();
+        let mut cfg = PoolConfig::new("j");
+        cfg.honor_timestamps = false;
+        let l = make_loop(cfg, &s);
+        assert!(ingest(&l, "a 1 500\n", 1000).is_ok());
+        assert!(ingest(&l, "", 2000).is_ok());
+        let a = samples(&s, "a");
+        assert_eq!(a[0].1[0], (1000, 1.0));
+        assert!(a[0]
+            .1
+            .get(1)
+            .is_some_and(|p| p.0 == 2000 && is_stale_nan(p.1)));
     }
 
     #[test]
