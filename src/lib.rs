@@ -3,10 +3,12 @@
 //! See `ARCHITECTURE.md` for the bird's-eye view and the module map.
 
 pub mod config;
+pub mod discovery;
 pub mod latch;
 pub mod model;
 pub mod promql;
 pub mod run_group;
+pub mod scrape;
 pub mod storage;
 pub mod telemetry;
 pub mod tsdb;

@@ -1,0 +1,243 @@
+//! The JSON of `/api/v1/targets` and `/api/v1/targets/metadata` (the `data`
+//! part of upstream's envelope), computed from a `ScrapeManager`. The web
+//! layer parses the query parameters and wraps the result.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use super::manager::ScrapeManager;
+use super::target::Target;
+use crate::model::duration::format_duration;
+use crate::model::{Labels, Matcher};
+use crate::storage::matches_all;
+
+/// Which targets `/api/v1/targets?state=` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetState {
+    Active,
+    Dropped,
+    Any,
+}
+
+impl TargetState {
+    /// Parses the `state` parameter as upstream: empty or `any` is both,
+    /// anything unknown is treated as `any` too.
+    pub fn parse(s: &str) -> TargetState {
+        match s.to_ascii_lowercase().as_str() {
+            "active" => TargetState::Active,
+            "dropped" => TargetState::Dropped,
+            _ => TargetState::Any,
+        }
+    }
+}
+
+fn labels_json(l: &Labels) -> Value {
+    let mut m = Map::new();
+    for label in l.iter() {
+        m.insert(label.name.clone(), Value::String(label.value.clone()));
+    }
+    Value::Object(m)
+}
+
+fn active_json(pool: &str, t: &Target) -> Value {
+    let st = t.status();
+    let url = t.url();
+    json!({
+        "discoveredLabels": labels_json(&t.discovered_labels),
+        "labels": labels_json(&t.public_labels()),
+        "scrapePool": pool,
+        "scrapeUrl": url,
+        "globalUrl": url,
+        "lastError": st.last_error,
+        "lastScrape": rfc3339(st.last_scrape),
+        "lastScrapeDuration": st.last_scrape_duration.as_secs_f64(),
+        "health": st.health.as_str(),
+        "scrapeInterval": format_duration(t.interval.as_millis() as i64),
+        "scrapeTimeout": format_duration(t.timeout.as_millis() as i64),
+    })
+}
+
+/// `/api/v1/targets`: active and/or dropped targets, optionally of one pool.
+pub fn targets_json(mgr: &ScrapeManager, state: TargetState, scrape_pool: Option<&str>) -> Value {
+    let pools = mgr.pools_snapshot();
+    let selected = pools
+        .iter()
+        .filter(|(job, _)| scrape_pool.is_none_or(|p| p == job.as_str()));
+    let mut active = Vec::new();
+    let mut dropped = Vec::new();
+    let mut dropped_counts = Map::new();
+    for (job, pool) in selected {
+        if state != TargetState::Dropped {
+            for l in pool.active() {
+                active.push(active_json(job, &l.target));
+            }
+        }
+        if state != TargetState::Active {
+            let (labels, total) = pool.dropped();
+            for l in labels {
+                dropped.push(json!({
+                    "discoveredLabels": labels_json(&l),
+                    "scrapePool": job,
+                }));
+            }
+            dropped_counts.insert(job.clone(), json!(total));
+        }
+    }
+    let counts = if state == TargetState::Active {
+        Value::Null
+    } else {
+        Value::Object(dropped_counts)
+    };
+    json!({
+        "activeTargets": active,
+        "droppedTargets": dropped,
+        "droppedTargetCounts": counts,
+    })
+}
+
+/// Why the metadata endpoint has nothing to return (upstream answers 404-ish
+/// `not_found` with this text).
+pub const METADATA_NOT_FOUND: &str = "specified metadata not found";
+
+/// `/api/v1/targets/metadata`: metadata of targets whose labels match
+/// `match_target`, for one `metric` or all; at most `limit` entries.
+pub fn targets_metadata_json(
+    mgr: &ScrapeManager,
+    match_target: &[Matcher],
+    metric: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Value, &'static str> {
+    let mut out = Vec::new();
+    let limit = limit.unwrap_or(usize::MAX);
+    'pools: for pool in mgr.pools_snapshot().values() {
+        for l in pool.active() {
+            let labels = l.target.public_labels();
+            if !matches_all(&labels, match_target) {
+                continue;
+            }
+            for (name, md) in l.metadata() {
+                if out.len() >= limit {
+                    break 'pools;
+                }
+                let mut entry = json!({
+                    "target": labels_json(&labels),
+                    "type": md.metric_type.as_str(),
+                    "help": md.help,
+                    "unit": md.unit,
+                });
+                match metric {
+                    Some(m) if m != name => continue,
+                    Some(_) => {}
+                    None => {
+                        if let Some(obj) = entry.as_object_mut() {
+                            obj.insert("metric".to_string(), Value::String(name));
+                        }
+                    }
+                }
+                out.push(entry);
+            }
+        }
+    }
+    if out.is_empty() && (metric.is_some() || !match_target.is_empty()) {
+        return Err(METADATA_NOT_FOUND);
+    }
+    Ok(Value::Array(out))
+}
+
+/// `/api/v1/metadata`: the distinct metadata of every metric family over
+/// all targets, `{metric: [{type, help, unit}, ...]}`; at most `limit`
+/// metrics and `limit_per_metric` entries each, optionally one `metric`.
+pub fn metadata_json(
+    mgr: &ScrapeManager,
+    metric: Option<&str>,
+    limit: Option<usize>,
+    limit_per_metric: Option<usize>,
+) -> Value {
+    let mut by_metric: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for pool in mgr.pools_snapshot().values() {
+        for l in pool.active() {
+            for (name, md) in l.metadata() {
+                if metric.is_some_and(|m| m != name) {
+                    continue;
+                }
+                let entry = json!({
+                    "type": md.metric_type.as_str(),
+                    "help": md.help,
+                    "unit": md.unit,
+                });
+                let list = by_metric.entry(name).or_default();
+                if !list.contains(&entry) {
+                    list.push(entry);
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    for (name, mut list) in by_metric.into_iter().take(limit.unwrap_or(usize::MAX)) {
+        list.truncate(limit_per_metric.unwrap_or(usize::MAX));
+        out.insert(name, Value::Array(list));
+    }
+    Value::Object(out)
+}
+
+/// RFC 3339 with nanoseconds in UTC, as Go's `time.Time` marshals; the zero
+/// time for "never".
+fn rfc3339(t: Option<SystemTime>) -> String {
+    let Some(d) = t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) else {
+        return "0001-01-01T00:00:00Z".to_string();
+    };
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, day) = civil_from_days(days);
+    let mut s = format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    let nanos = d.subsec_nanos();
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_formats() {
+        assert_eq!(rfc3339(None), "0001-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(rfc3339(Some(t)), "2023-11-14T22:13:20.123Z");
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(Some(t)), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn state_parameter() {
+        assert_eq!(TargetState::parse("Active"), TargetState::Active);
+        assert_eq!(TargetState::parse("dropped"), TargetState::Dropped);
+        assert_eq!(TargetState::parse(""), TargetState::Any);
+    }
+}

@@ -1,0 +1,108 @@
+//! The scrape manager's self-metrics, with upstream's names and help texts,
+//! registered once and shared by every pool and loop.
+
+use crate::telemetry::{Counter, CounterVec, GaugeVec, HistogramVec, Registry};
+
+/// Upstream's `prometheus_target_*` metrics (plus one promlite addition for
+/// worker panics).
+pub struct ScrapeMetrics {
+    pub exceeded_sample_limit: Counter,
+    pub exceeded_body_size_limit: Counter,
+    pub exceeded_label_limits: Counter,
+    pub exceeded_target_limit: Counter,
+    pub duplicate_timestamp: Counter,
+    pub out_of_order: Counter,
+    pub out_of_bounds: Counter,
+    pub interval_length: HistogramVec,
+    pub pool_targets: GaugeVec,
+    pub pool_reloads: Counter,
+    pub pool_reloads_failed: Counter,
+    pub pools_total: Counter,
+    pub sync_failed: CounterVec,
+    pub syncs: CounterVec,
+    pub sync_length: HistogramVec,
+    pub scrapes_skipped: Counter,
+    pub worker_panics: Counter,
+}
+
+impl ScrapeMetrics {
+    pub fn new(reg: &Registry) -> ScrapeMetrics {
+        ScrapeMetrics {
+            exceeded_sample_limit: reg.counter(
+                "prometheus_target_scrapes_exceeded_sample_limit_total",
+                "Total number of scrapes that hit the sample limit and were rejected.",
+            ),
+            exceeded_body_size_limit: reg.counter(
+                "prometheus_target_scrapes_exceeded_body_size_limit_total",
+                "Total number of scrapes that hit the body size limit",
+            ),
+            exceeded_label_limits: reg.counter(
+                "prometheus_target_scrape_pool_exceeded_label_limits_total",
+                "Total number of times scrape pools hit the label limits, during sync or config reload.",
+            ),
+            exceeded_target_limit: reg.counter(
+                "prometheus_target_scrape_pool_exceeded_target_limit_total",
+                "Total number of times scrape pools hit the target limit, during sync or config reload.",
+            ),
+            duplicate_timestamp: reg.counter(
+                "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+                "Total number of samples rejected due to duplicate timestamps but different values.",
+            ),
+            out_of_order: reg.counter(
+                "prometheus_target_scrapes_sample_out_of_order_total",
+                "Total number of samples rejected due to not being out of the expected order.",
+            ),
+            out_of_bounds: reg.counter(
+                "prometheus_target_scrapes_sample_out_of_bounds_total",
+                "Total number of samples rejected due to timestamp falling outside of the time bounds.",
+            ),
+            interval_length: reg.histogram_vec(
+                "prometheus_target_interval_length_seconds",
+                "Actual intervals between scrapes.",
+                &["interval"],
+                &[0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0],
+            ),
+            pool_targets: reg.gauge_vec(
+                "prometheus_target_scrape_pool_targets",
+                "Current number of targets in this scrape pool.",
+                &["scrape_job"],
+            ),
+            pool_reloads: reg.counter(
+                "prometheus_target_scrape_pool_reloads_total",
+                "Total number of scrape pool reloads.",
+            ),
+            pool_reloads_failed: reg.counter(
+                "prometheus_target_scrape_pool_reloads_failed_total",
+                "Total number of failed scrape pool reloads.",
+            ),
+            pools_total: reg.counter(
+                "prometheus_target_scrape_pools_total",
+                "Total number of scrape pool creation attempts.",
+            ),
+            sync_failed: reg.counter_vec(
+                "prometheus_target_sync_failed_total",
+                "Total number of target sync failures.",
+                &["scrape_job"],
+            ),
+            syncs: reg.counter_vec(
+                "prometheus_target_scrape_pool_sync_total",
+                "Total number of syncs that were executed on a scrape pool.",
+                &["scrape_job"],
+            ),
+            sync_length: reg.histogram_vec(
+                "prometheus_target_sync_length_seconds",
+                "Actual interval to sync the scrape pool.",
+                &["scrape_job"],
+                &[0.001, 0.01, 0.1, 1.0, 10.0],
+            ),
+            scrapes_skipped: reg.counter(
+                "promlite_target_scrapes_skipped_total",
+                "Scrapes not started because the previous scrape of the target was still running or every worker was busy.",
+            ),
+            worker_panics: reg.counter(
+                "promlite_scrape_worker_panics_total",
+                "Scrapes that panicked; the worker survived.",
+            ),
+        }
+    }
+}

@@ -1,0 +1,853 @@
+//! One target's scraping state (upstream's `scrapeLoop`): the series cache,
+//! staleness tracking, label mutation and limits, the synthetic report series
+//! and the target's metadata. A `ScrapeLoop` does not own a thread: the
+//! manager's scheduler hands it to a worker when it is due, and its state
+//! mutex guarantees one scrape at a time.
+//!
+//! The hot path: a steady-state scrape parses a line, finds its raw series
+//! bytes in the cache and appends `(series_ref, t, v)`; labels are built,
+//! relabeled and limit-checked only for series the cache has not seen.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::config::PoolConfig;
+use super::metrics::ScrapeMetrics;
+use super::relabel;
+use super::relabel::NameValidationScheme;
+use super::scraper::{ScrapeResponse, Scraper};
+use super::target::Target;
+use super::textparse::{self, Entry, MetricType};
+use super::ScrapeError;
+use crate::model::labels::{is_valid_legacy_label_name, is_valid_legacy_metric_name, METRIC_NAME};
+use crate::model::{stale_nan, Labels, LabelsBuilder};
+use crate::storage::{Appendable, Appender, SeriesRef, StorageError};
+
+/// TYPE, HELP and UNIT of one metric family, as the metadata API reports them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metadata {
+    pub metric_type: MetricType,
+    pub help: String,
+    pub unit: String,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata {
+            metric_type: MetricType::Unknown,
+            help: String::new(),
+            unit: String::new(),
+        }
+    }
+}
+
+/// Counts of one append, reported as the synthetic series.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AppendStats {
+    /// `scrape_samples_scraped`: samples in the body.
+    pub total: usize,
+    /// `scrape_samples_post_metric_relabeling`: samples kept.
+    pub added: usize,
+    /// `scrape_series_added`: series new to the cache.
+    pub series_added: usize,
+}
+
+struct CacheEntry {
+    series_ref: SeriesRef,
+    labels: Labels,
+    /// Metric relabeling dropped the series; remembered so it is not
+    /// relabeled again every scrape.
+    dropped: bool,
+    /// Series with explicit (honored) timestamps get no stale markers, as
+    /// upstream; set on every scrape that sees the series.
+    track_staleness: bool,
+    /// The attempt that last saw the series.
+    mark: u64,
+    /// The last successful attempt that saw the series.
+    seen_ok: u64,
+}
+
+/// Raw series bytes → series, plus what staleness needs.
+#[derive(Default)]
+struct SeriesCache {
+    entries: HashMap<Box<[u8]>, CacheEntry>,
+    attempt: u64,
+    /// The last attempt that succeeded, if the previous one did; stale
+    /// markers are due for its series that the current attempt lacks.
+    last_ok: Option<u64>,
+}
+
+/// Attempts after which an unseen cache entry is forgotten.
+const CACHE_KEEP_ATTEMPTS: u64 = 10;
+
+impl SeriesCache {
+    fn is_current(&self, e: &CacheEntry) -> bool {
+        e.track_staleness && !e.dropped && self.last_ok == Some(e.seen_ok)
+    }
+
+    /// Ends a successful attempt: stale markers for series of the previous
+    /// success that this one did not have.
+    fn finish_ok(&mut self, app: &mut dyn Appender, t: i64) {
+        let a = self.attempt;
+        let last_ok = self.last_ok;
+        for e in self.entries.values_mut() {
+            if e.mark == a {
+                e.seen_ok = a;
+            } else if e.track_staleness && !e.dropped && last_ok == Some(e.seen_ok) {
+                // A failed stale append is not worth failing the scrape.
+                let _ = app.append(e.series_ref, &e.labels, t, stale_nan());
+            }
+        }
+        self.last_ok = Some(a);
+        if a.is_multiple_of(CACHE_KEEP_ATTEMPTS) {
+            self.evict();
+        }
+    }
+
+    /// Ends a failed attempt (or the target): every series of the last
+    /// success goes stale.
+    fn finish_failed(&mut self, app: &mut dyn Appender, t: i64) {
+        for e in self.entries.values() {
+            if self.is_current(e) {
+                let _ = app.append(e.series_ref, &e.labels, t, stale_nan());
+            }
+        }
+        self.last_ok = None;
+    }
+
+    fn evict(&mut self) {
+        let a = self.attempt;
+        self.entries
+            .retain(|_, e| e.mark + CACHE_KEEP_ATTEMPTS > a || e.seen_ok + CACHE_KEEP_ATTEMPTS > a);
+    }
+}
+
+/// The synthetic series, in upstream's order; the last three only with
+/// `extra_scrape_metrics`.
+const REPORT_NAMES: [&str; 8] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    // With `extra_scrape_metrics` only:
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
+];
+
+struct LoopState {
+    cache: SeriesCache,
+    metadata: HashMap<String, Metadata>,
+    report_labels: Vec<Labels>,
+    report_refs: Vec<SeriesRef>,
+    /// The target is gone and its end-of-run stale markers are written.
+    ended: bool,
+    last_start: Option<Instant>,
+}
+
+/// One target's scrape loop (see the module comment).
+pub struct ScrapeLoop {
+    pub(crate) id: u64,
+    pub target: Arc<Target>,
+    cfg: Arc<PoolConfig>,
+    target_labels: Labels,
+    scraper: Arc<Scraper>,
+    storage: Arc<dyn Appendable>,
+    metrics: Arc<ScrapeMetrics>,
+    state: Mutex<LoopState>,
+    pub(crate) in_flight: AtomicBool,
+    pub(crate) stopped: AtomicBool,
+    /// Set by the pool when `target_limit` is exceeded: every scrape fails with it.
+    forced_error: Mutex<Option<ScrapeError>>,
+}
+
+static NEXT_LOOP_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl ScrapeLoop {
+    pub fn new(
+        target: Arc<Target>,
+        cfg: Arc<PoolConfig>,
+        scraper: Arc<Scraper>,
+        storage: Arc<dyn Appendable>,
+        metrics: Arc<ScrapeMetrics>,
+    ) -> ScrapeLoop {
+        let target_labels = target.public_labels();
+        let reported = if cfg.extra_scrape_metrics { 8 } else { 5 };
+        let report_labels: Vec<Labels> = REPORT_NAMES[..reported]
+            .iter()
+            .map(|name| {
+                let mut lb = LabelsBuilder::new();
+                lb.set(METRIC_NAME, name);
+                apply_target_labels(&mut lb, &target_labels, false);
+                lb.build()
+            })
+            .collect();
+        ScrapeLoop {
+            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            target,
+            cfg,
+            target_labels,
+            scraper,
+            storage,
+            metrics,
+            state: Mutex::new(LoopState {
+                cache: SeriesCache::default(),
+                metadata: HashMap::new(),
+                report_labels,
+                report_refs: vec![0; reported],
+                ended: false,
+                last_start: None,
+            }),
+            in_flight: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            forced_error: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LoopState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_forced_error(&self, e: Option<ScrapeError>) {
+        *self.forced_error.lock().unwrap_or_else(|e| e.into_inner()) = e;
+    }
+
+    /// Scrapes once over HTTP and ingests the result.
+    pub fn run_once(&self) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let started = Instant::now();
+        let wall = SystemTime::now();
+        {
+            let mut st = self.lock();
+            if let Some(prev) = st.last_start.replace(started) {
+                self.metrics
+                    .interval_length
+                    .with(&[&crate::model::duration::format_duration(
+                        self.target.interval.as_millis() as i64,
+                    )])
+                    .observe(started.duration_since(prev).as_secs_f64());
+            }
+        }
+        let forced = self
+            .forced_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let result = match forced {
+            Some(e) => Err(e),
+            None => self.scraper.scrape(&self.target.url(), self.target.timeout),
+        };
+        if let Err(ScrapeError::BodySizeLimit(_)) = &result {
+            self.metrics.exceeded_body_size_limit.inc();
+        }
+        let duration = started.elapsed();
+        let err = self
+            .ingest(
+                result.as_ref().map_err(Clone::clone),
+                millis(wall),
+                duration,
+            )
+            .err();
+        self.target
+            .report(err.map(|e| e.to_string()), wall, duration);
+    }
+
+    /// Appends one scrape's outcome at time `t`: the samples of a good body,
+    /// or stale markers when the scrape or the body failed, plus the report
+    /// series. Returns the scrape's error, if any.
+    pub fn ingest(
+        &self,
+        result: Result<&ScrapeResponse, ScrapeError>,
+        t: i64,
+        duration: Duration,
+    ) -> Result<AppendStats, ScrapeError> {
+        let mut st = self.lock();
+        if st.ended {
+            return Ok(AppendStats::default());
+        }
+        let mut app = self.storage.appender();
+        // Upstream reports -1 when the body was over the limit.
+        let body_size = match &result {
+            Ok(resp) => resp.body.len() as f64,
+            Err(ScrapeError::BodySizeLimit(_)) => -1.0,
+            Err(_) => 0.0,
+        };
+        let (stats, err) = match result {
+            Ok(resp) => match self.append_body(&mut st, app.as_mut(), resp, t) {
+                Ok(stats) => (stats, None),
+                Err((stats, e)) => {
+                    // Nothing of a bad body is kept: roll back, then mark
+                    // the previous scrape's series stale in a fresh batch.
+                    let _ = app.rollback();
+                    app = self.storage.appender();
+                    st.cache.finish_failed(app.as_mut(), t);
+                    (stats, Some(e))
+                }
+            },
+            Err(e) => {
+                st.cache.finish_failed(app.as_mut(), t);
+                (AppendStats::default(), Some(e))
+            }
+        };
+        let up = if err.is_none() { 1.0 } else { 0.0 };
+        let values = [
+            up,
+            duration.as_secs_f64(),
+            stats.total as f64,
+            stats.added as f64,
+            stats.series_added as f64,
+            self.target.timeout.as_secs_f64(),
+            self.cfg.sample_limit as f64,
+            body_size,
+        ];
+        let st = &mut *st;
+        for ((labels, r), v) in st
+            .report_labels
+            .iter()
+            .zip(st.report_refs.iter_mut())
+            .zip(values)
+        {
+            if let Ok(new_ref) = app.append(*r, labels, t, v) {
+                *r = new_ref;
+            }
+        }
+        if let Err(e) = app.commit() {
+            log::warn!("scrape: commit for {} failed: {e}", self.target.url());
+        }
+        match err {
+            None => Ok(stats),
+            Some(e) => Err(e),
+        }
+    }
+
+    fn append_body(
+        &self,
+        st: &mut LoopState,
+        app: &mut dyn Appender,
+        resp: &ScrapeResponse,
+        scrape_t: i64,
+    ) -> Result<AppendStats, (AppendStats, ScrapeError)> {
+        let mut stats = AppendStats::default();
+        let mut p = textparse::new_parser_with_fallback(
+            &resp.content_type,
+            &resp.body,
+            self.cfg.fallback_protocol,
+        )
+        .map_err(|e| (stats, ScrapeError::ContentType(e)))?;
+        let cache = &mut st.cache;
+        cache.attempt += 1;
+        let attempt = cache.attempt;
+        loop {
+            let entry = match p.next() {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => return Err((stats, ScrapeError::Parse(e))),
+            };
+            match entry {
+                Entry::Series => {}
+                Entry::Type => {
+                    let (name, typ) = p.metric_type();
+                    with_metadata(&mut st.metadata, name, |m| m.metric_type = typ);
+                    continue;
+                }
+                Entry::Help => {
+                    let (name, help) = p.help();
+                    with_metadata(&mut st.metadata, name, |m| {
+                        set_if_changed(&mut m.help, help)
+                    });
+                    continue;
+                }
+                Entry::Unit => {
+                    let (name, unit) = p.unit();
+                    with_metadata(&mut st.metadata, name, |m| {
+                        set_if_changed(&mut m.unit, unit)
+                    });
+                    continue;
+                }
+                Entry::Comment => continue,
+            }
+            stats.total += 1;
+            let (raw, ts, v) = p.series();
+            // Without honor_timestamps an exposed timestamp is ignored
+            // altogether, so the series is tracked for staleness like any
+            // other (upstream drops the parsed timestamp).
+            let explicit = ts.filter(|_| self.cfg.honor_timestamps);
+            let t = explicit.unwrap_or(scrape_t);
+            let track = explicit.is_none() || self.cfg.track_timestamps_staleness;
+            // Hot path: one lookup by the raw bytes.
+            if let Some(e) = cache.entries.get_mut(raw) {
+                self.append_cached(e, app, attempt, (t, v), track, &mut stats)?;
+                continue;
+            }
+            // Cold path: a series this target has not exposed lately.
+            let labels = self.mutate_sample_labels(&p.labels());
+            let dropped = labels.is_none();
+            let labels = labels.unwrap_or_default();
+            if !dropped {
+                self.check_labels(&labels).map_err(|e| (stats, e))?;
+                stats.series_added += 1;
+            }
+            let e = cache.entries.entry(raw.into()).or_insert(CacheEntry {
+                series_ref: 0,
+                labels,
+                dropped,
+                track_staleness: track,
+                mark: 0,
+                seen_ok: 0,
+            });
+            self.append_cached(e, app, attempt, (t, v), track, &mut stats)?;
+        }
+        st.cache.finish_ok(app, scrape_t);
+        Ok(stats)
+    }
+
+    /// Appends one sample of a cached series (or skips it when relabeling
+    /// dropped the series or the body repeats it).
+    fn append_cached(
+        &self,
+        e: &mut CacheEntry,
+        app: &mut dyn Appender,
+        attempt: u64,
+        (t, v): (i64, f64),
+        track_staleness: bool,
+        stats: &mut AppendStats,
+    ) -> Result<(), (AppendStats, ScrapeError)> {
+        if e.mark == attempt {
+            // The same series twice in one body.
+            self.metrics.duplicate_timestamp.inc();
+            return Ok(());
+        }
+        e.mark = attempt;
+        // Decided per scrape: a series may gain or lose its timestamp.
+        e.track_staleness = track_staleness;
+        if e.dropped {
+            return Ok(());
+        }
+        stats.added += 1;
+        if self.cfg.sample_limit > 0 && stats.added > self.cfg.sample_limit {
+            self.metrics.exceeded_sample_limit.inc();
+            return Err((*stats, ScrapeError::SampleLimit(self.cfg.sample_limit)));
+        }
+        match app.append(e.series_ref, &e.labels, t, v) {
+            Ok(r) => e.series_ref = r,
+            Err(StorageError::OutOfOrderSample) => self.metrics.out_of_order.inc(),
+            Err(StorageError::DuplicateSampleForTimestamp) => {
+                self.metrics.duplicate_timestamp.inc()
+            }
+            Err(StorageError::OutOfBounds) => self.metrics.out_of_bounds.inc(),
+            Err(err) => return Err((*stats, ScrapeError::Storage(err.to_string()))),
+        }
+        Ok(())
+    }
+
+    /// Target labels, `honor_labels`, then `metric_relabel_configs` (upstream's
+    /// `mutateSampleLabels`). `None` when relabeling dropped the series.
+    fn mutate_sample_labels(&self, scraped: &Labels) -> Option<Labels> {
+        let mut lb = scraped.builder();
+        apply_target_labels(&mut lb, &self.target_labels, self.cfg.honor_labels);
+        let labels = lb.build();
+        if self.cfg.metric_relabel_configs.is_empty() {
+            return Some(labels);
+        }
+        relabel::process(&labels, &self.cfg.metric_relabel_configs)
+    }
+
+    /// The name check and the label limits, with upstream's messages.
+    fn check_labels(&self, labels: &Labels) -> Result<(), ScrapeError> {
+        let name = labels.metric_name().unwrap_or("");
+        if name.is_empty() {
+            return Err(ScrapeError::NameMissing);
+        }
+        let cfg = &self.cfg;
+        if cfg.name_validation == NameValidationScheme::Legacy
+            && (!is_valid_legacy_metric_name(name)
+                || !labels.iter().all(|l| is_valid_legacy_label_name(&l.name)))
+        {
+            return Err(ScrapeError::InvalidLabels(labels.to_string()));
+        }
+        let short = |s: &str| s.chars().take(50).collect::<String>();
+        let fail = |msg: String| {
+            self.metrics.exceeded_label_limits.inc();
+            Err(ScrapeError::LabelLimit(msg))
+        };
+        if cfg.label_limit > 0 && labels.len() > cfg.label_limit {
+            return fail(format!(
+                "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+                short(name),
+                labels.len(),
+                cfg.label_limit
+            ));
+        }
+        for l in labels.iter() {
+            if cfg.label_name_length_limit > 0 && l.name.len() > cfg.label_name_length_limit {
+                return fail(format!(
+                    "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {})",
+                    short(name),
+                    short(&l.name),
+                    l.name.len(),
+                    cfg.label_name_length_limit
+                ));
+            }
+            if cfg.label_value_length_limit > 0 && l.value.len() > cfg.label_value_length_limit {
+                return fail(format!(
+                    "label_value_length_limit exceeded (metric: {}, label name: {}, value: {:?}, length: {}, limit: {})",
+                    short(name),
+                    short(&l.name),
+                    short(&l.value),
+                    l.value.len(),
+                    cfg.label_value_length_limit
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the loop for good and marks all its series (report series
+    /// included) stale, as upstream does for a target that disappeared.
+    /// Waits for an in-flight scrape of this target to finish.
+    pub fn end(&self, t: i64) {
+        self.stopped.store(true, Ordering::Release);
+        let mut st = self.lock();
+        if st.ended {
+            return;
+        }
+        st.ended = true;
+        let mut app = self.storage.appender();
+        st.cache.finish_failed(app.as_mut(), t);
+        let st = &*st;
+        for (labels, r) in st.report_labels.iter().zip(&st.report_refs) {
+            let _ = app.append(*r, labels, t, stale_nan());
+        }
+        if let Err(e) = app.commit() {
+            log::warn!(
+                "scrape: stale markers for {} failed: {e}",
+                self.target.url()
+            );
+        }
+    }
+
+    /// Takes over `old`'s series cache, metadata and report series refs
+    /// (reload of a pool whose change cannot alter series labels). `old`
+    /// ends without stale markers: this loop continues its series. Waits for
+    /// an in-flight scrape of `old`.
+    pub(crate) fn take_state_from(&self, old: &ScrapeLoop) {
+        old.stopped.store(true, Ordering::Release);
+        let mut from = old.lock();
+        let mut to = self.lock();
+        from.ended = true;
+        to.cache = std::mem::take(&mut from.cache);
+        to.metadata = std::mem::take(&mut from.metadata);
+        if to.report_labels == from.report_labels {
+            to.report_refs = std::mem::take(&mut from.report_refs);
+        }
+    }
+
+    /// The metadata of the target's last scrapes, by metric family name.
+    pub fn metadata(&self) -> Vec<(String, Metadata)> {
+        let st = self.lock();
+        let mut v: Vec<(String, Metadata)> = st
+            .metadata
+            .iter()
+            .map(|(k, m)| (k.clone(), m.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+/// Updates a family's metadata, creating it on first sight. Looked up by
+/// `&str` so a steady-state scrape allocates no key.
+fn with_metadata(map: &mut HashMap<String, Metadata>, name: &str, f: impl FnOnce(&mut Metadata)) {
+    match map.get_mut(name) {
+        Some(m) => f(m),
+        None => {
+            let mut m = Metadata::default();
+            f(&mut m);
+            map.insert(name.to_string(), m);
+        }
+    }
+}
+
+/// Assigns without reallocating when the text did not change.
+fn set_if_changed(field: &mut String, value: &str) {
+    if field != value {
+        value.clone_into(field);
+    }
+}
+
+/// Adds the target's labels to a scraped set. With `honor_labels` the
+/// scraped value wins; otherwise the target's does and a clashing scraped
+/// label is kept as `exported_<name>` (repeatedly prefixed while taken).
+fn apply_target_labels(lb: &mut LabelsBuilder, target: &Labels, honor: bool) {
+    let mut conflicts: Vec<(String, String)> = Vec::new();
+    for l in target.iter() {
+        match lb.get(&l.name) {
+            Some(_) if honor => {}
+            Some(existing) => {
+                // Upstream exports the scraped value even when it equals
+                // the target's.
+                conflicts.push((l.name.clone(), existing.to_string()));
+                lb.set(&l.name, &l.value);
+            }
+            None => {
+                lb.set(&l.name, &l.value);
+            }
+        }
+    }
+    conflicts.sort_by_key(|(name, _)| name.len());
+    for (name, value) in conflicts {
+        let mut exported = format!("exported_{name}");
+        while lb.get(&exported).is_some() {
+            exported = format!("exported_{exported}");
+        }
+        lb.set(&exported, &value);
+    }
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{is_stale_nan, MatchType, Matcher};
+    use crate::storage::memory::MemStorage;
+    use crate::storage::Queryable;
+
+    fn make_loop(cfg: PoolConfig, storage: &MemStorage) -> ScrapeLoop {
+        let target = Arc::new(Target::new(
+            Labels::empty(),
+            Labels::from_pairs(&[("__address__", "h:1"), ("instance", "h:1"), ("job", "j")]),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ));
+        let cfg = Arc::new(cfg);
+        ScrapeLoop::new(
+            target,
+            cfg.clone(),
+            Arc::new(Scraper::new(&cfg)),
+            Arc::new(storage.clone()),
+            Arc::new(ScrapeMetrics::new(&crate::telemetry::Registry::new())),
+        )
+    }
+
+    fn resp(s: &str) -> ScrapeResponse {
+        ScrapeResponse {
+            content_type: "text/plain; version=0.0.4".into(),
+            body: s.as_bytes().to_vec(),
+        }
+    }
+
+    fn ingest(l: &ScrapeLoop, text: &str, t: i64) -> Result<AppendStats, ScrapeError> {
+        l.ingest(Ok(&resp(text)), t, Duration::from_millis(5))
+    }
+
+    /// All samples of the series named `name`, by label set string.
+    fn samples(s: &MemStorage, name: &str) -> Vec<(String, Vec<(i64, f64)>)> {
+        let Ok(q) = s.querier(i64::MIN, i64::MAX) else {
+            panic!("querier")
+        };
+        let m = Matcher::new(MatchType::Equal, METRIC_NAME, name).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        let Ok(set) = q.select(true, None, &[m]) else {
+            panic!("select")
+        };
+        for series in set {
+            let Ok(series) = series else { panic!("select") };
+            let mut it = series.iterator();
+            let mut pts = Vec::new();
+            while let Some((t, v)) = it.next() {
+                pts.push((t, v));
+            }
+            out.push((series.labels().to_string(), pts));
+        }
+        out
+    }
+
+    #[test]
+    fn staleness_cache_and_report() {
+        let s = MemStorage::new();
+        let l = make_loop(PoolConfig::new("j"), &s);
+        let st = ingest(&l, "a 1\nb{x=\"1\"} 2\n", 1000);
+        assert_eq!(
+            st,
+            Ok(AppendStats {
+                total: 2,
+                added: 2,
+                series_added: 2
+            })
+        );
+        let st = ingest(&l, "a 3\n", 2000);
+        assert_eq!(
+            st,
+            Ok(AppendStats {
+                total: 1,
+                added: 1,
+                series_added: 0
+            })
+        );
+        let b = samples(&s, "b");
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].0, r#"{__name__="b", instance="h:1", job="j", x="1"}"#);
+        assert_eq!(b[0].1.len(), 2);
+        assert!(is_stale_nan(b[0].1[1].1));
+        // A broken body fails the scrape, keeps nothing and stales `a`.
+        assert!(matches!(
+            ingest(&l, "a 4\nbad\n", 3000),
+            Err(ScrapeError::Parse(_))
+        ));
+        let a = samples(&s, "a");
+        assert_eq!(a[0].1.len(), 3);
+        assert!(is_stale_nan(a[0].1[2].1));
+        let up = samples(&s, "up");
+        assert_eq!(
+            up[0].1.iter().map(|p| p.1).collect::<Vec<_>>(),
+            vec![1.0, 1.0, 0.0]
+        );
+        // Target removed: report series go stale too.
+        l.end(4000);
+        let up = samples(&s, "up");
+        assert!(up[0].1.last().is_some_and(|p| is_stale_nan(p.1)));
+        assert_eq!(samples(&s, "scrape_series_added")[0].1[0].1, 2.0);
+    }
+
+    #[test]
+    fn honor_labels_and_exported_conflicts() {
+        let s = MemStorage::new();
+        let l = make_loop(PoolConfig::new("j"), &s);
+        assert!(ingest(&l, "a{job=\"other\",exported_job=\"x\"} 1\n", 1).is_ok());
+        assert_eq!(
+            samples(&s, "a")[0].0,
+            r#"{__name__="a", exported_exported_job="other", exported_job="x", instance="h:1", job="j"}"#
+        );
+        assert!(ingest(&l, "b{job=\"j\"} 1\n", 1).is_ok());
+        assert_eq!(
+            samples(&s, "b")[0].0,
+            r#"{__name__="b", exported_job="j", instance="h:1", job="j"}"#
+        );
+        let s = MemStorage::new();
+        let mut cfg = PoolConfig::new("j");
+        cfg.honor_labels = true;
+        let l = make_loop(cfg, &s);
+        assert!(ingest(&l, "a{job=\"other\"} 1\n", 1).is_ok());
+        assert_eq!(
+            samples(&s, "a")[0].0,
+            r#"{__name__="a", instance="h:1", job="other"}"#
+        );
+    }
+
+    #[test]
+    fn limits_fail_the_scrape() {
+        type Case = (fn(&mut PoolConfig), &'static str, &'static str);
+        let cases: &[Case] = &[
+            (
+                |c| c.sample_limit = 1,
+                "a 1\nb 1\n",
+                "sample limit exceeded",
+            ),
+            (
+                |c| c.label_limit = 3,
+                "a{x=\"1\"} 1\n",
+                "label_limit exceeded",
+            ),
+            (
+                |c| c.label_name_length_limit = 3,
+                "a{long=\"1\"} 1\n",
+                "label_name_length_limit exceeded",
+            ),
+            (
+                |c| c.label_value_length_limit = 3,
+                "a{x=\"long\"} 1\n",
+                "label_value_length_limit exceeded",
+            ),
+        ];
+        for (set, text, want) in cases {
+            let s = MemStorage::new();
+            let mut cfg = PoolConfig::new("j");
+            set(&mut cfg);
+            let l = make_loop(cfg, &s);
+            match ingest(&l, text, 1) {
+                Err(e) => assert!(e.to_string().contains(want), "{e}"),
+                Ok(st) => panic!("{want}: scrape succeeded with {st:?}"),
+            }
+            assert!(samples(&s, "a").is_empty(), "{want}: samples were kept");
+        }
+    }
+
+    #[test]
+    fn name_validation_and_extra_metrics() {
+        let s = MemStorage::new();
+        let mut cfg = PoolConfig::new("j");
+        cfg.name_validation = NameValidationScheme::Legacy;
+        cfg.extra_scrape_metrics = true;
+        cfg.sample_limit = 7;
+        let l = make_loop(cfg, &s);
+        let err = ingest(&l, "{\"my.metric\"} 1\n", 1);
+        assert!(matches!(err, Err(ScrapeError::InvalidLabels(_))), "{err:?}");
+        assert!(ingest(&l, "ok_metric 1\n", 2).is_ok());
+        assert_eq!(
+            samples(&s, "scrape_sample_limit")[0].1,
+            vec![(1, 7.0), (2, 7.0)]
+        );
+        assert_eq!(samples(&s, "scrape_body_size_bytes")[0].1[1], (2, 12.0));
+        assert_eq!(samples(&s, "scrape_timeout_seconds")[0].1[0], (1, 1.0));
+
+        // The default UTF-8 scheme takes the same series.
+        let s = MemStorage::new();
+        let l = make_loop(PoolConfig::new("j"), &s);
+        assert!(ingest(&l, "{\"my.metric\"} 1\n", 1).is_ok());
+        assert!(samples(&s, "scrape_sample_limit").is_empty());
+    }
+
+    #[test]
+    fn ignored_timestamps_are_tracked_for_staleness() {
+        let s = MemStorage::new();
+        let mut cfg = PoolConfig::new("j");
+        cfg.honor_timestamps = false;
+        let l = make_loop(cfg, &s);
+        assert!(ingest(&l, "a 1 500\n", 1000).is_ok());
+        assert!(ingest(&l, "", 2000).is_ok());
+        let a = samples(&s, "a");
+        assert_eq!(a[0].1[0], (1000, 1.0));
+        assert!(a[0]
+            .1
+            .get(1)
+            .is_some_and(|p| p.0 == 2000 && is_stale_nan(p.1)));
+    }
+
+    #[test]
+    fn track_timestamps_staleness() {
+        let s = MemStorage::new();
+        let mut cfg = PoolConfig::new("j");
+        cfg.track_timestamps_staleness = true;
+        let l = make_loop(cfg, &s);
+        assert!(ingest(&l, "a 1 500\n", 1000).is_ok());
+        assert!(ingest(&l, "", 2000).is_ok());
+        let a = samples(&s, "a");
+        assert_eq!(a[0].1.len(), 2);
+        assert!(is_stale_nan(a[0].1[1].1));
+    }
+
+    #[test]
+    fn explicit_timestamps_and_metadata() {
+        let s = MemStorage::new();
+        let l = make_loop(PoolConfig::new("j"), &s);
+        let text = "# HELP a The a.\n# TYPE a counter\na 1 500\n";
+        assert!(ingest(&l, text, 1000).is_ok());
+        assert!(ingest(&l, "", 2000).is_ok());
+        // The explicit timestamp is kept and the series gets no stale marker.
+        assert_eq!(samples(&s, "a")[0].1, vec![(500, 1.0)]);
+        let md = l.metadata();
+        assert_eq!(md.len(), 1);
+        assert_eq!(md[0].1.metric_type, MetricType::Counter);
+        assert_eq!(md[0].1.help, "The a.");
+    }
+}

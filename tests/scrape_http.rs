@@ -1,0 +1,155 @@
+//! The scraper's HTTP behaviour against a server on 127.0.0.1: gzip bodies,
+//! `body_size_limit`, redirects with and without `follow_redirects`, non-200
+//! statuses, basic and bearer auth (including a credentials file) and the
+//! timeout, as a table of cases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use promlite::scrape::scraper::Scraper;
+use promlite::scrape::{Authorization, BasicAuth, PoolConfig, ScrapeError};
+
+fn header(k: &str, v: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes())
+        .unwrap_or_else(|_| panic!("header {k}"))
+}
+
+fn auth_of(req: &tiny_http::Request) -> String {
+    req.headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn respond(req: tiny_http::Request) {
+    let resp = match req.url() {
+        "/gzip" => {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let _ = enc.write_all(b"a 1\n");
+            tiny_http::Response::from_data(enc.finish().unwrap_or_default())
+                .with_header(header("Content-Encoding", "gzip"))
+        }
+        "/big" => tiny_http::Response::from_data(vec![b'#'; 4096]),
+        "/redirect" => tiny_http::Response::from_string("")
+            .with_status_code(302)
+            .with_header(header("Location", "/gzip")),
+        "/fail" => tiny_http::Response::from_string("nope").with_status_code(503),
+        "/slow" => {
+            std::thread::sleep(Duration::from_millis(500));
+            tiny_http::Response::from_string("a 1\n")
+        }
+        "/auth" => tiny_http::Response::from_string(auth_of(&req)),
+        _ => tiny_http::Response::from_string("").with_status_code(404),
+    };
+    let _ = req.respond(resp);
+}
+
+fn serve() -> (Arc<tiny_http::Server>, String, std::thread::JoinHandle<()>) {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}")));
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let s = server.clone();
+    let h = std::thread::spawn(move || {
+        for req in s.incoming_requests() {
+            std::thread::spawn(move || respond(req));
+        }
+    });
+    (server, addr, h)
+}
+
+/// (path, config change, Ok(body) or Err(error text fragment)).
+type Case = (
+    &'static str,
+    Box<dyn Fn(&mut PoolConfig)>,
+    Result<&'static str, &'static str>,
+);
+
+#[test]
+fn scraper_http_cases() {
+    let (server, addr, handle) = serve();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "from-file\n").unwrap_or_else(|e| panic!("{e}"));
+    let token_path = token.clone();
+
+    let cases: Vec<Case> = vec![
+        ("/gzip", Box::new(|_| {}), Ok("a 1\n")),
+        (
+            "/big",
+            Box::new(|c| c.body_size_limit = 100),
+            Err("body size limit exceeded"),
+        ),
+        ("/big", Box::new(|c| c.body_size_limit = 10_000), Ok("")),
+        ("/redirect", Box::new(|_| {}), Ok("a 1\n")),
+        (
+            "/redirect",
+            Box::new(|c| c.http.follow_redirects = false),
+            Err("server returned HTTP status 302 Found"),
+        ),
+        (
+            "/fail",
+            Box::new(|_| {}),
+            Err("server returned HTTP status 503 Service Unavailable"),
+        ),
+        ("/slow", Box::new(|_| {}), Err("context deadline exceeded")),
+        (
+            "/auth",
+            Box::new(|c| {
+                c.http.basic_auth = Some(BasicAuth {
+                    username: "user".into(),
+                    username_file: None,
+                    password: Some("pass".into()),
+                    password_file: None,
+                })
+            }),
+            Ok("Basic dXNlcjpwYXNz"),
+        ),
+        (
+            "/auth",
+            Box::new(move |c| {
+                c.http.authorization = Some(Authorization {
+                    kind: "Bearer".into(),
+                    credentials: None,
+                    credentials_file: Some(token_path.clone()),
+                })
+            }),
+            Ok("Bearer from-file"),
+        ),
+    ];
+    for (path, setup, want) in cases {
+        let mut cfg = PoolConfig::new("j");
+        setup(&mut cfg);
+        let scraper = Scraper::new(&cfg);
+        let got = scraper.scrape(&format!("http://{addr}{path}"), Duration::from_millis(200));
+        match (got, want) {
+            (Ok(resp), Ok(body)) => {
+                if path != "/big" {
+                    assert_eq!(String::from_utf8_lossy(&resp.body), body, "{path}");
+                }
+            }
+            (Err(e), Err(frag)) => {
+                assert!(e.to_string().contains(frag), "{path}: {e} lacks {frag:?}")
+            }
+            (Ok(resp), Err(frag)) => panic!(
+                "{path}: wanted error {frag:?}, got {} bytes",
+                resp.body.len()
+            ),
+            (Err(e), Ok(_)) => panic!("{path}: unexpected error {e}"),
+        }
+    }
+    // A timeout is its own variant so the API text stays upstream-like.
+    let slow = Scraper::new(&PoolConfig::new("j"))
+        .scrape(&format!("http://{addr}/slow"), Duration::from_millis(100));
+    assert!(
+        matches!(slow, Err(ScrapeError::Timeout(_))),
+        "{slow:?}",
+        slow = slow.err()
+    );
+    server.unblock();
+    let _ = handle.join();
+}
