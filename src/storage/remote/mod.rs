@@ -1,0 +1,73 @@
+//! Remote storage, as upstream's `storage/remote` package: remote write
+//! (one [`QueueManager`] per `remote_write` entry, tailing the WAL), remote
+//! read ([`RemoteReadQueryable`], a fanout secondary), and the server side of
+//! both protocols ([`handle_write`] for `/api/v1/write`, [`handle_read`] for
+//! `/api/v1/read`). [`RemoteStorage`] owns the queues and readers and applies
+//! configuration on reload.
+//!
+//! Invariants: remote write never buffers samples that are not already in
+//! the WAL (the WAL is the queue); this module opens no listening socket (the
+//! web handler calls the handlers); it never names a TSDB type: the WAL is
+//! seen through [`wal::WalReader`].
+
+pub mod client;
+pub mod codec;
+pub mod prompb;
+pub mod settings;
+pub mod wal;
+
+use std::fmt;
+
+use crate::storage::StorageError;
+
+/// Errors of remote storage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteError {
+    /// A setting that cannot work (bad URL, unreadable secret file, ...).
+    Config(String),
+    /// A message could not be encoded.
+    Encode(String),
+    /// A body or message could not be decoded.
+    Decode(String),
+    /// A send failed in a way worth retrying (network error, 5xx, 429 when allowed).
+    Recoverable(String),
+    /// The endpoint answered with a final error status.
+    Http { status: u16, message: String },
+    /// The WAL could not be read.
+    Wal(String),
+    /// A WAL segment needed to continue was removed (truncated by a checkpoint).
+    WalSegmentMissing(u64),
+    /// A local file (progress file) could not be read or written.
+    Io(String),
+    /// The local storage failed.
+    Storage(StorageError),
+    /// A feature promlite does not implement.
+    Unsupported(String),
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteError::Config(m) => write!(f, "invalid remote storage configuration: {m}"),
+            RemoteError::Encode(m) => write!(f, "encoding remote storage message: {m}"),
+            RemoteError::Decode(m) => write!(f, "decoding remote storage message: {m}"),
+            RemoteError::Recoverable(m) => f.write_str(m),
+            RemoteError::Http { message, .. } => f.write_str(message),
+            RemoteError::Wal(m) => write!(f, "reading WAL for remote write: {m}"),
+            RemoteError::WalSegmentMissing(s) => {
+                write!(f, "WAL segment {s:08} no longer exists")
+            }
+            RemoteError::Io(m) => f.write_str(m),
+            RemoteError::Storage(e) => write!(f, "local storage: {e}"),
+            RemoteError::Unsupported(m) => write!(f, "{m} is not supported by promlite"),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+impl From<StorageError> for RemoteError {
+    fn from(e: StorageError) -> Self {
+        RemoteError::Storage(e)
+    }
+}
