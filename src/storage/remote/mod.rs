@@ -12,9 +12,14 @@
 
 pub mod client;
 pub mod codec;
+pub mod metrics;
+pub mod progress;
 pub mod prompb;
 pub mod settings;
+pub mod shard;
+pub mod sharding;
 pub mod wal;
+pub mod watcher;
 
 use std::fmt;
 
