@@ -15,11 +15,24 @@ pub mod codec;
 pub mod metrics;
 pub mod progress;
 pub mod prompb;
+pub mod queue_manager;
+pub mod read;
+pub mod read_handler;
 pub mod settings;
 pub mod shard;
 pub mod sharding;
+mod storage;
 pub mod wal;
 pub mod watcher;
+pub mod write_handler;
+
+pub use queue_manager::{QueueManager, QueueOptions};
+pub use read::RemoteReadQueryable;
+pub use read_handler::{handle_read, ReadHandlerSettings};
+pub use settings::{RemoteConfig, RemoteReadSettings, RemoteWriteSettings};
+pub use storage::RemoteStorage;
+pub use wal::{MemWal, WalReader};
+pub use write_handler::handle_write;
 
 use std::fmt;
 
@@ -74,5 +87,35 @@ impl std::error::Error for RemoteError {}
 impl From<StorageError> for RemoteError {
     fn from(e: StorageError) -> Self {
         RemoteError::Storage(e)
+    }
+}
+
+/// An HTTP answer from a handler, independent of the web server's types.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// A plain-text answer (upstream's `http.Error`: the message and a newline).
+    pub fn text(status: u16, message: impl Into<String>) -> HttpReply {
+        let mut body = message.into().into_bytes();
+        body.push(b'\n');
+        HttpReply {
+            status,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".to_string())],
+            body,
+        }
+    }
+
+    /// A status with no body.
+    pub fn empty(status: u16) -> HttpReply {
+        HttpReply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 }

@@ -83,6 +83,14 @@ impl ProgressTracker {
         }
     }
 
+    /// Forgets everything in flight and restarts counting at `start`.
+    pub fn reset(&self, start: WalPosition) {
+        let mut inner = self.lock();
+        inner.front_seq += inner.pending.len() as u64;
+        inner.pending.clear();
+        inner.delivered = start;
+    }
+
     /// The end of the longest fully delivered prefix.
     pub fn delivered(&self) -> WalPosition {
         self.lock().delivered
