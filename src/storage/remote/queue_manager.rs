@@ -204,6 +204,11 @@ impl QueueManager {
         self.shared.ctx.tracker.delivered()
     }
 
+    /// Samples handed to shards and not yet finished.
+    pub fn pending_samples(&self) -> usize {
+        self.shared.ctx.tracker.in_flight()
+    }
+
     /// Newest sample timestamp delivered (ms), if any.
     pub fn highest_sent_timestamp(&self) -> Option<i64> {
         let t = self.shared.ctx.highest_sent_ms.load(Ordering::Relaxed);
