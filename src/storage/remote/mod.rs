@@ -7,8 +7,9 @@
 //!
 //! Invariants: remote write never buffers samples that are not already in
 //! the WAL (the WAL is the queue); this module opens no listening socket (the
-//! web handler calls the handlers); it never names a TSDB type: the WAL is
-//! seen through [`wal::WalReader`].
+//! web handler calls the handlers); queues see the WAL only through
+//! [`wal::WalReader`], and only [`wal_dir`] names the TSDB's WAL reader and
+//! record decoders (never the head or blocks).
 
 pub mod client;
 pub mod codec;
@@ -23,6 +24,7 @@ pub mod shard;
 pub mod sharding;
 mod storage;
 pub mod wal;
+pub mod wal_dir;
 pub mod watcher;
 pub mod write_handler;
 

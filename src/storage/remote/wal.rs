@@ -1,9 +1,10 @@
 //! What remote write needs from the write-ahead log, as a trait: numbered
-//! segments read from a byte offset, and the newest checkpoint. The TSDB's
-//! WAL (upstream's segment format) implements [`WalReader`] through its
-//! public segment reader and record decoders; agent mode's WAL-only storage
-//! does the same. [`MemWal`] is an in-memory implementation for tests and
-//! benches that behaves like the real one (rotation, checkpoints, truncation).
+//! segments read from a byte offset, and the newest checkpoint.
+//! [`super::wal_dir::WalDir`] implements [`WalReader`] over a WAL directory
+//! in upstream's format (the TSDB's, or agent mode's) with the TSDB's public
+//! segment reader and record decoders. [`MemWal`] is an in-memory
+//! implementation for tests that behaves like the real one (rotation,
+//! checkpoints, truncation).
 //!
 //! Only series and float-sample records matter to remote write; every other
 //! record type (tombstones, exemplars, metadata, histograms) decodes to
@@ -13,22 +14,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::RemoteError;
-use crate::model::Labels;
 
-/// A series record entry: the WAL's id for a series and its labels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RefSeries {
-    pub series_ref: u64,
-    pub labels: Labels,
-}
-
-/// A sample record entry.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RefSample {
-    pub series_ref: u64,
-    pub t: i64,
-    pub v: f64,
-}
+/// The series and sample entries of WAL records, as the TSDB decodes them.
+pub use crate::tsdb::wal::record::{RefSample, RefSeries};
 
 /// One decoded WAL record.
 #[derive(Clone, Debug, PartialEq)]
@@ -245,6 +233,7 @@ fn encoded_size(record: &WalRecord) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Labels;
 
     fn sample(r: u64, t: i64) -> RefSample {
         RefSample {
