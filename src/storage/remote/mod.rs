@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod codec;
+mod from_config;
 pub mod metrics;
 pub mod progress;
 pub mod prompb;
