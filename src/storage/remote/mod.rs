@@ -35,6 +35,8 @@ pub use read_handler::{handle_read, ReadHandlerSettings};
 pub use settings::{RemoteConfig, RemoteReadSettings, RemoteWriteSettings};
 pub use storage::RemoteStorage;
 pub use wal::{MemWal, WalReader};
+pub use wal_dir::WalDir;
+pub use watcher::ReplayLimits;
 pub use write_handler::handle_write;
 
 use std::fmt;
