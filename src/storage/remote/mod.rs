@@ -11,6 +11,7 @@
 //! [`wal::WalReader`], and only [`wal_dir`] names the TSDB's WAL reader and
 //! record decoders (never the head or blocks).
 
+pub mod agent;
 pub mod client;
 pub mod codec;
 mod from_config;
@@ -29,6 +30,7 @@ pub mod wal_dir;
 pub mod watcher;
 pub mod write_handler;
 
+pub use agent::{AgentOptions, AgentStorage};
 pub use queue_manager::{QueueManager, QueueOptions};
 pub use read::RemoteReadQueryable;
 pub use read_handler::{handle_read, ReadHandlerSettings};

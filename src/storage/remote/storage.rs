@@ -136,6 +136,13 @@ impl RemoteStorage {
         }
     }
 
+    /// The lowest WAL position every queue has delivered up to; `None`
+    /// when no queue runs. WAL truncation must not remove segments from
+    /// this one on (agent mode passes it to `AgentStorage::truncate`).
+    pub fn lowest_delivered(&self) -> Option<super::wal::WalPosition> {
+        self.lock().queues.iter().map(|q| q.delivered()).min()
+    }
+
     /// The running queues (for the status page and tests).
     pub fn queues(&self) -> Vec<Arc<QueueManager>> {
         self.lock().queues.clone()
