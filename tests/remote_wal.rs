@@ -186,3 +186,67 @@ fn outage_across_restart_replays_from_a_real_wal() {
     assert!(all, "delivered {} of 4000 distinct samples", set.len());
     assert!(n - 4000 <= 500, "{} duplicates", n - 4000);
 }
+
+#[test]
+fn a_damaged_closed_segment_is_skipped_not_fatal() {
+    use promlite::storage::remote::progress::SavedProgress;
+    use promlite::storage::remote::settings::WriteRelabel;
+    use promlite::storage::remote::wal::WalPosition;
+    use promlite::storage::remote::watcher::{ReplayLimits, WalTail};
+
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open_wal(dir.path());
+    log_series(&wal, 0..3);
+    let now = promlite::model::value::now_millis();
+    log_samples(&wal, 0..3, now);
+    log_samples(&wal, 0..3, now + 1);
+    wal.next_segment().unwrap();
+    log_samples(&wal, 0..3, now + 2);
+    wal.close().unwrap();
+    // Flip a byte inside the last record of segment 0: its CRC fails.
+    let seg0 = dir.path().join("00000000");
+    let mut bytes = std::fs::read(&seg0).unwrap();
+    let last_nonzero = bytes.iter().rposition(|b| *b != 0).unwrap();
+    bytes[last_nonzero] ^= 0xff;
+    std::fs::write(&seg0, bytes).unwrap();
+
+    let mut tail = WalTail::open(
+        Arc::new(WalDir::new(dir.path())),
+        "damaged",
+        Some(SavedProgress {
+            position: WalPosition::new(0, 0),
+            saved_at_ms: 0,
+        }),
+        ReplayLimits::default(),
+        Duration::ZERO,
+        Labels::empty(),
+        WriteRelabel::default(),
+        promlite::telemetry::Counter::default(),
+    )
+    .unwrap();
+    let mut ts = Vec::new();
+    for _ in 0..20 {
+        match tail.next(1 << 20) {
+            Ok(Some(records)) => {
+                ts.extend(records.iter().flat_map(|r| r.samples.iter().map(|s| s.t)))
+            }
+            Ok(None) => break,
+            Err(e) => panic!("tail stopped: {e}"),
+        }
+    }
+    assert_eq!(
+        ts.iter().filter(|t| **t == now).count(),
+        3,
+        "before the damage"
+    );
+    assert_eq!(
+        ts.iter().filter(|t| **t == now + 1).count(),
+        0,
+        "the damaged record"
+    );
+    assert_eq!(
+        ts.iter().filter(|t| **t == now + 2).count(),
+        3,
+        "the next segment"
+    );
+}

@@ -292,16 +292,29 @@ impl Reader {
             }
             None => None,
         };
-        let mut tail = WalTail::open(
-            self.wal.clone(),
-            &name,
-            saved,
-            self.options.replay,
-            self.settings.queue.sample_age_limit,
-            self.external_labels.clone(),
-            self.settings.write_relabel.clone(),
-            self.shared.ctx.metrics.samples_dropped_total.clone(),
-        )?;
+        // The WAL may be briefly unreadable (e.g. not created yet): retry
+        // until it opens or the queue is stopped.
+        let mut tail = loop {
+            match WalTail::open(
+                self.wal.clone(),
+                &name,
+                saved,
+                self.options.replay,
+                self.settings.queue.sample_age_limit,
+                self.external_labels.clone(),
+                self.settings.write_relabel.clone(),
+                self.shared.ctx.metrics.samples_dropped_total.clone(),
+            ) {
+                Ok(t) => break t,
+                Err(e) => {
+                    log::error!("remote write {name}: opening the WAL: {e}; retrying");
+                    let _ = self.wake.recv_timeout(Duration::from_secs(1));
+                    if self.stopping() {
+                        return Ok(());
+                    }
+                }
+            }
+        };
         let ctx = &self.shared.ctx;
         // Delivery is counted from where sending starts.
         ctx.tracker.reset(tail.resume_position());

@@ -24,6 +24,8 @@ pub struct RemoteStorage {
     options: QueueOptions,
     local_start_time: Option<Arc<LocalStartTime>>,
     state: Mutex<State>,
+    /// Serialises `apply_config` calls.
+    apply_lock: Mutex<()>,
     highest: Arc<HighestTimestamp>,
 }
 
@@ -47,6 +49,7 @@ impl RemoteStorage {
             options,
             local_start_time: None,
             state: Mutex::new(State::default()),
+            apply_lock: Mutex::new(()),
             highest: Arc::new(HighestTimestamp {
                 ms: AtomicI64::new(i64::MIN),
                 gauge: highest_timestamp_in_seconds(),
@@ -85,16 +88,20 @@ impl RemoteStorage {
             super::client::HttpClient::new(&w.url, w.http.clone())?;
         }
 
-        let mut state = self.lock();
-        if state.closed {
-            return Err(RemoteError::Config(
-                "remote storage is closed; the configuration was not applied".into(),
-            ));
-        }
-        let mut old: Vec<Option<Arc<QueueManager>>> = std::mem::take(&mut state.queues)
-            .into_iter()
-            .map(Some)
-            .collect();
+        // One reload at a time; the state lock itself is only held briefly
+        // so appenders never wait for a replaced queue to flush.
+        let _applying = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let old_queues = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(RemoteError::Config(
+                    "remote storage is closed; the configuration was not applied".into(),
+                ));
+            }
+            state.readers = readers;
+            std::mem::take(&mut state.queues)
+        };
+        let mut old: Vec<Option<Arc<QueueManager>>> = old_queues.into_iter().map(Some).collect();
         let mut kept: Vec<Option<Arc<QueueManager>>> = Vec::with_capacity(conf.remote_write.len());
         for w in &conf.remote_write {
             let same = old.iter_mut().find(|q| {
@@ -110,23 +117,26 @@ impl RemoteStorage {
             stop_queue(q);
         }
         let mut queues = Vec::with_capacity(kept.len());
+        let mut first_err = None;
         for (w, k) in conf.remote_write.iter().zip(kept) {
             match k {
                 Some(q) => queues.push(q),
-                None => {
-                    let q = QueueManager::start(
-                        w.clone(),
-                        conf.external_labels.clone(),
-                        self.wal.clone(),
-                        self.options.clone(),
-                    )?;
-                    queues.push(Arc::new(q));
-                }
+                None => match QueueManager::start(
+                    w.clone(),
+                    conf.external_labels.clone(),
+                    self.wal.clone(),
+                    self.options.clone(),
+                ) {
+                    Ok(q) => queues.push(Arc::new(q)),
+                    Err(e) => {
+                        log::error!("remote write {}: not started: {e}", w.remote_name());
+                        first_err.get_or_insert(e);
+                    }
+                },
             }
         }
-        state.queues = queues;
-        state.readers = readers;
-        Ok(())
+        self.lock().queues = queues;
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Wakes every queue: the WAL has new records.
@@ -151,6 +161,7 @@ impl RemoteStorage {
     /// Stops every queue (each flushes for up to the flush deadline) and
     /// refuses later configuration. Call after scraping and rules stopped.
     pub fn close(&self) {
+        let _applying = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
         let queues = {
             let mut state = self.lock();
             state.closed = true;

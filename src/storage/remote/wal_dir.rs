@@ -155,9 +155,13 @@ impl WalReader for WalDir {
                 Ok(None) => break,
                 Err(e) => {
                     let e = wal_error(segment, e);
-                    // Start over next time rather than from a broken state.
+                    // Start over next time rather than from a broken state;
+                    // hand out what was good first, the error comes again.
                     *live = None;
-                    return Err(e);
+                    if out.records.is_empty() {
+                        return Err(e);
+                    }
+                    return Ok(out);
                 }
             };
             let end = reader.offset();

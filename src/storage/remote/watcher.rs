@@ -233,6 +233,19 @@ impl WalTail {
                 self.skip_removed(first.max(self.pos.segment + 1))?;
                 return Ok(Some(Vec::new()));
             }
+            // A damaged segment that is no longer written to would stop the
+            // queue for good: give up its rest and go on with the next one.
+            Err(RemoteError::Wal(msg)) if last > self.pos.segment => {
+                log::warn!(
+                    "remote write {}: gave up the rest of WAL segment {} after offset {}: {msg}",
+                    self.name,
+                    self.pos.segment,
+                    self.pos.offset
+                );
+                self.pos = WalPosition::new(self.pos.segment + 1, 0);
+                self.check_checkpoint()?;
+                return Ok(Some(Vec::new()));
+            }
             Err(e) => return Err(e),
         };
         if read.records.is_empty() {
