@@ -128,6 +128,7 @@ pub struct GlobalConfig {
     pub scrape_timeout: Duration,
     pub scrape_protocols: Vec<String>,
     pub evaluation_interval: Duration,
+    #[serde(skip_serializing_if = "Duration::is_zero_ref")]
     pub rule_query_offset: Duration,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub external_labels: BTreeMap<String, String>,
@@ -135,19 +136,29 @@ pub struct GlobalConfig {
     pub query_log_file: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scrape_failure_log_file: String,
+    #[serde(skip_serializing_if = "ByteSize::is_zero")]
     pub body_size_limit: ByteSize,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub sample_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub target_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_name_length_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_value_length_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub keep_dropped_targets: u64,
     pub metric_name_validation_scheme: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub metric_name_escaping_scheme: String,
     pub scrape_native_histograms: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub always_scrape_classic_histograms: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub convert_classic_histograms_to_nhcb: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub extra_scrape_metrics: bool,
     /// Whether `scrape_protocols` was written (jobs that enable native
     /// histograms only switch to the protobuf-first default when it was not).
@@ -256,7 +267,7 @@ impl TryFrom<RawGlobalConfig> for GlobalConfig {
 
     /// Upstream's `GlobalConfig.UnmarshalYAML`.
     fn try_from(raw: RawGlobalConfig) -> Result<Self, String> {
-        for (name, value) in &raw.external_labels {
+        for name in raw.external_labels.keys() {
             if name.is_empty() {
                 return Err(format!("{name:?} is not a valid label name"));
             }
@@ -264,9 +275,6 @@ impl TryFrom<RawGlobalConfig> for GlobalConfig {
                 return Err(format!(
                     "{METRIC_NAME:?} is not a valid external label name"
                 ));
-            }
-            if value.is_empty() {
-                return Err(format!("{value:?} is not a valid label value"));
             }
         }
         let scrape_interval = if raw.scrape_interval.is_zero() {
@@ -309,15 +317,6 @@ impl TryFrom<RawGlobalConfig> for GlobalConfig {
                 raw.metric_name_validation_scheme
             )
         })?;
-        let escaping = raw.metric_name_escaping_scheme.as_str();
-        if !escaping.is_empty() && !scrape::ESCAPING_SCHEMES.contains(&escaping) {
-            return Err(format!(
-                "invalid metric name escaping scheme, unrecognized name escaping scheme {escaping:?}"
-            ));
-        }
-        if scheme == NameValidationScheme::Legacy && escaping == "allow-utf-8" {
-            return Err("global.metric_name_escaping_scheme cannot be set to 'allow-utf-8' while global.metric_name_validation_scheme is not set to UTF8".into());
-        }
         if scheme == NameValidationScheme::Legacy {
             for name in raw.external_labels.keys() {
                 if !scheme.is_valid_label_name(name) {
@@ -598,6 +597,23 @@ impl Config {
             }
         }
         let scheme = self.global.name_validation_scheme();
+        let global_rules = self
+            .alerting
+            .alert_relabel_configs
+            .iter_mut()
+            .chain(self.alerting.alertmanagers.iter_mut().flat_map(|a| {
+                a.relabel_configs
+                    .iter_mut()
+                    .chain(a.alert_relabel_configs.iter_mut())
+            }))
+            .chain(
+                self.remote_write
+                    .iter_mut()
+                    .flat_map(|r| r.write_relabel_configs.iter_mut()),
+            );
+        for r in global_rules {
+            r.name_validation_scheme = scheme;
+        }
         if scheme == NameValidationScheme::Legacy {
             let rules = self
                 .alerting
@@ -686,8 +702,10 @@ impl Config {
             .collect();
         for pattern in &self.scrape_config_files {
             for file in glob::glob(pattern) {
+                // Upstream names the file by its absolute path here.
+                let shown = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
                 let file_err = |message: String| ConfigError::ScrapeConfigFile {
-                    file: file.clone(),
+                    file: shown.clone(),
                     message,
                 };
                 let text = std::fs::read_to_string(&file).map_err(|e| file_err(e.to_string()))?;
@@ -865,6 +883,9 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.contains("otlp is not supported by promlite"), "{err}");
+        // Empty sections configure nothing and load.
+        let empty = "otlp: {}\nscrape_configs:\n  - job_name: a\n    kubernetes_sd_configs: []\n";
+        assert!(load(empty).is_ok(), "{:?}", load(empty).err());
     }
 
     #[test]
@@ -874,6 +895,45 @@ mod tests {
         let yaml = cfg.to_yaml();
         assert!(!yaml.contains("hunter2"), "{yaml}");
         assert!(yaml.contains("<secret>"), "{yaml}");
+    }
+
+    #[test]
+    fn validation_scheme_reaches_relabel_rules() {
+        let text = "global:\n  metric_name_validation_scheme: legacy\nscrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {target_label: b, replacement: c}\nremote_write:\n  - url: http://x/\n    write_relabel_configs:\n      - {target_label: b, replacement: c}\n";
+        let cfg = load(text).unwrap_or_else(|e| panic!("{e}"));
+        let job = &cfg.scrape_configs[0];
+        assert_eq!(job.metric_name_escaping_scheme, "underscores");
+        assert_eq!(
+            job.relabel_configs[0].name_validation_scheme,
+            NameValidationScheme::Legacy
+        );
+        assert_eq!(
+            cfg.remote_write[0].write_relabel_configs[0].name_validation_scheme,
+            NameValidationScheme::Legacy
+        );
+        // A job may opt back into UTF-8 names.
+        let text = "global:\n  metric_name_validation_scheme: legacy\nscrape_configs:\n  - job_name: a\n    metric_name_validation_scheme: utf8\n";
+        let cfg = load(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cfg.scrape_configs[0].metric_name_escaping_scheme,
+            "allow-utf-8"
+        );
+    }
+
+    #[test]
+    fn external_labels_rules() {
+        let err = load("global:\n  external_labels:\n    __name__: x\n").err();
+        assert!(err.unwrap_or_default().contains("__name__"));
+        let err = load(
+            "global:\n  metric_name_validation_scheme: legacy\n  external_labels:\n    a.b: x\n",
+        )
+        .err();
+        assert!(err
+            .unwrap_or_default()
+            .contains("\"a.b\" is not a valid label name"));
+        let cfg = load("global:\n  external_labels:\n    a.b: x\n    empty: ''\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.global.external_labels().to_string(), r#"{a.b="x"}"#);
     }
 
     #[test]
