@@ -45,9 +45,19 @@ impl BitWriter {
         self.bytes.shrink_to_fit();
     }
 
+    /// Appends a byte, growing by a quarter instead of doubling: a head
+    /// holds one open chunk per series, so doubling's slack would cost more
+    /// than the few extra reallocations.
+    fn push(&mut self, b: u8) {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.bytes.reserve_exact((self.bytes.len() / 4).max(16));
+        }
+        self.bytes.push(b);
+    }
+
     pub fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {
-            self.bytes.push(0);
+            self.push(0);
             self.free = 8;
         }
         if bit {
@@ -60,31 +70,41 @@ impl BitWriter {
 
     pub fn write_byte(&mut self, b: u8) {
         if self.free == 0 {
-            self.bytes.push(b);
+            self.push(b);
             return;
         }
         let free = self.free;
         if let Some(last) = self.bytes.last_mut() {
             *last |= b >> (8 - free);
         }
-        self.bytes.push(b << free);
+        self.push(b << free);
     }
 
-    /// Writes the low `nbits` bits of `v`, most significant first.
-    pub fn write_bits(&mut self, v: u64, mut nbits: u32) {
-        if nbits == 0 {
+    /// Writes the low `nbits` (at most 64) bits of `v`, most significant
+    /// first: tops up the partial last byte, then whole bytes, then the rest.
+    pub fn write_bits(&mut self, v: u64, nbits: u32) {
+        let mut n = nbits.min(64);
+        if n == 0 {
             return;
         }
-        let mut v = if nbits < 64 { v << (64 - nbits) } else { v };
-        while nbits >= 8 {
-            self.write_byte((v >> 56) as u8);
-            v <<= 8;
-            nbits -= 8;
+        let v = if n < 64 { v & ((1u64 << n) - 1) } else { v };
+        if self.free > 0 {
+            let free = u32::from(self.free);
+            let take = free.min(n);
+            let bits = (v >> (n - take)) & ((1u64 << take) - 1);
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= (bits << (free - take)) as u8;
+            }
+            self.free -= take as u8;
+            n -= take;
         }
-        while nbits > 0 {
-            self.write_bit((v >> 63) == 1);
-            v <<= 1;
-            nbits -= 1;
+        while n >= 8 {
+            n -= 8;
+            self.push((v >> n) as u8);
+        }
+        if n > 0 {
+            self.push((v << (8 - n)) as u8);
+            self.free = (8 - n) as u8;
         }
     }
 }

@@ -137,7 +137,6 @@ impl XorAppender {
             self.w.write_bit(false);
             return;
         }
-        self.w.write_bit(true);
         let mut leading = delta.leading_zeros() as u8;
         let trailing = delta.trailing_zeros() as u8;
         // The leading-zero count has 5 bits on the wire.
@@ -145,18 +144,19 @@ impl XorAppender {
             leading = 31;
         }
         if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
-            self.w.write_bit(false);
+            // Control bits `10`: reuse the previous window.
+            self.w.write_bits(0b10, 2);
             let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
             self.w.write_bits(delta >> self.trailing, sig);
             return;
         }
         self.leading = leading;
         self.trailing = trailing;
-        self.w.write_bit(true);
-        self.w.write_bits(u64::from(leading), 5);
         // 64 significant bits do not fit 6 bits; the wire value 0 means 64.
         let sig = 64 - u32::from(leading) - u32::from(trailing);
-        self.w.write_bits(u64::from(sig), 6);
+        // Control bits `11`, 5 bits of leading zeros, 6 bits of length.
+        let header = (0b11 << 11) | (u64::from(leading) << 6) | u64::from(sig & 0x3f);
+        self.w.write_bits(header, 13);
         self.w.write_bits(delta >> trailing, sig);
     }
 }

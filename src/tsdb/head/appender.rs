@@ -17,8 +17,9 @@ pub struct HeadAppender {
     min_valid_time: i64,
     samples: Vec<(u32, i64, f64)>,
     /// Series this appender created; their records go to the WAL before the
-    /// samples that use them.
-    new_series: Vec<(u32, Labels)>,
+    /// samples that use them. Only ids: labels are read back from the head
+    /// at commit rather than held twice.
+    new_series: Vec<u32>,
 }
 
 impl HeadAppender {
@@ -42,7 +43,7 @@ impl HeadAppender {
         }
         let (id, created) = self.head.get_or_create(labels)?;
         if created {
-            self.new_series.push((id, labels.clone()));
+            self.new_series.push(id);
         }
         Ok(id)
     }
@@ -54,10 +55,12 @@ impl HeadAppender {
         };
         let mut series_rec = Vec::new();
         if !self.new_series.is_empty() {
-            record::encode_series(
-                self.new_series.iter().map(|(id, l)| (u64::from(*id), l)),
-                &mut series_rec,
-            );
+            let series: Vec<(u64, Labels)> = self
+                .new_series
+                .iter()
+                .filter_map(|&id| Some((u64::from(id), self.head.series_labels(id)?)))
+                .collect();
+            record::encode_series(series.iter().map(|(id, l)| (*id, l)), &mut series_rec);
         }
         let mut samples_rec = Vec::new();
         if with_samples && !self.samples.is_empty() {

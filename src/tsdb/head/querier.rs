@@ -110,6 +110,16 @@ pub struct HeadSeries {
 }
 
 impl HeadSeries {
+    /// A series over `chunks` (oldest first), clipped to `[mint, maxt]`.
+    pub fn new(labels: Labels, chunks: Vec<ChunkSnapshot>, mint: i64, maxt: i64) -> HeadSeries {
+        HeadSeries {
+            labels,
+            chunks,
+            mint,
+            maxt,
+        }
+    }
+
     pub fn chunks(&self) -> &[ChunkSnapshot] {
         &self.chunks
     }

@@ -1,6 +1,9 @@
 //! Rebuilding the head from the WAL on open: the newest checkpoint, then
-//! every later segment. One thread reads and decodes records while the
-//! caller's thread applies them, so decoding overlaps with the head's work.
+//! every later segment. One thread reads and decodes records; the caller's
+//! thread creates series and routes samples by lock stripe to appliers (one
+//! per core), so decoding, series creation and chunk encoding overlap and
+//! no two appliers ever touch the same stripe. A series' samples always go
+//! to the same applier, in WAL order.
 //!
 //! A corrupt or torn record ends the replay there: the segment is truncated
 //! at the end of the last good record and later segments are deleted (as
@@ -104,8 +107,22 @@ fn replay_segments(
             }
             Ok(records)
         });
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let mut senders = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (btx, brx) = bounded::<Vec<(u32, i64, f64)>>(4);
+            senders.push(btx);
+            scope.spawn(move || {
+                for mut batch in brx {
+                    head.apply_samples(&mut batch);
+                }
+            });
+        }
         let mut corruption = None;
-        let mut batch: Vec<(u32, i64, f64)> = Vec::new();
+        let mut parts: Vec<Vec<(u32, i64, f64)>> = vec![Vec::new(); workers];
         for msg in rx.iter() {
             match msg {
                 Decoded::Series(series) => {
@@ -125,7 +142,6 @@ fn replay_segments(
                     }
                 }
                 Decoded::Samples(samples) => {
-                    batch.clear();
                     for s in samples {
                         let id = match multi_ref.get(&s.series_ref) {
                             Some(&id) => id,
@@ -137,10 +153,14 @@ fn replay_segments(
                                 }
                             },
                         };
-                        batch.push((id, s.t, s.v));
+                        stats.samples += 1;
+                        parts[head.stripe_index(id) % workers].push((id, s.t, s.v));
                     }
-                    stats.samples += batch.len() as u64;
-                    head.apply_samples(&mut batch);
+                    for (part, tx) in parts.iter_mut().zip(&senders) {
+                        if !part.is_empty() && tx.send(std::mem::take(part)).is_err() {
+                            break;
+                        }
+                    }
                 }
                 Decoded::Segment(i) => {
                     stats.segments += 1;
@@ -149,6 +169,8 @@ fn replay_segments(
                 Decoded::Corrupt(e) => corruption = Some(e),
             }
         }
+        // Closing the channels lets the appliers finish; the scope joins them.
+        drop(senders);
         let records = decoder
             .join()
             .map_err(|_| WalError::Closed)

@@ -38,7 +38,9 @@ pub enum Appended {
 pub struct MemSeries {
     /// Alternating name and value symbol ids, sorted by name.
     pub(crate) labels: Box<[u32]>,
-    closed: Vec<ClosedChunk>,
+    /// A boxed slice, not a `Vec`: it changes once per 120 samples, so the
+    /// spare capacity word and slack are not worth keeping per series.
+    closed: Box<[ClosedChunk]>,
     open: XorAppender,
     open_min_t: i64,
 }
@@ -51,7 +53,7 @@ impl MemSeries {
     pub fn new(labels: Box<[u32]>) -> MemSeries {
         MemSeries {
             labels,
-            closed: Vec::new(),
+            closed: Box::new([]),
             open: XorAppender::with_capacity(OPEN_CHUNK_CAPACITY),
             open_min_t: i64::MAX,
         }
@@ -121,21 +123,24 @@ impl MemSeries {
             &mut self.open,
             XorAppender::with_capacity(OPEN_CHUNK_CAPACITY),
         );
-        self.closed.push(ClosedChunk {
+        let mut closed = std::mem::take(&mut self.closed).into_vec();
+        closed.push(ClosedChunk {
             min_t: self.open_min_t,
             max_t,
             data: Arc::from(open.into_bytes()),
         });
+        self.closed = closed.into_boxed_slice();
     }
 
     /// Drops chunks that end before `mint`; returns how many.
     pub fn truncate_before(&mut self, mint: i64) -> usize {
         let before = self.closed.len();
-        self.closed.retain(|c| c.max_t >= mint);
-        let mut removed = before - self.closed.len();
-        if self.closed.capacity() > self.closed.len() * 2 {
-            self.closed.shrink_to_fit();
+        if self.closed.iter().any(|c| c.max_t < mint) {
+            let mut closed = std::mem::take(&mut self.closed).into_vec();
+            closed.retain(|c| c.max_t >= mint);
+            self.closed = closed.into_boxed_slice();
         }
+        let mut removed = before - self.closed.len();
         if let Some((lt, _)) = self.open.last() {
             if lt < mint && self.closed.is_empty() {
                 self.open = XorAppender::with_capacity(OPEN_CHUNK_CAPACITY);

@@ -163,7 +163,7 @@ fn matchers_and_label_queries() {
     assert_eq!(q.label_values("job", &[]).unwrap(), vec!["api", "db"]);
     let re = Matcher::new(MatchType::Regex, "env", "prod").unwrap();
     assert_eq!(
-        q.label_values("job", &[re.clone()]).unwrap(),
+        q.label_values("job", std::slice::from_ref(&re)).unwrap(),
         vec!["api", "db"]
     );
     let not = Matcher::new(MatchType::NotEqual, "job", "api").unwrap();

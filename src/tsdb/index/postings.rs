@@ -15,6 +15,9 @@ use std::sync::Arc;
 
 use crate::model::{MatchType, Matcher};
 
+/// A series' label pairs as interned strings.
+pub type LabelPairs = [(Arc<str>, Arc<str>)];
+
 /// Ids in both lists. Gallops through the longer list when sizes differ a lot.
 pub fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
@@ -172,7 +175,7 @@ impl MemPostings {
 
     /// Removes series (each with the labels it was added with). Batched so
     /// a head truncation removing many series rewrites `all` once.
-    pub fn delete(&mut self, series: &[(u32, &[(Arc<str>, Arc<str>)])]) {
+    pub fn delete(&mut self, series: &[(u32, &LabelPairs)]) {
         let mut ids: Vec<u32> = series.iter().map(|(id, _)| *id).collect();
         ids.sort_unstable();
         self.all = subtract(&self.all, &ids);
@@ -428,7 +431,7 @@ mod tests {
     #[test]
     fn delete_removes_everywhere() {
         let mut p = index();
-        let labels = vec![(arc("__name__"), arc("cpu")), (arc("job"), arc("api"))];
+        let labels = [(arc("__name__"), arc("cpu")), (arc("job"), arc("api"))];
         p.delete(&[(4, &labels[..])]);
         assert_eq!(p.all(), &[1, 2, 3]);
         assert_eq!(p.get("job", "api"), &[1]);

@@ -115,6 +115,7 @@ impl Reader {
     }
 
     /// The next record, `None` after the last segment ends cleanly.
+    #[allow(clippy::should_implement_trait)] // lending: the record borrows the reader
     pub fn next(&mut self) -> Result<Option<&[u8]>, WalError> {
         if self.cur.is_none() && !self.open_next()? {
             return Ok(None);
@@ -265,6 +266,7 @@ impl LiveReader {
     }
 
     /// The next complete record, if one has been written.
+    #[allow(clippy::should_implement_trait)] // lending: the record borrows the reader
     pub fn next(&mut self) -> Result<Option<&[u8]>, WalError> {
         loop {
             match self.try_fragment()? {
