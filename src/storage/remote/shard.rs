@@ -16,19 +16,18 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use super::client::{backoff, HttpClient};
-use super::codec::{encode_write_request, labels_to_proto};
+use super::codec::{encode_series_batch, labels_to_proto, snappy_compress, EncodedLabels};
 use super::metrics::QueueMetrics;
 use super::progress::ProgressTracker;
 use super::prompb::{Sample, TimeSeries, WriteRequest};
 use super::settings::QueueSettings;
 use super::RemoteError;
-use crate::model::Labels;
 
 /// A sample on its way to a shard, with the sequence number of the WAL
 /// record it came from (for progress tracking).
 #[derive(Clone, Debug)]
 pub struct QueuedSample {
-    pub labels: Arc<Labels>,
+    pub labels: Arc<EncodedLabels>,
     pub t: i64,
     pub v: f64,
     pub seq: u64,
@@ -162,28 +161,47 @@ fn run_shard(ctx: &ShardContext, rx: &Receiver<QueuedSample>) {
     }
 }
 
-/// Builds one `WriteRequest` from a batch: one `TimeSeries` per series, its
-/// samples in the order they were read.
-pub fn build_write_request(batch: &[QueuedSample]) -> WriteRequest {
-    let mut index: HashMap<*const Labels, usize> = HashMap::new();
-    let mut timeseries: Vec<TimeSeries> = Vec::new();
+/// Groups a batch by series (first-seen order), each series' samples in
+/// the order they were read.
+fn group_by_series(batch: &[QueuedSample]) -> Vec<(&EncodedLabels, Vec<(i64, f64)>)> {
+    let mut index: HashMap<*const EncodedLabels, usize> = HashMap::new();
+    let mut groups: Vec<(&EncodedLabels, Vec<(i64, f64)>)> = Vec::new();
     for s in batch {
-        let key = Arc::as_ptr(&s.labels);
-        let i = *index.entry(key).or_insert_with(|| {
-            timeseries.push(TimeSeries {
-                labels: labels_to_proto(&s.labels),
-                samples: Vec::new(),
-                exemplars: Vec::new(),
-            });
-            timeseries.len() - 1
+        let i = *index.entry(Arc::as_ptr(&s.labels)).or_insert_with(|| {
+            groups.push((&*s.labels, Vec::new()));
+            groups.len() - 1
         });
-        if let Some(ts) = timeseries.get_mut(i) {
-            ts.samples.push(Sample {
-                value: s.v,
-                timestamp: s.t,
-            });
+        if let Some(g) = groups.get_mut(i) {
+            g.1.push((s.t, s.v));
         }
     }
+    groups
+}
+
+/// Encodes a batch as a `WriteRequest` body (uncompressed) into `raw`: one
+/// `TimeSeries` per series, its samples in read order.
+pub fn encode_batch(batch: &[QueuedSample], raw: &mut Vec<u8>) {
+    let groups = group_by_series(batch);
+    encode_series_batch(groups.iter().map(|(l, s)| (*l, s.as_slice())), raw);
+}
+
+/// The same batch as a `WriteRequest` message (the reference the hand
+/// encoder is checked against; also handy in tests).
+pub fn build_write_request(batch: &[QueuedSample]) -> WriteRequest {
+    let timeseries = group_by_series(batch)
+        .into_iter()
+        .map(|(labels, samples)| TimeSeries {
+            labels: labels
+                .decode()
+                .map(|l| labels_to_proto(&l))
+                .unwrap_or_default(),
+            samples: samples
+                .into_iter()
+                .map(|(timestamp, value)| Sample { value, timestamp })
+                .collect(),
+            exemplars: Vec::new(),
+        })
+        .collect();
     WriteRequest {
         timeseries,
         metadata: Vec::new(),
@@ -198,8 +216,8 @@ fn send_batch(ctx: &ShardContext, batch: &mut Vec<QueuedSample>, buf: &mut Vec<u
         return;
     }
     let n = batch.len();
-    let req = build_write_request(batch);
-    let body = match encode_write_request(&req, buf) {
+    encode_batch(batch, buf);
+    let body = match snappy_compress(buf) {
         Ok(b) => b,
         Err(e) => {
             log::error!(
@@ -299,18 +317,23 @@ fn sleep_unless_stopped(ctx: &ShardContext, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Labels;
 
     #[test]
     fn write_request_groups_samples_per_series_in_order() {
-        let a = Arc::new(Labels::from_pairs(&[("__name__", "a")]));
-        let b = Arc::new(Labels::from_pairs(&[("__name__", "b")]));
-        let q = |l: &Arc<Labels>, t| QueuedSample {
+        let enc = |n| Arc::new(EncodedLabels::new(&Labels::from_pairs(&[("__name__", n)])));
+        let (a, b) = (enc("a"), enc("b"));
+        let q = |l: &Arc<EncodedLabels>, t| QueuedSample {
             labels: l.clone(),
             t,
             v: t as f64,
             seq: 0,
         };
-        let req = build_write_request(&[q(&a, 1), q(&b, 1), q(&a, 2)]);
+        let batch = [q(&a, 1), q(&b, 1), q(&a, 2)];
+        let req = build_write_request(&batch);
+        let mut raw = Vec::new();
+        encode_batch(&batch, &mut raw);
+        assert_eq!(raw, prost::Message::encode_to_vec(&req));
         assert_eq!(req.timeseries.len(), 2);
         assert_eq!(req.timeseries[0].labels[0].value, "a");
         let ts: Vec<i64> = req.timeseries[0]

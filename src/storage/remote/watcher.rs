@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::codec::EncodedLabels;
 use super::progress::SavedProgress;
 use super::settings::WriteRelabel;
 use super::wal::{RefSeries, WalPosition, WalReader, WalRecord};
@@ -46,11 +47,12 @@ impl Default for ReplayLimits {
     }
 }
 
-/// A sample read from the WAL, with the labels to send.
+/// A sample read from the WAL, with the labels to send (encoded once per
+/// series, see [`EncodedLabels`]).
 #[derive(Clone, Debug)]
 pub struct TailSample {
     pub series_ref: u64,
-    pub labels: Arc<Labels>,
+    pub labels: Arc<EncodedLabels>,
     pub t: i64,
     pub v: f64,
 }
@@ -65,7 +67,7 @@ pub struct TailRecord {
 
 struct SeriesEntry {
     /// `None` when relabeling dropped the series.
-    labels: Option<Arc<Labels>>,
+    labels: Option<Arc<EncodedLabels>>,
     /// The segment (or checkpoint index) the series record was read from.
     seen: u64,
 }
@@ -335,7 +337,7 @@ impl WalTail {
             .relabel
             .process(with_external_labels(s.labels, &self.external_labels))
             .filter(|l| !l.is_empty())
-            .map(Arc::new);
+            .map(|l| Arc::new(EncodedLabels::new(&l)));
         self.series
             .insert(s.series_ref, SeriesEntry { labels, seen });
     }
@@ -478,7 +480,8 @@ mod tests {
                 Some(records) => {
                     for r in records {
                         for s in r.samples {
-                            out.push((s.labels.get_or_empty("__name__").to_string(), s.t));
+                            let l = s.labels.decode().unwrap();
+                            out.push((l.get_or_empty("__name__").to_string(), s.t));
                         }
                     }
                 }
@@ -509,7 +512,7 @@ mod tests {
             v
         };
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].labels.get("replica"), Some("x"));
+        assert_eq!(got[0].labels.decode().unwrap().get("replica"), Some("x"));
     }
 
     #[test]
@@ -630,6 +633,9 @@ mod tests {
         let records = tail.next(1 << 20).unwrap().unwrap();
         let samples: Vec<_> = records.into_iter().flat_map(|r| r.samples).collect();
         assert_eq!(samples.len(), 2);
-        assert_eq!(samples[1].labels.get("replica"), Some("own"));
+        assert_eq!(
+            samples[1].labels.decode().unwrap().get("replica"),
+            Some("own")
+        );
     }
 }
