@@ -418,3 +418,48 @@ fn promlite_receiver_accepts_what_promlite_sends() {
     }
     assert_eq!(n, 10);
 }
+
+#[test]
+fn metadata_is_sent_on_its_interval() {
+    use promlite::storage::remote::metadata::MetadataSource;
+    use promlite::storage::remote::prompb::{MetricMetadata, MetricType};
+
+    struct Fixed;
+    impl MetadataSource for Fixed {
+        fn metadata(&self) -> Vec<MetricMetadata> {
+            (0..5)
+                .map(|i| MetricMetadata {
+                    r#type: MetricType::Counter as i32,
+                    metric_family_name: format!("m{i}_total"),
+                    help: "Help.".into(),
+                    unit: String::new(),
+                })
+                .collect()
+        }
+    }
+    let ep = Endpoint::start("/w", status(204));
+    let wal = MemWal::new();
+    let mut s = settings(&ep.url);
+    s.metadata_send_interval = Duration::from_millis(30);
+    s.metadata_max_samples_per_send = 2;
+    let opts = QueueOptions {
+        metadata_source: Some(Arc::new(Fixed)),
+        ..options()
+    };
+    let q = start(s, Labels::empty(), &wal, opts);
+    let batches = || {
+        ep.recorded()
+            .iter()
+            .filter_map(|r| decode_write_request(&r.body).ok())
+            .filter(|w| !w.metadata.is_empty())
+            .map(|w| w.metadata.len())
+            .collect::<Vec<_>>()
+    };
+    assert!(wait_until(WAIT, || batches().len() >= 6), "two rounds");
+    q.stop();
+    let b = batches();
+    assert_eq!(&b[..3], &[2, 2, 1], "batched by max_samples_per_send");
+    let n = ep.count();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(ep.count(), n, "stopped with the queue");
+}

@@ -70,6 +70,9 @@ impl RemoteWriteSettings {
             send_exemplars: c.send_exemplars,
             metadata_send: c.metadata_config.send,
             metadata_send_interval: c.metadata_config.send_interval.to_std(),
+            metadata_max_samples_per_send: usize::try_from(c.metadata_config.max_samples_per_send)
+                .unwrap_or(1)
+                .max(1),
         })
     }
 }

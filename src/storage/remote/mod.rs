@@ -15,6 +15,7 @@ pub mod agent;
 pub mod client;
 pub mod codec;
 mod from_config;
+pub mod metadata;
 pub mod metrics;
 pub mod progress;
 pub mod prompb;

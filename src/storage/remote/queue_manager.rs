@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use super::client::HttpClient;
+use super::metadata::{run_metadata_loop, MetadataSource};
 use super::metrics::{samples_in_total, QueueMetrics};
 use super::progress::{ProgressFile, ProgressTracker, SavedProgress};
 use super::settings::RemoteWriteSettings;
@@ -46,6 +47,8 @@ pub struct QueueOptions {
     pub replay: ReplayLimits,
     /// Bytes of WAL read per step.
     pub read_chunk_bytes: usize,
+    /// Where metric metadata comes from; `None` sends none.
+    pub metadata_source: Option<Arc<dyn MetadataSource>>,
 }
 
 impl Default for QueueOptions {
@@ -57,6 +60,7 @@ impl Default for QueueOptions {
             poll_interval: Duration::from_millis(250),
             replay: ReplayLimits::default(),
             read_chunk_bytes: 1 << 20,
+            metadata_source: None,
         }
     }
 }
@@ -68,6 +72,9 @@ pub struct QueueManager {
     /// Wakes the reader (new WAL data, or stop); holds at most one wake-up.
     wake: Sender<()>,
     reader: Option<JoinHandle<()>>,
+    /// Closing it stops the metadata thread.
+    metadata_stop: Option<Sender<()>>,
+    metadata: Option<JoinHandle<()>>,
     shared: Arc<QueueShared>,
 }
 
@@ -137,6 +144,21 @@ impl QueueManager {
             saved: std::sync::Mutex::new(None),
         });
         let (wake, wake_rx) = bounded(1);
+        let (metadata_stop, metadata) = match (&options.metadata_source, settings.metadata_send) {
+            (Some(source), true) => {
+                let (stop_tx, stop_rx) = bounded::<()>(0);
+                let source = source.clone();
+                let ctx = shared.ctx.clone();
+                let interval = settings.metadata_send_interval;
+                let max = settings.metadata_max_samples_per_send;
+                let handle = std::thread::Builder::new()
+                    .name(format!("remote-metadata-{remote_name}"))
+                    .spawn(move || run_metadata_loop(&ctx, &*source, interval, max, &stop_rx))
+                    .map_err(|e| RemoteError::Io(format!("starting remote write metadata: {e}")))?;
+                (Some(stop_tx), Some(handle))
+            }
+            _ => (None, None),
+        };
         let reader = {
             let shared = shared.clone();
             let settings = settings.clone();
@@ -165,6 +187,8 @@ impl QueueManager {
             external_labels,
             wake,
             reader: Some(reader),
+            metadata_stop,
+            metadata,
             shared,
         })
     }
@@ -222,6 +246,10 @@ impl QueueManager {
     }
 
     fn shutdown(&mut self) {
+        drop(self.metadata_stop.take());
+        if let Some(m) = self.metadata.take() {
+            let _ = m.join();
+        }
         let Some(reader) = self.reader.take() else {
             return;
         };

@@ -160,9 +160,11 @@ pub struct RemoteWriteSettings {
     /// `send_exemplars` (accepted; exemplars are not in the WAL records
     /// promlite tails yet, so none are sent).
     pub send_exemplars: bool,
-    /// `metadata_config.send` (accepted; metadata sending is not built yet).
+    /// `metadata_config.send`: send metric metadata every interval (needs a
+    /// `MetadataSource` in the queue options).
     pub metadata_send: bool,
     pub metadata_send_interval: Duration,
+    pub metadata_max_samples_per_send: usize,
 }
 
 impl RemoteWriteSettings {
@@ -177,6 +179,7 @@ impl RemoteWriteSettings {
             send_exemplars: false,
             metadata_send: true,
             metadata_send_interval: Duration::from_secs(60),
+            metadata_max_samples_per_send: 2000,
         }
     }
 
