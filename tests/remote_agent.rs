@@ -51,7 +51,7 @@ fn scrape_to_wal_to_remote_write_with_truncation() {
     w.queue.min_backoff = Duration::from_millis(5);
     w.queue.max_backoff = Duration::from_millis(10);
     remote
-        .apply_config(&RemoteConfig {
+        .apply_remote_config(&RemoteConfig {
             external_labels: Labels::empty(),
             remote_write: vec![w],
             remote_read: vec![],

@@ -163,7 +163,7 @@ fn fanout_merges_local_and_remote_and_surfaces_errors() {
     ));
     let mut rs = RemoteSettingsBuilder::new(&ep.url);
     rs.read.read_recent = true;
-    remote.apply_config(&rs.build()).unwrap();
+    remote.apply_remote_config(&rs.build()).unwrap();
     let fanout = Fanout::new(local, vec![remote.clone()]);
     let got = collect(
         fanout
@@ -181,7 +181,7 @@ fn fanout_merges_local_and_remote_and_surfaces_errors() {
     // An endpoint that fails is an error, not silently empty data.
     let broken = Endpoint::start("/api/v1/read", status(500));
     let rs = RemoteSettingsBuilder::new(&broken.url);
-    remote.apply_config(&rs.build()).unwrap();
+    remote.apply_remote_config(&rs.build()).unwrap();
     let q = fanout.querier(0, 5000).unwrap();
     let err = q.select(true, None, &[eq("__name__", "up")]).err();
     assert!(

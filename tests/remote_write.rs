@@ -345,9 +345,9 @@ fn reload_keeps_unchanged_queues_and_replaces_changed_ones() {
         remote_write: vec![settings(&a.url), settings(&b.url)],
         remote_read: vec![],
     };
-    rs.apply_config(&conf).unwrap();
+    rs.apply_remote_config(&conf).unwrap();
     let before = rs.queues();
-    rs.apply_config(&conf).unwrap();
+    rs.apply_remote_config(&conf).unwrap();
     let same = rs.queues();
     assert!(Arc::ptr_eq(&before[0], &same[0]) && Arc::ptr_eq(&before[1], &same[1]));
     drop((before, same));
@@ -355,7 +355,7 @@ fn reload_keeps_unchanged_queues_and_replaces_changed_ones() {
     let mut changed = conf.clone();
     changed.remote_write[1].queue.max_shards = 7;
     let first = rs.queues()[0].clone();
-    rs.apply_config(&changed).unwrap();
+    rs.apply_remote_config(&changed).unwrap();
     let after = rs.queues();
     assert!(Arc::ptr_eq(&first, &after[0]), "unchanged entry kept");
     assert_eq!(after[1].settings().queue.max_shards, 7);
@@ -363,7 +363,10 @@ fn reload_keeps_unchanged_queues_and_replaces_changed_ones() {
 
     let mut dup = conf.clone();
     dup.remote_write.push(settings(&a.url));
-    assert!(rs.apply_config(&dup).is_err(), "duplicate entries rejected");
+    assert!(
+        rs.apply_remote_config(&dup).is_err(),
+        "duplicate entries rejected"
+    );
     assert_eq!(
         rs.queues().len(),
         2,
@@ -371,7 +374,7 @@ fn reload_keeps_unchanged_queues_and_replaces_changed_ones() {
     );
     let mut bad = conf.clone();
     bad.remote_write[0].url = "not a url".into();
-    assert!(rs.apply_config(&bad).is_err());
+    assert!(rs.apply_remote_config(&bad).is_err());
     rs.close();
     assert!(rs.queues().is_empty());
 }

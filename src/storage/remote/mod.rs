@@ -3,13 +3,21 @@
 //! read ([`RemoteReadQueryable`], a fanout secondary), and the server side of
 //! both protocols ([`handle_write`] for `/api/v1/write`, [`handle_read`] for
 //! `/api/v1/read`). [`RemoteStorage`] owns the queues and readers and applies
-//! configuration on reload.
+//! configuration on reload. Agent mode's WAL-only [`AgentStorage`] lives here
+//! too because it exists only to feed the queues.
+//!
+//! Map: `prompb` (wire messages) and `codec` (snappy, headers, conversions);
+//! `client` (HTTP); `settings` and `from_config` (what runs); `wal`,
+//! `wal_dir` and `watcher` (reading the WAL); `progress` (delivered position
+//! and its file); `shard`, `sharding`, `metrics`, `metadata` and
+//! `queue_manager` (sending); `read` (client side of remote read);
+//! `write_handler` and `read_handler` (server side); `storage`; `agent`.
 //!
 //! Invariants: remote write never buffers samples that are not already in
 //! the WAL (the WAL is the queue); this module opens no listening socket (the
 //! web handler calls the handlers); queues see the WAL only through
-//! [`wal::WalReader`], and only [`wal_dir`] names the TSDB's WAL reader and
-//! record decoders (never the head or blocks).
+//! [`wal::WalReader`], and only [`wal_dir`] and [`agent`] name the TSDB's
+//! WAL reader, writer and record codecs (never the head or blocks).
 
 pub mod agent;
 pub mod client;

@@ -4,8 +4,9 @@
 //! shard-update interval, and saves its delivered position to the progress
 //! file about once a second and at shutdown.
 //!
-//! Threads: `remote-write-<name>` (the reader) and `remote-shard-<i>` per
-//! shard. [`QueueManager::stop`] ends them: the reader stops reading, the
+//! Threads: `remote-write-<name>` (the reader), `remote-shard-<i>` per
+//! shard, and `remote-metadata-<name>` when metadata is sent (see
+//! [`super::metadata`]). [`QueueManager::stop`] ends them: the reader stops reading, the
 //! shards send what they hold; when the flush deadline passes the shards
 //! abandon the rest (it stays in the WAL and the saved position is before
 //! it, so it is sent after the restart).

@@ -2,8 +2,8 @@
 //! `remote_write` entry and the readers of every `remote_read` entry, behind
 //! one fanout secondary. Its appender stores nothing (the queues read the
 //! WAL); it records the newest appended timestamp and wakes the queues after
-//! a commit. `apply_config` keeps a queue whose entry and external labels did
-//! not change, and restarts the others.
+//! a commit. `apply_config` (the reloader) keeps a queue whose entry and
+//! external labels did not change, and restarts the others.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,9 +68,15 @@ impl RemoteStorage {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The reloader: applies the remote storage part of a whole parsed
+    /// configuration (see [`RemoteStorage::apply_remote_config`]).
+    pub fn apply_config(&self, cfg: &crate::config::Config) -> Result<(), RemoteError> {
+        self.apply_remote_config(&RemoteConfig::from_config(cfg)?)
+    }
+
     /// Applies `remote_write`, `remote_read` and external labels. Checks
     /// everything before changing anything: on error the old setup runs on.
-    pub fn apply_config(&self, conf: &RemoteConfig) -> Result<(), RemoteError> {
+    pub fn apply_remote_config(&self, conf: &RemoteConfig) -> Result<(), RemoteError> {
         validate(conf)?;
         let readers = conf
             .remote_read
