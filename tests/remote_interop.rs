@@ -219,3 +219,51 @@ fn prometheus_remote_reads_from_promlite() {
     );
     assert_eq!(up.query("count_over_time(promlite_only[5m])"), Some(10.0));
 }
+
+#[test]
+fn agent_storage_feeds_a_real_prometheus() {
+    use promlite::storage::remote::{AgentOptions, AgentStorage, RemoteConfig, RemoteStorage};
+    use promlite::storage::Appendable;
+
+    let Some(bin) = prometheus_bin() else { return };
+    let up = Upstream::start(&bin, "global: {}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let agent = AgentStorage::open(dir.path(), AgentOptions::default()).unwrap();
+    let remote = RemoteStorage::new(
+        agent.wal_reader(),
+        QueueOptions {
+            poll_interval: Duration::from_millis(10),
+            ..QueueOptions::default()
+        },
+    );
+    let mut w = RemoteWriteSettings::new(format!("{}/api/v1/write", up.base));
+    w.queue.batch_send_deadline = Duration::from_millis(50);
+    remote
+        .apply_remote_config(&RemoteConfig {
+            external_labels: Labels::from_pairs(&[("agent", "promlite")]),
+            remote_write: vec![w],
+            remote_read: vec![],
+        })
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || remote
+        .queues()
+        .iter()
+        .all(|q| q.is_started())));
+    let now = promlite::model::value::now_millis();
+    for round in 0..20i64 {
+        let mut app = agent.appender();
+        for i in 0..5 {
+            let l = Labels::from_pairs(&[("__name__", "agent_metric"), ("i", &i.to_string())]);
+            app.append(0, &l, now - 30_000 + round * 1000, round as f64)
+                .unwrap();
+        }
+        app.commit().unwrap();
+        remote.notify();
+    }
+    let got = wait_until(Duration::from_secs(20), || {
+        up.query(r#"sum(count_over_time(agent_metric{agent="promlite"}[5m]))"#) == Some(100.0)
+    });
+    remote.close();
+    agent.close().unwrap();
+    assert!(got, "Prometheus holds the agent's 100 samples");
+}
