@@ -466,3 +466,34 @@ fn metadata_is_sent_on_its_interval() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(ep.count(), n, "stopped with the queue");
 }
+
+#[test]
+fn retry_after_header_sets_the_retry_delay() {
+    use std::sync::Mutex;
+    use std::time::Instant;
+    let times: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let seen = times.clone();
+    let ep = Endpoint::start("/w", move |_, _| {
+        let mut t = seen.lock().unwrap();
+        t.push(Instant::now());
+        if t.len() == 1 {
+            (503, vec![("Retry-After".into(), "1".into())], Vec::new())
+        } else {
+            (204, Vec::new(), Vec::new())
+        }
+    });
+    let wal = MemWal::new();
+    wal.log_series(&[series(1, "a")]);
+    let q = start(settings(&ep.url), Labels::empty(), &wal, options());
+    wal.log_samples(&samples(1, 0..1));
+    q.notify();
+    assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() == 1));
+    q.stop();
+    let t = times.lock().unwrap();
+    // min_backoff is 5 ms in these tests: only the header explains the wait.
+    assert!(
+        t[1] - t[0] >= Duration::from_millis(900),
+        "{:?}",
+        t[1] - t[0]
+    );
+}

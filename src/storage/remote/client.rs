@@ -81,10 +81,18 @@ impl HttpClient {
         if (200..300).contains(&status) {
             return Ok(());
         }
+        let retry_after = resp
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let message = error_body(resp.body_mut());
         let message = format!("server returned HTTP status {status}: {message}");
         if status >= 500 || (status == 429 && retry_on_429) {
-            return Err(RemoteError::Recoverable(message));
+            return Err(match retry_after {
+                Some(after) => RemoteError::RetryAfter { message, after },
+                None => RemoteError::Recoverable(message),
+            });
         }
         Err(RemoteError::Http { status, message })
     }
@@ -185,6 +193,12 @@ impl HttpClient {
     }
 }
 
+/// `Retry-After` in seconds (the HTTP-date form is not honoured: the
+/// exponential backoff applies instead).
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// The first line of an error body, at most [`MAX_ERR_MSG_LEN`] bytes.
 fn error_body(body: &mut ureq::Body) -> String {
     let bytes = body
@@ -251,6 +265,12 @@ mod tests {
         assert_eq!(backoff(1, min, max), Duration::from_millis(60));
         assert_eq!(backoff(2, min, max), max);
         assert_eq!(backoff(200, min, max), max);
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 
     #[test]

@@ -122,7 +122,10 @@ fn send_metadata(
                 metrics.bytes.add(body.len() as f64);
                 return Ok(());
             }
-            Err(RemoteError::Recoverable(msg)) if attempt < MAX_METADATA_RETRIES => {
+            Err(e @ (RemoteError::Recoverable(_) | RemoteError::RetryAfter { .. }))
+                if attempt < MAX_METADATA_RETRIES =>
+            {
+                let msg = e.to_string();
                 metrics.retried.add(chunk.len() as f64);
                 log::debug!(
                     "remote write {}: metadata send retried: {msg}",

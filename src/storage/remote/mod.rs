@@ -65,6 +65,11 @@ pub enum RemoteError {
     Decode(String),
     /// A send failed in a way worth retrying (network error, 5xx, 429 when allowed).
     Recoverable(String),
+    /// A recoverable answer whose `Retry-After` header names the delay.
+    RetryAfter {
+        message: String,
+        after: std::time::Duration,
+    },
     /// The endpoint answered with a final error status.
     Http { status: u16, message: String },
     /// The WAL could not be read.
@@ -86,6 +91,9 @@ impl fmt::Display for RemoteError {
             RemoteError::Encode(m) => write!(f, "encoding remote storage message: {m}"),
             RemoteError::Decode(m) => write!(f, "decoding remote storage message: {m}"),
             RemoteError::Recoverable(m) => f.write_str(m),
+            RemoteError::RetryAfter { message, after } => {
+                write!(f, "{message} (retry after {after:?})")
+            }
             RemoteError::Http { message, .. } => f.write_str(message),
             RemoteError::Wal(m) => write!(f, "reading WAL for remote write: {m}"),
             RemoteError::WalSegmentMissing(s) => {

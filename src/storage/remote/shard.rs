@@ -258,19 +258,21 @@ fn send_batch(ctx: &ShardContext, batch: &mut Vec<QueuedSample>, buf: &mut Vec<u
                 finish(ctx, batch);
                 return;
             }
-            Err(RemoteError::Recoverable(msg)) => {
+            Err(e @ (RemoteError::Recoverable(_) | RemoteError::RetryAfter { .. })) => {
                 ctx.metrics.samples_retried_total.add(n as f64);
                 if attempt == 0 || attempt.is_power_of_two() {
                     log::warn!(
-                        "remote write {}: failed to send batch, retrying (attempt {}): {msg}",
+                        "remote write {}: failed to send batch, retrying (attempt {}): {e}",
                         ctx.remote_name,
                         attempt + 1
                     );
                 }
-                sleep_unless_stopped(
-                    ctx,
-                    backoff(attempt, ctx.queue.min_backoff, ctx.queue.max_backoff),
-                );
+                // The server's Retry-After wins over our backoff, as upstream.
+                let delay = match e {
+                    RemoteError::RetryAfter { after, .. } => after,
+                    _ => backoff(attempt, ctx.queue.min_backoff, ctx.queue.max_backoff),
+                };
+                sleep_unless_stopped(ctx, delay);
                 attempt = attempt.saturating_add(1);
             }
             Err(e) => {
