@@ -5,7 +5,8 @@
 //! with the separator, matched against the fully anchored regex, and `$1`,
 //! `${1}`, `${name}` in `target_label`/`replacement` expand as Go's
 //! `regexp.Expand` does. A set with no rule that changes it is returned
-//! without allocating a new one (see `process_cow`).
+//! without allocating a new one (see `process_cow`). Like the rest of
+//! `model`, this file never imports `config`; `config` re-exports its types.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -193,9 +194,39 @@ impl Serialize for RelabelRegex {
 
 impl<'de> Deserialize<'de> for RelabelRegex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = crate::config::types::scalar_string(d)?;
+        // `regex: 1` is a YAML integer but a pattern to upstream.
+        let s = d.deserialize_any(ScalarText)?;
         RelabelRegex::new(&s).map_err(de::Error::custom)
     }
+}
+
+/// Reads any YAML scalar as its text.
+struct ScalarText;
+
+impl de::Visitor<'_> for ScalarText {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(super::value::format_go_g(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// One relabeling rule (upstream's `relabel.Config`).
@@ -206,7 +237,7 @@ pub struct RelabelConfig {
     pub source_labels: Vec<String>,
     pub separator: String,
     pub regex: RelabelRegex,
-    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub modulus: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub target_label: String,
