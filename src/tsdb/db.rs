@@ -1,9 +1,12 @@
-//! `Db`: the head plus its WAL in a data directory, as upstream's `tsdb.DB`
-//! (blocks come with issue 5). Opening takes the directory lock, replays the
-//! WAL (repairing a torn tail) and starts one background thread,
-//! `tsdb-maintenance`, which fsyncs the WAL every `wal_fsync_interval` and,
-//! with a time retention set, truncates the head and checkpoints the WAL once
-//! a minute. [`Db::close`] stops that thread and fsyncs the WAL.
+//! `Db`: blocks, the head and its WAL in a data directory, as upstream's
+//! `tsdb.DB`. Opening takes the directory lock, loads the blocks (removing
+//! half-written ones), replays the WAL (repairing a torn tail) and starts one
+//! background thread, `tsdb-maintenance`, which fsyncs the WAL every
+//! `wal_fsync_interval` and, every `truncate_interval`, cuts the head's
+//! oldest range into a block once the head spans 1.5 ranges (then truncates
+//! the head and checkpoints the WAL), and applies time and size retention.
+//! [`Db::close`] stops that thread and fsyncs the WAL. Queries merge the
+//! blocks overlapping their range with the head.
 //!
 //! What can be lost: after a kill -9, nothing whose commit returned (it was
 //! written to the WAL file before becoming visible). After a power loss or
@@ -18,8 +21,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 
+use super::compact::BlockSet;
 use super::head::replay::{replay_wal, ReplayStats};
 use super::head::{Head, HeadOptions, HeadStats, DEFAULT_CHUNK_RANGE};
+use super::querier::DbQuerier;
 use super::wal::checkpoint::{checkpoint, delete_checkpoints};
 use super::wal::{list_segments, Wal, WalOptions, DEFAULT_FSYNC_INTERVAL, DEFAULT_SEGMENT_SIZE};
 use super::TsdbError;
@@ -37,11 +42,18 @@ pub struct DbOptions {
     pub no_lockfile: bool,
     /// `--storage.tsdb.min-block-duration`: the head's chunk range.
     pub min_block_duration: i64,
+    /// `--storage.tsdb.max-block-duration`: the largest block levelled
+    /// compaction builds (upstream's default: 10% of the retention, at most
+    /// 31d; 36h for the default 15d retention).
+    pub max_block_duration: i64,
     /// `--storage.tsdb.retention.time` in ms; `None` keeps everything.
     pub retention: Option<i64>,
+    /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL and
+    /// checkpoints; `None` for no limit.
+    pub retention_size: Option<u64>,
     /// How often the WAL is fsynced.
     pub wal_fsync_interval: Duration,
-    /// How often retention is applied.
+    /// How often compaction, head truncation and retention run (upstream: 1m).
     pub truncate_interval: Duration,
     /// Lock stripes of the head.
     pub stripes: usize,
@@ -54,7 +66,9 @@ impl Default for DbOptions {
             wal_compression: true,
             no_lockfile: false,
             min_block_duration: DEFAULT_CHUNK_RANGE,
+            max_block_duration: 36 * 60 * 60 * 1000,
             retention: None,
+            retention_size: None,
             wal_fsync_interval: DEFAULT_FSYNC_INTERVAL,
             truncate_interval: Duration::from_secs(60),
             stripes: 64,
@@ -80,6 +94,7 @@ pub struct Db {
     dir: PathBuf,
     opts: DbOptions,
     head: Arc<Head>,
+    blocks: Arc<BlockSet>,
     lock: Mutex<Option<File>>,
     closed: Arc<AtomicBool>,
     stop: Mutex<Option<Sender<()>>>,
@@ -132,7 +147,13 @@ impl Db {
         }));
         let wal_dir = dir.join("wal");
         let counters = Arc::new(DbCounters::default());
+        let blocks = Arc::new(BlockSet::load(dir)?);
         let replay = replay_wal(&head, &wal_dir)?;
+        if let Some(bmax) = blocks.max_time() {
+            // What the blocks hold is not the head's any more, and samples
+            // before the newest block are out of bounds, as upstream.
+            head.truncate(bmax);
+        }
         counters
             .wal_corruptions
             .fetch_add(replay.corruptions, Ordering::Relaxed);
@@ -159,6 +180,7 @@ impl Db {
         let db = Arc::new(Db {
             dir: dir.to_path_buf(),
             head,
+            blocks,
             lock: Mutex::new(lock),
             closed: Arc::new(AtomicBool::new(false)),
             stop: Mutex::new(None),
@@ -175,6 +197,7 @@ impl Db {
     fn start_maintenance(&self) -> Result<(), TsdbError> {
         let (tx, rx) = bounded::<()>(0);
         let head = self.head.clone();
+        let blocks = self.blocks.clone();
         let counters = self.counters.clone();
         let opts = self.opts.clone();
         let wal_dir = self.dir.join("wal");
@@ -193,15 +216,9 @@ impl Db {
                             log::error!("fsync WAL: {e}");
                         }
                     }
-                    if let Some(retention) = opts.retention {
-                        if last_truncate.elapsed() >= opts.truncate_interval {
-                            last_truncate = Instant::now();
-                            let maxt = head.max_time();
-                            let mint = maxt.saturating_sub(retention);
-                            if maxt != i64::MIN && head.min_time() < mint {
-                                truncate(&head, &wal_dir, &counters, mint, opts.wal_compression);
-                            }
-                        }
+                    if last_truncate.elapsed() >= opts.truncate_interval {
+                        last_truncate = Instant::now();
+                        maintain(&head, &blocks, &wal_dir, &counters, &opts);
                     }
                 }
             })
@@ -232,6 +249,114 @@ impl Db {
     /// Head statistics for `/api/v1/status/tsdb` (upstream shows the top 10).
     pub fn stats(&self, limit: usize) -> HeadStats {
         self.head.stats(limit)
+    }
+
+    /// The loaded blocks.
+    pub fn blocks(&self) -> &Arc<BlockSet> {
+        &self.blocks
+    }
+
+    /// Runs one maintenance pass now: compaction of the head into blocks,
+    /// head truncation with a WAL checkpoint, then retention.
+    pub fn compact(&self) -> Result<(), TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        maintain(
+            &self.head,
+            &self.blocks,
+            &self.dir.join("wal"),
+            &self.counters,
+            &self.opts,
+        );
+        Ok(())
+    }
+
+    /// Upstream's `POST /api/v1/admin/tsdb/snapshot`: hard-links every block
+    /// into `<dir>/snapshots/<YYYYMMDDTHHMMSSZ>-<random hex>/` and, unless
+    /// `skip_head`, writes the head there as one more block. Returns the
+    /// snapshot's directory name.
+    pub fn snapshot(&self, skip_head: bool) -> Result<String, TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        let secs = crate::model::value::now_millis().max(0) / 1000;
+        // Upstream: "%s-%016x" of the time and a random positive int63.
+        let rand = u64::from_be_bytes(super::block::ulid::random_bytes()) >> 1;
+        let name = format!("{}-{rand:016x}", format_utc_compact(secs));
+        let snap = self.dir.join("snapshots").join(&name);
+        fs::create_dir_all(&snap).map_err(io(&snap))?;
+        for b in self.blocks.list() {
+            let Some(ulid) = b.dir().file_name() else {
+                continue;
+            };
+            link_tree(b.dir(), &snap.join(ulid))?;
+        }
+        if !skip_head && self.head.num_series() > 0 {
+            let ids = self.head.postings_for_matchers(&[]);
+            let series = self.head.series_chunks(&ids, i64::MIN, i64::MAX);
+            let input = series
+                .iter()
+                .map(|(l, cs)| {
+                    let cs = cs
+                        .iter()
+                        .map(|c| super::block::ChunkData {
+                            min_t: c.min_t,
+                            max_t: c.max_t,
+                            data: &c.data,
+                        })
+                        .collect();
+                    (l.clone(), cs)
+                })
+                .collect();
+            let (mint, maxt) = (self.head.min_time(), self.head.max_time());
+            let deleted = self.head.tombstones_by_labels(&ids);
+            super::block::write_block_with_tombstones(
+                &snap,
+                input,
+                mint,
+                maxt.saturating_add(1),
+                &deleted,
+            )?;
+        }
+        Ok(name)
+    }
+
+    /// Upstream's `POST /api/v1/admin/tsdb/delete_series`: hides samples in
+    /// `[mint, maxt]` of series matching `matchers`, in the head (through
+    /// WAL tombstones) and in every overlapping block (its tombstones file).
+    /// Returns the number of affected series (a series in several places
+    /// counts once per place).
+    pub fn delete(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[crate::model::Matcher],
+    ) -> Result<usize, TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        let mut n = self
+            .head
+            .delete(mint, maxt, matchers)
+            .map_err(|e| TsdbError::Io {
+                path: self.dir.join("wal"),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        for b in self.blocks.overlapping(mint, maxt) {
+            n += b.delete(mint, maxt, matchers)?;
+        }
+        Ok(n)
+    }
+
+    /// Upstream's `POST /api/v1/admin/tsdb/clean_tombstones`: rewrites the
+    /// blocks with deletions so the deleted data leaves the disk. Deletions
+    /// in the head go when the head is cut into blocks and those are cleaned.
+    pub fn clean_tombstones(&self) -> Result<usize, TsdbError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TsdbError::Closed);
+        }
+        self.blocks.clean_tombstones()
     }
 
     /// Drops head data before `mint` and checkpoints the WAL.
@@ -281,6 +406,77 @@ impl Drop for Db {
         if let Err(e) = self.close() {
             log::error!("closing TSDB: {e}");
         }
+    }
+}
+
+/// Hard-links the files of `from` into `to`, recreating directories.
+fn link_tree(from: &Path, to: &Path) -> Result<(), TsdbError> {
+    fs::create_dir_all(to).map_err(io(to))?;
+    for e in fs::read_dir(from).map_err(io(from))?.flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            link_tree(&src, &dst)?;
+        } else {
+            fs::hard_link(&src, &dst).map_err(io(&dst))?;
+        }
+    }
+    Ok(())
+}
+
+/// `YYYYMMDDTHHMMSSZ` for Unix seconds `secs` (civil-from-days, UTC).
+fn format_utc_compact(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// One maintenance pass; errors are logged and counted, never fatal.
+fn maintain(
+    head: &Head,
+    blocks: &BlockSet,
+    wal_dir: &Path,
+    counters: &DbCounters,
+    opts: &DbOptions,
+) {
+    while BlockSet::head_compactable(head) {
+        match blocks.compact_head_range(head) {
+            Ok(Some(maxt)) => truncate(head, wal_dir, counters, maxt, opts.wal_compression),
+            Ok(None) => break,
+            Err(e) => {
+                log::error!("compaction of the head failed: {e}");
+                break;
+            }
+        }
+    }
+    let ranges = super::compact::block_ranges(opts.min_block_duration, opts.max_block_duration);
+    // Bounded: each merge removes at least one block.
+    for _ in 0..64 {
+        let Some(group) = blocks.plan(&ranges) else {
+            break;
+        };
+        if let Err(e) = blocks.merge(&group) {
+            log::error!("compaction of blocks failed: {e}");
+            break;
+        }
+    }
+    if let Some(r) = opts.retention {
+        blocks.apply_time_retention(r);
+    }
+    if let Some(limit) = opts.retention_size {
+        blocks.apply_size_retention(limit, super::metrics::dir_size(wal_dir));
     }
 }
 
@@ -360,7 +556,19 @@ impl Queryable for Db {
         if self.closed.load(Ordering::Acquire) {
             return Err(StorageError::NotReady);
         }
-        Ok(Box::new(self.head.querier(mint, maxt)))
+        let head: Box<dyn Querier> = Box::new(self.head.querier(mint, maxt));
+        let blocks = self.blocks.overlapping(mint, maxt);
+        if blocks.is_empty() {
+            return Ok(head);
+        }
+        // Blocks first: on a timestamp held twice (a block and the head
+        // after a restart) the first querier's sample is kept.
+        let mut queriers: Vec<Box<dyn Querier>> = blocks
+            .iter()
+            .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
+            .collect();
+        queriers.push(head);
+        Ok(Box::new(DbQuerier::new(queriers)))
     }
 }
 

@@ -23,7 +23,7 @@ fn load(a: &AtomicU64) -> f64 {
     a.load(Ordering::Relaxed) as f64
 }
 
-fn dir_size(path: &std::path::Path) -> u64 {
+pub(crate) fn dir_size(path: &std::path::Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(path) else {
         return 0;
     };
@@ -128,12 +128,12 @@ pub fn register_metrics(db: &Arc<Db>, registry: &Registry) {
     gauge(
         "prometheus_tsdb_lowest_timestamp",
         "Lowest timestamp value stored in the database.",
-        |db| time_or_zero(db.head().min_time()),
+        |db| time_or_zero(lowest(db)),
     );
     gauge(
         "prometheus_tsdb_lowest_timestamp_seconds",
         "Lowest timestamp value stored in the database.",
-        |db| time_or_zero(db.head().min_time()) / 1000.0,
+        |db| time_or_zero(lowest(db)) / 1000.0,
     );
     counter(
         "prometheus_tsdb_head_truncations_total",
@@ -218,13 +218,47 @@ pub fn register_metrics(db: &Arc<Db>, registry: &Registry) {
     gauge(
         "prometheus_tsdb_blocks_loaded",
         "Number of currently loaded data blocks",
-        |_| 0.0,
+        |db| db.blocks().list().len() as f64,
     );
     gauge(
         "prometheus_tsdb_storage_blocks_bytes",
         "The number of bytes that are currently used for local storage by all blocks.",
-        |_| 0.0,
+        |db| db.blocks().bytes() as f64,
     );
+    counter(
+        "prometheus_tsdb_compactions_total",
+        "Total number of compactions that were executed for the partition.",
+        |db| load(&db.blocks().counters.compactions),
+    );
+    counter(
+        "prometheus_tsdb_compactions_failed_total",
+        "Total number of compactions that failed for the partition.",
+        |db| load(&db.blocks().counters.compactions_failed),
+    );
+    counter(
+        "prometheus_tsdb_time_retentions_total",
+        "The number of times that blocks were deleted because the maximum time limit was exceeded.",
+        |db| load(&db.blocks().counters.time_retentions),
+    );
+    counter(
+        "prometheus_tsdb_size_retentions_total",
+        "The number of times that blocks were deleted because the maximum number of bytes was exceeded.",
+        |db| load(&db.blocks().counters.size_retentions),
+    );
+    let exp = |start: f64, factor: f64, n: i32| -> Vec<f64> {
+        (0..n).map(|i| start * factor.powi(i)).collect()
+    };
+    // Sum over sum gives bytes per sample of compacted chunks.
+    let _ = db.blocks().chunk_size_histogram.set(registry.histogram(
+        "prometheus_tsdb_compaction_chunk_size_bytes",
+        "Final size of chunks on their first compaction",
+        &exp(32.0, 1.5, 12),
+    ));
+    let _ = db.blocks().chunk_samples_histogram.set(registry.histogram(
+        "prometheus_tsdb_compaction_chunk_samples",
+        "Final number of samples on their first compaction",
+        &exp(4.0, 1.5, 12),
+    ));
     gauge(
         "prometheus_tsdb_wal_segments",
         "Number of WAL segment files on disk (promlite).",
@@ -242,6 +276,13 @@ pub fn register_metrics(db: &Arc<Db>, registry: &Registry) {
         &[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
     );
     let _ = db.fsync_histogram.set(h);
+}
+
+fn lowest(db: &Db) -> i64 {
+    db.blocks()
+        .min_time()
+        .unwrap_or(i64::MAX)
+        .min(db.head().min_time())
 }
 
 fn time_or_zero(t: i64) -> f64 {

@@ -5,16 +5,19 @@
 //! the server wiring; queries and scrapes see only
 //! `storage::{Appendable, Queryable}`.
 //!
-//! Not built yet (issue 5): persistent blocks, compaction, size retention,
-//! deletion and snapshots. Until then the head holds all data and time
-//! retention truncates it in place.
+//! Blocks (`block`, `compact`) hold data older than the head's window in
+//! upstream's on-disk format. Not built yet: levelled compaction of blocks
+//! into larger ranges, deletion (tombstones) and snapshots.
 
 pub mod block;
 pub mod chunkenc;
+pub mod compact;
 pub mod db;
 pub mod head;
 pub mod index;
 pub mod metrics;
+pub mod querier;
+pub mod tombstones;
 pub mod wal;
 
 use std::fmt;

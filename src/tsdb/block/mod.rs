@@ -1,11 +1,10 @@
-//! Persistent blocks in upstream's on-disk format (issue 5, first part):
-//! [`writer::write_block`] cuts a set of series and chunks into a block
-//! directory, [`Block`] reads one back through memory maps and answers
-//! `storage::Querier` over it.
-//!
-//! Not wired into `Db` yet: compaction of the head into blocks, the querier
-//! merging blocks with the head, retention and deletion are still to come, so
-//! nothing here runs unless called directly.
+//! Persistent blocks in upstream's on-disk format: [`writer::write_block`]
+//! cuts a set of series and chunks into a block directory, [`Block`] reads
+//! one back through memory maps and answers `storage::Querier` over it.
+//! `compact::BlockSet` decides when blocks are written and deleted.
+//! Deletions are kept in the block's `tombstones` file (rewritten by rename,
+//! so hard-linked snapshots keep their own); rewriting blocks to drop
+//! deleted data (`clean_tombstones`) is not built.
 
 pub mod ulid;
 pub mod writer;
@@ -13,19 +12,22 @@ pub mod writer;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
 use super::head::{ChunkSnapshot, HeadSeries};
+use super::tombstones::{Interval, Tombstones};
 use super::wal::crc32c;
 use super::TsdbError;
 use crate::model::{Label, Labels, Matcher};
 use crate::storage::{BoxSeries, Querier, SelectHints, SeriesSet, StorageError};
 use crate::tsdb::index::{intersect, merge, subtract};
 
-pub use writer::{cleanup_tmp, write_block, ChunkData};
+pub use writer::{
+    cleanup_tmp, write_block, write_block_with_tombstones, write_compacted_block, ChunkData,
+};
 
 /// Suffix of a block directory being written.
 pub const TMP_SUFFIX: &str = ".tmp-for-creation";
@@ -163,6 +165,9 @@ fn map(path: &Path) -> Result<Mmap, TsdbError> {
     })
 }
 
+/// A series of a block: labels, chunk metas and deleted intervals.
+pub type BlockSeriesEntry = (Labels, Vec<ChunkMeta>, Vec<Interval>);
+
 /// A chunk's place in the block.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ChunkMeta {
@@ -182,6 +187,7 @@ pub struct Block {
     /// name → value → offset of the postings list.
     postings: BTreeMap<String, BTreeMap<String, u64>>,
     all_postings: u64,
+    tombstones: RwLock<Tombstones>,
 }
 
 impl Block {
@@ -220,6 +226,17 @@ impl Block {
             }
         }
         let (symbols, postings, all_postings) = parse_index(&index, &index_path)?;
+        let tomb_path = dir.join("tombstones");
+        let tombstones = match std::fs::read(&tomb_path) {
+            Ok(b) => Tombstones::decode(&b).map_err(|e| corrupt(&tomb_path, e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Tombstones::new(),
+            Err(e) => {
+                return Err(TsdbError::Io {
+                    path: tomb_path,
+                    source: e,
+                })
+            }
+        };
         Ok(Arc::new(Block {
             dir: dir.to_path_buf(),
             meta,
@@ -229,7 +246,50 @@ impl Block {
             symbols,
             postings,
             all_postings,
+            tombstones: RwLock::new(tombstones),
         }))
+    }
+
+    /// The deleted intervals of series `sref`.
+    pub fn deleted_intervals(&self, sref: u32) -> Vec<Interval> {
+        self.tombstones
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sref)
+            .to_vec()
+    }
+
+    /// Records a deletion of `[mint, maxt]` for series matching `matchers`
+    /// and rewrites the `tombstones` file (temp file + rename). Returns how
+    /// many series were affected.
+    pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<usize, TsdbError> {
+        if mint > maxt || maxt < self.meta.min_time || mint >= self.meta.max_time {
+            return Ok(0);
+        }
+        let refs = self.postings_for_matchers(matchers)?;
+        if refs.is_empty() {
+            return Ok(0);
+        }
+        let mut t = self.tombstones.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = t.clone();
+        for &r in &refs {
+            next.add(r, (mint, maxt));
+        }
+        let tmp = self.dir.join("tombstones.tmp");
+        let path = self.dir.join("tombstones");
+        let ioe = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| TsdbError::Io { path: p, source }
+        };
+        {
+            use std::io::Write;
+            let mut f = File::create(&tmp).map_err(ioe(&tmp))?;
+            f.write_all(&next.encode()).map_err(ioe(&tmp))?;
+            f.sync_all().map_err(ioe(&tmp))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(ioe(&path))?;
+        *t = next;
+        Ok(refs.len())
     }
 
     pub fn dir(&self) -> &Path {
@@ -367,6 +427,17 @@ impl Block {
         Ok(data)
     }
 
+    /// Every series with its chunk metas and deleted intervals, in label order.
+    pub fn all_series(&self) -> Result<Vec<BlockSeriesEntry>, TsdbError> {
+        self.postings_at(self.all_postings)?
+            .into_iter()
+            .map(|r| {
+                let (l, m) = self.series(r)?;
+                Ok((l, m, self.deleted_intervals(r)))
+            })
+            .collect()
+    }
+
     /// A querier over `[mint, maxt]`.
     pub fn querier(self: &Arc<Self>, mint: i64, maxt: i64) -> BlockQuerier {
         BlockQuerier {
@@ -478,7 +549,9 @@ impl Querier for BlockQuerier {
             if chunks.is_empty() {
                 return None;
             }
-            let s: BoxSeries = Box::new(HeadSeries::new(labels, chunks, mint, maxt));
+            let deleted = block.deleted_intervals(r);
+            let s: BoxSeries =
+                Box::new(HeadSeries::new(labels, chunks, mint, maxt).with_deleted(deleted));
             Some(Ok(s))
         })))
     }

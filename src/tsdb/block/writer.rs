@@ -14,13 +14,13 @@ use super::{BlockMeta, BlockMetaCompaction, BlockStats, TMP_SUFFIX};
 use crate::model::Labels;
 use crate::tsdb::chunkenc::bstream::{put_uvarint, put_varint};
 use crate::tsdb::chunkenc::{num_samples, ENC_XOR};
+use crate::tsdb::tombstones::{Interval, Tombstones};
 use crate::tsdb::wal::crc32c;
 use crate::tsdb::TsdbError;
 
 pub const INDEX_MAGIC: u32 = 0xBAAA_D700;
 pub const INDEX_VERSION_V2: u8 = 2;
 pub const CHUNKS_MAGIC: u32 = 0x85BD_40DD;
-pub const TOMBSTONES_MAGIC: u32 = 0x0130_BA30;
 /// Upstream's maximum chunk segment file size.
 pub const CHUNK_SEGMENT_SIZE: u64 = 512 * 1024 * 1024;
 const CHUNKS_HEADER: usize = 8;
@@ -138,7 +138,7 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
 
 /// Builds the index file bytes for `series` (sorted by labels) whose chunks
 /// were written at `refs`.
-fn build_index(series: &[(Labels, Vec<ChunkData<'_>>)], refs: &[Vec<u64>]) -> Vec<u8> {
+fn build_index(series: &[(Labels, Vec<ChunkData<'_>>)], refs: &[Vec<u64>]) -> (Vec<u8>, Vec<u32>) {
     let mut symbols: BTreeSet<&str> = BTreeSet::new();
     for (l, _) in series {
         for lb in l {
@@ -271,7 +271,7 @@ fn build_index(series: &[(Labels, Vec<ChunkData<'_>>)], refs: &[Vec<u64>]) -> Ve
     let crc = crc32c::checksum(&toc);
     buf.extend_from_slice(&toc);
     buf.extend_from_slice(&crc.to_be_bytes());
-    buf
+    (buf, series_refs)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TsdbError> {
@@ -284,9 +284,35 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TsdbError> {
 /// `[mint, maxt)` into `dir/<ulid>` and returns its meta.
 pub fn write_block(
     dir: &Path,
+    series: Vec<(Labels, Vec<ChunkData<'_>>)>,
+    mint: i64,
+    maxt: i64,
+) -> Result<BlockMeta, TsdbError> {
+    write_block_with_tombstones(dir, series, mint, maxt, &HashMap::new())
+}
+
+/// [`write_block`] with deletion intervals carried over into the block's
+/// `tombstones` file (keyed by labels, resolved to the new series refs).
+pub fn write_block_with_tombstones(
+    dir: &Path,
+    series: Vec<(Labels, Vec<ChunkData<'_>>)>,
+    mint: i64,
+    maxt: i64,
+    deleted: &HashMap<Labels, Vec<Interval>>,
+) -> Result<BlockMeta, TsdbError> {
+    write_compacted_block(dir, series, mint, maxt, deleted, 1, Vec::new())
+}
+
+/// The general form: `level` and `sources` go into `meta.json` (an empty
+/// `sources` means the new block is its own source, as for a head block).
+pub fn write_compacted_block(
+    dir: &Path,
     mut series: Vec<(Labels, Vec<ChunkData<'_>>)>,
     mint: i64,
     maxt: i64,
+    deleted: &HashMap<Labels, Vec<Interval>>,
+    level: u32,
+    mut sources: Vec<String>,
 ) -> Result<BlockMeta, TsdbError> {
     series.retain(|(_, c)| !c.is_empty());
     series.sort_by(|a, b| a.0.cmp(&b.0));
@@ -311,20 +337,30 @@ pub fn write_block(
     cw.finish_file()?;
     stats.num_series = series.len() as u64;
 
-    write_file(&tmp.join("index"), &build_index(&series, &refs))?;
-    let mut tomb = Vec::with_capacity(9);
-    tomb.extend_from_slice(&TOMBSTONES_MAGIC.to_be_bytes());
-    tomb.push(1);
-    tomb.extend_from_slice(&crc32c::checksum(&[]).to_be_bytes());
-    write_file(&tmp.join("tombstones"), &tomb)?;
+    let (index, series_refs) = build_index(&series, &refs);
+    write_file(&tmp.join("index"), &index)?;
+    let mut tomb = Tombstones::new();
+    if !deleted.is_empty() {
+        for ((labels, _), sref) in series.iter().zip(&series_refs) {
+            for iv in deleted.get(labels).map(|v| v.as_slice()).unwrap_or(&[]) {
+                tomb.add(*sref, *iv);
+            }
+        }
+    }
+    write_file(&tmp.join("tombstones"), &tomb.encode())?;
     let meta = BlockMeta {
         ulid: ulid.clone(),
         min_time: mint,
         max_time: maxt,
         stats,
         compaction: BlockMetaCompaction {
-            level: 1,
-            sources: vec![ulid.clone()],
+            level,
+            sources: if sources.is_empty() {
+                vec![ulid.clone()]
+            } else {
+                sources.sort();
+                sources
+            },
         },
         version: 1,
     };

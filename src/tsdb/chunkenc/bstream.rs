@@ -109,17 +109,28 @@ impl BitWriter {
     }
 }
 
-/// Reads bits MSB-first from bytes it borrows or owns.
+/// Reads bits MSB-first from bytes it borrows or owns. Keeps up to 64
+/// bits in a register, refilled a byte at a time, so most reads are a
+/// shift and a mask rather than a loop over bits.
 #[derive(Clone, Debug)]
 pub struct BitReader<B> {
     bytes: B,
-    /// Position in bits from the start of `bytes`.
+    /// Next byte of `bytes` to load into `buf`.
     pos: usize,
+    /// Unread bits, left-aligned (the next bit is bit 63).
+    buf: u64,
+    /// How many bits of `buf` are valid.
+    valid: u32,
 }
 
 impl<B: AsRef<[u8]>> BitReader<B> {
     pub fn new(bytes: B) -> BitReader<B> {
-        BitReader { bytes, pos: 0 }
+        BitReader {
+            bytes,
+            pos: 0,
+            buf: 0,
+            valid: 0,
+        }
     }
 
     pub fn get_ref(&self) -> &[u8] {
@@ -128,39 +139,67 @@ impl<B: AsRef<[u8]>> BitReader<B> {
 
     /// Bits left to read.
     pub fn remaining(&self) -> usize {
-        (self.bytes.as_ref().len() * 8).saturating_sub(self.pos)
+        self.bytes.as_ref().len().saturating_sub(self.pos) * 8 + self.valid as usize
+    }
+
+    fn refill(&mut self) {
+        let b = self.bytes.as_ref();
+        while self.valid <= 56 {
+            let Some(&byte) = b.get(self.pos) else { break };
+            self.buf |= u64::from(byte) << (56 - self.valid);
+            self.valid += 8;
+            self.pos += 1;
+        }
     }
 
     pub fn read_bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.as_ref().get(self.pos / 8)?;
-        let bit = (byte >> (7 - (self.pos % 8))) & 1 == 1;
-        self.pos += 1;
+        if self.valid == 0 {
+            self.refill();
+            if self.valid == 0 {
+                return None;
+            }
+        }
+        let bit = self.buf >> 63 == 1;
+        self.buf <<= 1;
+        self.valid -= 1;
         Some(bit)
     }
 
     /// Reads `nbits` (at most 64) bits as the low bits of a u64.
     pub fn read_bits(&mut self, nbits: u32) -> Option<u64> {
-        if nbits as usize > self.remaining() || nbits > 64 {
+        if nbits == 0 {
+            return Some(0);
+        }
+        if nbits > 64 {
             return None;
         }
-        let mut v: u64 = 0;
-        let mut left = nbits;
-        while left > 0 {
-            let idx = self.pos / 8;
-            let off = (self.pos % 8) as u32;
-            let avail = 8 - off;
-            let take = avail.min(left);
-            let byte = u64::from(*self.bytes.as_ref().get(idx)?);
-            let chunk = (byte >> (avail - take)) & ((1u64 << take) - 1);
-            v = if take == 64 {
-                chunk
-            } else {
-                (v << take) | chunk
-            };
-            self.pos += take as usize;
-            left -= take;
+        if self.valid < nbits {
+            self.refill();
         }
-        Some(v)
+        if self.valid >= nbits {
+            let v = if nbits == 64 {
+                self.buf
+            } else {
+                self.buf >> (64 - nbits)
+            };
+            self.buf = if nbits == 64 { 0 } else { self.buf << nbits };
+            self.valid -= nbits;
+            return Some(v);
+        }
+        // More than the register holds after a refill (only near 64-bit
+        // reads): take what is there, refill, take the rest.
+        let have = self.valid;
+        if have == 0 {
+            return None;
+        }
+        let hi = self.read_bits(have)?;
+        self.refill();
+        let rest = nbits - have;
+        if self.valid < rest {
+            return None;
+        }
+        let lo = self.read_bits(rest)?;
+        Some((hi << rest) | lo)
     }
 
     pub fn read_byte(&mut self) -> Option<u8> {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::{Labels, Matcher};
+use crate::storage::StorageError;
 
 fn opts() -> DbOptions {
     DbOptions {
@@ -180,4 +181,293 @@ fn metrics_and_stats() {
 
 fn register_metrics_for_test(db: &Arc<Db>, reg: &crate::telemetry::Registry) {
     crate::tsdb::register_metrics(db, reg);
+}
+
+#[test]
+fn compaction_cuts_blocks_and_queries_merge_across_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 5, 0..400);
+    let before = read_all(&db);
+    db.compact().unwrap();
+    let blocks = db.blocks().list();
+    let ranges: Vec<(i64, i64)> = blocks
+        .iter()
+        .map(|b| (b.meta().min_time, b.meta().max_time))
+        .collect();
+    assert_eq!(
+        ranges,
+        vec![(0, 100_000), (100_000, 200_000), (200_000, 300_000)]
+    );
+    assert_eq!(db.head().min_time(), 300_000);
+    assert_eq!(db.blocks().counters.compactions.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        read_all(&db),
+        before,
+        "blocks + head answer like the head did"
+    );
+    let mut app = db.appender();
+    assert_eq!(
+        app.append(0, &series(0), 150_000, 1.0),
+        Err(StorageError::OutOfBounds)
+    );
+    drop(app);
+    db.close().unwrap();
+    drop(db);
+
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    assert_eq!(db.blocks().list().len(), 3);
+    assert_eq!(
+        read_all(&db),
+        before,
+        "no sample lost or doubled after restart"
+    );
+    let q = db.querier(150_000, 250_000).unwrap();
+    let s = q.select(true, None, &[Matcher::equal("i", "2")]).unwrap();
+    let got: Vec<_> = s
+        .map(|s| {
+            let s = s.unwrap();
+            let mut it = s.iterator();
+            let mut v = Vec::new();
+            while let Some(x) = it.next() {
+                v.push(x);
+            }
+            v
+        })
+        .collect();
+    assert_eq!(got[0].len(), 101);
+    assert_eq!(got[0][0], (150_000, 152.0));
+    db.close().unwrap();
+    drop(db);
+
+    // Time retention keeps blocks ending within 150s of the newest block.
+    o.retention = Some(150_000);
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    db.compact().unwrap();
+    assert_eq!(db.blocks().list().len(), 2);
+    assert_eq!(
+        db.blocks().counters.time_retentions.load(Ordering::Relaxed),
+        1
+    );
+    assert!(read_all(&db)[0].1[0].0 >= 100_000);
+    db.close().unwrap();
+    drop(db);
+
+    // Size retention counts the WAL: a limit below the WAL's size leaves no block.
+    o.retention = None;
+    o.retention_size = Some(1);
+    let db = Db::open(tmp.path(), o).unwrap();
+    db.compact().unwrap();
+    assert!(db.blocks().list().is_empty());
+    assert_eq!(
+        db.blocks().counters.size_retentions.load(Ordering::Relaxed),
+        1
+    );
+    assert!(read_all(&db)[0].1[0].0 >= 300_000, "the head is kept");
+}
+
+#[test]
+fn snapshot_links_blocks_and_writes_the_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 4, 0..300);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().list().len(), 2);
+    let before = read_all(&db);
+    let name = db.snapshot(false).unwrap();
+    assert!(
+        name.len() == 16 + 1 + 16 && name.as_bytes()[8] == b'T',
+        "{name}"
+    );
+    let snap = tmp.path().join("snapshots").join(&name);
+    // The snapshot is a data dir of its own: open it and read everything.
+    let s = Db::open(&snap, o.clone()).unwrap();
+    assert_eq!(s.blocks().list().len(), 3);
+    assert_eq!(read_all(&s), before);
+    let name2 = db.snapshot(true).unwrap();
+    assert_ne!(name, name2);
+    let s2 = Db::open(&tmp.path().join("snapshots").join(&name2), o).unwrap();
+    assert_eq!(s2.blocks().list().len(), 2);
+}
+
+#[test]
+fn utc_formatting() {
+    assert_eq!(format_utc_compact(0), "19700101T000000Z");
+    assert_eq!(format_utc_compact(951_782_400), "20000229T000000Z");
+    assert_eq!(format_utc_compact(1_700_000_000), "20231114T221320Z");
+}
+
+#[test]
+fn undecodable_record_is_cut_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    append(&db, 2, 0..5);
+    // A well-framed samples record whose body is cut short.
+    db.head().wal().unwrap().log(&[&[2u8, 0, 0, 1]]).unwrap();
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.counters.wal_corruptions.load(Ordering::Relaxed), 1);
+    assert_eq!(read_all(&db)[0].1.len(), 5);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.counters.wal_corruptions.load(Ordering::Relaxed), 0);
+    assert_eq!(read_all(&db)[0].1.len(), 5);
+}
+
+#[test]
+fn deletion_hides_data_in_head_and_blocks_across_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 3, 0..300);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().list().len(), 2);
+    // [50s, 250s] spans both blocks and the head; series 1 only.
+    let n = db
+        .delete(50_000, 250_000, &[Matcher::equal("i", "1")])
+        .unwrap();
+    assert_eq!(n, 3);
+    let check = |db: &Db| {
+        let got = read_all(db);
+        assert_eq!(got.len(), 3);
+        let times: Vec<i64> = got[1].1.iter().map(|s| s.0).collect();
+        assert_eq!(times.len(), 300 - 201);
+        assert!(times.iter().all(|&t| !(50_000..=250_000).contains(&t)));
+        assert_eq!(got[0].1.len(), 300);
+        assert_eq!(got[2].1.len(), 300);
+    };
+    check(&db);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    check(&db);
+    // Deletions in the head travel into the block cut from it.
+    append(&db, 3, 300..400);
+    db.compact().unwrap();
+    assert_eq!(db.blocks().list().len(), 3);
+    check_prefix(&db);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), o).unwrap();
+    check_prefix(&db);
+}
+
+fn check_prefix(db: &Db) {
+    let got = read_all(db);
+    let times: Vec<i64> = got[1].1.iter().map(|s| s.0).collect();
+    assert!(times.iter().all(|&t| !(50_000..=250_000).contains(&t)));
+    assert_eq!(times.len(), 400 - 201);
+}
+
+#[test]
+fn levelled_compaction_merges_blocks_that_fill_a_range() {
+    assert_eq!(
+        crate::tsdb::compact::block_ranges(100, 1000),
+        vec![100, 300, 900]
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    o.max_block_duration = 900_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 4, 0..700);
+    db.delete(10_000, 20_000, &[Matcher::equal("i", "0")])
+        .unwrap();
+    let before = read_all(&db);
+    db.compact().unwrap();
+    let metas: Vec<(i64, i64, u32, usize)> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| {
+            let m = b.meta();
+            (
+                m.min_time,
+                m.max_time,
+                m.compaction.level,
+                m.compaction.sources.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        metas,
+        vec![
+            (0, 300_000, 2, 3),
+            (300_000, 400_000, 1, 1),
+            (400_000, 500_000, 1, 1),
+            (500_000, 600_000, 1, 1),
+        ]
+    );
+    assert_eq!(
+        read_all(&db),
+        before,
+        "merging keeps every sample and deletion"
+    );
+    let dirs = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| crate::tsdb::block::ulid::is_ulid(&e.file_name().to_string_lossy()))
+        .count();
+    assert_eq!(dirs, 4, "merged parts are deleted from disk");
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), o).unwrap();
+    assert_eq!(read_all(&db), before);
+}
+
+#[test]
+fn clean_tombstones_rewrites_blocks_without_deleted_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.min_block_duration = 100_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    append(&db, 3, 0..300);
+    db.compact().unwrap();
+    db.delete(0, 150_000, &[Matcher::equal("i", "2")]).unwrap();
+    let before = read_all(&db);
+    let old: Vec<String> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().ulid.clone())
+        .collect();
+    assert_eq!(db.clean_tombstones().unwrap(), 2);
+    let blocks = db.blocks().list();
+    assert_eq!(blocks.len(), 2);
+    for b in &blocks {
+        assert!(!old.contains(&b.meta().ulid));
+        let all = b.all_series().unwrap();
+        assert!(
+            all.iter().all(|(_, _, d)| d.is_empty()),
+            "no tombstones left"
+        );
+    }
+    assert_eq!(blocks[0].meta().stats.num_samples, 100 + 100);
+    assert_eq!(blocks[1].meta().stats.num_samples, 100 + 100 + 49);
+    assert_eq!(read_all(&db), before);
+    assert_eq!(db.clean_tombstones().unwrap(), 0);
+}
+
+#[test]
+fn series_of_a_dropped_appender_are_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let mut app = db.appender();
+    app.append(0, &series(0), 1000, 1.0).unwrap();
+    drop(app);
+    // Another appender finds the series by labels and commits a sample.
+    let mut app = db.appender();
+    app.append(0, &series(0), 2000, 2.0).unwrap();
+    app.commit().unwrap();
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(read_all(&db)[0].1, vec![(2000, 2.0)]);
 }

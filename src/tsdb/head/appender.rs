@@ -122,15 +122,38 @@ impl Appender for HeadAppender {
     fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
         // The WAL write comes first: nothing becomes visible to queries that
         // a crash right after this call could lose.
-        self.log(true)?;
+        let logged = self.log(true);
+        if logged.is_err() {
+            // Keep the series records for Drop's retry; drop the samples.
+            self.samples.clear();
+            return logged;
+        }
+        self.new_series.clear();
         let mut samples = std::mem::take(&mut self.samples);
         self.head.apply_samples(&mut samples);
         Ok(())
     }
 
-    fn rollback(self: Box<Self>) -> Result<(), StorageError> {
+    fn rollback(mut self: Box<Self>) -> Result<(), StorageError> {
         // Created series stay in the head (as upstream), so their records
         // must reach the WAL even though the samples are dropped.
-        self.log(false)
+        let logged = self.log(false);
+        if logged.is_ok() {
+            self.new_series.clear();
+        }
+        logged
+    }
+}
+
+impl Drop for HeadAppender {
+    /// An appender dropped without commit or rollback still logs the series
+    /// it created: another appender may find them by labels and log samples
+    /// for them, which replay could not place without the series record.
+    fn drop(&mut self) {
+        if !self.new_series.is_empty() {
+            if let Err(e) = self.log(false) {
+                log::warn!("logging series of a dropped appender: {e}");
+            }
+        }
     }
 }

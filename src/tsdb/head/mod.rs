@@ -10,13 +10,15 @@
 //!   collisions are kept in a side map and resolved by comparing labels.
 //! - Labels are symbol ids into one `SymbolTable`; postings (`MemPostings`)
 //!   map name → value → ids for selects.
+//! - Deletions are per-series intervals (`tombstones`) applied when reading.
 //! - Lock order: a hash stripe may be held while taking any other lock; of
-//!   `symbols`, a series stripe and `postings` at most one is held at a time.
-//!   This is why no deadlock is possible between creating appenders and
-//!   readers.
+//!   `symbols`, a series stripe, `postings` and `tombstones` at most one is
+//!   held at a time. This is why no deadlock is possible between creating
+//!   appenders and readers.
 //!
 //! Ids are never reused (the WAL refers to series by id), so removing series
-//! on truncation leaves holes in the slab until restart.
+//! on truncation leaves holes in the slab (a 64-slot page is freed once all
+//! its series are gone).
 //!
 //! A time range of the head can be read through [`Head::series_chunks`],
 //! which is what cutting a block needs.
@@ -36,6 +38,8 @@ use crate::model::{Label, Labels};
 use crate::storage::StorageError;
 use crate::tsdb::index::postings::LabelPairs;
 use crate::tsdb::index::MemPostings;
+use crate::tsdb::tombstones::{Interval, Tombstones};
+use crate::tsdb::wal::record::{self, Stone};
 use crate::tsdb::wal::Wal;
 
 pub use appender::HeadAppender;
@@ -158,6 +162,7 @@ pub struct Head {
     num_chunks: AtomicI64,
     pub counters: HeadCounters,
     wal: std::sync::OnceLock<Wal>,
+    tombstones: Mutex<Tombstones>,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -190,6 +195,7 @@ impl Head {
             num_chunks: AtomicI64::new(0),
             counters: HeadCounters::default(),
             wal: std::sync::OnceLock::new(),
+            tombstones: Mutex::new(Tombstones::new()),
             opts,
         }
     }
@@ -447,6 +453,75 @@ impl Head {
         appended
     }
 
+    /// Deletes samples in `[mint, maxt]` of series matching `matchers`:
+    /// logged to the WAL as tombstones first, then hidden from queries.
+    /// Returns how many series were affected.
+    pub fn delete(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[crate::model::Matcher],
+    ) -> Result<usize, StorageError> {
+        let ids = self.postings_for_matchers(matchers);
+        if ids.is_empty() || mint > maxt {
+            return Ok(0);
+        }
+        if let Some(wal) = self.wal() {
+            let stones: Vec<Stone> = ids
+                .iter()
+                .map(|&id| Stone {
+                    series_ref: u64::from(id),
+                    mint,
+                    maxt,
+                })
+                .collect();
+            let mut rec = Vec::new();
+            record::encode_tombstones(&stones, &mut rec);
+            wal.log(&[&rec])
+                .map_err(|e| StorageError::Internal(format!("write to WAL: {e}")))?;
+        }
+        let mut t = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
+        for &id in &ids {
+            t.add(id, (mint, maxt));
+        }
+        Ok(ids.len())
+    }
+
+    /// Adds a deletion interval without logging it (WAL replay).
+    pub fn add_tombstone(&self, id: u32, iv: Interval) {
+        self.tombstones
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(id, iv);
+    }
+
+    /// Labels → deleted intervals of those of `ids` that have any, for
+    /// carrying deletions into a block cut from the head.
+    pub fn tombstones_by_labels(&self, ids: &[u32]) -> HashMap<Labels, Vec<Interval>> {
+        let with: Vec<(u32, Vec<Interval>)> = {
+            let t = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
+            if t.is_empty() {
+                return HashMap::new();
+            }
+            ids.iter()
+                .map(|&id| (id, t.get(id).to_vec()))
+                .filter(|(_, v)| !v.is_empty())
+                .collect()
+        };
+        with.into_iter()
+            .filter_map(|(id, v)| Some((self.series_labels(id)?, v)))
+            .collect()
+    }
+
+    /// The deleted intervals of series `id`.
+    pub fn deleted_intervals(&self, id: u32) -> Vec<Interval> {
+        self.tombstones
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .to_vec()
+    }
+
     /// The oldest time an appender accepts now: upstream's
     /// `max(minValidTime, maxTime - chunkRange/2)`.
     pub fn appendable_min_valid_time(&self) -> i64 {
@@ -567,6 +642,13 @@ impl Head {
             let batch: Vec<(u32, &LabelPairs)> =
                 resolved.iter().map(|(id, _, p)| (*id, &**p)).collect();
             write(&self.postings).delete(&batch);
+        }
+        {
+            let mut t = self.tombstones.lock().unwrap_or_else(|e| e.into_inner());
+            t.truncate_before(mint);
+            for (id, _, _) in &resolved {
+                t.remove(*id);
+            }
         }
         let n = resolved.len();
         self.num_series.fetch_sub(n as u64, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use crate::storage::{
     BoxSeries, Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
 };
 use crate::tsdb::chunkenc::XorIterator;
+use crate::tsdb::tombstones::{is_deleted, Interval};
 
 pub struct HeadQuerier {
     head: Arc<Head>,
@@ -61,12 +62,9 @@ impl Querier for HeadQuerier {
                 if chunks.is_empty() {
                     return None;
                 }
-                let s: BoxSeries = Box::new(HeadSeries {
-                    labels,
-                    chunks,
-                    mint,
-                    maxt,
-                });
+                let deleted = head.deleted_intervals(id);
+                let s: BoxSeries =
+                    Box::new(HeadSeries::new(labels, chunks, mint, maxt).with_deleted(deleted));
                 Some(Ok(s))
             },
         )))
@@ -107,6 +105,8 @@ pub struct HeadSeries {
     chunks: Vec<ChunkSnapshot>,
     mint: i64,
     maxt: i64,
+    /// Deleted intervals whose samples the iterator skips.
+    deleted: Vec<Interval>,
 }
 
 impl HeadSeries {
@@ -117,7 +117,14 @@ impl HeadSeries {
             chunks,
             mint,
             maxt,
+            deleted: Vec::new(),
         }
+    }
+
+    /// The same series with the samples in `deleted` hidden.
+    pub fn with_deleted(mut self, deleted: Vec<Interval>) -> HeadSeries {
+        self.deleted = deleted;
+        self
     }
 
     pub fn chunks(&self) -> &[ChunkSnapshot] {
@@ -131,7 +138,7 @@ impl Series for HeadSeries {
     }
 
     fn iterator(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(ChunksIterator::new(&self.chunks, self.mint, self.maxt))
+        Box::new(ChunksIterator::new(&self.chunks, self.mint, self.maxt).skipping(&self.deleted))
     }
 }
 
@@ -144,6 +151,7 @@ pub struct ChunksIterator<'a> {
     maxt: i64,
     at: Option<(i64, f64)>,
     done: bool,
+    deleted: &'a [Interval],
 }
 
 impl<'a> ChunksIterator<'a> {
@@ -156,7 +164,14 @@ impl<'a> ChunksIterator<'a> {
             maxt,
             at: None,
             done: false,
+            deleted: &[],
         }
+    }
+
+    /// Skips samples inside `deleted`.
+    pub fn skipping(mut self, deleted: &'a [Interval]) -> ChunksIterator<'a> {
+        self.deleted = deleted;
+        self
     }
 
     fn finish(&mut self) -> Option<(i64, f64)> {
@@ -185,6 +200,7 @@ impl SampleIterator for ChunksIterator<'_> {
             match cur.next() {
                 Some((t, _)) if t < self.mint => continue,
                 Some((t, _)) if t > self.maxt => return self.finish(),
+                Some((t, _)) if is_deleted(self.deleted, t) => continue,
                 Some(s) => {
                     self.at = Some(s);
                     return Some(s);

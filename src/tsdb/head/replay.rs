@@ -19,7 +19,7 @@ use crossbeam_channel::bounded;
 
 use super::Head;
 use crate::tsdb::wal::checkpoint::last_checkpoint;
-use crate::tsdb::wal::record::{self, RefSample, RefSeries};
+use crate::tsdb::wal::record::{self, RefSample, RefSeries, Stone};
 use crate::tsdb::wal::{list_segments, Reader, WalError};
 
 /// What a replay read and repaired.
@@ -38,6 +38,7 @@ pub struct ReplayStats {
 enum Decoded {
     Series(Vec<RefSeries>),
     Samples(Vec<RefSample>),
+    Tombstones(Vec<Stone>),
     Segment(u32),
     Corrupt(WalError),
 }
@@ -77,15 +78,21 @@ fn replay_segments(
                         let mut v = Vec::new();
                         record::decode_samples(rec, &mut v).map(|_| Decoded::Samples(v))
                     }
-                    // Tombstones need deletion support, exemplars and
-                    // metadata have no home in promlite yet; skip them.
+                    Some(record::TOMBSTONES) => {
+                        let mut v = Vec::new();
+                        record::decode_tombstones(rec, &mut v).map(|_| Decoded::Tombstones(v))
+                    }
+                    // Exemplars, metadata and native histograms have no
+                    // home in promlite yet; skip them.
                     _ => continue,
                 };
                 let msg = match msg {
                     Ok(m) => m,
+                    // Truncate before the record that does not decode, so
+                    // the next start does not trip over it again.
                     Err(e) => Decoded::Corrupt(WalError::Corruption {
                         segment: reader.segment().unwrap_or(0),
-                        offset: reader.offset(),
+                        offset: reader.record_start(),
                         reason: e.to_string(),
                     }),
                 };
@@ -159,6 +166,17 @@ fn replay_segments(
                     for (part, tx) in parts.iter_mut().zip(&senders) {
                         if !part.is_empty() && tx.send(std::mem::take(part)).is_err() {
                             break;
+                        }
+                    }
+                }
+                Decoded::Tombstones(stones) => {
+                    for s in stones {
+                        let id = match multi_ref.get(&s.series_ref) {
+                            Some(&id) => Some(id),
+                            None => u32::try_from(s.series_ref).ok(),
+                        };
+                        if let Some(id) = id {
+                            head.add_tombstone(id, (s.mint, s.maxt));
                         }
                     }
                 }

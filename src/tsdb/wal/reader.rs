@@ -62,6 +62,8 @@ pub struct Reader {
     decoder: snap::raw::Decoder,
     /// Offset just after the last complete record in the current segment.
     good_offset: u64,
+    /// Offset where the record last returned (or being read) starts.
+    rec_start: u64,
 }
 
 impl Reader {
@@ -75,7 +77,14 @@ impl Reader {
             out: Vec::new(),
             decoder: snap::raw::Decoder::new(),
             good_offset: 0,
+            rec_start: 0,
         }
+    }
+
+    /// Where the record last returned starts in [`Reader::segment`]: the
+    /// place to truncate when that record turns out not to decode.
+    pub fn record_start(&self) -> u64 {
+        self.rec_start
     }
 
     /// The segment the last record came from.
@@ -124,6 +133,9 @@ impl Reader {
         let mut fragments = 0usize;
         let mut page = vec![0u8; PAGE_SIZE];
         loop {
+            if fragments == 0 {
+                self.rec_start = self.good_offset;
+            }
             let Some(cur) = self.cur.as_mut() else {
                 return Ok(None);
             };
