@@ -12,6 +12,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::wal::WalPosition;
 use super::wal_dir::WalDir;
@@ -168,6 +171,34 @@ impl AgentStorage {
         delete_checkpoints(&inner.dir, to).map_err(err)?;
         stats.checkpoint = Some(to);
         Ok(stats)
+    }
+
+    /// The agent's truncation actor: every `every`, drops series idle for
+    /// longer than `keep` and truncates what every queue of `remote` has
+    /// delivered (upstream's `--storage.agent.wal-truncate-frequency` and
+    /// `max_wal_time`). Returns when `stop` is closed or receives.
+    pub fn run_truncation(
+        &self,
+        remote: &super::RemoteStorage,
+        every: Duration,
+        keep: Duration,
+        stop: &Receiver<()>,
+    ) {
+        loop {
+            match stop.recv_timeout(every) {
+                Err(RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            let mint = crate::model::value::now_millis().saturating_sub(keep.as_millis() as i64);
+            match self.truncate(mint, remote.lowest_delivered()) {
+                Ok(stats) => log::info!(
+                    "agent WAL truncated: {} series removed, checkpoint up to segment {:?}",
+                    stats.series_removed,
+                    stats.checkpoint
+                ),
+                Err(e) => log::error!("agent WAL truncation failed: {e}"),
+            }
+        }
     }
 
     /// Flushes and closes the WAL.
