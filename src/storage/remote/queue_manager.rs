@@ -248,9 +248,7 @@ impl QueueManager {
 
     fn shutdown(&mut self) {
         drop(self.metadata_stop.take());
-        if let Some(m) = self.metadata.take() {
-            let _ = m.join();
-        }
+        let metadata = self.metadata.take();
         let Some(reader) = self.reader.take() else {
             return;
         };
@@ -274,6 +272,9 @@ impl QueueManager {
                 }
             });
         let _ = reader.join();
+        if let Some(m) = metadata {
+            let _ = m.join();
+        }
         let _ = done_tx.send(());
         if let Ok(w) = watchdog {
             let _ = w.join();

@@ -286,3 +286,36 @@ impl FanoutSecondary for RemoteStorage {
         Some(Ok(Box::new(MergeQuerier { queriers })))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::remote::settings::RemoteWriteSettings;
+    use crate::storage::remote::wal::MemWal;
+
+    #[test]
+    fn appender_tracks_the_highest_timestamp_and_stores_nothing() {
+        let rs = RemoteStorage::new(Arc::new(MemWal::new()), QueueOptions::default());
+        let mut app = rs.appender();
+        let l = Labels::from_pairs(&[("__name__", "x")]);
+        // Far in the future so no other test's commit can be higher.
+        let t = 4_000_000_000_000_000;
+        app.append(0, &l, t, 1.0).unwrap();
+        app.append(0, &l, 5, 1.0).unwrap();
+        app.commit().unwrap();
+        assert!(highest_timestamp_in_seconds().get() >= t as f64 / 1000.0);
+        assert!(FanoutSecondary::querier(&rs, 0, 10).is_none(), "no readers");
+    }
+
+    #[test]
+    fn closed_storage_refuses_configuration() {
+        let rs = RemoteStorage::new(Arc::new(MemWal::new()), QueueOptions::default());
+        rs.close();
+        let conf = RemoteConfig {
+            remote_write: vec![RemoteWriteSettings::new("http://127.0.0.1:9/w")],
+            ..RemoteConfig::default()
+        };
+        assert!(rs.apply_remote_config(&conf).is_err());
+        assert!(rs.queues().is_empty());
+    }
+}
