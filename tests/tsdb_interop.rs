@@ -68,6 +68,22 @@ fn promtool_reads_a_promlite_block() {
     assert!(list.contains(&meta.ulid), "promtool tsdb list:\n{list}");
     assert!(list.contains("3000"), "3000 samples expected:\n{list}");
 
+    let analyze = Command::new("promtool")
+        .args(["tsdb", "analyze"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&analyze.stdout);
+    assert!(
+        analyze.status.success(),
+        "{}",
+        String::from_utf8_lossy(&analyze.stderr)
+    );
+    assert!(
+        text.contains("Series: 12"),
+        "promtool tsdb analyze:\n{text}"
+    );
+
     let dump = Command::new("promtool")
         .args(["tsdb", "dump"])
         .arg(tmp.path())
@@ -97,6 +113,60 @@ fn promtool_reads_a_promlite_block() {
         n += 1;
     }
     assert_eq!(n, 3000);
+}
+
+#[test]
+fn promlite_reads_blocks_written_by_promtool() {
+    if !have("promtool") {
+        eprintln!("promtool not installed; skipping");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut om = String::from("# HELP om_test a test\n# TYPE om_test gauge\n");
+    for i in 0..3 {
+        for t in 0..600i64 {
+            om.push_str(&format!(
+                "om_test{{i=\"{i}\"}} {} {}\n",
+                t as f64 * 0.5 + i as f64,
+                1_700_000_000 + t * 15
+            ));
+        }
+    }
+    om.push_str("# EOF\n");
+    let input = tmp.path().join("in.om");
+    std::fs::write(&input, om).unwrap();
+    let data = tmp.path().join("data");
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = Db::open(&data, DbOptions::default()).unwrap();
+    assert!(!db.blocks().list().is_empty());
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let set: Vec<_> = q
+        .select(true, None, &[Matcher::equal("__name__", "om_test")])
+        .unwrap()
+        .map(|s| s.unwrap())
+        .collect();
+    assert_eq!(set.len(), 3);
+    for (i, s) in set.iter().enumerate() {
+        assert_eq!(s.labels().get("i"), Some(i.to_string().as_str()));
+        let mut it = s.iterator();
+        let mut n = 0i64;
+        while let Some((t, v)) = it.next() {
+            assert_eq!(t, (1_700_000_000 + n * 15) * 1000);
+            assert_eq!(v, n as f64 * 0.5 + i as f64);
+            n += 1;
+        }
+        assert_eq!(n, 600);
+    }
 }
 
 /// Starts upstream Prometheus scraping itself for a few seconds, SIGKILLs
