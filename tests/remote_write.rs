@@ -127,6 +127,25 @@ fn samples_arrive_with_protocol_headers_external_labels_and_relabeling() {
     wal.log_samples(&samples(2, 10..20));
     q.notify();
     assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() >= 10));
+    // Upstream's metric names and labels, so its dashboards work.
+    let exposition = promlite::telemetry::global().render();
+    let name = q.settings().remote_name();
+    for metric in [
+        "prometheus_remote_storage_samples_total",
+        "prometheus_remote_storage_samples_dropped_total",
+        "prometheus_remote_storage_bytes_total",
+        "prometheus_remote_storage_shards",
+        "prometheus_remote_storage_samples_pending",
+        "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+    ] {
+        let line = format!("{metric}{{remote_name=\"{name}\",url=\"{}\"}}", ep.url);
+        assert!(exposition.contains(&line), "{line} missing");
+    }
+    let samples_line = format!(
+        "prometheus_remote_storage_samples_total{{remote_name=\"{name}\",url=\"{}\"}} 10\n",
+        ep.url
+    );
+    assert!(exposition.contains(&samples_line), "10 samples counted");
     q.stop();
 
     let got = delivered(&ep.recorded());
