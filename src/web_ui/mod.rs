@@ -1,0 +1,118 @@
+//! The embedded web UI: plain HTML, CSS and JavaScript pages compiled into the binary.
+//!
+//! This module owns the static assets only. It opens no socket and starts no thread; the
+//! web handler's router serves them. Every page reads upstream's `/api/v1/*` JSON and
+//! nothing else, so the same pages work against promlite or upstream Prometheus.
+//!
+//! # Wiring it into the router
+//!
+//! For a request `GET <route-prefix><rest>` (query string and fragment removed), call
+//! [`asset`] with `rest`, e.g. `/graph`, `/targets`, `/static/promlite.css`. On `Some((content_type,
+//! body))` answer 200 with that `Content-Type`; on `None` fall through to the other routes.
+//! `GET <route-prefix>/` should redirect (302) to `<route-prefix>/graph`, as upstream does;
+//! [`ROOT_REDIRECT`] names the target.
+//!
+//! The pages use relative URLs only (`static/...`, `api/v1/...`, `graph`, `targets`), so
+//! they work under any `--web.route-prefix` without templating: a page at
+//! `<prefix>/graph` resolves `api/v1/query` to `<prefix>/api/v1/query`.
+
+/// Content type of the HTML pages.
+const HTML: &str = "text/html; charset=utf-8";
+/// Content type of the style sheet.
+const CSS: &str = "text/css; charset=utf-8";
+/// Content type of the scripts.
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The page `<route-prefix>/` redirects to, relative to the route prefix.
+pub const ROOT_REDIRECT: &str = "/graph";
+
+/// One embedded file: the path it is served at (relative to the route prefix), its
+/// content type and its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    /// Path under the route prefix, starting with `/`.
+    pub path: &'static str,
+    /// Value for the `Content-Type` header.
+    pub content_type: &'static str,
+    /// The file's contents.
+    pub body: &'static str,
+}
+
+const GRAPH_HTML: &str = include_str!("graph.html");
+const TARGETS_HTML: &str = include_str!("targets.html");
+const ALERTS_HTML: &str = include_str!("alerts.html");
+const RULES_HTML: &str = include_str!("rules.html");
+const STATUS_HTML: &str = include_str!("status.html");
+
+/// Every path the UI answers. The status page is one document that shows all of its
+/// sections at `/status` and a single section at `/flags`, `/config` and `/tsdb-status`
+/// (upstream's page names), chosen by its script from the URL.
+pub const ASSETS: &[Asset] = &[
+    Asset { path: "/graph", content_type: HTML, body: GRAPH_HTML },
+    Asset { path: "/targets", content_type: HTML, body: TARGETS_HTML },
+    Asset { path: "/alerts", content_type: HTML, body: ALERTS_HTML },
+    Asset { path: "/rules", content_type: HTML, body: RULES_HTML },
+    Asset { path: "/status", content_type: HTML, body: STATUS_HTML },
+    Asset { path: "/flags", content_type: HTML, body: STATUS_HTML },
+    Asset { path: "/config", content_type: HTML, body: STATUS_HTML },
+    Asset { path: "/tsdb-status", content_type: HTML, body: STATUS_HTML },
+    Asset {
+        path: "/static/promlite.css",
+        content_type: CSS,
+        body: include_str!("promlite.css"),
+    },
+    Asset {
+        path: "/static/common.js",
+        content_type: JS,
+        body: include_str!("common.js"),
+    },
+    Asset {
+        path: "/static/chart.js",
+        content_type: JS,
+        body: include_str!("chart.js"),
+    },
+    Asset {
+        path: "/static/graph.js",
+        content_type: JS,
+        body: include_str!("graph.js"),
+    },
+    Asset {
+        path: "/static/pages.js",
+        content_type: JS,
+        body: include_str!("pages.js"),
+    },
+];
+
+/// Looks up the asset served at `path` (relative to the route prefix, e.g. `/graph` or
+/// `/static/chart.js`) and returns its content type and bytes, or `None` when the UI does
+/// not own that path. A query string or fragment left on `path` is ignored, so a router
+/// that passes the raw request URL still finds the page.
+pub fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    ASSETS
+        .iter()
+        .find(|a| a.path == path)
+        .map(|a| (a.content_type, a.body.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_static_files_are_found() {
+        let (ct, body) = asset("/graph").unwrap();
+        assert_eq!(ct, HTML);
+        assert!(body.starts_with(b"<!DOCTYPE html>"));
+        assert_eq!(asset("/static/chart.js").unwrap().0, JS);
+        assert_eq!(asset("/graph?g0.expr=up").unwrap().0, HTML);
+    }
+
+    #[test]
+    fn unknown_paths_fall_through() {
+        assert!(asset("/").is_none());
+        assert!(asset("/api/v1/query").is_none());
+        assert!(asset("/static/../graph").is_none());
+        assert!(asset("/graph/").is_none());
+    }
+}
