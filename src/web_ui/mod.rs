@@ -48,14 +48,46 @@ const STATUS_HTML: &str = include_str!("status.html");
 /// sections at `/status` and a single section at `/flags`, `/config` and `/tsdb-status`
 /// (upstream's page names), chosen by its script from the URL.
 pub const ASSETS: &[Asset] = &[
-    Asset { path: "/graph", content_type: HTML, body: GRAPH_HTML },
-    Asset { path: "/targets", content_type: HTML, body: TARGETS_HTML },
-    Asset { path: "/alerts", content_type: HTML, body: ALERTS_HTML },
-    Asset { path: "/rules", content_type: HTML, body: RULES_HTML },
-    Asset { path: "/status", content_type: HTML, body: STATUS_HTML },
-    Asset { path: "/flags", content_type: HTML, body: STATUS_HTML },
-    Asset { path: "/config", content_type: HTML, body: STATUS_HTML },
-    Asset { path: "/tsdb-status", content_type: HTML, body: STATUS_HTML },
+    Asset {
+        path: "/graph",
+        content_type: HTML,
+        body: GRAPH_HTML,
+    },
+    Asset {
+        path: "/targets",
+        content_type: HTML,
+        body: TARGETS_HTML,
+    },
+    Asset {
+        path: "/alerts",
+        content_type: HTML,
+        body: ALERTS_HTML,
+    },
+    Asset {
+        path: "/rules",
+        content_type: HTML,
+        body: RULES_HTML,
+    },
+    Asset {
+        path: "/status",
+        content_type: HTML,
+        body: STATUS_HTML,
+    },
+    Asset {
+        path: "/flags",
+        content_type: HTML,
+        body: STATUS_HTML,
+    },
+    Asset {
+        path: "/config",
+        content_type: HTML,
+        body: STATUS_HTML,
+    },
+    Asset {
+        path: "/tsdb-status",
+        content_type: HTML,
+        body: STATUS_HTML,
+    },
     Asset {
         path: "/static/promlite.css",
         content_type: CSS,
