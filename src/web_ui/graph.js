@@ -10,8 +10,6 @@
   var el = PL.el;
   var RANGES = ["1m", "5m", "15m", "30m", "1h", "2h", "6h", "12h", "1d", "2d", "1w", "2w", "4w", "8w", "26w", "1y", "2y"];
   var MAX_ROWS = 10000;
-  // Upstream's limit on points per series in a range query.
-  var MAX_POINTS = 11000;
   var FUNCTIONS = ["abs", "absent", "absent_over_time", "avg", "avg_over_time", "bottomk", "ceil", "changes",
     "clamp", "clamp_max", "clamp_min", "count", "count_over_time", "count_values", "day_of_month", "day_of_week",
     "day_of_year", "days_in_month", "delta", "deriv", "exp", "floor", "group", "histogram_quantile", "holt_winters",
@@ -294,19 +292,18 @@
     saveHistory(this.expr);
     var seq = ++this.seq, self = this, t0 = performance.now();
     PL.clear(this.stats).textContent = "Loading…";
-    var req;
+    var req, range = null;
     if (this.tab === "table") {
       req = PL.api("query", { query: this.expr, time: this.moment ? this.moment / 1000 : null });
     } else {
       var end = this.end || Date.now(), start = end - this.range;
+      // Upstream's automatic resolution: about 250 points, whole seconds. A step the user
+      // typed is sent as is, so the server's own limit (11,000 points) is what they see.
       var step = this.step || Math.max(Math.floor(this.range / 1000 / 250), 1) * 1000;
-      // Never ask for more points than upstream's limit allows.
-      step = Math.max(step, Math.ceil(this.range / MAX_POINTS / 1000) * 1000);
       this.stepInput.placeholder = this.step ? "Res. (s)" : "Res. (auto " + step / 1000 + "s)";
+      range = { start: start, end: end, step: step };
       req = PL.api("query_range", { query: this.expr, start: start / 1000, end: end / 1000, step: step / 1000 });
-      req.range = { start: start, end: end, step: step };
     }
-    var range = req.range;
     req.then(function (json) {
       if (seq !== self.seq) return;
       var ms = Math.round(performance.now() - t0), data = json.data || {};
@@ -319,7 +316,7 @@
       var msg = self.tab === "table" ? self.tableMsg : self.graphMsg;
       PL.clear(msg).appendChild(PL.errorBox(err));
       if (self.tab === "table") PL.clear(self.tableOut);
-      else self.chart.setData([], range.start, range.end, range.step, self.stacked);
+      else self.chartBox.style.display = "none";
     });
   };
 
@@ -365,13 +362,14 @@
   function histogramText(h) { return "histogram{count: " + h.count + ", sum: " + h.sum + "}"; }
 
   Panel.prototype.showGraph = function (json, range) {
+    this.chartBox.style.display = "";
     PL.clear(this.graphMsg);
     PL.append(this.graphMsg, PL.warningBoxes(json));
     var data = json.data || {};
     if (data.resultType !== "matrix") {
       this.graphMsg.appendChild(PL.errorBox("Query result is of wrong type '" + data.resultType +
         "', should be 'matrix' (range vector)."));
-      this.chart.setData([], range.start, range.end, range.step, this.stacked);
+      this.chartBox.style.display = "none";
       return;
     }
     this.chart.setData(data.result, range.start, range.end, range.step, this.stacked);

@@ -200,7 +200,7 @@
       return el("tr", null, [el("td", null, p[0]), el("td", null, p[1] === undefined || p[1] === null ? "" : String(p[1]))]);
     })));
   }
-  function section(title, body) { return [el("h2", null, title), el("div", { class: "card" }, body)]; }
+  function section(title, body) { return [el("h3", { class: "sub" }, title), el("div", { class: "card" }, body)]; }
 
   function runtimeSection() {
     main.appendChild(el("h2", null, "Runtime Information"));
