@@ -78,14 +78,25 @@
     this.legend = PL.el("div", { class: "legend" });
     PL.append(this.area, [this.canvas, this.overlay, this.tip]);
     PL.append(root, [this.area, this.legend,
-      PL.el("div", { class: "legend-hint" }, "Click a legend entry to hide or show it; Alt-click shows only that series.")]);
+      PL.el("div", { class: "legend-hint" }, "Click a legend entry to hide or show it; Alt-click shows only that series. Drag across the chart to zoom in.")]);
     this.series = [];
     this.stacked = false;
     this.geom = null;
     this.lastWidth = 0;
     var self = this;
-    this.overlay.addEventListener("mousemove", function (ev) { self.hover(ev); });
-    this.overlay.addEventListener("mouseleave", function () { self.unhover(); });
+    // Dragging across the plot selects a time range; the owner learns it through onZoom.
+    this.onZoom = null;
+    this.drag = null;
+    this.overlay.addEventListener("mousedown", function (ev) {
+      var g = self.geom, x = ev.clientX - self.overlay.getBoundingClientRect().left;
+      if (g && ev.button === 0 && x >= g.left && x <= g.right) self.drag = { x0: x, x1: x };
+    });
+    this.overlay.addEventListener("mousemove", function (ev) {
+      if (self.drag) self.drag.x1 = ev.clientX - self.overlay.getBoundingClientRect().left;
+      self.hover(ev);
+    });
+    this.overlay.addEventListener("mouseup", function () { self.endDrag(); });
+    this.overlay.addEventListener("mouseleave", function () { self.drag = null; self.unhover(); });
     if (window.ResizeObserver) {
       new ResizeObserver(function () {
         if (self.area.clientWidth !== self.lastWidth) self.draw();
@@ -170,7 +181,7 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, W, H);
     ctx.font = "12px -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif";
-    this.clearOverlay();
+    this.unhover();
 
     var lay = this.layout(), min = Infinity, max = -Infinity;
     lay.forEach(function (l) {
@@ -273,6 +284,22 @@
     this.root.setAttribute("data-series-drawn", String(drawn));
   };
 
+  Chart.prototype.endDrag = function () {
+    var d = this.drag, g = this.geom;
+    this.drag = null;
+    if (!d || !g || Math.abs(d.x1 - d.x0) < 5 || !this.onZoom) return;
+    var span = this.end - this.start, w = g.right - g.left;
+    var a = Math.max(g.left, Math.min(d.x0, d.x1)), b = Math.min(g.right, Math.max(d.x0, d.x1));
+    this.onZoom(this.start + (a - g.left) / w * span, this.start + (b - g.left) / w * span);
+  };
+  Chart.prototype.drawSelection = function (ctx) {
+    var d = this.drag, g = this.geom;
+    if (!d || !g) return;
+    var a = Math.max(g.left, Math.min(d.x0, d.x1)), b = Math.min(g.right, Math.max(d.x0, d.x1));
+    ctx.fillStyle = "rgba(31,95,191,.12)";
+    ctx.fillRect(a, g.top, b - a, g.bottom - g.top);
+  };
+
   Chart.prototype.clearOverlay = function () {
     var c = this.overlay, ctx = c.getContext("2d");
     ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -299,10 +326,11 @@
       if (d < bestD) { bestD = d; best = si; }
     }
     this.clearOverlay();
-    if (best < 0) { this.tip.style.display = "none"; return; }
-    var s = this.series[best], x = g.X(slot), y = g.Y(g.lay[best].top[slot]);
     var dpr = window.devicePixelRatio || 1, ctx = this.overlay.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    this.drawSelection(ctx);
+    if (best < 0) { this.tip.style.display = "none"; return; }
+    var s = this.series[best], x = g.X(slot), y = g.Y(g.lay[best].top[slot]);
     ctx.strokeStyle = "rgba(29,35,48,.35)"; ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(Math.round(x) + 0.5, g.top); ctx.lineTo(Math.round(x) + 0.5, g.bottom); ctx.stroke();
     ctx.fillStyle = s.color; ctx.strokeStyle = "#fff"; ctx.lineWidth = 2;

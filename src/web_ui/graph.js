@@ -144,6 +144,11 @@
       this.graphMsg, this.chartBox
     ]);
     this.chart = new PL.Chart(this.chartBox);
+    this.chart.onZoom = function (from, to) {
+      self.end = Math.round(to / 1000) * 1000;
+      self.range = Math.max(1000, Math.round((to - from) / 1000) * 1000);
+      self.execute();
+    };
   };
 
   Panel.prototype.syncInputs = function () {

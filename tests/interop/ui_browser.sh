@@ -132,6 +132,15 @@ check "graph: legend lists the series" "$ART/graph.html" 'scrape_duration_second
 chrome "$UI/graph?g0.expr=$(enc 'sum(rate(foo[')&g0.tab=1" graph-error
 check "graph: API errors are shown" "$ART/graph-error.html" 'class="error"[^>]*>[^<]*(parse error|bad_data)'
 
+# The same page under a route prefix: every asset and API URL must be relative.
+PPORT=$(free_port)
+python3 "$ROOT/tests/interop/ui_proxy.py" "$PPORT" "$BASE" "$ROOT/src/web_ui" /ui-prefix &
+PIDS+=($!)
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PPORT/ui-prefix/static/promlite.css" >/dev/null 2>&1 && break; sleep 0.1; done
+chrome "http://127.0.0.1:$PPORT/ui-prefix/graph?g0.expr=$Q_TABLE&g0.tab=1" graph-prefix
+check "graph: works under a route prefix" "$ART/graph-prefix.html" '<td class="series">up\{'
+check "graph: nav links stay under the prefix" "$ART/graph-prefix.html" 'class="navlink active" href="graph"'
+
 chrome "$UI/targets" targets
 check "targets: pools are listed" "$ART/targets.html" '<h3>self-again</h3>'
 check "targets: health badge" "$ART/targets.html" 'class="badge up">UP<'

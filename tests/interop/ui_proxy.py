@@ -3,7 +3,11 @@
 upstream server. Used by ui_browser.sh (and for UI development) when the server under
 test does not embed promlite's UI yet, e.g. upstream Prometheus.
 
-Usage: ui_proxy.py LISTEN_PORT BACKEND_URL ASSET_DIR
+Usage: ui_proxy.py LISTEN_PORT BACKEND_URL ASSET_DIR [ROUTE_PREFIX]
+
+With ROUTE_PREFIX (e.g. /ui-prefix) everything is served under that prefix, as
+--web.route-prefix does, and the prefix is stripped before forwarding: this checks
+that the pages use relative URLs only.
 """
 import http.server
 import os
@@ -20,12 +24,17 @@ TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
 
 def main():
     port, backend, assets = int(sys.argv[1]), sys.argv[2].rstrip("/"), sys.argv[3]
+    prefix = sys.argv[4].rstrip("/") if len(sys.argv) > 4 else ""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, fmt, *args):
             pass
 
         def do_GET(self):
+            if not self.path.startswith(prefix + "/"):
+                self.send_error(404, "outside the route prefix " + prefix)
+                return
+            self.path = self.path[len(prefix):]
             path = self.path.split("?", 1)[0]
             name = None
             if path.lstrip("/") in PAGES:
