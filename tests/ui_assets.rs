@@ -154,6 +154,7 @@ fn scripts_call_only_upstream_api_endpoints() {
         "targets",
         "rules",
         "alerts",
+        "alertmanagers",
         "label/__name__/values",
         "status/buildinfo",
         "status/runtimeinfo",

@@ -348,7 +348,7 @@
     PL.clear(this.tableOut);
     if (!rows.length) { this.tableOut.appendChild(el("div", { class: "info-msg" }, "Empty query result")); return; }
     var shown = rows.slice(0, MAX_ROWS);
-    var table = el("table", { class: "data", id: "" }, [
+    var table = el("table", { class: "data" }, [
       el("thead", null, el("tr", null, [el("th", null, "Series"), el("th", { style: "text-align:right" }, "Value")])),
       el("tbody", null, shown.map(function (r) {
         return el("tr", null, [el("td", { class: "series" }, r[0]), el("td", { class: "num", style: "white-space:pre" }, r[1])]);

@@ -30,7 +30,8 @@
   }
   function table(headers, rows) {
     return el("table", { class: "data" }, [
-      el("thead", null, el("tr", null, headers.map(function (h) { return el("th", null, h); }))),
+      // A header given as a node (e.g. a right-aligned numeric column) is used as is.
+      el("thead", null, el("tr", null, headers.map(function (h) { return typeof h === "object" ? h : el("th", null, h); }))),
       el("tbody", null, rows)
     ]);
   }
@@ -85,7 +86,8 @@
             el("td", null, el("a", { href: t.scrapeUrl }, t.scrapeUrl)),
             el("td", null, stateBadge(t.health)),
             el("td", null, labelBadges(t.labels)),
-            el("td", { title: t.lastScrape }, PL.ago(t.lastScrape)),
+            el("td", { title: t.lastScrape }, [PL.ago(t.lastScrape), t.scrapeInterval ?
+              el("div", { class: "muted", style: "font-size:12px" }, "every " + t.scrapeInterval + ", timeout " + t.scrapeTimeout) : null]),
             el("td", null, PL.humanSeconds(t.lastScrapeDuration)),
             el("td", { style: "color:var(--bad)" }, t.lastError || "")
           ]);
@@ -226,6 +228,17 @@
       box.appendChild(el("div", { class: "card" }, kvTable(Object.keys(d).map(function (k) { return [k, d[k]]; }))));
     });
   }
+  function alertmanagersSection() {
+    main.appendChild(el("h2", null, "Alertmanagers"));
+    load("alertmanagers", null, function (box, d) {
+      d = d || {};
+      var rows = [];
+      (d.activeAlertmanagers || []).forEach(function (a) { rows.push(el("tr", null, [el("td", null, a.url), el("td", null, stateBadge("active"))])); });
+      (d.droppedAlertmanagers || []).forEach(function (a) { rows.push(el("tr", null, [el("td", null, a.url), el("td", null, el("span", { class: "badge label" }, "DROPPED"))])); });
+      if (!rows.length) { box.appendChild(el("div", { class: "info-msg" }, "No Alertmanagers are configured.")); return; }
+      box.appendChild(el("div", { class: "card" }, table(["Endpoint", "State"], rows)));
+    });
+  }
   function flagsSection() {
     main.appendChild(el("h2", null, "Command-Line Flags"));
     load("status/flags", null, function (box, d) {
@@ -273,7 +286,7 @@
         ["Top 10 series count by label value pairs", d.seriesCountByLabelValuePair, "Name", "Count"]
       ].forEach(function (t) {
         if (!t[1]) return;
-        nodes = nodes.concat(section(t[0], table([t[2], t[3]], t[1].map(function (x) {
+        nodes = nodes.concat(section(t[0], table([t[2], el("th", { style: "text-align:right" }, t[3])], t[1].map(function (x) {
           return el("tr", null, [el("td", { class: "series" }, x.name), el("td", { class: "num" }, String(x.value))]);
         }))));
       });
@@ -288,7 +301,7 @@
       ["flags", "Command-Line Flags"], ["config", "Configuration"], ["rules", "Rules"], ["targets", "Targets"]].map(function (l) {
       return el("a", { href: l[0] }, l[1]);
     })));
-    if (page === "status") { runtimeSection(); tsdbSection(); flagsSection(); configSection(); }
+    if (page === "status") { runtimeSection(); alertmanagersSection(); tsdbSection(); flagsSection(); configSection(); }
     else if (page === "flags") flagsSection();
     else if (page === "config") configSection();
     else tsdbSection();
