@@ -312,7 +312,9 @@
     req.then(function (json) {
       if (seq !== self.seq) return;
       var ms = Math.round(performance.now() - t0), data = json.data || {};
-      var count = Array.isArray(data.result) ? data.result.length : 1;
+      // Scalars and strings come as a [time, value] pair, not a list of series.
+      var many = data.resultType === "vector" || data.resultType === "matrix";
+      var count = many && Array.isArray(data.result) ? data.result.length : 1;
       self.stats.textContent = "Load time: " + ms + "ms · Result series: " + count;
       if (self.tab === "table") self.showTable(json); else self.showGraph(json, range);
     }, function (err) {
