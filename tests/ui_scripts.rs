@@ -54,12 +54,12 @@ eq("niceTicks step", t.step, 0.2);
 eq("niceTicks range", [t.lo, t.hi], [0, 1]);
 eq("niceTicks count", t.ticks.length, 6);
 eq("niceTicks negative", C.niceTicks(-7, 12, 4).ticks, [-10, -5, 0, 5, 10, 15]);
-eq("tickLabel m", C.tickLabel(0.2, 0.2), "200m");
-eq("tickLabel k", C.tickLabel(1500, 500), "1.5k");
-eq("tickLabel M", C.tickLabel(2e6, 1e6), "2M");
-eq("tickLabel zero", C.tickLabel(0, 5), "0");
-eq("tickLabel fine", C.tickLabel(0.25, 0.05), "250m");
-
+eq("tickLabels milli", C.tickLabels([0, 0.2, 0.4], 0.2), ["0", "200m", "400m"]);
+eq("tickLabels shared prefix", C.tickLabels([0, 500, 1000, 1500], 500), ["0", "0.5k", "1.0k", "1.5k"]);
+eq("tickLabels mega", C.tickLabels([1e6, 2e6], 1e6), ["1M", "2M"]);
+eq("tickLabels around one", C.tickLabels([0.9, 0.95, 1, 1.05], 0.05), ["0.90", "0.95", "1.00", "1.05"]);
+eq("tickLabels negative", C.tickLabels([-10, -5, 0, 5], 5), ["-10", "-5", "0", "5"]);
+eq("niceTicks overflowing span", C.niceTicks(-1e308, 1e308, 5).ticks, [-1e308, 1e308]);
 eq("parseValue +Inf is Infinity", C.parseValue("+Inf") === Infinity, true);
 eq("parseValue -Inf is -Infinity", C.parseValue("-Inf") === -Infinity, true);
 eq("parseValue number", C.parseValue("1.5e3"), 1500);

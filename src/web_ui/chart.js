@@ -54,6 +54,8 @@
   // Value ticks at 1, 2, 2.5 or 5 times a power of ten.
   function niceTicks(min, max, maxCount) {
     var span = max - min, rough = span / Math.max(maxCount, 1);
+    // Spans beyond float range (e.g. -1e308 to 1e308) get plain end ticks.
+    if (!isFinite(rough) || rough <= 0) return { lo: min, hi: max, step: Math.max(Math.abs(min), Math.abs(max)), ticks: [min, max] };
     var mag = Math.pow(10, Math.floor(Math.log10(rough))), norm = rough / mag;
     var step = (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 2.5 ? 2.5 : norm <= 5 ? 5 : 10) * mag;
     var lo = Math.floor(min / step) * step, hi = Math.ceil(max / step) * step, ticks = [];
@@ -62,11 +64,13 @@
     }
     return { lo: lo, hi: hi, step: step, ticks: ticks };
   }
-  function tickLabel(v, step) {
-    if (v === 0) return "0";
-    var sc = PL.siScale(Math.abs(v));
+  // Labels for value ticks: one SI prefix (that of the largest tick) and one number of
+  // decimals for the whole axis, so neighbouring labels compare at a glance.
+  function tickLabels(ticks, step) {
+    var big = ticks.reduce(function (m, t) { return Math.max(m, Math.abs(t)); }, 0);
+    var sc = PL.siScale(big);
     var dec = Math.min(6, Math.max(0, Math.ceil(-Math.log10(step / sc[0]) - 1e-9)));
-    return (v / sc[0]).toFixed(dec) + sc[1];
+    return ticks.map(function (v) { return v === 0 ? "0" : (v / sc[0]).toFixed(dec) + sc[1]; });
   }
 
   function Chart(root) {
@@ -201,7 +205,7 @@
 
     var top = 10, bottom = H - 38;
     var yt = niceTicks(min, max, Math.max(2, Math.floor((bottom - top) / 42)));
-    var labels = yt.ticks.map(function (t) { return tickLabel(t, yt.step); });
+    var labels = tickLabels(yt.ticks, yt.step);
     var left = 12 + Math.max.apply(null, labels.map(function (s) { return ctx.measureText(s).width; }));
     var right = W - 16;
     var g = { left: left, right: right, top: top, bottom: bottom, lo: yt.lo, hi: yt.hi, lay: lay };
@@ -352,5 +356,5 @@
   };
 
   PL.Chart = Chart;
-  PL.chartInternals = { niceTicks: niceTicks, tickLabel: tickLabel, timeTicks: timeTicks, parseValue: parseValue };
+  PL.chartInternals = { niceTicks: niceTicks, tickLabels: tickLabels, timeTicks: timeTicks, parseValue: parseValue };
 })();
