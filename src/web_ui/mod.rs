@@ -38,81 +38,49 @@ pub struct Asset {
     pub body: &'static str,
 }
 
-const GRAPH_HTML: &str = include_str!("graph.html");
-const TARGETS_HTML: &str = include_str!("targets.html");
-const ALERTS_HTML: &str = include_str!("alerts.html");
-const RULES_HTML: &str = include_str!("rules.html");
+impl Asset {
+    const fn html(path: &'static str, body: &'static str) -> Asset {
+        Asset {
+            path,
+            content_type: HTML,
+            body,
+        }
+    }
+    const fn css(path: &'static str, body: &'static str) -> Asset {
+        Asset {
+            path,
+            content_type: CSS,
+            body,
+        }
+    }
+    const fn js(path: &'static str, body: &'static str) -> Asset {
+        Asset {
+            path,
+            content_type: JS,
+            body,
+        }
+    }
+}
+
 const STATUS_HTML: &str = include_str!("status.html");
 
 /// Every path the UI answers. The status page is one document that shows all of its
 /// sections at `/status` and a single section at `/flags`, `/config` and `/tsdb-status`
 /// (upstream's page names), chosen by its script from the URL.
 pub const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/graph",
-        content_type: HTML,
-        body: GRAPH_HTML,
-    },
-    Asset {
-        path: "/targets",
-        content_type: HTML,
-        body: TARGETS_HTML,
-    },
-    Asset {
-        path: "/alerts",
-        content_type: HTML,
-        body: ALERTS_HTML,
-    },
-    Asset {
-        path: "/rules",
-        content_type: HTML,
-        body: RULES_HTML,
-    },
-    Asset {
-        path: "/status",
-        content_type: HTML,
-        body: STATUS_HTML,
-    },
-    Asset {
-        path: "/flags",
-        content_type: HTML,
-        body: STATUS_HTML,
-    },
-    Asset {
-        path: "/config",
-        content_type: HTML,
-        body: STATUS_HTML,
-    },
-    Asset {
-        path: "/tsdb-status",
-        content_type: HTML,
-        body: STATUS_HTML,
-    },
-    Asset {
-        path: "/static/promlite.css",
-        content_type: CSS,
-        body: include_str!("promlite.css"),
-    },
-    Asset {
-        path: "/static/common.js",
-        content_type: JS,
-        body: include_str!("common.js"),
-    },
-    Asset {
-        path: "/static/chart.js",
-        content_type: JS,
-        body: include_str!("chart.js"),
-    },
-    Asset {
-        path: "/static/graph.js",
-        content_type: JS,
-        body: include_str!("graph.js"),
-    },
-    Asset {
-        path: "/static/pages.js",
-        content_type: JS,
-        body: include_str!("pages.js"),
-    },
+    Asset::html("/graph", include_str!("graph.html")),
+    Asset::html("/targets", include_str!("targets.html")),
+    Asset::html("/alerts", include_str!("alerts.html")),
+    Asset::html("/rules", include_str!("rules.html")),
+    Asset::html("/status", STATUS_HTML),
+    Asset::html("/flags", STATUS_HTML),
+    Asset::html("/config", STATUS_HTML),
+    Asset::html("/tsdb-status", STATUS_HTML),
+    Asset::css("/static/promlite.css", include_str!("promlite.css")),
+    Asset::js("/static/common.js", include_str!("common.js")),
+    Asset::js("/static/chart.js", include_str!("chart.js")),
+    Asset::js("/static/graph.js", include_str!("graph.js")),
+    Asset::js("/static/pages.js", include_str!("pages.js")),
 ];
 
 /// Looks up the asset served at `path` (relative to the route prefix, e.g. `/graph` or
