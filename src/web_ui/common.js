@@ -176,7 +176,8 @@ var PL = (function () {
     append(nav, [
       el("a", { class: "brand", href: "graph" }, ["prom", el("span", null, "lite")]),
       PAGES.map(function (p) {
-        var active = p[0] === page || (p[0] === "status" && statusish.indexOf(page) >= 0);
+        var active = p[0] === page || (p[0] === "status" && statusish.indexOf(page) >= 0) ||
+          (p[0] === "graph" && page === "query");
         return el("a", { class: "navlink" + (active ? " active" : ""), href: p[0] }, p[1]);
       }),
       el("span", { class: "spacer" }),

@@ -1,9 +1,10 @@
 // promlite web UI: the expression browser (/graph). Owns the panels: query box with
 // history and metric-name completion, the Table tab (instant query at a chosen time) and
 // the Graph tab (range query with range, end time, resolution and stacking), and the
-// panel state in the URL using upstream's parameter names (g0.expr, g0.tab,
-// g0.range_input, g0.end_input, g0.moment_input, g0.step_input, g0.stacked), so links
-// from upstream Prometheus or Grafana open the same view.
+// panel state in the URL using upstream's parameter names (g0.expr, g0.tab as 2.x's 0/1 or
+// 3.x's graph/table, g0.range_input, g0.end_input, g0.moment_input, g0.step_input,
+// g0.stacked or 3.x's g0.display_mode), so links from upstream Prometheus or Grafana open
+// the same view. Served at /graph and at 3.x's /query.
 "use strict";
 
 (function () {
@@ -385,8 +386,8 @@
   Panel.prototype.params = function (i) {
     var p = {};
     p["g" + i + ".expr"] = this.expr;
-    p["g" + i + ".tab"] = this.tab === "graph" ? "0" : "1";
-    p["g" + i + ".stacked"] = this.stacked ? "1" : "0";
+    p["g" + i + ".tab"] = this.tab;
+    p["g" + i + ".display_mode"] = this.stacked ? "stacked" : "lines";
     p["g" + i + ".range_input"] = PL.formatDuration(this.range);
     if (this.end) p["g" + i + ".end_input"] = formatTimeParam(this.end);
     if (this.moment) p["g" + i + ".moment_input"] = formatTimeParam(this.moment);
@@ -426,7 +427,7 @@
         end: parseTimeParam(q.get(g + "end_input")),
         moment: parseTimeParam(q.get(g + "moment_input")),
         step: stepIn && parseFloat(stepIn) > 0 ? parseFloat(stepIn) * 1000 : null,
-        stacked: q.get(g + "stacked") === "1"
+        stacked: q.get(g + "stacked") === "1" || q.get(g + "display_mode") === "stacked"
       });
     }
     return out;

@@ -123,7 +123,7 @@ check() { # check NAME FILE REGEX
 enc() { python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 Q_TABLE=$(enc 'up')
 Q_GRAPH=$(enc 'scrape_duration_seconds')
-chrome "$UI/graph?g0.expr=$Q_TABLE&g0.tab=1&g1.expr=$Q_GRAPH&g1.tab=0&g1.range_input=1m" graph
+chrome "$UI/graph?g0.expr=$Q_TABLE&g0.tab=1&g1.expr=$Q_GRAPH&g1.tab=graph&g1.range_input=1m" graph
 check "graph: table has a row per up series" "$ART/graph.html" '<td class="series">up\{instance="127\.0\.0\.1:[0-9]+", job="self"\}</td>'
 check "graph: second job in the table" "$ART/graph.html" 'job="self-again"'
 check "graph: chart drew lines" "$ART/graph.html" 'data-series-drawn="[1-9][0-9]*"'
@@ -137,7 +137,7 @@ PPORT=$(free_port)
 python3 "$ROOT/tests/interop/ui_proxy.py" "$PPORT" "$BASE" "$ROOT/src/web_ui" /ui-prefix &
 PIDS+=($!)
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PPORT/ui-prefix/static/promlite.css" >/dev/null 2>&1 && break; sleep 0.1; done
-chrome "http://127.0.0.1:$PPORT/ui-prefix/graph?g0.expr=$Q_TABLE&g0.tab=1" graph-prefix
+chrome "http://127.0.0.1:$PPORT/ui-prefix/query?g0.expr=$Q_TABLE&g0.tab=table" graph-prefix
 check "graph: works under a route prefix" "$ART/graph-prefix.html" '<td class="series">up\{'
 check "graph: nav links stay under the prefix" "$ART/graph-prefix.html" 'class="navlink active" href="graph"'
 
