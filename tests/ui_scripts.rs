@@ -64,6 +64,24 @@ eq("parseValue +Inf is Infinity", C.parseValue("+Inf") === Infinity, true);
 eq("parseValue -Inf is -Infinity", C.parseValue("-Inf") === -Infinity, true);
 eq("parseValue number", C.parseValue("1.5e3"), 1500);
 
+// Samples land on their step; missing steps and NaN stay gaps for drawing.
+const slots = C.slotValues([[10, "1"], [12, "NaN"], [13, "+Inf"], [99, "5"]], 10000, 1000, 5);
+eq("slotValues gaps", slots.map(v => v === null ? "gap" : String(v)), ["1", "gap", "NaN", "Infinity", "gap"]);
+
+// Stacking sums visible series step by step; a hidden series adds nothing and a missing
+// step leaves a gap in that series only.
+const lay = PL.Chart.prototype.layout.call({ n: 3, stacked: true, series: [
+  { visible: true, vals: [1, 2, null] },
+  { visible: false, vals: [100, 100, 100] },
+  { visible: true, vals: [10, null, 30] },
+] });
+eq("stacked first", lay[0].top, [1, 2, null]);
+eq("stacked hidden", lay[1], null);
+eq("stacked second", lay[2].top, [11, null, 30]);
+eq("stacked baseline", lay[2].bottom, [1, 2, 0]);
+const flat = PL.Chart.prototype.layout.call({ n: 2, stacked: false, series: [{ visible: true, vals: [3, 4] }] });
+eq("unstacked keeps values", flat[0].top, [3, 4]);
+
 // UTC is the default; an hour over 1100px gets 10-minute ticks on round instants.
 const start = Date.UTC(2024, 0, 1, 10, 3, 0), end = start + 3600e3;
 const tt = C.timeTicks(start, end, 1100);

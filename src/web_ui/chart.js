@@ -73,6 +73,17 @@
     return ticks.map(function (v) { return v === 0 ? "0" : (v / sc[0]).toFixed(dec) + sc[1]; });
   }
 
+  // Places a series' [seconds, "value"] pairs on the query's steps; a step without a
+  // sample stays null, which the drawing turns into a gap.
+  function slotValues(values, start, step, n) {
+    var vals = new Array(n).fill(null);
+    (values || []).forEach(function (p) {
+      var slot = Math.round((p[0] * 1000 - start) / step);
+      if (slot >= 0 && slot < n) vals[slot] = parseValue(p[1]);
+    });
+    return vals;
+  }
+
   function Chart(root) {
     this.root = root;
     this.area = PL.el("div", { class: "chart" });
@@ -119,13 +130,8 @@
     var old = {};
     this.series.forEach(function (s) { old[s.name] = s.visible; });
     this.series = result.map(function (r, i) {
-      var vals = new Array(n).fill(null);
-      (r.values || []).forEach(function (p) {
-        var slot = Math.round((p[0] * 1000 - start) / step);
-        if (slot >= 0 && slot < n) vals[slot] = parseValue(p[1]);
-      });
       var name = PL.formatSeries(r.metric || {});
-      return { name: name, color: colorFor(i), vals: vals, visible: old[name] !== false };
+      return { name: name, color: colorFor(i), vals: slotValues(r.values, start, step, n), visible: old[name] !== false };
     });
     this.renderLegend();
     this.draw();
@@ -356,5 +362,5 @@
   };
 
   PL.Chart = Chart;
-  PL.chartInternals = { niceTicks: niceTicks, tickLabels: tickLabels, timeTicks: timeTicks, parseValue: parseValue };
+  PL.chartInternals = { slotValues: slotValues, niceTicks: niceTicks, tickLabels: tickLabels, timeTicks: timeTicks, parseValue: parseValue };
 })();

@@ -12,6 +12,14 @@
 //! `GET <route-prefix>/` should redirect (302) to `<route-prefix>/graph`, as upstream does;
 //! [`ROOT_REDIRECT`] names the target.
 //!
+//! ```
+//! // In the router, after stripping `--web.route-prefix` from the request path:
+//! if let Some((content_type, body)) = promlite::web_ui::asset("/graph") {
+//!     assert!(content_type.starts_with("text/html"));
+//!     assert!(!body.is_empty()); // answer 200 with these
+//! }
+//! ```
+//!
 //! The pages use relative URLs only (`static/...`, `api/v1/...`, `graph`, `targets`), so
 //! they work under any `--web.route-prefix` without templating: a page at
 //! `<prefix>/graph` resolves `api/v1/query` to `<prefix>/api/v1/query`.

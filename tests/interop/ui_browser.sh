@@ -123,7 +123,7 @@ check() { # check NAME FILE REGEX
 enc() { python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 Q_TABLE=$(enc 'up')
 Q_GRAPH=$(enc 'scrape_duration_seconds')
-chrome "$UI/graph?g0.expr=$Q_TABLE&g0.tab=1&g1.expr=$Q_GRAPH&g1.tab=graph&g1.range_input=1m" graph
+chrome "$UI/graph?g0.expr=$Q_TABLE&g0.tab=1&g1.expr=$Q_GRAPH&g1.tab=graph&g1.range_input=20s" graph
 check "graph: table has a row per up series" "$ART/graph.html" '<td class="series">up\{instance="127\.0\.0\.1:[0-9]+", job="self"\}</td>'
 check "graph: second job in the table" "$ART/graph.html" 'job="self-again"'
 check "graph: chart drew lines" "$ART/graph.html" 'data-series-drawn="[1-9][0-9]*"'
