@@ -166,7 +166,7 @@ var PL = (function () {
     var nav = document.getElementById("topnav");
     if (!nav) return;
     var page = currentPage();
-    var statusish = ["status", "flags", "config", "tsdb-status"];
+    var statusish = ["status", "flags", "config", "tsdb-status", "service-discovery"];
     var box = el("input", { type: "checkbox", id: "localtime" });
     box.checked = !useUTC();
     box.addEventListener("change", function () {

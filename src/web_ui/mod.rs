@@ -70,17 +70,19 @@ impl Asset {
     }
 }
 
+const TARGETS_HTML: &str = include_str!("targets.html");
 const GRAPH_HTML: &str = include_str!("graph.html");
 const STATUS_HTML: &str = include_str!("status.html");
 
 /// Every path the UI answers. The expression browser answers at 2.x's `/graph` and 3.x's
-/// `/query`. The status page is one document that shows all of its
+/// `/query`; the targets document also answers `/service-discovery`. The status page is one document that shows all of its
 /// sections at `/status` and a single section at `/flags`, `/config` and `/tsdb-status`
 /// (upstream's page names), chosen by its script from the URL.
 pub const ASSETS: &[Asset] = &[
     Asset::html("/graph", GRAPH_HTML),
     Asset::html("/query", GRAPH_HTML),
-    Asset::html("/targets", include_str!("targets.html")),
+    Asset::html("/targets", TARGETS_HTML),
+    Asset::html("/service-discovery", TARGETS_HTML),
     Asset::html("/alerts", include_str!("alerts.html")),
     Asset::html("/rules", include_str!("rules.html")),
     Asset::html("/status", STATUS_HTML),

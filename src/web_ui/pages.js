@@ -1,5 +1,5 @@
-// promlite web UI: the read-only pages — Targets, Alerts, Rules and Status (with its
-// Flags, Configuration and TSDB Status sections). Each renders upstream's /api/v1 JSON;
+// promlite web UI: the read-only pages — Targets, Service Discovery, Alerts, Rules and
+// Status (with its Flags, Configuration and TSDB Status sections). Each renders upstream's /api/v1 JSON;
 // the page is chosen from the URL's last path segment.
 "use strict";
 
@@ -100,6 +100,36 @@
       if (!out.firstChild) out.appendChild(el("div", { class: "info-msg" }, "No targets match the filter."));
     }
     load("targets", null, function (box, d) { data = d || {}; render(); });
+  }
+
+  // ---------------------------------------------------------------- Service discovery
+  // Discovered labels next to the labels after relabeling; dropped targets show why a
+  // target is missing from /targets.
+  function serviceDiscovery() {
+    document.title = "Service Discovery · promlite";
+    main.appendChild(el("h1", null, "Service Discovery"));
+    load("targets", null, function (box, d) {
+      d = d || {};
+      var pools = {};
+      function pool(name) { return (pools[name] = pools[name] || { active: [], dropped: [] }); }
+      (d.activeTargets || []).forEach(function (t) { pool(t.scrapePool).active.push(t); });
+      (d.droppedTargets || []).forEach(function (t) {
+        var name = t.scrapePool || (t.discoveredLabels || {}).job || "unknown";
+        pool(name).dropped.push(t);
+      });
+      var names = Object.keys(pools).sort();
+      if (!names.length) { box.appendChild(el("div", { class: "info-msg" }, "No targets have been discovered.")); return; }
+      names.forEach(function (name) {
+        var p = pools[name], rows = p.active.map(function (t) {
+          return el("tr", null, [el("td", null, labelBadges(t.discoveredLabels)), el("td", null, labelBadges(t.labels))]);
+        }).concat(p.dropped.map(function (t) {
+          return el("tr", null, [el("td", null, labelBadges(t.discoveredLabels)), el("td", null, el("span", { class: "badge unknown" }, "DROPPED"))]);
+        }));
+        box.appendChild(collapsible([el("h3", null, name),
+          el("span", { class: "muted" }, p.active.length + " / " + (p.active.length + p.dropped.length) + " active targets")],
+        table(["Discovered Labels", "Target Labels"], rows), true));
+      });
+    });
   }
 
   // ---------------------------------------------------------------- Alerts
@@ -298,7 +328,8 @@
     document.title = titles[page] + " · promlite";
     main.appendChild(el("h1", null, titles[page]));
     main.appendChild(el("div", { class: "subnav" }, [["status", "Runtime & Build Information"], ["tsdb-status", "TSDB Status"],
-      ["flags", "Command-Line Flags"], ["config", "Configuration"], ["rules", "Rules"], ["targets", "Targets"]].map(function (l) {
+      ["flags", "Command-Line Flags"], ["config", "Configuration"], ["rules", "Rules"], ["targets", "Targets"],
+      ["service-discovery", "Service Discovery"]].map(function (l) {
       return el("a", { href: l[0] }, l[1]);
     })));
     if (page === "status") { runtimeSection(); alertmanagersSection(); tsdbSection(); flagsSection(); configSection(); }
@@ -309,6 +340,7 @@
 
   var page = PL.currentPage();
   if (page === "targets") targets();
+  else if (page === "service-discovery") serviceDiscovery();
   else if (page === "alerts") alerts();
   else if (page === "rules") rules();
   else if (["status", "flags", "config", "tsdb-status"].indexOf(page) >= 0) status(page);

@@ -145,6 +145,9 @@ chrome "$UI/targets" targets
 check "targets: pools are listed" "$ART/targets.html" '<h3>self-again</h3>'
 check "targets: health badge" "$ART/targets.html" 'class="badge up">UP<'
 
+chrome "$UI/service-discovery" sd
+check "service discovery: discovered labels" "$ART/sd.html" '__address__="127\.0\.0\.1:[0-9]+"'
+
 chrome "$UI/rules" rules
 check "rules: recording rule" "$ART/rules.html" 'record: job:up:sum'
 

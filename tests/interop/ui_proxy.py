@@ -15,7 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 
-PAGES = {"graph": "graph.html", "query": "graph.html", "targets": "targets.html", "alerts": "alerts.html",
+PAGES = {"graph": "graph.html", "query": "graph.html", "targets": "targets.html", "service-discovery": "targets.html", "alerts": "alerts.html",
          "rules": "rules.html", "status": "status.html", "flags": "status.html",
          "config": "status.html", "tsdb-status": "status.html"}
 TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
