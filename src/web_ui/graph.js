@@ -47,7 +47,8 @@
 
   function Panel(opts) {
     this.expr = opts.expr || "";
-    this.tab = opts.tab === "table" ? "table" : "graph";
+    // New panels open on the Table tab, as upstream's do.
+    this.tab = opts.tab === "graph" ? "graph" : "table";
     this.range = opts.range || 3600e3;
     this.end = opts.end || null;
     this.moment = opts.moment || null;
@@ -422,7 +423,7 @@
       var stepIn = q.get(g + "step_input");
       out.push({
         expr: q.get(g + "expr") || "",
-        tab: tab === "1" || tab === "table" ? "table" : "graph",
+        tab: tab === "0" || tab === "graph" ? "graph" : "table",
         range: PL.parseDuration(q.get(g + "range_input")) || 3600e3,
         end: parseTimeParam(q.get(g + "end_input")),
         moment: parseTimeParam(q.get(g + "moment_input")),
@@ -438,7 +439,7 @@
   PL.append(main, [container,
     el("button", { type: "button", onclick: function () { addPanel().input.focus(); updateURL(); } }, "Add Panel")]);
   var initial = panelsFromURL();
-  if (!initial.length) initial = [{ tab: "table" }];
+  if (!initial.length) initial = [{}];
   initial.forEach(function (o) { var p = addPanel(o); if (p.expr) p.execute(); });
   document.addEventListener("pl-timezone", function () { panels.forEach(function (p) { p.syncInputs(); }); });
 })();
