@@ -12,3 +12,4 @@ pub mod scrape;
 pub mod storage;
 pub mod telemetry;
 pub mod tsdb;
+pub mod web_ui;
