@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod latch;
+pub mod logging;
 pub mod model;
 pub mod promql;
 pub mod run_group;
