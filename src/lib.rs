@@ -8,6 +8,7 @@ pub mod logging;
 pub mod model;
 pub mod promql;
 pub mod run_group;
+pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod web;
