@@ -268,7 +268,7 @@ pub fn format_bytes(b: u64) -> String {
     }
     for (u, shift) in UNITS {
         let m = 1u64 << shift;
-        if b % m == 0 {
+        if b.is_multiple_of(m) {
             return format!("{}{u}", b / m);
         }
     }

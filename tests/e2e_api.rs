@@ -1,0 +1,176 @@
+//! End-to-end: the `/api/v1` endpoints and `/federate` of the real binary,
+//! with good and bad parameters, checked against upstream's JSON shapes,
+//! error types and HTTP codes.
+
+mod common;
+
+use common::{Promlite, GOOD_CONFIG};
+use serde_json::json;
+
+fn assert_error(r: &common::HttpResponse, status: u16, error_type: &str, contains: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["errorType"], error_type, "{v}");
+    let msg = v["error"].as_str().unwrap_or("");
+    assert!(msg.contains(contains), "{msg:?} lacks {contains:?}");
+}
+
+#[test]
+fn parameter_errors_match_upstream() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    assert_error(
+        &p.get("/api/v1/query?query=up&time=yesterday"),
+        400,
+        "bad_data",
+        "invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp",
+    );
+    assert_error(
+        &p.get("/api/v1/query?query=up&timeout=soon"),
+        400,
+        "bad_data",
+        "invalid parameter \"timeout\"",
+    );
+    assert_error(
+        &p.get("/api/v1/query_range?query=up&start=0&end=100000&step=1"),
+        400,
+        "bad_data",
+        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+    );
+    assert_error(
+        &p.get("/api/v1/query_range?query=up&start=0&end=10&step=-1"),
+        400,
+        "bad_data",
+        "zero or negative query resolution step widths are not accepted. Try a positive integer",
+    );
+    assert_error(
+        &p.get("/api/v1/query_range?query=up&start=10&end=0&step=1"),
+        400,
+        "bad_data",
+        "end timestamp must not be before start time",
+    );
+    assert_error(
+        &p.get("/api/v1/query_range?query=up&start=0&end=10&step=x"),
+        400,
+        "bad_data",
+        "invalid parameter \"step\": cannot parse \"x\" to a valid duration",
+    );
+    assert_error(
+        &p.post_form(
+            "/api/v1/query_range",
+            "query=up&start=2015-07-01T20:10:51Z&end=nope&step=15s",
+        ),
+        400,
+        "bad_data",
+        "invalid parameter \"end\"",
+    );
+    assert_error(
+        &p.get("/api/v1/series"),
+        400,
+        "bad_data",
+        "no match[] parameter provided",
+    );
+    assert_error(
+        &p.get("/api/v1/labels?end=soon"),
+        400,
+        "bad_data",
+        "invalid parameter \"end\"",
+    );
+    assert_error(
+        &p.get("/api/v1/label/job/values?limit=-1"),
+        400,
+        "bad_data",
+        "limit must be non-negative",
+    );
+    assert_error(
+        &p.get("/api/v1/rules?type=both"),
+        400,
+        "bad_data",
+        "invalid parameter \"type\"",
+    );
+}
+
+#[test]
+fn label_and_status_endpoints() {
+    let p = Promlite::start(GOOD_CONFIG, &["--query.timeout=30s"]);
+    let v = p.get("/api/v1/labels").json();
+    assert_eq!(v, json!({"status": "success", "data": []}));
+    let v = p
+        .get("/api/v1/label/job/values?start=0&end=1700000000.5")
+        .json();
+    assert_eq!(v, json!({"status": "success", "data": []}));
+    let v = p
+        .post_form("/api/v1/labels", "start=2015-07-01T20:10:51.781Z")
+        .json();
+    assert_eq!(v["status"], "success");
+
+    let v = p.get("/api/v1/status/flags").json();
+    assert_eq!(v["data"]["query.timeout"], "30s");
+    assert_eq!(v["data"]["web.enable-lifecycle"], "false");
+    let v = p.get("/api/v1/status/buildinfo").json();
+    assert!(v["data"]["version"].is_string());
+    let v = p.get("/api/v1/status/runtimeinfo").json();
+    assert_eq!(v["data"]["reloadConfigSuccess"], true);
+    assert!(v["data"]["storageRetention"].is_string());
+    let v = p.get("/api/v1/status/config").json();
+    assert!(v["data"]["yaml"].as_str().unwrap().contains("job_name"));
+    let v = p.get("/api/v1/status/tsdb").json();
+    assert_eq!(v["data"]["headStats"]["numSeries"], 0);
+    let v = p.get("/api/v1/status/walreplay").json();
+    assert_eq!(v["data"], json!({"min": 0, "max": 0, "current": 0}));
+    let v = p.get("/api/v1/targets").json();
+    assert_eq!(v["data"]["activeTargets"], json!([]));
+    let v = p.get("/api/v1/targets?state=active").json();
+    assert!(v["data"].get("droppedTargets").is_none());
+    assert_eq!(p.get("/api/v1/targets/metadata").json()["data"], json!([]));
+    assert_eq!(p.get("/api/v1/metadata").json()["data"], json!({}));
+    assert_eq!(p.get("/api/v1/rules").json()["data"], json!({"groups": []}));
+    assert_eq!(
+        p.get("/api/v1/alerts").json()["data"],
+        json!({"alerts": []})
+    );
+    assert_eq!(
+        p.get("/api/v1/alertmanagers").json()["data"],
+        json!({"activeAlertmanagers": [], "droppedAlertmanagers": []})
+    );
+    assert_eq!(p.get("/api/v1/nope").status, 404);
+    let r = p.get("/api/v1/admin/tsdb/snapshot");
+    assert_eq!(r.status, 503);
+}
+
+#[test]
+fn cors_headers() {
+    let p = Promlite::start(GOOD_CONFIG, &["--web.cors.origin=https?://good\\.example"]);
+    let r = p.request(
+        "GET",
+        "/api/v1/labels",
+        &[("Origin", "https://good.example")],
+        b"",
+    );
+    assert_eq!(
+        r.header("Access-Control-Allow-Origin"),
+        Some("https://good.example")
+    );
+    let r = p.request(
+        "GET",
+        "/api/v1/labels",
+        &[("Origin", "https://evil.example")],
+        b"",
+    );
+    assert_eq!(r.header("Access-Control-Allow-Origin"), None);
+}
+
+#[test]
+fn federate_without_match_is_empty() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    let r = p.get("/federate");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "");
+}
+
+#[test]
+fn remote_write_needs_flag() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    let r = p.post("/api/v1/write");
+    assert_eq!(r.status, 404);
+}
