@@ -148,10 +148,13 @@ fn mask_secrets(v: &mut serde_yaml::Value) {
     }
 }
 
-/// One component's `ApplyConfig`.
+/// A component's `ApplyConfig`: takes the whole config, keeps its old one on error.
+type ApplyConfig = Box<dyn Fn(&LoadedConfig) -> Result<(), String> + Send + Sync>;
+
+/// One component's reloader.
 struct Reloader {
     name: &'static str,
-    apply: Box<dyn Fn(&LoadedConfig) -> Result<(), String> + Send + Sync>,
+    apply: ApplyConfig,
 }
 
 /// The config-reload metrics upstream exports.
