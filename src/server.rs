@@ -19,11 +19,13 @@ use crate::cli::{format_bytes, Flags};
 use crate::latch::Latch;
 use crate::model::duration::format_duration;
 use crate::model::Labels;
+use crate::promql::{Engine, EngineOpts};
 use crate::run_group::RunGroup;
 use crate::storage::memory::MemStorage;
 use crate::storage::Queryable;
 use crate::telemetry;
 use crate::web::api::v1::{Api, BuildInfo, ServerStatus};
+use crate::web::api::QueryEngine;
 use crate::web::server::HttpServer;
 use crate::web::{compile_cors, Options, ReloadRequest, WebHandler};
 
@@ -409,12 +411,16 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     let local_storage = Arc::new(MemStorage::new());
     let queryable: Arc<dyn Queryable> = local_storage.clone();
 
-    // SLOT: the PromQL engine (`promql::Engine::new(EngineOpts { max_samples:
-    // flags.query_max_samples, timeout: flags.query_timeout_ms, lookback_delta:
-    // flags.query_lookback_delta_ms, max_concurrency: flags.query_max_concurrency, .. })`)
-    // wrapped in a `web::api::QueryEngine` adapter; `None` makes query
-    // endpoints answer "unavailable".
-    let engine = None;
+    let engine: Arc<dyn QueryEngine> = Arc::new(Engine::new(EngineOpts {
+        max_samples: flags.query_max_samples,
+        timeout: Duration::from_millis(flags.query_timeout_ms.max(0) as u64),
+        lookback_delta: flags.query_lookback_delta_ms,
+        max_concurrency: flags.query_max_concurrency,
+        ..EngineOpts::default()
+    }));
+    // SLOT: the query_engine reloader (query log file from `global.query_log_file`)
+    // and the no-step-subquery interval (`global.evaluation_interval`) go with
+    // the config model.
 
     // SLOT: notifier manager, scrape and notify discovery managers, scrape
     // manager (with `flags.scrape_workers` workers, appending to the fanout),
@@ -435,7 +441,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     ));
     let api = Api {
         storage: queryable,
-        engine,
+        engine: Some(engine),
         scrape: None,
         rules: None,
         status: status.clone(),

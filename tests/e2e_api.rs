@@ -174,3 +174,82 @@ fn remote_write_needs_flag() {
     let r = p.post("/api/v1/write");
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn queries_through_the_engine() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    let v = p
+        .get("/api/v1/query?query=1%2B1&time=1435781451.781")
+        .json();
+    assert_eq!(
+        v,
+        json!({"status": "success", "data": {"resultType": "scalar", "result": [1435781451.781, "2"]}})
+    );
+    let v = p
+        .post_form("/api/v1/query", "query=vector(1)&time=2015-07-01T20:10:51Z")
+        .json();
+    assert_eq!(
+        v["data"],
+        json!({"resultType": "vector", "result": [{"metric": {}, "value": [1435781451, "1"]}]})
+    );
+    let v = p.get("/api/v1/query?query=%22hi%22&time=10").json();
+    assert_eq!(
+        v["data"],
+        json!({"resultType": "string", "result": [10, "hi"]})
+    );
+    let v = p
+        .get("/api/v1/query_range?query=vector(1)&start=0&end=30&step=15s")
+        .json();
+    assert_eq!(
+        v["data"],
+        json!({"resultType": "matrix", "result": [{"metric": {}, "values": [[0, "1"], [15, "1"], [30, "1"]]}]})
+    );
+    let v = p.get("/api/v1/query?query=1%2F0").json();
+    assert_eq!(v["data"]["result"][1], "+Inf");
+    let v = p.get("/api/v1/query?query=up").json();
+    assert_eq!(v["data"], json!({"resultType": "vector", "result": []}));
+
+    assert_error(
+        &p.get("/api/v1/query?query=sum(up"),
+        400,
+        "bad_data",
+        "invalid parameter \"query\": 1:",
+    );
+    assert_error(
+        &p.get("/api/v1/query"),
+        400,
+        "bad_data",
+        "invalid parameter \"query\"",
+    );
+
+    let v = p.get("/api/v1/format_query?query=sum(up)by(job)").json();
+    assert_eq!(v, json!({"status": "success", "data": "sum by (job) (up)"}));
+    assert_error(
+        &p.get("/api/v1/format_query?query=up%7B"),
+        400,
+        "bad_data",
+        "parse error",
+    );
+
+    let v = p
+        .get("/api/v1/series?match[]=up&match[]=%7Bjob%3D%22x%22%7D")
+        .json();
+    assert_eq!(v, json!({"status": "success", "data": []}));
+    assert_error(
+        &p.get("/api/v1/series?match[]=%7Bjob%3D~%22(%22%7D"),
+        400,
+        "bad_data",
+        "invalid parameter \"match[]\"",
+    );
+    assert_error(
+        &p.get("/api/v1/labels?match[]=1%2B1"),
+        400,
+        "bad_data",
+        "invalid parameter \"match[]\"",
+    );
+    let v = p.get("/api/v1/query_exemplars?query=up").json();
+    assert_eq!(v, json!({"status": "success", "data": []}));
+    let r = p.get("/federate?match[]=up");
+    assert_eq!((r.status, r.text().as_str()), (200, ""));
+    assert_eq!(p.get("/federate?match[]=up%7B").status, 400);
+}

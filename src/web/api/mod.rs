@@ -4,6 +4,7 @@
 //! [`QueryEngine`] for PromQL and [`ScrapeStatus`]/[`RulesStatus`] for the
 //! components the lead wires in later. The endpoints themselves are in [`v1`].
 
+pub mod engine;
 pub mod params;
 pub mod v1;
 
@@ -84,27 +85,8 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// A PromQL result, shaped as `promql::value::Value`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum QueryValue {
-    Scalar { t: i64, v: f64 },
-    String { t: i64, s: String },
-    Vector(Vec<VectorSample>),
-    Matrix(Vec<MatrixSeries>),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct VectorSample {
-    pub labels: Labels,
-    pub t: i64,
-    pub v: f64,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct MatrixSeries {
-    pub labels: Labels,
-    pub samples: Vec<(i64, f64)>,
-}
+/// A PromQL result as the engine returns it; the API encodes it without copying.
+pub use crate::promql::value::{MatrixSeries, Value as QueryValue, VectorSample};
 
 /// A query's value with its annotations.
 #[derive(Clone, Debug, PartialEq)]
