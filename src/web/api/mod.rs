@@ -259,36 +259,52 @@ fn write_point(out: &mut Vec<u8>, t: i64, v: f64) {
 /// Milliseconds as upstream's `jsonutil.MarshalTimestamp`: seconds, then a
 /// three-digit fraction only when it is not zero (`1.500`, `2`).
 pub fn write_timestamp(out: &mut Vec<u8>, t: i64) {
-    use std::io::Write as _;
-    let (neg, t) = if t < 0 {
-        (true, t.unsigned_abs())
-    } else {
-        (false, t as u64)
-    };
-    if neg {
+    if t < 0 {
         out.push(b'-');
     }
-    let _ = write!(out, "{}", t / 1000);
-    let frac = t % 1000;
+    let t = t.unsigned_abs();
+    write_u64(out, t / 1000);
+    let frac = (t % 1000) as u32;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        out.push(b'.');
+        out.push(b'0' + (frac / 100) as u8);
+        out.push(b'0' + (frac / 10 % 10) as u8);
+        out.push(b'0' + (frac % 10) as u8);
     }
 }
 
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
 /// A float as Go's `strconv.FormatFloat(v, 'f', -1, 64)`, which is what
-/// upstream's API puts in value strings. Integers, the common case for
-/// counters, take a fast path.
+/// upstream's API puts in value strings. Rust's `Display` for `f64` is the
+/// same shortest round-trip, exponent-free form; only the infinities differ.
 pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
     use std::io::Write as _;
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
-        if v == 0.0 && v.is_sign_negative() {
-            out.extend_from_slice(b"-0");
-        } else {
-            let _ = write!(out, "{}", v as i64);
+    if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.fract() == 0.0 && v.abs() < 1e15 && !(v == 0.0 && v.is_sign_negative()) {
+        // Integers, the common case for counters and gauges.
+        if v < 0.0 {
+            out.push(b'-');
         }
-        return;
+        write_u64(out, v.abs() as u64);
+    } else {
+        let _ = write!(out, "{v}");
     }
-    out.extend_from_slice(crate::model::value::format_go_f(v).as_bytes());
 }
 
 /// `{"__name__":"up","job":"x"}`
@@ -377,6 +393,32 @@ mod tests {
             let mut out = Vec::new();
             write_go_float(&mut out, v);
             assert_eq!(s(&out), want);
+        }
+    }
+
+    #[test]
+    fn floats_agree_with_go_f_formatter() {
+        // A cheap deterministic spread of magnitudes and bit patterns.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut values = vec![
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            0.1,
+            1e15,
+            1e16 + 2.0,
+            -0.0,
+        ];
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(f64::from_bits(x));
+        }
+        for v in values {
+            let mut out = Vec::new();
+            write_go_float(&mut out, v);
+            assert_eq!(s(&out), crate::model::value::format_go_f(v), "{v:e}");
         }
     }
 
