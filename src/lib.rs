@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the bird's-eye view and the module map.
 
 pub mod cli;
+pub mod config;
 pub mod latch;
 pub mod logging;
 pub mod model;
