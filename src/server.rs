@@ -16,9 +16,10 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 
 use crate::cli::{format_bytes, Flags};
+use crate::config::{self, Config, ConfigError, LoadOptions};
 use crate::latch::Latch;
 use crate::model::duration::format_duration;
-use crate::model::Labels;
+use crate::model::{Label, Labels};
 use crate::promql::{Engine, EngineOpts};
 use crate::run_group::RunGroup;
 use crate::storage::memory::MemStorage;
@@ -64,94 +65,28 @@ impl fmt::Display for ServerError {
 
 impl std::error::Error for ServerError {}
 
-/// A loaded configuration as the reloaders see it.
-///
-/// TEMPORARY until the config model (branch `config`, `src/config`) is merged:
-/// the file is checked to be a YAML mapping, `global.external_labels` is read,
-/// and the text is kept (secrets masked) for `/api/v1/status/config`. Swap
-/// `load_config_file` for `config::load_file` and this for `config::Config`.
-#[derive(Clone, Debug)]
-pub struct LoadedConfig {
-    pub file: String,
-    pub yaml: String,
-    pub external_labels: Labels,
+/// Loads and validates the config file (upstream's `config.LoadFile`).
+fn load_config(path: &str, agent: bool) -> Result<Config, ConfigError> {
+    config::load_file_with(Path::new(path), LoadOptions { agent_mode: agent })
 }
 
-/// Reads and checks a config file.
-pub fn load_config_file(path: &str) -> Result<LoadedConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("open {path}: {e}"))?;
-    let doc: serde_yaml::Value = if text.trim().is_empty() {
-        serde_yaml::Value::Mapping(Default::default())
-    } else {
-        serde_yaml::from_str(&text).map_err(|e| format!("parsing YAML file {path}: {e}"))?
-    };
-    let map = match doc {
-        serde_yaml::Value::Mapping(m) => m,
-        serde_yaml::Value::Null => Default::default(),
-        _ => {
-            return Err(format!(
-                "parsing YAML file {path}: the top level must be a mapping"
-            ))
-        }
-    };
-    let mut external = Vec::new();
-    if let Some(serde_yaml::Value::Mapping(global)) = map.get("global") {
-        if let Some(labels) = global.get("external_labels") {
-            let labels = labels.as_mapping().ok_or_else(|| {
-                format!("parsing YAML file {path}: global.external_labels must be a mapping")
-            })?;
-            for (k, v) in labels {
-                let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
-                    return Err(format!(
-                        "parsing YAML file {path}: external label names and values must be strings"
-                    ));
-                };
-                if k == "__name__" {
-                    return Err(format!(
-                        "parsing YAML file {path}: {k:?} is not a valid label name"
-                    ));
-                }
-                external.push(crate::model::Label::new(k, v));
-            }
-        }
-    }
-    let mut masked = serde_yaml::Value::Mapping(map);
-    mask_secrets(&mut masked);
-    let yaml = serde_yaml::to_string(&masked).unwrap_or_default();
-    Ok(LoadedConfig {
-        file: path.to_string(),
-        yaml,
-        external_labels: Labels::new(external),
-    })
+/// The config as `/api/v1/status/config` shows it: secrets are `<secret>`.
+fn config_yaml(c: &Config) -> Result<String, String> {
+    serde_yaml::to_string(c).map_err(|e| format!("cannot render the config as YAML: {e}"))
 }
 
-/// Replaces secret values with `<secret>`, as upstream's `config.Secret` marshals.
-fn mask_secrets(v: &mut serde_yaml::Value) {
-    const SECRET_KEYS: &[&str] = &[
-        "password",
-        "bearer_token",
-        "credentials",
-        "client_secret",
-        "secret_key",
-        "sigv4_secret_key",
-    ];
-    match v {
-        serde_yaml::Value::Mapping(m) => {
-            for (k, val) in m.iter_mut() {
-                if k.as_str().is_some_and(|k| SECRET_KEYS.contains(&k)) && !val.is_null() {
-                    *val = serde_yaml::Value::String("<secret>".to_string());
-                } else {
-                    mask_secrets(val);
-                }
-            }
-        }
-        serde_yaml::Value::Sequence(s) => s.iter_mut().for_each(mask_secrets),
-        _ => {}
-    }
+fn external_labels(c: &Config) -> Labels {
+    Labels::new(
+        c.global
+            .external_labels
+            .iter()
+            .map(|(k, v)| Label::new(k.as_str(), v.as_str()))
+            .collect(),
+    )
 }
 
 /// A component's `ApplyConfig`: takes the whole config, keeps its old one on error.
-type ApplyConfig = Box<dyn Fn(&LoadedConfig) -> Result<(), String> + Send + Sync>;
+type ApplyConfig = Box<dyn Fn(&Config) -> Result<(), String> + Send + Sync>;
 
 /// One component's reloader.
 struct Reloader {
@@ -193,6 +128,7 @@ impl ReloadMetrics {
 /// `reloadConfig`).
 fn reload_config(
     file: &str,
+    agent: bool,
     reloaders: &[Reloader],
     metrics: &ReloadMetrics,
     status: &ServerStatus,
@@ -204,7 +140,7 @@ fn reload_config(
         status.set_reload_failed();
         msg
     };
-    let conf = load_config_file(file).map_err(|e| {
+    let conf = load_config(file, agent).map_err(|e| {
         fail(format!(
             "couldn't load configuration (--config.file={file:?}): {e}"
         ))
@@ -384,7 +320,8 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     }
 
     // Throw an error for an invalid config before starting anything.
-    if let Err(message) = load_config_file(&flags.config_file) {
+    if let Err(e) = load_config(&flags.config_file, flags.agent) {
+        let message = e.to_string();
         let abs = std::fs::canonicalize(&flags.config_file)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| flags.config_file.clone());
@@ -451,18 +388,31 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     let http = HttpServer::bind(web.clone())
         .map_err(|e| ServerError::Runtime(format!("Unable to start web listeners: {e}")))?;
 
-    // Reloaders, in upstream's order. SLOT: db_storage, remote_storage,
-    // query_engine (query log file), scrape, scrape_sd, notify, notify_sd, rules.
-    let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![Reloader {
-        name: "web_handler",
-        apply: {
-            let status = status.clone();
-            Box::new(move |c: &LoadedConfig| {
-                status.set_config(c.yaml.clone(), c.external_labels.clone());
-                Ok(())
-            })
+    // Reloaders, in upstream's order. SLOT: db_storage, remote_storage
+    // before web_handler; scrape, scrape_sd, notify, notify_sd, rules after
+    // query_engine.
+    let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![
+        Reloader {
+            name: "web_handler",
+            apply: {
+                let status = status.clone();
+                Box::new(move |c: &Config| {
+                    status.set_config(config_yaml(c)?, external_labels(c));
+                    Ok(())
+                })
+            },
         },
-    }]);
+        Reloader {
+            name: "query_engine",
+            apply: Box::new(|c: &Config| {
+                if c.global.query_log_file.is_empty() {
+                    Ok(())
+                } else {
+                    Err("global.query_log_file is not supported by promlite".to_string())
+                }
+            }),
+        },
+    ]);
 
     // Start all components while the storage opens, but load the initial
     // config and mark ourselves ready only after that.
@@ -540,13 +490,13 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
                 loop {
                     select! {
                         recv(hup_rx) -> _ => {
-                            if let Err(e) = reload_config(&file, &reloaders, &metrics, &status) {
+                            if let Err(e) = reload_config(&file, false, &reloaders, &metrics, &status) {
                                 log::error!("Error reloading config err={e:?}");
                             }
                         }
                         recv(web_reloads) -> req => {
                             let Ok(reply) = req else { return Ok(()) };
-                            let result = reload_config(&file, &reloaders, &metrics, &status);
+                            let result = reload_config(&file, false, &reloaders, &metrics, &status);
                             if let Err(e) = &result {
                                 log::error!("Error reloading config err={e:?}");
                             }
@@ -574,7 +524,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         g.add(
             "initial config",
             move || {
-                reload_config(&file, &reloaders, &metrics, &status)
+                reload_config(&file, false, &reloaders, &metrics, &status)
                     .map_err(|e| format!("error loading config from {file:?}: {e}"))?;
                 reload_ready.open();
                 web.set_ready(true);
@@ -632,16 +582,17 @@ mod tests {
             "global:\n  external_labels:\n    replica: a\nscrape_configs:\n- job_name: x\n  basic_auth:\n    username: u\n    password: hunter2\n"
         )
         .unwrap();
-        let c = load_config_file(f.path().to_str().unwrap()).unwrap();
-        assert_eq!(c.external_labels.get("replica"), Some("a"));
-        assert!(c.yaml.contains("<secret>"), "{}", c.yaml);
-        assert!(!c.yaml.contains("hunter2"));
+        let c = load_config(f.path().to_str().unwrap(), false).unwrap();
+        assert_eq!(external_labels(&c).get("replica"), Some("a"));
+        let yaml = config_yaml(&c).unwrap();
+        assert!(yaml.contains("<secret>"), "{yaml}");
+        assert!(!yaml.contains("hunter2"));
 
         let mut bad = tempfile::NamedTempFile::new().unwrap();
         writeln!(bad, "global: [unclosed").unwrap();
-        let e = load_config_file(bad.path().to_str().unwrap()).unwrap_err();
-        assert!(e.contains("parsing YAML file"), "{e}");
-        assert!(load_config_file("/nonexistent/prometheus.yml").is_err());
+        let e = load_config(bad.path().to_str().unwrap(), false).unwrap_err();
+        assert!(e.to_string().contains("parsing YAML file"), "{e}");
+        assert!(load_config("/nonexistent/prometheus.yml", false).is_err());
     }
 
     #[test]

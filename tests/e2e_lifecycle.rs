@@ -242,3 +242,34 @@ fn taken_port_is_a_startup_error() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("Unable to start web listeners"), "{err}");
 }
+
+#[test]
+fn semantically_invalid_config_exits_two_and_fails_reload() {
+    let dup = "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['x:1']}]\n  - job_name: a\n    static_configs: [{targets: ['x:2']}]\n";
+    let mut p = Promlite::spawn(dup, &[]);
+    assert_eq!(p.wait_exit(Duration::from_secs(15)).code(), Some(2));
+    let log = p.stderr();
+    assert!(
+        log.contains("found multiple scrape configs with job name"),
+        "{log}"
+    );
+
+    let p = Promlite::start(GOOD_CONFIG, &["--web.enable-lifecycle"]);
+    p.write_config(dup);
+    let r = p.post("/-/reload");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text()
+            .contains("found multiple scrape configs with job name"),
+        "{}",
+        r.text()
+    );
+    p.write_config("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n");
+    let r = p.post("/-/reload");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text().contains("is not supported by promlite"),
+        "{}",
+        r.text()
+    );
+}
