@@ -616,8 +616,14 @@ mod tests {
                 }),
             },
         ];
-        let e =
-            reload_config(f.path().to_str().unwrap(), &reloaders, &metrics, &status).unwrap_err();
+        let e = reload_config(
+            f.path().to_str().unwrap(),
+            false,
+            &reloaders,
+            &metrics,
+            &status,
+        )
+        .unwrap_err();
         assert!(e.contains("broken: nope"), "{e}");
         // The other component still got the new config.
         assert_eq!(applied.load(std::sync::atomic::Ordering::SeqCst), 1);
