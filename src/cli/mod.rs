@@ -253,26 +253,33 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Formats a byte count as kingpin's `Base2Bytes.String()` does (`512MB`).
+/// Formats a byte count as kingpin's `units.Base2Bytes.String()` does:
+/// every non-zero unit, largest first (`512MiB`, `1GiB512MiB`, `0B`).
 pub fn format_bytes(b: u64) -> String {
     const UNITS: &[(&str, u32)] = &[
-        ("EB", 60),
-        ("PB", 50),
-        ("TB", 40),
-        ("GB", 30),
-        ("MB", 20),
-        ("KB", 10),
+        ("EiB", 60),
+        ("PiB", 50),
+        ("TiB", 40),
+        ("GiB", 30),
+        ("MiB", 20),
+        ("KiB", 10),
     ];
     if b == 0 {
         return "0B".to_string();
     }
+    let mut out = String::new();
+    let mut rest = b;
     for (u, shift) in UNITS {
-        let m = 1u64 << shift;
-        if b.is_multiple_of(m) {
-            return format!("{}{u}", b / m);
+        let n = rest >> shift;
+        if n > 0 {
+            out.push_str(&format!("{n}{u}"));
+            rest -= n << shift;
         }
     }
-    format!("{b}B")
+    if rest > 0 {
+        out.push_str(&format!("{rest}B"));
+    }
+    out
 }
 
 /// Reads typed values out of the raw flag map, applying the spec's defaults.
@@ -550,6 +557,9 @@ impl Flags {
         for s in FLAGS {
             let v = match s.kind {
                 Kind::Strings => r.strings(s.name).join(","),
+                // Upstream prints unset durations and sizes as their zero value.
+                Kind::Duration => format_duration(r.duration(s.name)?),
+                Kind::Bytes => format_bytes(r.bytes(s.name)?),
                 _ => r.string(s.name),
             };
             values.insert(s.name.to_string(), v);
@@ -718,7 +728,9 @@ mod tests {
         assert!(parse_bytes("10").is_err());
         assert!(parse_bytes("10XB").is_err());
         assert!(parse_bytes("MB").is_err());
-        assert_eq!(format_bytes(512 << 20), "512MB");
+        assert_eq!(format_bytes(512 << 20), "512MiB");
+        assert_eq!(format_bytes((1 << 30) + (512 << 20)), "1GiB512MiB");
+        assert_eq!(format_bytes(0), "0B");
         let f = run(&["--storage.tsdb.retention.size=1GB"]).unwrap();
         assert_eq!(f.tsdb_retention_size, 1 << 30);
         // Size alone: no default time retention, max block 31d.
