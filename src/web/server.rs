@@ -369,11 +369,16 @@ mod tests {
             _: &[crate::model::Matcher],
             _: &str,
             _: usize,
-        ) -> serde_json::Value {
-            serde_json::Value::Null
+        ) -> Result<serde_json::Value, crate::web::api::ApiError> {
+            Ok(serde_json::Value::Null)
         }
-        fn metadata(&self, _: &str, _: usize, _: usize) -> serde_json::Value {
-            serde_json::Value::Null
+        fn metadata(
+            &self,
+            _: &str,
+            _: usize,
+            _: usize,
+        ) -> Result<serde_json::Value, crate::web::api::ApiError> {
+            Ok(serde_json::Value::Null)
         }
     }
 

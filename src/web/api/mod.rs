@@ -130,14 +130,20 @@ pub trait ScrapeStatus: Send + Sync {
     /// `/api/v1/targets?state=...&scrapePool=...`
     fn targets(&self, state: &str, scrape_pool: &str) -> serde_json::Value;
     /// `/api/v1/targets/metadata?match_target=...&metric=...&limit=...`
+    /// Errors are the API's (e.g. upstream's `not_found` "specified metadata not found").
     fn targets_metadata(
         &self,
         match_target: &[Matcher],
         metric: &str,
         limit: usize,
-    ) -> serde_json::Value;
+    ) -> Result<serde_json::Value, ApiError>;
     /// `/api/v1/metadata?metric=...&limit=...&limit_per_metric=...`
-    fn metadata(&self, metric: &str, limit: usize, limit_per_metric: usize) -> serde_json::Value;
+    fn metadata(
+        &self,
+        metric: &str,
+        limit: usize,
+        limit_per_metric: usize,
+    ) -> Result<serde_json::Value, ApiError>;
 }
 
 /// What the rule manager and notifier report, shaped as upstream's JSON.

@@ -456,7 +456,7 @@ impl Api {
         let per_metric = parse_limit(req.param("limit_per_metric"))
             .map_err(|e| ApiError::invalid_param("limit_per_metric", e))?;
         let data = match &self.scrape {
-            Some(s) => s.metadata(req.param("metric"), limit, per_metric),
+            Some(s) => s.metadata(req.param("metric"), limit, per_metric)?,
             None => json!({}),
         };
         Ok(success(&data, &[]))
@@ -494,7 +494,7 @@ impl Api {
                 .map_err(|e| ApiError::invalid_param("match_target", e))?
         };
         let data = match &self.scrape {
-            Some(s) => s.targets_metadata(&matchers, req.param("metric"), limit),
+            Some(s) => s.targets_metadata(&matchers, req.param("metric"), limit)?,
             None => json!([]),
         };
         Ok(success(&data, &[]))
