@@ -58,6 +58,7 @@ fn api() -> Api {
         engine: Some(Arc::new(Engine::new(EngineOpts::default()))),
         scrape: None,
         rules: None,
+        alertmanagers: None,
         status: Arc::new(ServerStatus::new(
             BuildInfo::current(),
             Default::default(),

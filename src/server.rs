@@ -381,6 +381,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         engine: Some(engine),
         scrape: None,
         rules: None,
+        alertmanagers: None,
         status: status.clone(),
         now: crate::model::value::now_millis,
     };

@@ -331,6 +331,7 @@ mod tests {
             engine: None,
             scrape: None,
             rules: None,
+            alertmanagers: None,
             status: Arc::new(ServerStatus::new(
                 BuildInfo::current(),
                 Default::default(),

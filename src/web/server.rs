@@ -394,6 +394,7 @@ mod tests {
             engine: None,
             scrape: Some(Arc::new(PanickingScrape)),
             rules: None,
+            alertmanagers: None,
             status: Arc::new(ServerStatus::new(
                 BuildInfo::current(),
                 Default::default(),

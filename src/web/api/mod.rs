@@ -1,8 +1,8 @@
 //! The `/api/v1` framework: upstream's response envelope and error types,
 //! the JSON encoding of query results (timestamps as float seconds, values as
 //! Go-formatted strings), and the seams the API reads through — a
-//! [`QueryEngine`] for PromQL and [`ScrapeStatus`]/[`RulesStatus`] for the
-//! components the lead wires in later. The endpoints themselves are in [`v1`].
+//! [`QueryEngine`] for PromQL and [`ScrapeStatus`]/[`RulesStatus`]/
+//! [`AlertmanagerStatus`] for the components wired in later. The endpoints themselves are in [`v1`].
 
 pub mod engine;
 pub mod params;
@@ -146,12 +146,16 @@ pub trait ScrapeStatus: Send + Sync {
     ) -> Result<serde_json::Value, ApiError>;
 }
 
-/// What the rule manager and notifier report, shaped as upstream's JSON.
+/// What the rule manager reports (upstream's `rulesRetriever`), shaped as upstream's JSON.
 pub trait RulesStatus: Send + Sync {
-    /// `/api/v1/rules?type=alert|record&rule_name[]=...`
+    /// `/api/v1/rules?type=alert|record&rule_name[]=...` (all request parameters are passed).
     fn rules(&self, params: &[(String, String)]) -> Result<serde_json::Value, ApiError>;
     /// `/api/v1/alerts`
     fn alerts(&self) -> serde_json::Value;
+}
+
+/// What the notifier reports (upstream's `alertmanagerRetriever`).
+pub trait AlertmanagerStatus: Send + Sync {
     /// `/api/v1/alertmanagers`
     fn alertmanagers(&self) -> serde_json::Value;
 }

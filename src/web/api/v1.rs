@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use super::params::{parse_duration_param, parse_limit, parse_time, MAX_TIME_MS, MIN_TIME_MS};
 use super::{
-    encode_query_data, error_response, success, success_raw, ApiError, ErrorType, QueryEngine,
-    RulesStatus, ScrapeStatus,
+    encode_query_data, error_response, success, success_raw, AlertmanagerStatus, ApiError,
+    ErrorType, QueryEngine, RulesStatus, ScrapeStatus,
 };
 use crate::logging::format_rfc3339_millis;
 use crate::model::{Labels, Matcher};
@@ -129,6 +129,7 @@ pub struct Api {
     pub engine: Option<Arc<dyn QueryEngine>>,
     pub scrape: Option<Arc<dyn ScrapeStatus>>,
     pub rules: Option<Arc<dyn RulesStatus>>,
+    pub alertmanagers: Option<Arc<dyn AlertmanagerStatus>>,
     pub status: Arc<ServerStatus>,
     /// The clock, replaceable in tests.
     pub now: fn() -> i64,
@@ -524,8 +525,8 @@ impl Api {
     }
 
     fn alertmanagers(&self) -> ApiResult {
-        let data = match &self.rules {
-            Some(r) => r.alertmanagers(),
+        let data = match &self.alertmanagers {
+            Some(n) => n.alertmanagers(),
             None => json!({ "activeAlertmanagers": [], "droppedAlertmanagers": [] }),
         };
         Ok(success(&data, &[]))
@@ -737,6 +738,7 @@ mod tests {
             engine: None,
             scrape: None,
             rules: None,
+            alertmanagers: None,
             status: Arc::new(ServerStatus::new(
                 BuildInfo::current(),
                 BTreeMap::new(),
