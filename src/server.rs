@@ -379,6 +379,8 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     let api = Api {
         storage: queryable,
         engine: Some(engine),
+        // SLOT: `Some(scrape_manager)` (a `ScrapeStatus`), `Some(rule_manager)`
+        // (a `RulesStatus`) and `Some(notifier)` (an `AlertmanagerStatus`).
         scrape: None,
         rules: None,
         alertmanagers: None,

@@ -7,6 +7,18 @@ mod common;
 use common::{Promlite, GOOD_CONFIG};
 use serde_json::json;
 
+/// Percent-encodes a form value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn assert_error(r: &common::HttpResponse, status: u16, error_type: &str, contains: &str) {
     assert_eq!(r.status, status, "{}", r.text());
     let v = r.json();
@@ -208,6 +220,16 @@ fn queries_through_the_engine() {
     assert_eq!(v["data"]["result"][1], "+Inf");
     let v = p.get("/api/v1/query?query=up").json();
     assert_eq!(v["data"], json!({"resultType": "vector", "result": []}));
+    let two = "label_replace(vector(1),\"a\",\"x\",\"\",\"\") or label_replace(vector(1),\"a\",\"y\",\"\",\"\")";
+    let v = p
+        .post_form("/api/v1/query", &format!("query={}", encode(two)))
+        .json();
+    assert_eq!(v["data"]["result"].as_array().map(Vec::len), Some(2), "{v}");
+    let v = p
+        .post_form("/api/v1/query", &format!("query={}&limit=1", encode(two)))
+        .json();
+    assert_eq!(v["data"]["result"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["warnings"], json!(["results truncated due to limit"]));
 
     assert_error(
         &p.get("/api/v1/query?query=sum(up"),

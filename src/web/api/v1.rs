@@ -271,11 +271,13 @@ impl Api {
     fn query(&self, req: &Request) -> ApiResult {
         let ts = Self::time_param(req, "time", (self.now)())?;
         let timeout = Self::timeout_param(req)?;
-        parse_limit(req.param("limit")).map_err(|e| ApiError::invalid_param("limit", e))?;
+        let limit =
+            parse_limit(req.param("limit")).map_err(|e| ApiError::invalid_param("limit", e))?;
         let engine = self.engine()?;
-        let out = engine
+        let mut out = engine
             .instant_query(&*self.storage, req.param("query"), ts, timeout)
             .map_err(Self::engine_error)?;
+        truncate_series(&mut out, limit);
         let mut data = Vec::with_capacity(256);
         encode_query_data(&out.value, &mut data);
         Ok(success_raw(&data, &out.warnings, &out.infos))
@@ -306,9 +308,10 @@ impl Api {
             ));
         }
         let timeout = Self::timeout_param(req)?;
-        parse_limit(req.param("limit")).map_err(|e| ApiError::invalid_param("limit", e))?;
+        let limit =
+            parse_limit(req.param("limit")).map_err(|e| ApiError::invalid_param("limit", e))?;
         let engine = self.engine()?;
-        let out = engine
+        let mut out = engine
             .range_query(
                 &*self.storage,
                 req.param("query"),
@@ -318,6 +321,7 @@ impl Api {
                 timeout,
             )
             .map_err(Self::engine_error)?;
+        truncate_series(&mut out, limit);
         let mut data = Vec::with_capacity(4096);
         encode_query_data(&out.value, &mut data);
         Ok(success_raw(&data, &out.warnings, &out.infos))
@@ -665,6 +669,29 @@ impl Api {
 
 fn exec(e: crate::storage::StorageError) -> ApiError {
     ApiError::new(ErrorType::Execution, e.to_string())
+}
+
+/// Upstream's `limit` on query results: at most `limit` series of a vector
+/// or matrix, with a warning when some were cut.
+fn truncate_series(out: &mut super::QueryOutcome, limit: usize) {
+    if limit == 0 {
+        return;
+    }
+    let cut = match &mut out.value {
+        super::QueryValue::Vector(v) if v.len() > limit => {
+            v.truncate(limit);
+            true
+        }
+        super::QueryValue::Matrix(m) if m.len() > limit => {
+            m.truncate(limit);
+            true
+        }
+        _ => false,
+    };
+    if cut {
+        out.warnings
+            .push("results truncated due to limit".to_string());
+    }
 }
 
 fn truncated_list(mut items: Vec<String>, limit: usize) -> Response {
