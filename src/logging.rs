@@ -3,7 +3,9 @@
 //! (`time=2026-11-21T10:00:00.000Z level=INFO source=server.rs:42 msg="..." component=web`)
 //! or JSON (`--log.format=json`), filtered by `--log.level`. The component is
 //! the promlite module that logged (`promlite::web::server` → `web`), the way
-//! upstream tags each component's logger.
+//! upstream tags each component's logger; key-value fields given to the `log`
+//! macros (`log::info!(file = f; "Loading configuration file")`) follow `msg`
+//! as upstream's slog attributes do.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -52,6 +54,9 @@ impl Logger {
         };
         let msg = record.args().to_string();
         let component = component_of(record.target());
+        let mut fields = FieldCollector(Vec::new());
+        let _ = record.key_values().visit(&mut fields);
+        let fields = fields.0;
         let mut line = String::with_capacity(96 + msg.len());
         match self.format {
             LogFormat::Logfmt => {
@@ -60,6 +65,9 @@ impl Logger {
                     "time={time} level={level} source={source} msg={}",
                     logfmt_value(&msg)
                 );
+                for (k, v) in &fields {
+                    let _ = write!(line, " {k}={}", logfmt_value(v));
+                }
                 if let Some(c) = component {
                     let _ = write!(line, " component={}", logfmt_value(c));
                 }
@@ -70,6 +78,9 @@ impl Logger {
                 obj.insert("level".into(), level.into());
                 obj.insert("source".into(), source.into());
                 obj.insert("msg".into(), msg.into());
+                for (k, v) in fields {
+                    obj.insert(k, v.into());
+                }
                 if let Some(c) = component {
                     obj.insert("component".into(), c.into());
                 }
@@ -102,6 +113,20 @@ impl log::Log for Logger {
     fn flush(&self) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = out.flush();
+    }
+}
+
+/// Collects a record's key-value fields (`log::info!(file = f; "msg")`) as text.
+struct FieldCollector(Vec<(String, String)>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for FieldCollector {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.0.push((key.to_string(), value.to_string()));
+        Ok(())
     }
 }
 
@@ -186,6 +211,27 @@ mod tests {
         );
         let l = line(LogFormat::Logfmt, "promlite::server", "ready");
         assert!(l.ends_with("msg=ready"), "{l}");
+    }
+
+    #[test]
+    fn key_value_fields() {
+        let logger = Logger::new(LogFormat::Logfmt, log::LevelFilter::Info);
+        let kvs: &[(&str, &str)] = &[("filename", "prometheus.yml"), ("err", "bad thing")];
+        let record = log::Record::builder()
+            .args(format_args!("Loading configuration file"))
+            .level(log::Level::Info)
+            .target("promlite::server")
+            .file(Some("src/server.rs"))
+            .line(Some(7))
+            .key_values(&kvs)
+            .build();
+        let l = logger.format_line(&record, 0);
+        assert!(
+            l.ends_with(
+                "msg=\"Loading configuration file\" filename=prometheus.yml err=\"bad thing\""
+            ),
+            "{l}"
+        );
     }
 
     #[test]

@@ -133,7 +133,7 @@ fn reload_config(
     metrics: &ReloadMetrics,
     status: &ServerStatus,
 ) -> Result<(), String> {
-    log::info!("Loading configuration file filename={file}");
+    log::info!(filename = file; "Loading configuration file");
     let started = std::time::Instant::now();
     let fail = |msg: String| {
         metrics.success.set(0.0);
@@ -148,10 +148,7 @@ fn reload_config(
     let mut failed = Vec::new();
     for r in reloaders {
         if let Err(e) = (r.apply)(&conf) {
-            log::error!(
-                "Failed to apply configuration component={} err={e:?}",
-                r.name
-            );
+            log::error!(component = r.name, err:% = e; "Failed to apply configuration");
             failed.push(format!("{}: {e}", r.name));
         }
     }
@@ -163,8 +160,8 @@ fn reload_config(
     }
     metrics.mark_success();
     log::info!(
-        "Completed loading of configuration file filename={file} totalDuration={:?}",
-        started.elapsed()
+        filename = file, totalDuration:? = started.elapsed();
+        "Completed loading of configuration file"
     );
     Ok(())
 }
@@ -304,12 +301,11 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     crate::logging::Logger::new(flags.log_format, flags.log_level).install();
     let build = BuildInfo::current();
     let mode = if flags.agent { "agent" } else { "server" };
-    log::info!(
-        "Starting Prometheus Server mode={mode} version=\"(version={}, branch={}, revision={})\"",
-        build.version,
-        build.branch,
-        build.revision
+    let version = format!(
+        "(version={}, branch={}, revision={})",
+        build.version, build.branch, build.revision
     );
+    log::info!(mode = mode, version:% = version; "Starting Prometheus Server");
     for (level, note) in &flags.notes {
         log::log!(*level, "{note}");
     }
@@ -326,8 +322,8 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| flags.config_file.clone());
         log::error!(
-            "Error loading config (--config.file={}) file={abs} err={message:?}",
-            flags.config_file
+            file:% = abs, err:% = message;
+            "Error loading config (--config.file={})", flags.config_file
         );
         return Err(ServerError::Config { file: abs, message });
     }
@@ -342,8 +338,8 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     // remote storage and a `storage::fanout::Fanout` over both go here too.
     let storage_path = Path::new(flags.storage_path()).to_path_buf();
     log::warn!(
-        "Local storage is in memory (the TSDB is not wired yet): samples are not written to {} and are lost at exit",
-        storage_path.display()
+        path:% = storage_path.display();
+        "Local storage is in memory (the TSDB is not wired yet): samples are not written to disk and are lost at exit"
     );
     let local_storage = Arc::new(MemStorage::new());
     let queryable: Arc<dyn Queryable> = local_storage.clone();
@@ -449,8 +445,8 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
                 select! {
                     recv(term_rx) -> sig => {
                         log::warn!(
-                            "Received an OS signal, exiting gracefully... signal={}",
-                            sig.unwrap_or("unknown")
+                            signal = sig.unwrap_or("unknown");
+                            "Received an OS signal, exiting gracefully..."
                         );
                     }
                     recv(quit_rx) -> _ => {
@@ -494,14 +490,14 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
                     select! {
                         recv(hup_rx) -> _ => {
                             if let Err(e) = reload_config(&file, false, &reloaders, &metrics, &status) {
-                                log::error!("Error reloading config err={e:?}");
+                                log::error!(err:% = e; "Error reloading config");
                             }
                         }
                         recv(web_reloads) -> req => {
                             let Ok(reply) = req else { return Ok(()) };
                             let result = reload_config(&file, false, &reloaders, &metrics, &status);
                             if let Err(e) = &result {
-                                log::error!("Error reloading config err={e:?}");
+                                log::error!(err:% = e; "Error reloading config");
                             }
                             let _ = reply.send(result);
                         }
@@ -561,11 +557,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             Ok(())
         }
         Err(e) => {
-            log::error!(
-                "Fatal error err={:?} actor={:?}",
-                e.to_string(),
-                result.actor
-            );
+            log::error!(err:% = e, actor:% = result.actor; "Fatal error");
             Err(ServerError::Runtime(format!("{}: {e}", result.actor)))
         }
     }

@@ -111,7 +111,7 @@ impl HttpServer {
         }
         drop(rx);
         for (server, addr) in self.servers.iter().zip(&self.addrs) {
-            log::info!("Start listening for connections address={addr}");
+            log::info!(address:% = addr; "Start listening for connections");
             let server = server.clone();
             let tx = tx.clone();
             let stop = self.stop.clone();
