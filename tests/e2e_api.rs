@@ -275,3 +275,13 @@ fn queries_through_the_engine() {
     assert_eq!((r.status, r.text().as_str()), (200, ""));
     assert_eq!(p.get("/federate?match[]=up%7B").status, 400);
 }
+
+#[test]
+fn status_config_hides_secrets() {
+    let cfg = "scrape_configs:\n  - job_name: secret\n    basic_auth:\n      username: u\n      password: hunter2\n    static_configs: [{targets: ['localhost:1']}]\n";
+    let p = Promlite::start(cfg, &[]);
+    let v = p.get("/api/v1/status/config").json();
+    let yaml = v["data"]["yaml"].as_str().unwrap_or("");
+    assert!(yaml.contains("<secret>"), "{yaml}");
+    assert!(!yaml.contains("hunter2"), "{yaml}");
+}

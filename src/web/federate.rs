@@ -134,6 +134,49 @@ fn render(latest: &BTreeMap<Labels, (i64, f64)>, external: &Labels) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::stale_nan;
+    use crate::promql::{Engine, EngineOpts};
+    use crate::storage::memory::MemStorage;
+    use crate::web::api::v1::{BuildInfo, ServerStatus};
+    use std::sync::Arc;
+
+    #[test]
+    fn latest_sample_within_lookback_without_stale() {
+        let mem = MemStorage::new();
+        let up = |job: &str| Labels::from_pairs(&[("__name__", "up"), ("job", job)]);
+        mem.insert(&up("fresh"), 500_000, 0.0);
+        mem.insert(&up("fresh"), 590_000, 1.0);
+        // Newer than "now": never federated.
+        mem.insert(&up("fresh"), 700_000, 5.0);
+        mem.insert(&up("old"), 100_000, 1.0);
+        mem.insert(&up("gone"), 580_000, 1.0);
+        mem.insert(&up("gone"), 590_000, stale_nan());
+        mem.insert(&Labels::from_pairs(&[("__name__", "other")]), 590_000, 2.0);
+        let status = Arc::new(ServerStatus::new(
+            BuildInfo::current(),
+            Default::default(),
+            String::new(),
+            300_000,
+        ));
+        status.set_config(String::new(), Labels::from_pairs(&[("replica", "a")]));
+        let api = Api {
+            storage: Arc::new(mem),
+            engine: Some(Arc::new(Engine::new(EngineOpts::default()))),
+            scrape: None,
+            rules: None,
+            alertmanagers: None,
+            status,
+            now: || 600_000,
+        };
+        let r = federate(&api, &Request::get("/federate?match[]=up&match[]=%7Bjob%3D%22fresh%22%7D"));
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            "# TYPE up untyped\nup{job=\"fresh\",instance=\"\",replica=\"a\"} 1 590000\n"
+        );
+        let r = federate(&api, &Request::get("/federate?match[]=%7B"));
+        assert_eq!(r.status, 400);
+    }
 
     #[test]
     fn renders_with_external_labels() {
