@@ -216,6 +216,16 @@ fn queries_through_the_engine() {
         v["data"],
         json!({"resultType": "matrix", "result": [{"metric": {}, "values": [[0, "1"], [15, "1"], [30, "1"]]}]})
     );
+    let v = p.get("/api/v1/query?query=vector(1)&stats=all").json();
+    assert!(
+        v["data"]["stats"]["timings"]["evalTotalTime"].is_number(),
+        "{v}"
+    );
+    assert!(
+        v["data"]["stats"]["samples"]["totalQueryableSamples"].is_number(),
+        "{v}"
+    );
+    assert_eq!(v["data"]["resultType"], "vector");
     let v = p.get("/api/v1/query?query=1%2F0").json();
     assert_eq!(v["data"]["result"][1], "+Inf");
     let v = p.get("/api/v1/query?query=up").json();

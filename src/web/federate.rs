@@ -168,7 +168,10 @@ mod tests {
             status,
             now: || 600_000,
         };
-        let r = federate(&api, &Request::get("/federate?match[]=up&match[]=%7Bjob%3D%22fresh%22%7D"));
+        let r = federate(
+            &api,
+            &Request::get("/federate?match[]=up&match[]=%7Bjob%3D%22fresh%22%7D"),
+        );
         assert_eq!(r.status, 200);
         assert_eq!(
             String::from_utf8_lossy(&r.body),

@@ -34,6 +34,7 @@ impl QueryEngine for Engine {
             value: r.value,
             warnings: r.warnings,
             infos: r.infos,
+            stats: r.stats,
         })
     }
 
@@ -52,6 +53,7 @@ impl QueryEngine for Engine {
             value: r.value,
             warnings: r.warnings,
             infos: r.infos,
+            stats: r.stats,
         })
     }
 

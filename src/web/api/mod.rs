@@ -88,12 +88,41 @@ impl std::error::Error for ApiError {}
 /// A PromQL result as the engine returns it; the API encodes it without copying.
 pub use crate::promql::value::{MatrixSeries, Value as QueryValue, VectorSample};
 
-/// A query's value with its annotations.
+/// A query's value with its annotations and statistics.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryOutcome {
     pub value: QueryValue,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    pub stats: crate::promql::QueryStats,
+}
+
+/// Appends upstream's `"stats"` member (asked for with `stats=...`) to an
+/// encoded `{"resultType":...,"result":...}` object.
+pub fn append_stats(data: &mut Vec<u8>, stats: &crate::promql::QueryStats) {
+    if data.last() != Some(&b'}') {
+        return;
+    }
+    data.pop();
+    let eval = stats.eval_time.as_secs_f64();
+    let queue = stats.queue_time.as_secs_f64();
+    let v = serde_json::json!({
+        "timings": {
+            "evalTotalTime": eval,
+            "resultSortTime": 0.0,
+            "queryPreparationTime": 0.0,
+            "innerEvalTime": eval,
+            "execQueueTime": queue,
+            "execTotalTime": eval + queue,
+        },
+        "samples": {
+            "totalQueryableSamples": stats.total_queryable_samples,
+            "peakSamples": stats.peak_samples,
+        },
+    });
+    data.extend_from_slice(b",\"stats\":");
+    data.extend_from_slice(v.to_string().as_bytes());
+    data.push(b'}');
 }
 
 /// The PromQL engine as the API sees it. Errors carry upstream's error type:

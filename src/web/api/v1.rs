@@ -280,6 +280,9 @@ impl Api {
         truncate_series(&mut out, limit);
         let mut data = Vec::with_capacity(256);
         encode_query_data(&out.value, &mut data);
+        if !req.param("stats").is_empty() {
+            super::append_stats(&mut data, &out.stats);
+        }
         Ok(success_raw(&data, &out.warnings, &out.infos))
     }
 
@@ -324,6 +327,9 @@ impl Api {
         truncate_series(&mut out, limit);
         let mut data = Vec::with_capacity(4096);
         encode_query_data(&out.value, &mut data);
+        if !req.param("stats").is_empty() {
+            super::append_stats(&mut data, &out.stats);
+        }
         Ok(success_raw(&data, &out.warnings, &out.infos))
     }
 
