@@ -341,9 +341,40 @@ pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
             out.push(b'-');
         }
         write_u64(out, v.abs() as u64);
+    } else if let Some(k) = as_thousandths(v) {
+        // Values with at most three decimals (rates, ratios, latencies in ms)
+        // take a path without float formatting.
+        if k < 0 {
+            out.push(b'-');
+        }
+        let k = k.unsigned_abs();
+        write_u64(out, k / 1000);
+        let mut frac = k % 1000;
+        out.push(b'.');
+        let mut div = 100;
+        while frac > 0 {
+            out.push(b'0' + (frac / div) as u8);
+            frac %= div;
+            div /= 10;
+        }
     } else {
         let _ = write!(out, "{v}");
     }
+}
+
+/// `Some(k)` when `k / 1000` is a non-integer decimal whose nearest double is
+/// exactly `v`, so `k / 1000` printed with its trailing zeros trimmed is `v`'s
+/// shortest round-trip form. Below 1e12 two such decimals are further apart
+/// than a ULP, so no shorter decimal can name the same double.
+fn as_thousandths(v: f64) -> Option<i64> {
+    if !(v.abs() < 1e12) {
+        return None;
+    }
+    let k = (v * 1000.0).round();
+    if k % 1000.0 == 0.0 || k / 1000.0 != v {
+        return None;
+    }
+    Some(k as i64)
 }
 
 /// `{"__name__":"up","job":"x"}`
