@@ -367,7 +367,7 @@ pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
 /// shortest round-trip form. Below 1e12 two such decimals are further apart
 /// than a ULP, so no shorter decimal can name the same double.
 fn as_thousandths(v: f64) -> Option<i64> {
-    if !(v.abs() < 1e12) {
+    if v.is_nan() || v.abs() >= 1e12 {
         return None;
     }
     let k = (v * 1000.0).round();
