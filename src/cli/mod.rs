@@ -362,15 +362,6 @@ impl Reader<'_> {
 }
 
 impl Flags {
-    /// The flags with every default, as if no argument was given.
-    pub fn defaults() -> Flags {
-        // The defaults in the table are valid by construction (unit-tested).
-        match Flags::from_raw(BTreeMap::new()) {
-            Ok(f) => f,
-            Err(e) => panic!("built-in flag defaults are invalid: {e}"),
-        }
-    }
-
     fn from_raw(given: BTreeMap<&'static str, Vec<String>>) -> Result<Flags, FlagError> {
         let r = Reader { given: &given };
         let mut notes = Vec::new();
@@ -823,10 +814,5 @@ mod tests {
         assert_eq!(f.log_level, log::LevelFilter::Debug);
         assert_eq!(f.log_format, LogFormat::Json);
         assert!(run(&["--log.level=loud"]).is_err());
-    }
-
-    #[test]
-    fn defaults_constructor() {
-        assert_eq!(Flags::defaults().config_file, "prometheus.yml");
     }
 }
