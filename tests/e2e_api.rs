@@ -185,6 +185,10 @@ fn remote_write_needs_flag() {
     let p = Promlite::start(GOOD_CONFIG, &[]);
     let r = p.post("/api/v1/write");
     assert_eq!(r.status, 404);
+    assert_eq!(
+        r.text(),
+        "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n"
+    );
 }
 
 #[test]
