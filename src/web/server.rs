@@ -202,13 +202,15 @@ fn worker(handler: &WebHandler, rx: &Receiver<tiny_http::Request>, in_flight: &A
         };
         let code = resp.status.to_string();
         handler.metrics().requests.with(&[&code, &label]).inc();
+        // Free the slot before the client can see the answer, so a client
+        // that sends its next request right away is not refused.
+        in_flight.fetch_sub(1, Ordering::SeqCst);
         let _ = raw.respond(to_tiny(resp));
         handler
             .metrics()
             .duration
             .with(&[&label])
             .observe(started.elapsed().as_secs_f64());
-        in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -441,10 +443,10 @@ mod tests {
         let mut o = Options::for_address("127.0.0.1:0");
         o.max_connections = 1;
         // Nobody answers reloads here, so a reload holds its slot for read_timeout.
-        o.read_timeout = Duration::from_millis(1500);
+        o.read_timeout = Duration::from_millis(2500);
         let (addr, stop, t) = start(o);
         let slow = std::thread::spawn(move || request(addr, "POST", "/-/reload"));
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(600));
         let r = request(addr, "GET", "/-/healthy");
         assert!(r.starts_with("HTTP/1.1 503"), "{r}");
         assert!(r.contains("too many open connections"), "{r}");

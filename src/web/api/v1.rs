@@ -211,49 +211,6 @@ impl Api {
                 404,
                 "otlp write receiver needs to be enabled with --web.enable-otlp-receiver (not supported by promlite)",
             )),
-            _ if path.starts_with("/admin/") => "/api/v1/admin".to_string(),
-            _ => "/api/v1/*".to_string(),
-        }
-    }
-
-    /// Serves one request whose path is below `/api/v1` (`path` starts with `/`).
-    pub fn handle(&self, req: &Request, path: &str) -> Response {
-        let get_post = matches!(req.method.as_str(), "GET" | "POST");
-        let result = match path {
-            "/query" if get_post => self.query(req),
-            "/query_range" if get_post => self.query_range(req),
-            "/query_exemplars" if get_post => self.query_exemplars(req),
-            "/format_query" if get_post => self.format_query(req),
-            "/series" if get_post => self.series(req),
-            "/series" if req.method == "DELETE" => Err(ApiError::new(
-                ErrorType::Unavailable,
-                "the series DELETE endpoint is not supported by promlite",
-            )),
-            "/labels" if get_post => self.labels(req),
-            "/metadata" if req.method == "GET" => self.metadata(req),
-            "/targets" if req.method == "GET" => self.targets(req),
-            "/targets/metadata" if req.method == "GET" => self.targets_metadata(req),
-            "/rules" if req.method == "GET" => self.rules(req),
-            "/alerts" if req.method == "GET" => self.alerts(),
-            "/alertmanagers" if req.method == "GET" => self.alertmanagers(),
-            "/status/config" if req.method == "GET" => {
-                Ok(success(&json!({ "yaml": self.status.config_yaml() }), &[]))
-            }
-            "/status/flags" if req.method == "GET" => Ok(success(&json!(self.status.flags), &[])),
-            "/status/runtimeinfo" if req.method == "GET" => self.runtime_info(),
-            "/status/buildinfo" if req.method == "GET" => self.build_info(),
-            "/status/tsdb" if req.method == "GET" => self.tsdb_status(req),
-            "/status/walreplay" if req.method == "GET" => {
-                Ok(success(&json!({ "min": 0, "max": 0, "current": 0 }), &[]))
-            }
-            "/write" => Err(ApiError::new(
-                ErrorType::NotFound,
-                "remote write receiver needs to be enabled with --web.enable-remote-write-receiver",
-            )),
-            "/otlp/v1/metrics" => Err(ApiError::new(
-                ErrorType::NotFound,
-                "the OTLP receiver is not supported by promlite",
-            )),
             _ if path.starts_with("/admin/") => {
                 Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled"))
             }
