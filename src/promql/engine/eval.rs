@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::model::labels::METRIC_NAME;
-use crate::model::{is_stale_nan, Labels, Matcher};
+use crate::model::{is_stale_nan, Labels};
 use crate::promql::ast::{
-    AggregateExpr, BinOp, Call, Expr, MatrixSelector, PosRange, SubqueryExpr, ValueType,
-    VectorSelector,
+    AggregateExpr, BinOp, Call, Expr, MatrixSelector, PosRange, RangeModifier, SubqueryExpr,
+    ValueType, VectorSelector,
 };
 use crate::promql::value::{MatrixSeries, Value, VectorSample};
 use crate::storage::{Queryable, SelectHints};
@@ -39,14 +39,71 @@ pub(crate) enum Val {
 
 /// The range a matrix-valued argument of a function covers at each step.
 pub(crate) struct RangeArg {
-    /// Series with their raw (or subquery) points.
-    pub series: Matrix,
+    /// Where the series come from, one at a time.
+    source: RangeSource,
     pub range: i64,
     pub offset: i64,
     /// `@` time, if pinned.
     pub at: Option<i64>,
     /// Position of the argument, for annotations.
     pub pos: PosRange,
+    /// `anchored` / `smoothed` (selectors only).
+    pub modifier: RangeModifier,
+    /// The lookback delta, which bounds the boundary samples of extended ranges.
+    pub lookback: i64,
+}
+
+/// The series of a range argument: a storage select read lazily (one
+/// series' samples in memory at a time), or a subquery's result.
+enum RangeSource {
+    Select {
+        set: crate::storage::SeriesSet,
+        /// Kept alive while its series are read.
+        _querier: Box<dyn crate::storage::Querier>,
+        mint: i64,
+        maxt: i64,
+        size_hint: usize,
+    },
+    Series(std::vec::IntoIter<Series>),
+}
+
+impl RangeArg {
+    /// The next series with its samples (stale markers dropped).
+    pub fn next_series(&mut self) -> Option<Result<Series, QueryError>> {
+        match &mut self.source {
+            RangeSource::Series(it) => it.next().map(Ok),
+            RangeSource::Select {
+                set,
+                mint,
+                maxt,
+                size_hint,
+                ..
+            } => {
+                let series = match set.next()? {
+                    Ok(s) => s,
+                    Err(e) => return Some(Err(storage_error(e))),
+                };
+                let mut floats = Vec::with_capacity(*size_hint);
+                let mut it = series.iterator();
+                let mut cur = it.seek(*mint);
+                while let Some((t, v)) = cur {
+                    if t > *maxt {
+                        break;
+                    }
+                    if !is_stale_nan(v) {
+                        floats.push((t, v));
+                    }
+                    cur = it.next();
+                }
+                *size_hint = floats.len().max(16);
+                Some(Ok(Series {
+                    metric: series.labels().clone(),
+                    floats,
+                    drop_name: false,
+                }))
+            }
+        }
+    }
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -54,6 +111,10 @@ pub(crate) struct Evaluator<'a> {
     pub start: i64,
     pub end: i64,
     pub interval: i64,
+    /// The outer query's range and step, for `start()`, `end()`, `range()`, `step()`.
+    pub query_start: i64,
+    pub query_end: i64,
+    pub query_step: i64,
     lookback: i64,
     max_samples: usize,
     cur_samples: usize,
@@ -76,7 +137,9 @@ pub(crate) fn expr_type(e: &Expr) -> ValueType {
             }
         }
         Expr::Call(c) => match c.name.as_str() {
-            "time" | "scalar" | "pi" => ValueType::Scalar,
+            "time" | "scalar" | "pi" | "step" | "range" | "start" | "end" | "min_of" | "max_of" => {
+                ValueType::Scalar
+            }
             _ => ValueType::Vector,
         },
         Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
@@ -137,6 +200,9 @@ impl<'a> Evaluator<'a> {
             start,
             end,
             interval: if step == 0 { 1 } else { step },
+            query_start: start,
+            query_end: end,
+            query_step: step,
             lookback: opts.lookback_delta,
             max_samples: opts.max_samples,
             cur_samples: 0,
@@ -155,6 +221,9 @@ impl<'a> Evaluator<'a> {
             start,
             end,
             interval,
+            query_start: self.query_start,
+            query_end: self.query_end,
+            query_step: self.query_step,
             lookback: self.lookback,
             max_samples: self.max_samples,
             cur_samples: self.cur_samples,
@@ -296,11 +365,11 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => Ok(Val::Matrix(self.eval_vector_selector(vs, false)?)),
             Expr::MatrixSelector(ms) => {
                 let arg = self.range_arg_selector(ms)?;
-                Ok(Val::Matrix(self.matrix_at(&arg, self.start)?))
+                Ok(Val::Matrix(self.matrix_at(arg, self.start)?))
             }
             Expr::Subquery(sq) => {
                 let arg = self.range_arg_subquery(sq)?;
-                Ok(Val::Matrix(self.matrix_at(&arg, self.start)?))
+                Ok(Val::Matrix(self.matrix_at(arg, self.start)?))
             }
             Expr::Call(c) => self.eval_call(c),
             Expr::Aggregate(a) => self.eval_aggregate(a),
@@ -379,43 +448,6 @@ impl<'a> Evaluator<'a> {
         Ok(Val::Matrix(m))
     }
 
-    /// Reads the series of `matchers` with samples in `[mint, maxt]`.
-    fn select(
-        &mut self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-        hints: SelectHints,
-    ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, QueryError> {
-        let querier = self
-            .queryable
-            .querier(mint, maxt)
-            .map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
-        let set = querier
-            .select(false, Some(&hints), matchers)
-            .map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
-        let mut out = Vec::new();
-        for s in set {
-            let s =
-                s.map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
-            let mut it = s.iterator();
-            let mut samples = Vec::new();
-            let mut cur = it.seek(mint);
-            while let Some((t, v)) = cur {
-                if t > maxt {
-                    break;
-                }
-                samples.push((t, v));
-                cur = it.next();
-            }
-            out.push((s.labels().clone(), samples));
-            if out.len() % 1024 == 0 {
-                self.check_deadline()?;
-            }
-        }
-        Ok(out)
-    }
-
     /// An instant selector at every step. With `timestamps`, each point's
     /// value is the sample's own timestamp in seconds (for `timestamp()`).
     pub fn eval_vector_selector(
@@ -427,48 +459,69 @@ impl<'a> Evaluator<'a> {
             Some(at) => (at, at),
             None => (self.start, self.end),
         };
+        let smoothed = vs.modifier == RangeModifier::Smoothed;
         let mint = first - vs.original_offset - self.lookback + 1;
-        let maxt = last - vs.original_offset;
+        // Smoothing interpolates towards the next sample, up to a lookback ahead.
+        let maxt = last - vs.original_offset + if smoothed { self.lookback } else { 0 };
         let hints = SelectHints {
             start: mint,
             end: maxt,
             step: self.interval,
             ..SelectHints::default()
         };
-        let raw = self.select(&vs.matchers, mint, maxt, hints)?;
+        let querier = self.queryable.querier(mint, maxt).map_err(storage_error)?;
+        let set = querier
+            .select(false, Some(&hints), &vs.matchers)
+            .map_err(storage_error)?;
         let steps: Vec<i64> = self.steps().collect();
-        let mut out = Vec::with_capacity(raw.len());
-        for (metric, samples) in raw {
+        let mut out = Vec::new();
+        // Each series is walked once with its iterator: no sample buffer.
+        for series in set {
+            let series = series.map_err(storage_error)?;
+            let mut it = series.iterator();
+            // `cur`: the last sample at or before the step; `next`: the one after.
+            let mut cur: Option<(i64, f64)> = None;
+            let mut next = it.seek(mint);
             let mut floats = Vec::new();
-            let mut idx = 0usize;
             for &ts in &steps {
                 let reft = vs.timestamp.unwrap_or(ts) - vs.original_offset;
-                // Samples are sorted: move to the last one at or before reft.
-                while idx < samples.len() && samples[idx].0 <= reft {
-                    idx += 1;
+                let from = reft - self.lookback + 1;
+                if next.is_some_and(|n| n.0 < from) {
+                    // Skip ahead over samples no step will look at.
+                    cur = None;
+                    next = it.seek(from);
                 }
-                if idx == 0 {
+                while let Some(n) = next.filter(|n| n.0 <= reft) {
+                    cur = Some(n);
+                    next = it.next();
+                }
+                let Some((t, v)) = cur else {
+                    continue;
+                };
+                if t < from || is_stale_nan(v) {
                     continue;
                 }
-                let (t, v) = samples[idx - 1];
-                if t <= reft - self.lookback || is_stale_nan(v) {
-                    continue;
+                let mut v = v;
+                if smoothed && t < reft {
+                    if let Some((nt, nv)) = next {
+                        if nt < reft + self.lookback && !is_stale_nan(nv) {
+                            v += (nv - v) * (reft - t) as f64 / (nt - t) as f64;
+                        }
+                    }
                 }
                 floats.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
-                if vs.timestamp.is_some() {
-                    // Pinned: the sample index may not move monotonically with ts.
-                    idx = 0;
-                }
             }
             if !floats.is_empty() {
                 self.account(floats.len())?;
                 out.push(Series {
-                    metric,
+                    metric: series.labels().clone(),
                     floats,
                     drop_name: false,
                 });
             }
-            self.check_deadline()?;
+            if out.len() % 256 == 0 {
+                self.check_deadline()?;
+            }
         }
         Ok(out)
     }
@@ -483,8 +536,14 @@ impl<'a> Evaluator<'a> {
             Some(at) => (at, at),
             None => (self.start, self.end),
         };
-        let mint = first - vs.original_offset - ms.range + 1;
-        let maxt = last - vs.original_offset;
+        // Extended ranges need the samples around the window's boundaries.
+        let (before, after) = match vs.modifier {
+            RangeModifier::None => (0, 0),
+            RangeModifier::Anchored => (self.lookback, 0),
+            RangeModifier::Smoothed => (self.lookback, self.lookback),
+        };
+        let mint = first - vs.original_offset - ms.range - before + 1;
+        let maxt = last - vs.original_offset + after;
         let hints = SelectHints {
             start: mint,
             end: maxt,
@@ -492,24 +551,24 @@ impl<'a> Evaluator<'a> {
             range: ms.range,
             ..SelectHints::default()
         };
-        let raw = self.select(&vs.matchers, mint, maxt, hints)?;
-        let series = raw
-            .into_iter()
-            .map(|(metric, mut floats)| {
-                floats.retain(|p| !is_stale_nan(p.1));
-                Series {
-                    metric,
-                    floats,
-                    drop_name: false,
-                }
-            })
-            .collect();
+        let querier = self.queryable.querier(mint, maxt).map_err(storage_error)?;
+        let set = querier
+            .select(false, Some(&hints), &vs.matchers)
+            .map_err(storage_error)?;
         Ok(RangeArg {
-            series,
+            source: RangeSource::Select {
+                set,
+                _querier: querier,
+                mint,
+                maxt,
+                size_hint: 16,
+            },
             range: ms.range,
             offset: vs.original_offset,
             at: vs.timestamp,
             pos: PosRange::new(vs.pos.start, ms.end_pos.max(vs.pos.end)),
+            modifier: vs.modifier,
+            lookback: self.lookback,
         })
     }
 
@@ -532,6 +591,11 @@ impl<'a> Evaluator<'a> {
         if start <= from {
             start += interval;
         }
+        // Each step of a subquery holds at least one sample per series; a
+        // window finer than the sample limit can never be evaluated.
+        if start <= end && ((end - start) / interval) as usize >= self.max_samples {
+            return Err(QueryError::too_many_samples("query execution"));
+        }
         let mut child = self.child(start, end, interval);
         let res = if start > end {
             Ok(Vec::new())
@@ -541,28 +605,31 @@ impl<'a> Evaluator<'a> {
         self.adopt(child);
         let series = res?;
         Ok(RangeArg {
-            series,
+            source: RangeSource::Series(series.into_iter()),
             range: sq.range,
             offset: sq.original_offset,
             at: sq.timestamp,
             pos: PosRange::new(expr_pos(&sq.expr).start, sq.end_pos),
+            modifier: RangeModifier::None,
+            lookback: self.lookback,
         })
     }
 
     /// The range-vector value of `arg` at step `ts` (a top-level range
     /// selector or subquery in an instant query).
-    fn matrix_at(&mut self, arg: &RangeArg, ts: i64) -> Result<Matrix, QueryError> {
+    fn matrix_at(&mut self, mut arg: RangeArg, ts: i64) -> Result<Matrix, QueryError> {
         let reft = arg.at.unwrap_or(ts) - arg.offset;
         let lo = reft - arg.range;
         let mut out = Vec::new();
-        for s in &arg.series {
+        while let Some(s) = arg.next_series() {
+            let s = s?;
             let a = s.floats.partition_point(|p| p.0 <= lo);
             let b = s.floats.partition_point(|p| p.0 <= reft);
             if a < b {
                 let floats = s.floats[a..b].to_vec();
                 self.account(floats.len())?;
                 out.push(Series {
-                    metric: s.metric.clone(),
+                    metric: s.metric,
                     floats,
                     drop_name: s.drop_name,
                 });
@@ -595,6 +662,10 @@ impl<'a> Evaluator<'a> {
     fn eval_binary(&mut self, b: &crate::promql::ast::BinaryExpr) -> Result<Val, QueryError> {
         super::binary::eval_binary(self, b).map(Val::Matrix)
     }
+}
+
+fn storage_error(e: crate::storage::StorageError) -> QueryError {
+    QueryError::new(super::QueryErrorKind::Storage, e.to_string())
 }
 
 /// Collects per-step output samples into series keyed by label set, as
@@ -651,8 +722,9 @@ pub(crate) fn cleanup_metric_labels(mat: Matrix) -> Result<Matrix, QueryError> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Matrix = Vec::with_capacity(mat.len());
     for mut s in mat {
-        if s.drop_name && s.metric.has(METRIC_NAME) {
-            s.metric = s.metric.without_metric_name();
+        if s.drop_name {
+            // The type-and-unit metadata labels describe the name and go with it.
+            s.metric = s.metric.without(&[METRIC_NAME, "__type__", "__unit__"]);
         }
         s.drop_name = false;
         match index.get(&s.metric) {
