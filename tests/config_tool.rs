@@ -53,7 +53,7 @@ fn bad_config_fails_with_reason_and_exit_1() {
     assert!(stdout.contains("Checking bad.yml\n"), "{stdout}");
     assert_eq!(
         text(&out.stderr),
-        "  FAILED: parsing YAML file bad.yml: scrape timeout greater than scrape interval for scrape config with job name \"a\"\n"
+        "  FAILED: parsing YAML file bad.yml: scrape timeout greater than scrape interval for scrape config with job name \"a\" at line 2\n"
     );
 }
 
@@ -115,4 +115,50 @@ fn lint_fatal_exits_3_for_too_long_scrape_interval() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let out = tool(&["check", "config", "--lint=all", "slow.yml"], dir.path());
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// promtool's own `check config` inputs (`$PROMLITE_PEER_DIR/rules/promtool`)
+/// with upstream's exit codes; files needing unsupported discoveries fail.
+#[test]
+fn peer_promtool_check_config_inputs() {
+    let base = std::env::var("PROMLITE_PEER_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/peer").to_string());
+    let dir = Path::new(&base).join("rules/promtool");
+    if !dir.is_dir() {
+        println!("peer folder {} is absent; skipping", dir.display());
+        return;
+    }
+    let cases: &[(&str, i32)] = &[
+        ("prometheus-config.good.yml", 0),
+        ("prometheus-config.bad.yml", 1),
+        ("authorization_credentials_file.good.yml", 0),
+        ("authorization_credentials_file.bad.yml", 1),
+        ("url_in_scrape_targetgroup_with_relabel_config.good.yml", 0),
+        ("url_in_scrape_targetgroup_with_relabel_config.bad.yml", 1),
+        ("url_in_alert_targetgroup_with_relabel_config.good.yml", 0),
+        ("url_in_alert_targetgroup_with_relabel_config.bad.yml", 1),
+        ("config_with_rule_files.yml", 1),
+        ("config_with_tls_files.yml", 1),
+        // Missing file_sd files are only a warning.
+        ("config_with_service_discovery_files.yml", 0),
+        // ec2/ecs/... discoveries: not supported by promlite.
+        ("prometheus-aws-sd-empty-region.good.yml", 1),
+    ];
+    for (file, code) in cases {
+        let out = tool(&["check", "config", file], &dir);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{file}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    let out = tool(
+        &["check", "config", "config_with_service_discovery_files.yml"],
+        &dir,
+    );
+    assert!(text(&out.stdout).contains(
+        "  WARNING: file \"nonexistent_file.yml\" for file_sd in scrape job \"prometheus\" does not exist"
+    ));
 }

@@ -59,6 +59,7 @@ pub struct TlsConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub server_name: String,
     #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_verify: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub min_version: String,
