@@ -59,6 +59,7 @@ fn api() -> Api {
         scrape: None,
         rules: None,
         alertmanagers: None,
+        tsdb: None,
         status: Arc::new(ServerStatus::new(
             BuildInfo::current(),
             Default::default(),

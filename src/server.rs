@@ -380,10 +380,12 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         storage: queryable,
         engine: Some(engine),
         // SLOT: `Some(scrape_manager)` (a `ScrapeStatus`), `Some(rule_manager)`
-        // (a `RulesStatus`) and `Some(notifier)` (an `AlertmanagerStatus`).
+        // (a `RulesStatus`), `Some(notifier)` (an `AlertmanagerStatus`) and
+        // `Some(tsdb)` (a `TsdbStatus`).
         scrape: None,
         rules: None,
         alertmanagers: None,
+        tsdb: None,
         status: status.clone(),
         now: crate::model::value::now_millis,
     };

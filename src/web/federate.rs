@@ -165,6 +165,7 @@ mod tests {
             scrape: None,
             rules: None,
             alertmanagers: None,
+            tsdb: None,
             status,
             now: || 600_000,
         };

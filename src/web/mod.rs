@@ -332,6 +332,7 @@ mod tests {
             scrape: None,
             rules: None,
             alertmanagers: None,
+            tsdb: None,
             status: Arc::new(ServerStatus::new(
                 BuildInfo::current(),
                 Default::default(),

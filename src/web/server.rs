@@ -397,6 +397,7 @@ mod tests {
             scrape: Some(Arc::new(PanickingScrape)),
             rules: None,
             alertmanagers: None,
+            tsdb: None,
             status: Arc::new(ServerStatus::new(
                 BuildInfo::current(),
                 Default::default(),

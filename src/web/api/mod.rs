@@ -183,6 +183,13 @@ pub trait RulesStatus: Send + Sync {
     fn alerts(&self) -> serde_json::Value;
 }
 
+/// What the local TSDB reports for `/api/v1/status/tsdb` (`headStats` and
+/// the top-`limit` cardinality lists), shaped as upstream's JSON. Without it
+/// the API computes the same shape by walking every series.
+pub trait TsdbStatus: Send + Sync {
+    fn tsdb_status(&self, limit: usize) -> Result<serde_json::Value, ApiError>;
+}
+
 /// What the notifier reports (upstream's `alertmanagerRetriever`).
 pub trait AlertmanagerStatus: Send + Sync {
     /// `/api/v1/alertmanagers`

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::params::{parse_duration_param, parse_limit, parse_time, MAX_TIME_MS, MIN_TIME_MS};
 use super::{
     encode_query_data, error_response, success, success_raw, AlertmanagerStatus, ApiError,
-    ErrorType, QueryEngine, RulesStatus, ScrapeStatus,
+    ErrorType, QueryEngine, RulesStatus, ScrapeStatus, TsdbStatus,
 };
 use crate::logging::format_rfc3339_millis;
 use crate::model::{Labels, Matcher};
@@ -130,6 +130,7 @@ pub struct Api {
     pub scrape: Option<Arc<dyn ScrapeStatus>>,
     pub rules: Option<Arc<dyn RulesStatus>>,
     pub alertmanagers: Option<Arc<dyn AlertmanagerStatus>>,
+    pub tsdb: Option<Arc<dyn TsdbStatus>>,
     pub status: Arc<ServerStatus>,
     /// The clock, replaceable in tests.
     pub now: fn() -> i64,
@@ -587,8 +588,8 @@ impl Api {
         ))
     }
 
-    /// Head statistics computed through the `Queryable` (a TSDB may later
-    /// answer this from its postings instead).
+    /// Head statistics from the TSDB when wired, else computed by walking
+    /// every series through the `Queryable`.
     fn tsdb_status(&self, req: &Request) -> ApiResult {
         let limit = match req.param("limit") {
             "" => 10,
@@ -597,6 +598,9 @@ impl Api {
                 _ => return Err(ApiError::bad_data("limit must be a positive number")),
             },
         };
+        if let Some(t) = &self.tsdb {
+            return Ok(success(&t.tsdb_status(limit)?, &[]));
+        }
         let querier = self
             .storage
             .querier(MIN_TIME_MS, MAX_TIME_MS)
@@ -773,6 +777,7 @@ mod tests {
             scrape: None,
             rules: None,
             alertmanagers: None,
+            tsdb: None,
             status: Arc::new(ServerStatus::new(
                 BuildInfo::current(),
                 BTreeMap::new(),
