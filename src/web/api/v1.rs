@@ -141,7 +141,7 @@ type ApiResult = Result<Response, ApiError>;
 impl Api {
     /// The metrics `handler` label of a path below `/api/v1` (upstream's route patterns).
     pub fn route_name(path: &str) -> String {
-        if path.starts_with("/label/") && path.ends_with("/values") {
+        if label_values_name(path).is_some() {
             return "/api/v1/label/:name/values".to_string();
         }
         match path {
@@ -215,12 +215,8 @@ impl Api {
             _ if path.starts_with("/admin/") => {
                 Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled"))
             }
-            _ if path.starts_with("/label/")
-                && path.ends_with("/values")
-                && req.method == "GET" =>
-            {
-                let name = &path["/label/".len()..path.len() - "/values".len()];
-                self.label_values(req, name)
+            _ if req.method == "GET" && label_values_name(path).is_some() => {
+                self.label_values(req, label_values_name(path).unwrap_or_default())
             }
             _ if known_path(path) => {
                 return Response::text(405, "Method Not Allowed");
@@ -714,6 +710,11 @@ fn truncated_list(mut items: Vec<String>, limit: usize) -> Response {
     success(&json!(items), &warnings)
 }
 
+/// The `<name>` of `/label/<name>/values`; `None` for any other path.
+fn label_values_name(path: &str) -> Option<&str> {
+    path.strip_prefix("/label/")?.strip_suffix("/values")
+}
+
 fn known_path(path: &str) -> bool {
     Api::route_name(path) != "/api/v1/*"
 }
@@ -804,6 +805,11 @@ mod tests {
         assert_eq!(b["warnings"], json!(["results truncated due to limit"]));
         let r = a.handle(&Request::get("/x"), "/label/nope/values");
         assert_eq!(body(&r)["data"], json!([]));
+        // Overlapping prefix and suffix: an empty name, not a panic.
+        let r = a.handle(&Request::get("/x"), "/label/values");
+        assert_eq!(r.status, 404);
+        let r = a.handle(&Request::get("/x"), "/label//values");
+        assert_eq!(body(&r)["error"], "invalid label name: \"\"");
     }
 
     #[test]
