@@ -328,7 +328,9 @@ mod tests {
         o.read_timeout = Duration::from_secs(2);
         let api = Api {
             storage: Arc::new(MemStorage::new()),
-            engine: None,
+            engine: Some(Arc::new(crate::promql::Engine::new(
+                crate::promql::EngineOpts::default(),
+            ))),
             scrape: None,
             rules: None,
             alertmanagers: None,
@@ -399,6 +401,71 @@ mod tests {
         let (_, r) = h.serve(&post("/-/quit"));
         assert_eq!(r.status, 200);
         assert!(h.quit().try_recv().is_ok());
+    }
+
+    #[test]
+    fn odd_requests_never_panic() {
+        let h = handler(true);
+        h.set_ready(true);
+        let paths = [
+            "/",
+            "//",
+            "/api",
+            "/api/v1",
+            "/api/v1/",
+            "/api/v1/label/values",
+            "/api/v1/label//values",
+            "/api/v1/label/%ff/values",
+            "/api/v1/label/U__%zz/values",
+            "/api/v1/query",
+            "/api/v1/query_range",
+            "/api/v1/series",
+            "/api/v1/labels",
+            "/api/v1/format_query",
+            "/api/v1/status/tsdb",
+            "/api/v1/targets/metadata",
+            "/api/v1/query_exemplars",
+            "/federate",
+            "/-/",
+            "/metrics/x",
+        ];
+        let params = [
+            "",
+            "query=",
+            "query=%",
+            "time=1e400",
+            "time=-1e400",
+            "start=NaN&end=Inf&step=NaN",
+            "start=0&end=1e18&step=1e-9",
+            "step=-0",
+            "match[]=",
+            "match[]=%7B",
+            "limit=99999999999999999999",
+            "limit=-0",
+            "start=9999-12-31T23:59:59Z&end=0000-01-01T00:00:00Z",
+            "timeout=1e308",
+            "query=up%7Bjob%3D~%22(%22%7D",
+            "match_target=%7Bjob%3D%22x%22%7D",
+            "stats=all&query=1",
+        ];
+        for p in paths {
+            for q in params {
+                for method in ["GET", "POST", "DELETE"] {
+                    let req = Request {
+                        method: method.to_string(),
+                        ..Request::get(&format!("{p}?{q}"))
+                    };
+                    let outcome =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.serve(&req)));
+                    let (_, r) = outcome.unwrap_or_else(|_| panic!("{method} {p}?{q} panicked"));
+                    assert!(
+                        (200..600).contains(&r.status),
+                        "{method} {p}?{q}: {}",
+                        r.status
+                    );
+                }
+            }
+        }
     }
 
     #[test]
