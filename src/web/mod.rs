@@ -447,6 +447,10 @@ mod tests {
             "query=up%7Bjob%3D~%22(%22%7D",
             "match_target=%7Bjob%3D%22x%22%7D",
             "stats=all&query=1",
+            "query=1&start=-9000000000000000&end=9000000000000000&step=1",
+            "query=1&start=-9000000000000000&end=9000000000000000&step=100000000000",
+            "query=rate(up%5B5m%5D)&time=9223372036854775",
+            "query=rate(up%5B5m%5D)&time=-9223372036854775",
         ];
         for p in paths {
             for q in params {

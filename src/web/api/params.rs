@@ -14,8 +14,10 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(f) = s.parse::<f64>() {
         if f.is_finite() {
             // Round to milliseconds as upstream does (seconds and nanoseconds, then ms).
+            // Beyond upstream's MinTime/MaxTime no storage holds data, and
+            // time arithmetic in the engine would overflow.
             let ms = (f * 1000.0).round();
-            if ms >= i64::MIN as f64 && ms <= i64::MAX as f64 {
+            if ms >= MIN_TIME_MS as f64 && ms <= MAX_TIME_MS as f64 {
                 return Ok(ms as i64);
             }
         }
@@ -173,6 +175,8 @@ mod tests {
             "cannot parse \"foo\" to a valid timestamp"
         );
         assert!(parse_time("2015-02-30T00:00:00Z").is_err());
+        assert!(parse_time("9223372036854775").is_err());
+        assert!(parse_time("-9223372036854775").is_err());
         assert!(parse_time("2015-07-01T20:10:51.Z").is_err());
     }
 

@@ -303,7 +303,7 @@ impl Api {
             ));
         }
         // Upstream divides durations (nanoseconds); milliseconds give the same quotient.
-        if (end - start) / step > MAX_POINTS_PER_SERIES {
+        if end.saturating_sub(start) / step > MAX_POINTS_PER_SERIES {
             return Err(ApiError::bad_data(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
             ));
