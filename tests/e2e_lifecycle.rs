@@ -35,6 +35,7 @@ fn ready_healthy_and_metrics() {
         "prometheus_config_last_reload_success_timestamp_seconds ",
         "prometheus_http_requests_total{code=\"200\",handler=\"/-/ready\"}",
         "prometheus_http_request_duration_seconds_bucket{handler=\"/-/healthy\",le=\"0.1\"}",
+        "prometheus_http_response_size_bytes_bucket{handler=\"/-/ready\",le=\"100\"} ",
         "process_resident_memory_bytes ",
         "process_start_time_seconds ",
     ] {

@@ -85,6 +85,7 @@ pub struct WebHandler {
 pub struct HttpMetrics {
     pub requests: telemetry::CounterVec,
     pub duration: telemetry::HistogramVec,
+    pub response_size: telemetry::HistogramVec,
     pub panics: telemetry::Counter,
     pub rejected: telemetry::Counter,
 }
@@ -103,6 +104,12 @@ impl HttpMetrics {
                 "Histogram of latencies for HTTP requests.",
                 &["handler"],
                 &[0.1, 0.2, 0.4, 1.0, 3.0, 8.0, 20.0, 60.0, 120.0],
+            ),
+            response_size: r.histogram_vec(
+                "prometheus_http_response_size_bytes",
+                "Histogram of response size for HTTP requests.",
+                &["handler"],
+                &[100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9],
             ),
             panics: r.counter(
                 "promlite_http_handler_panics_total",

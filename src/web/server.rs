@@ -201,6 +201,11 @@ fn worker(handler: &WebHandler, rx: &Receiver<tiny_http::Request>, in_flight: &A
             Err(resp) => ("other".to_string(), resp),
         };
         let code = resp.status.to_string();
+        handler
+            .metrics()
+            .response_size
+            .with(&[&label])
+            .observe(resp.body.len() as f64);
         handler.metrics().requests.with(&[&code, &label]).inc();
         // Free the slot before the client can see the answer, so a client
         // that sends its next request right away is not refused.
