@@ -79,6 +79,11 @@ pub fn format_duration(ms: i64) -> String {
         rest = -rest;
     }
     for (unit, size) in UNITS {
+        // Upstream writes years and weeks only when they divide the rest
+        // exactly: `15d`, not `2w1d`; `90d`, not `12w6d`.
+        if matches!(*unit, "y" | "w") && rest % size != 0 {
+            continue;
+        }
         if rest >= *size {
             let n = rest / size;
             rest %= size;
@@ -112,5 +117,9 @@ mod tests {
         assert_eq!(format_duration(1_209_600_000), "2w");
         assert_eq!(format_duration(15_000), "15s");
         assert_eq!(format_duration(1500), "1s500ms");
+        assert_eq!(format_duration(15 * 86_400_000), "15d");
+        assert_eq!(format_duration(90 * 86_400_000), "90d");
+        assert_eq!(format_duration(365 * 86_400_000), "1y");
+        assert_eq!(format_duration(366 * 86_400_000), "366d");
     }
 }

@@ -11,8 +11,8 @@ pub mod printer;
 pub mod promqltest;
 pub mod value;
 
+pub use engine::{Engine, EngineOpts, QueryError, QueryErrorKind, QueryResult, QueryStats};
 pub use parser::{
     parse_expr, parse_metric_selector, parse_series_desc, ParseError, ParseOptions, SequenceValue,
 };
-pub use engine::{Engine, EngineOpts, QueryError, QueryErrorKind, QueryResult, QueryStats};
 pub use value::{MatrixSeries, Value, VectorSample};

@@ -1,0 +1,276 @@
+//! End-to-end: start-up, readiness, reload (SIGHUP and HTTP, good and bad
+//! config), shutdown (SIGTERM and HTTP), lifecycle protection, exit codes,
+//! route prefix, and the self-metrics — against the real binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{run_to_exit, Promlite, BAD_CONFIG, GOOD_CONFIG};
+
+#[test]
+fn ready_healthy_and_metrics() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    let r = p.get("/-/healthy");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "Prometheus Server is Healthy.\n")
+    );
+    let r = p.get("/-/ready");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "Prometheus Server is Ready.\n")
+    );
+    let m = p.get("/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m
+        .header("Content-Type")
+        .unwrap_or("")
+        .starts_with("text/plain; version=0.0.4"));
+    let text = m.text();
+    for name in [
+        "prometheus_build_info{",
+        "prometheus_ready 1",
+        "prometheus_config_last_reload_successful 1",
+        "prometheus_config_last_reload_success_timestamp_seconds ",
+        "prometheus_http_requests_total{code=\"200\",handler=\"/-/ready\"}",
+        "prometheus_http_request_duration_seconds_bucket{handler=\"/-/healthy\",le=\"0.1\"}",
+        "prometheus_http_response_size_bytes_bucket{handler=\"/-/ready\",le=\"100\"} ",
+        "process_resident_memory_bytes ",
+        "process_start_time_seconds ",
+    ] {
+        assert!(text.contains(name), "missing {name} in /metrics:\n{text}");
+    }
+    let r = p.get("/nope");
+    assert_eq!(r.status, 404);
+    let r = p.get("/");
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("Location"), Some("/graph"));
+}
+
+#[test]
+fn metrics_are_gzipped_when_accepted() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    let r = p.request("GET", "/metrics", &[("Accept-Encoding", "gzip")], b"");
+    assert_eq!(r.header("Content-Encoding"), Some("gzip"));
+    let mut d = flate2::read::GzDecoder::new(&r.body[..]);
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut d, &mut s).unwrap();
+    assert!(s.contains("prometheus_build_info"));
+}
+
+#[test]
+fn reload_over_http_good_and_bad() {
+    let p = Promlite::start(GOOD_CONFIG, &["--web.enable-lifecycle"]);
+    let r = p.post("/-/reload");
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    p.write_config(BAD_CONFIG);
+    let r = p.post("/-/reload");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text().contains("couldn't load configuration"),
+        "{}",
+        r.text()
+    );
+    assert!(p.wait_metric("prometheus_config_last_reload_successful", "0"));
+    // The old config keeps serving.
+    let y = p.get("/api/v1/status/config").json();
+    assert!(
+        y["data"]["yaml"].as_str().unwrap().contains("replica"),
+        "{y}"
+    );
+    assert_eq!(p.get("/-/ready").status, 200);
+
+    p.write_config(&GOOD_CONFIG.replace("e2e", "second"));
+    let r = p.put_reload();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(p.wait_metric("prometheus_config_last_reload_successful", "1"));
+    let y = p.get("/api/v1/status/config").json();
+    assert!(
+        y["data"]["yaml"].as_str().unwrap().contains("second"),
+        "{y}"
+    );
+}
+
+trait PutReload {
+    fn put_reload(&self) -> common::HttpResponse;
+}
+
+impl PutReload for Promlite {
+    fn put_reload(&self) -> common::HttpResponse {
+        self.request("PUT", "/-/reload", &[], b"")
+    }
+}
+
+#[test]
+fn reload_by_sighup_good_and_bad() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    p.write_config(BAD_CONFIG);
+    p.signal(libc::SIGHUP);
+    assert!(p.wait_metric("prometheus_config_last_reload_successful", "0"));
+    assert_eq!(p.get("/-/ready").status, 200);
+    p.write_config(GOOD_CONFIG);
+    p.signal(libc::SIGHUP);
+    assert!(p.wait_metric("prometheus_config_last_reload_successful", "1"));
+}
+
+#[test]
+fn lifecycle_is_forbidden_without_flag() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    let r = p.post("/-/reload");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (403, "Lifecycle API is not enabled.\n")
+    );
+    let r = p.post("/-/quit");
+    assert_eq!(r.status, 403);
+    assert_eq!(p.get("/-/ready").status, 200);
+}
+
+#[test]
+fn quit_over_http_exits_zero() {
+    let mut p = Promlite::start(GOOD_CONFIG, &["--web.enable-lifecycle"]);
+    let r = p.post("/-/quit");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "Requesting termination... Goodbye!");
+    let s = p.wait_exit(Duration::from_secs(15));
+    assert_eq!(s.code(), Some(0));
+}
+
+#[test]
+fn sigterm_exits_zero() {
+    let mut p = Promlite::start(GOOD_CONFIG, &[]);
+    p.signal(libc::SIGTERM);
+    let s = p.wait_exit(Duration::from_secs(15));
+    assert_eq!(s.code(), Some(0));
+    let log = p.stderr();
+    assert!(
+        log.contains("Received an OS signal, exiting gracefully..."),
+        "{log}"
+    );
+    assert!(log.contains("level=INFO"), "{log}");
+}
+
+#[test]
+fn json_logs() {
+    let mut p = Promlite::start(GOOD_CONFIG, &["--log.format=json"]);
+    p.signal(libc::SIGINT);
+    assert_eq!(p.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    let log = p.stderr();
+    let first = log.lines().next().unwrap_or("");
+    let v: serde_json::Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(v["level"], "INFO");
+}
+
+#[test]
+fn bad_flags_exit_like_upstream() {
+    let (code, _, err) = run_to_exit(&["--no-such-flag"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--no-such-flag"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _, err) = run_to_exit(&["--query.timeout=forever"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--query.timeout"), "{err}");
+    let (code, _, err) = run_to_exit(&["--storage.tsdb.retention.size=12QB"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--storage.tsdb.retention.size"), "{err}");
+    let (code, _, err) = run_to_exit(&["--agent", "--query.timeout=1m"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("can not be used in agent mode"), "{err}");
+}
+
+#[test]
+fn bad_config_exits_two() {
+    let mut p = Promlite::spawn(BAD_CONFIG, &[]);
+    let s = p.wait_exit(Duration::from_secs(15));
+    assert_eq!(s.code(), Some(2));
+    let log = p.stderr();
+    assert!(log.contains("Error loading config"), "{log}");
+    assert!(log.contains("prometheus.yml"), "{log}");
+}
+
+#[test]
+fn missing_config_exits_two() {
+    let (code, _, err) = run_to_exit(&[
+        "--config.file=/nonexistent/promlite.yml",
+        "--web.listen-address=127.0.0.1:0",
+    ]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn help_and_version() {
+    let (code, out, _) = run_to_exit(&["--help"]);
+    assert_eq!(code, 0);
+    for f in [
+        "--config.file",
+        "--web.listen-address",
+        "--storage.tsdb.retention.time",
+        "--query.max-samples",
+        "--enable-feature",
+        "--log.format",
+    ] {
+        assert!(out.contains(f), "--help lacks {f}");
+    }
+    let (code, out, _) = run_to_exit(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("promlite, version "), "{out}");
+}
+
+#[test]
+fn route_prefix() {
+    let p = Promlite::start(GOOD_CONFIG, &["--web.route-prefix=/prom"]);
+    assert_eq!(p.get("/-/healthy").status, 200);
+    let bare = p.try_request("GET", "/-/healthy", &[], b"").unwrap();
+    assert_eq!(bare.status, 404);
+    assert_eq!(p.get("/api/v1/labels").status, 200);
+}
+
+#[test]
+fn taken_port_is_a_startup_error() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("p.yml");
+    std::fs::write(&cfg, GOOD_CONFIG).unwrap();
+    let (code, _, err) = run_to_exit(&[
+        &format!("--config.file={}", cfg.display()),
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--storage.tsdb.path={}", dir.path().display()),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("Unable to start web listeners"), "{err}");
+}
+
+#[test]
+fn semantically_invalid_config_exits_two_and_fails_reload() {
+    let dup = "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['x:1']}]\n  - job_name: a\n    static_configs: [{targets: ['x:2']}]\n";
+    let mut p = Promlite::spawn(dup, &[]);
+    assert_eq!(p.wait_exit(Duration::from_secs(15)).code(), Some(2));
+    let log = p.stderr();
+    assert!(
+        log.contains("found multiple scrape configs with job name"),
+        "{log}"
+    );
+
+    let p = Promlite::start(GOOD_CONFIG, &["--web.enable-lifecycle"]);
+    p.write_config(dup);
+    let r = p.post("/-/reload");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text()
+            .contains("found multiple scrape configs with job name"),
+        "{}",
+        r.text()
+    );
+    p.write_config("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n");
+    let r = p.post("/-/reload");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text().contains("is not supported by promlite"),
+        "{}",
+        r.text()
+    );
+}
