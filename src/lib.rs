@@ -8,3 +8,4 @@ pub mod promql;
 pub mod run_group;
 pub mod storage;
 pub mod telemetry;
+pub mod template;
