@@ -5,6 +5,7 @@
 pub mod latch;
 pub mod model;
 pub mod promql;
+pub mod rules;
 pub mod run_group;
 pub mod storage;
 pub mod telemetry;
