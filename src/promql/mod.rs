@@ -3,3 +3,11 @@
 //! `storage::Queryable`/`Querier`; it never names a TSDB type.
 
 pub mod ast;
+pub mod functions;
+pub mod lexer;
+pub mod parser;
+pub mod printer;
+
+pub use parser::{
+    parse_expr, parse_metric_selector, parse_series_desc, ParseError, ParseOptions, SequenceValue,
+};
