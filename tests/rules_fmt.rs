@@ -108,7 +108,7 @@ fn errors_name_file_group_rule_and_line() {
         .err()
         .unwrap_or_default();
     let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-    assert_eq!(text.len(), 2, "{text:?}");
+    assert_eq!(text.len(), 1, "{text:?}");
     for t in &text {
         assert!(t.starts_with(&format!("{path}: group \"alerts\", rule 1, \"InstanceDown\": annotation \"summary\": error parsing template __alert_InstanceDown")), "{t}");
     }

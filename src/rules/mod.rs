@@ -7,6 +7,7 @@ mod yamlpos;
 
 /// Checks a rule expression with the PromQL parser, as rule files are validated.
 pub fn check_expr(expr: &str) -> Result<(), String> {
-    let _ = expr;
-    Ok(())
+    crate::promql::parse_expr(expr)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
