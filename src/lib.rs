@@ -4,6 +4,7 @@
 
 pub mod latch;
 pub mod model;
+pub mod notifier;
 pub mod promql;
 pub mod rules;
 pub mod run_group;
