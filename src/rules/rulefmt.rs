@@ -68,6 +68,7 @@ impl Rule {
 pub type ExprChecker = dyn Fn(&str) -> Result<(), String>;
 
 /// How strictly to parse.
+#[derive(Default)]
 pub struct ParseOptions<'a> {
     /// Accept keys upstream does not know (promtool's `--ignore-unknown-fields`).
     pub ignore_unknown_fields: bool,
@@ -77,15 +78,6 @@ pub struct ParseOptions<'a> {
     pub parse_expr: Option<&'a ExprChecker>,
 }
 
-impl Default for ParseOptions<'_> {
-    fn default() -> Self {
-        ParseOptions {
-            ignore_unknown_fields: false,
-            legacy_names: false,
-            parse_expr: None,
-        }
-    }
-}
 
 /// One problem found in a rule file, rendered as upstream renders it.
 #[derive(Debug, Clone, PartialEq)]
