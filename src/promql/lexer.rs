@@ -46,6 +46,9 @@ pub enum TokenKind {
     Gte,
     EqlRegex,
     NeqRegex,
+    /// `</` and `>/`: upstream's native-histogram trim operators.
+    TrimUpper,
+    TrimLower,
     At,
     Land,
     Lor,
@@ -95,6 +98,8 @@ impl TokenKind {
                 | TokenKind::Gte
                 | TokenKind::EqlRegex
                 | TokenKind::NeqRegex
+                | TokenKind::TrimUpper
+                | TokenKind::TrimLower
                 | TokenKind::At
                 | TokenKind::Land
                 | TokenKind::Lor
@@ -317,7 +322,7 @@ impl<'a> Lexer<'a> {
         Some(Token {
             kind: TokenKind::Error,
             start,
-            end: self.pos,
+            end: self.input.len(),
         })
     }
 
@@ -367,14 +372,18 @@ impl<'a> Lexer<'a> {
                 }
             },
             '<' => {
-                if self.accept("=") {
+                if self.accept("/") {
+                    self.token(TokenKind::TrimUpper, start)
+                } else if self.accept("=") {
                     self.token(TokenKind::Lte, start)
                 } else {
                     self.token(TokenKind::Lss, start)
                 }
             }
             '>' => {
-                if self.accept("=") {
+                if self.accept("/") {
+                    self.token(TokenKind::TrimLower, start)
+                } else if self.accept("=") {
                     self.token(TokenKind::Gte, start)
                 } else {
                     self.token(TokenKind::Gtr, start)
@@ -397,7 +406,8 @@ impl<'a> Lexer<'a> {
             ')' => {
                 self.paren_depth -= 1;
                 if self.paren_depth < 0 {
-                    return self.error(start, "unexpected right parenthesis ')'".to_string());
+                    // Upstream emits the `)` first, so the error points after it.
+                    return self.error(self.pos, "unexpected right parenthesis ')'".to_string());
                 }
                 self.token(TokenKind::RightParen, start)
             }
@@ -498,31 +508,81 @@ impl<'a> Lexer<'a> {
         self.token(kind, start)
     }
 
-    /// Scans a number; false if it runs into letters (then it may be a duration).
+    fn is(&self, valid: &str) -> bool {
+        self.peek().is_some_and(|c| valid.contains(c))
+    }
+
+    /// Scans a number as upstream's `scanNumber`: decimal, hex, `.5`,
+    /// exponents and `_` digit separators. False if it runs into letters
+    /// (then it may be a duration) or into a malformed number.
     fn scan_number(&mut self) -> bool {
+        const DOT: &str = ".";
+        const EXP: &str = "eE";
+        const UNDERSCORE: &str = "_";
+        const DOT_ANTI: &str = "_.";
+        const EXP_ANTI: &str = "._eE";
+        const UNDERSCORE_ANTI: &str = "._eE";
+        let initial = self.pos;
         let mut digits = "0123456789";
         if self.accept("0") && self.accept("xX") {
+            self.accept("_");
             digits = "0123456789abcdefABCDEF";
         }
-        self.accept_run(digits);
-        if self.accept(".") {
+        self.accept(DOT);
+        self.accept(digits);
+        let mut dot_consumed = false;
+        let mut exp_consumed = false;
+        let all: String = [digits, DOT, UNDERSCORE, EXP].concat();
+        while self.is(&all) {
+            if self.is(DOT) && dot_consumed {
+                self.accept(DOT);
+                return false;
+            }
+            // In hex, e/E are digits, not exponents.
+            if digits.len() == 10 && self.is(EXP) && exp_consumed {
+                self.accept(EXP);
+                return false;
+            }
+            if self.accept(DOT) {
+                dot_consumed = true;
+                if self.accept(DOT_ANTI) {
+                    return false;
+                }
+                if digits.len() > 10 {
+                    return false;
+                }
+                continue;
+            }
+            if digits.len() == 10 && self.accept(EXP) {
+                exp_consumed = true;
+                self.accept("+-");
+                if self.accept(EXP_ANTI) || self.peek().is_none() {
+                    return false;
+                }
+                continue;
+            }
+            if self.accept(UNDERSCORE) {
+                if self.accept(UNDERSCORE_ANTI) || self.peek().is_none() {
+                    return false;
+                }
+                continue;
+            }
             self.accept_run(digits);
         }
-        if self.accept("eE") {
-            self.accept("+-");
-            self.accept_run("0123456789");
+        if self.pos == initial {
+            return false;
         }
         !self.peek().is_some_and(is_alphanumeric)
     }
 
     fn accept_remaining_duration(&mut self) -> bool {
-        if !self.accept("nsuµmhdwy") {
+        if !self.accept("smhdwy") {
             return false;
         }
         self.accept("s");
         while self.accept("0123456789") {
             self.accept_run("0123456789");
-            if !self.accept("nsuµmhdw") {
+            if !self.accept("smhdw") {
                 return false;
             }
             self.accept("s");

@@ -52,29 +52,39 @@ fn binop(kind: TokenKind) -> Option<BinOp> {
 }
 
 /// Parses a number literal's text as upstream's `parser.number`: integers
-/// with Go's base prefixes (so a leading `0` is octal), then floats.
-pub fn parse_number(text: &str) -> Option<f64> {
+/// with Go's base prefixes (so a leading `0` is octal), then floats; `_`
+/// separates digits. The error is Go's `strconv` wording.
+pub fn parse_number(text: &str) -> Result<f64, String> {
     let lower = text.to_ascii_lowercase();
     match lower.as_str() {
-        "inf" | "+inf" => return Some(f64::INFINITY),
-        "-inf" => return Some(f64::NEG_INFINITY),
-        "nan" => return Some(f64::NAN),
+        "inf" | "+inf" => return Ok(f64::INFINITY),
+        "-inf" => return Ok(f64::NEG_INFINITY),
+        "nan" | "+nan" | "-nan" => return Ok(f64::NAN),
         _ => {}
     }
-    if let Some(hex) = lower.strip_prefix("0x") {
-        if let Ok(v) = i64::from_str_radix(hex, 16) {
-            return Some(v as f64);
-        }
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit())
-    {
-        if let Ok(v) = i64::from_str_radix(&lower[1..], 8) {
-            return Some(v as f64);
+    let quoted = crate::model::labels::go_quote(text);
+    let invalid = || format!("strconv.ParseFloat: parsing {quoted}: invalid syntax");
+    let digits = lower.replace('_', "");
+    if let Some(hex) = digits.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16)
+            .map(|v| v as f64)
+            .map_err(|_| invalid());
+    }
+    if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(v) = i64::from_str_radix(&digits[1..], 8) {
+            return Ok(v as f64);
         }
     }
-    if lower.contains("inf") || lower.contains("nan") {
-        return None;
+    if digits.is_empty() || digits.contains("inf") || digits.contains("nan") {
+        return Err(invalid());
     }
-    lower.parse::<f64>().ok()
+    match digits.parse::<f64>() {
+        Ok(v) if v.is_infinite() => Err(format!(
+            "strconv.ParseFloat: parsing {quoted}: value out of range"
+        )),
+        Ok(v) => Ok(v),
+        Err(_) => Err(invalid()),
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -199,6 +209,15 @@ impl<'a> Parser<'a> {
         let mut lhs = self.parse_unary()?;
         loop {
             let t = self.peek();
+            if matches!(t.kind, TokenKind::TrimUpper | TokenKind::TrimLower) {
+                return Err(self.err(
+                    PosRange::new(t.start, t.end),
+                    format!(
+                        "the native histogram trim operator {:?} is not supported by promlite",
+                        self.text(t)
+                    ),
+                ));
+            }
             let Some(op) = binop(t.kind) else { break };
             let prec = op.precedence();
             if prec < min_prec {
@@ -309,13 +328,10 @@ impl<'a> Parser<'a> {
 
     fn number_value(&self, t: Token) -> PResult<f64> {
         let text = self.text(t);
-        parse_number(text).ok_or_else(|| {
+        parse_number(text).map_err(|e| {
             self.err(
                 PosRange::new(t.start, t.end),
-                format!(
-                    "error parsing number: strconv.ParseFloat: parsing {}: invalid syntax",
-                    crate::model::labels::go_quote(text)
-                ),
+                format!("error parsing number: {e}"),
             )
         })
     }
@@ -1012,6 +1028,10 @@ impl<'a> Parser<'a> {
             }
             TokenKind::Number | TokenKind::Add | TokenKind::Sub => {
                 At::Ts(self.parse_signed_number("@", "timestamp")?)
+            }
+            TokenKind::Duration => {
+                self.next();
+                At::Ts(self.duration_literal(t)?.val)
             }
             _ => return Err(self.unexpected("@", "timestamp")),
         };

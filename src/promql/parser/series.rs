@@ -214,11 +214,11 @@ fn split_increment(head: &str) -> (&str, Option<&str>) {
 
 fn parse_number_signed(s: &str) -> Option<f64> {
     if let Some(rest) = s.strip_prefix('-') {
-        parse_number(rest).map(|v| -v)
+        parse_number(rest).ok().map(|v| -v)
     } else if let Some(rest) = s.strip_prefix('+') {
-        parse_number(rest)
+        parse_number(rest).ok()
     } else {
-        parse_number(s)
+        parse_number(s).ok()
     }
 }
 

@@ -1,0 +1,438 @@
+//! Aggregation operators (`sum`, `avg`, `topk`, `count_values`, ...), as
+//! upstream's `rangeEvalAgg`. Each input series is assigned to its group
+//! once per query; values are then accumulated per group and step in
+//! input order, which keeps upstream's floating-point summation order.
+
+use std::collections::HashMap;
+
+use crate::model::labels::METRIC_NAME;
+use crate::model::value::{format_go_f, format_go_g};
+use crate::model::{Labels, LabelsBuilder};
+use crate::promql::ast::{AggOp, AggregateExpr};
+
+use super::eval::{expr_pos, Evaluator, Matrix, Series};
+use super::functions::{kahan_sum_inc, quantile};
+use super::QueryError;
+
+/// One group's running state at one step.
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    seen: bool,
+    count: f64,
+    value: f64,
+    kahan_c: f64,
+    mean: f64,
+    incremental: bool,
+}
+
+impl Acc {
+    fn add(&mut self, op: AggOp, f: f64) {
+        if !self.seen {
+            self.seen = true;
+            self.count = 1.0;
+            self.value = f;
+            self.mean = f;
+            self.kahan_c = 0.0;
+            if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
+                self.value = 0.0;
+            }
+            if op == AggOp::Group {
+                self.value = 1.0;
+            }
+            return;
+        }
+        match op {
+            AggOp::Sum => {
+                (self.value, self.kahan_c) = kahan_sum_inc(f, self.value, self.kahan_c);
+            }
+            AggOp::Avg => {
+                self.count += 1.0;
+                if !self.incremental {
+                    let (nv, nc) = kahan_sum_inc(f, self.value, self.kahan_c);
+                    if !nv.is_infinite() {
+                        self.value = nv;
+                        self.kahan_c = nc;
+                        return;
+                    }
+                    self.incremental = true;
+                    self.mean = self.value / (self.count - 1.0);
+                    self.kahan_c /= self.count - 1.0;
+                }
+                let q = (self.count - 1.0) / self.count;
+                (self.mean, self.kahan_c) =
+                    kahan_sum_inc(f / self.count, q * self.mean, q * self.kahan_c);
+            }
+            AggOp::Max => {
+                if self.value < f || self.value.is_nan() {
+                    self.value = f;
+                }
+            }
+            AggOp::Min => {
+                if self.value > f || self.value.is_nan() {
+                    self.value = f;
+                }
+            }
+            AggOp::Count => self.count += 1.0,
+            AggOp::Group => {}
+            AggOp::Stddev | AggOp::Stdvar => {
+                self.count += 1.0;
+                let delta = f - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (f - self.mean);
+            }
+            _ => {}
+        }
+    }
+
+    fn result(&self, op: AggOp) -> f64 {
+        match op {
+            AggOp::Sum => {
+                if self.value.is_infinite() {
+                    self.value
+                } else {
+                    self.value + self.kahan_c
+                }
+            }
+            AggOp::Avg => {
+                if self.incremental {
+                    self.mean + self.kahan_c
+                } else if self.count == 1.0 {
+                    self.value
+                } else {
+                    self.value / self.count + self.kahan_c / self.count
+                }
+            }
+            AggOp::Count => self.count,
+            AggOp::Stdvar => self.value / self.count,
+            AggOp::Stddev => (self.value / self.count).sqrt(),
+            _ => self.value,
+        }
+    }
+}
+
+/// The labels of the group a series belongs to.
+fn group_labels(metric: &Labels, a: &AggregateExpr) -> Labels {
+    if a.without {
+        let mut names: Vec<&str> = a.grouping.iter().map(String::as_str).collect();
+        names.push(METRIC_NAME);
+        metric.without(&names)
+    } else {
+        metric.keep_only(&a.grouping)
+    }
+}
+
+pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Matrix, QueryError> {
+    let param_pos = a.param.as_deref().map(expr_pos).unwrap_or(a.pos);
+    let mut params: Vec<f64> = Vec::new();
+    let mut label_param = String::new();
+    match a.op {
+        AggOp::CountValues => {
+            if let Some(p) = a.param.as_deref() {
+                label_param = ev.eval_string(p)?;
+            }
+            if label_param.is_empty() {
+                return Err(QueryError::exec(format!(
+                    "invalid label name {}",
+                    crate::model::labels::go_quote(&label_param)
+                )));
+            }
+        }
+        op if op.has_param() => {
+            if let Some(p) = a.param.as_deref() {
+                params = ev.eval_scalar_steps(p)?;
+            }
+        }
+        _ => {}
+    }
+    let m = ev.eval_matrix(&a.expr)?;
+    // Group assignment, once per series.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, bool)> = Vec::new();
+    let mut group_of: Vec<usize> = Vec::with_capacity(m.len());
+    for s in &m {
+        let key = group_labels(&s.metric, a);
+        let g = match index.get(&key) {
+            Some(g) => *g,
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, false));
+                groups.len() - 1
+            }
+        };
+        groups[g].1 |= s.drop_name && groups[g].0.has(METRIC_NAME);
+        group_of.push(g);
+    }
+    let n = ev.num_steps();
+    let out = match a.op {
+        AggOp::Sum
+        | AggOp::Avg
+        | AggOp::Max
+        | AggOp::Min
+        | AggOp::Count
+        | AggOp::Group
+        | AggOp::Stddev
+        | AggOp::Stdvar => {
+            let mut accs = vec![Acc::default(); groups.len() * n];
+            for (s, g) in m.iter().zip(&group_of) {
+                for &(t, v) in &s.floats {
+                    let k = ev.step_index(t);
+                    if let Some(acc) = accs.get_mut(g * n + k) {
+                        acc.add(a.op, v);
+                    }
+                }
+            }
+            let mut out = Vec::with_capacity(groups.len());
+            for (g, (metric, drop)) in groups.into_iter().enumerate() {
+                let floats: Vec<(i64, f64)> = accs[g * n..(g + 1) * n]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, acc)| acc.seen)
+                    .map(|(k, acc)| (ev.start + k as i64 * ev.interval, acc.result(a.op)))
+                    .collect();
+                if !floats.is_empty() {
+                    ev.account(floats.len())?;
+                    out.push(Series {
+                        metric,
+                        floats,
+                        drop_name: drop,
+                    });
+                }
+            }
+            out
+        }
+        AggOp::Quantile => {
+            let mut vals: Vec<Vec<f64>> = vec![Vec::new(); groups.len() * n];
+            for (s, g) in m.iter().zip(&group_of) {
+                for &(t, v) in &s.floats {
+                    if let Some(b) = vals.get_mut(g * n + ev.step_index(t)) {
+                        b.push(v);
+                    }
+                }
+            }
+            if params.iter().any(|q| q.is_nan() || *q < 0.0 || *q > 1.0) && !m.is_empty() {
+                let q = params
+                    .iter()
+                    .find(|q| q.is_nan() || **q < 0.0 || **q > 1.0)
+                    .copied()
+                    .unwrap_or(f64::NAN);
+                ev.annotations.warn(
+                    format!(
+                        "quantile value should be between 0 and 1, got {}",
+                        format_go_g(q)
+                    ),
+                    param_pos,
+                );
+            }
+            let mut out = Vec::new();
+            for (g, (metric, drop)) in groups.into_iter().enumerate() {
+                let mut floats = Vec::new();
+                for k in 0..n {
+                    let b = &mut vals[g * n + k];
+                    if !b.is_empty() {
+                        let q = params.get(k).copied().unwrap_or(f64::NAN);
+                        floats.push((ev.start + k as i64 * ev.interval, quantile(q, b)));
+                    }
+                }
+                if !floats.is_empty() {
+                    ev.account(floats.len())?;
+                    out.push(Series {
+                        metric,
+                        floats,
+                        drop_name: drop,
+                    });
+                }
+            }
+            out
+        }
+        AggOp::CountValues => {
+            let mut index: HashMap<Labels, usize> = HashMap::new();
+            let mut out: Matrix = Vec::new();
+            // Counts per output series and step, filled step by step in input order.
+            let mut counts: Vec<Vec<f64>> = Vec::new();
+            for (s, g) in m.iter().zip(&group_of) {
+                for &(t, v) in &s.floats {
+                    let mut b = LabelsBuilder::new();
+                    for l in groups[*g].0.iter() {
+                        b.set(&l.name, &l.value);
+                    }
+                    b.set(&label_param, &format_go_f(v));
+                    let key = b.build();
+                    let i = match index.get(&key) {
+                        Some(i) => *i,
+                        None => {
+                            index.insert(key.clone(), out.len());
+                            out.push(Series {
+                                metric: key,
+                                floats: Vec::new(),
+                                drop_name: false,
+                            });
+                            counts.push(vec![0.0; n]);
+                            out.len() - 1
+                        }
+                    };
+                    if let Some(c) = counts[i].get_mut(ev.step_index(t)) {
+                        *c += 1.0;
+                    }
+                }
+            }
+            for (s, c) in out.iter_mut().zip(counts) {
+                s.floats = c
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0.0)
+                    .map(|(k, c)| (ev.start + k as i64 * ev.interval, *c))
+                    .collect();
+                ev.account(s.floats.len())?;
+            }
+            out
+        }
+        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
+            select_k(ev, a, &m, &group_of, groups.len(), &params, param_pos)?
+        }
+    };
+    ev.release_matrix(&m);
+    Ok(out)
+}
+
+/// `topk`, `bottomk`, `limitk` and `limit_ratio`: the output keeps the
+/// selected input series, with their labels.
+fn select_k(
+    ev: &mut Evaluator,
+    a: &AggregateExpr,
+    m: &Matrix,
+    group_of: &[usize],
+    ngroups: usize,
+    params: &[f64],
+    param_pos: crate::promql::ast::PosRange,
+) -> Result<Matrix, QueryError> {
+    let n = ev.num_steps();
+    // Per step, per group: (series, value) in input order.
+    let mut buckets: Vec<Vec<Vec<(usize, f64)>>> = vec![vec![Vec::new(); ngroups]; n];
+    for (i, (s, g)) in m.iter().zip(group_of).enumerate() {
+        for &(t, v) in &s.floats {
+            if let Some(step) = buckets.get_mut(ev.step_index(t)) {
+                step[*g].push((i, v));
+            }
+        }
+    }
+    let mut selected: Vec<Vec<(i64, f64)>> = vec![Vec::new(); m.len()];
+    // For instant queries the output order is the selection order.
+    let mut order: Vec<usize> = Vec::new();
+    let mut warned = false;
+    for (k, step) in buckets.into_iter().enumerate() {
+        let t = ev.start + k as i64 * ev.interval;
+        let p = params.get(k).copied().unwrap_or(f64::NAN);
+        if step.iter().all(|g| g.is_empty()) {
+            continue;
+        }
+        if p.is_nan() {
+            return Err(QueryError::exec(if a.op == AggOp::LimitRatio {
+                "Ratio value is NaN"
+            } else {
+                "Parameter value is NaN"
+            }));
+        }
+        for mut members in step {
+            if members.is_empty() {
+                continue;
+            }
+            let chosen: Vec<(usize, f64)> = match a.op {
+                AggOp::LimitRatio => {
+                    let mut r = p;
+                    if !(-1.0..=1.0).contains(&r) {
+                        let capped = r.clamp(-1.0, 1.0);
+                        if !warned {
+                            warned = true;
+                            ev.annotations.warn(
+                                format!(
+                                    "ratio value should be between -1 and 1, got {}, capping to {}",
+                                    format_go_g(r),
+                                    format_go_g(capped)
+                                ),
+                                param_pos,
+                            );
+                        }
+                        r = capped;
+                    }
+                    members
+                        .into_iter()
+                        .filter(|(i, _)| {
+                            let off = m[*i].metric.stable_hash() as f64 / u64::MAX as f64;
+                            if r >= 0.0 {
+                                off < r
+                            } else {
+                                off >= 1.0 + r
+                            }
+                        })
+                        .collect()
+                }
+                _ => {
+                    if p >= 9.223_372_036_854_776e18 || p < -9.223_372_036_854_776e18 {
+                        return Err(QueryError::exec(format!(
+                            "Scalar value {} overflows int64",
+                            format_go_g(p)
+                        )));
+                    }
+                    let kk = p as i64;
+                    if kk < 1 {
+                        continue;
+                    }
+                    let kk = (kk as usize).min(members.len());
+                    match a.op {
+                        AggOp::Limitk => members.into_iter().take(kk).collect(),
+                        op => {
+                            let desc = op == AggOp::Topk;
+                            // Stable: ties keep input order, NaN always loses.
+                            members.sort_by(|x, y| rank_cmp(x.1, y.1, desc));
+                            members.truncate(kk);
+                            members
+                        }
+                    }
+                }
+            };
+            for (i, v) in chosen {
+                selected[i].push((t, v));
+                if k == 0 {
+                    order.push(i);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let idxs: Vec<usize> = if ev.start == ev.end {
+        order
+    } else {
+        (0..m.len()).collect()
+    };
+    for i in idxs {
+        let floats = std::mem::take(&mut selected[i]);
+        if floats.is_empty() {
+            continue;
+        }
+        ev.account(floats.len())?;
+        out.push(Series {
+            metric: m[i].metric.clone(),
+            floats,
+            drop_name: m[i].drop_name,
+        });
+    }
+    Ok(out)
+}
+
+/// Best first: descending for `topk`, ascending for `bottomk`, NaN last.
+fn rank_cmp(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => {
+            let o = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+    }
+}

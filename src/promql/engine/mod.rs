@@ -1,0 +1,309 @@
+//! The PromQL query engine, as upstream's `promql.Engine`: options, the
+//! instant/range query entry points, the concurrency gate, timeouts and the
+//! sample limit. Evaluation itself lives in `eval`; function math in
+//! `functions`; aggregation in `aggregate`; binary operators in `binary`.
+//! The engine sees storage only through `storage::Queryable`.
+
+mod aggregate;
+mod annotations;
+mod binary;
+mod eval;
+mod functions;
+mod preprocess;
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::storage::Queryable;
+
+use super::ast::Expr;
+use super::value::Value;
+
+pub use annotations::Annotations;
+pub use preprocess::AT_MODIFIER_UNSAFE_FUNCTIONS;
+
+/// Engine settings, as upstream's `EngineOpts` and the `--query.*` flags.
+#[derive(Clone, Debug)]
+pub struct EngineOpts {
+    /// Most samples a query may hold in memory at once (`--query.max-samples`).
+    pub max_samples: usize,
+    /// Longest a query may run (`--query.timeout`).
+    pub timeout: Duration,
+    /// How far back an instant selector looks for a sample, in ms.
+    pub lookback_delta: i64,
+    /// Queries allowed to run at once; more wait (`--query.max-concurrency`).
+    pub max_concurrency: usize,
+    pub enable_at_modifier: bool,
+    pub enable_negative_offset: bool,
+    /// Step of a subquery written without one (`[5m:]`), in ms.
+    pub no_step_subquery_interval: i64,
+}
+
+impl Default for EngineOpts {
+    fn default() -> Self {
+        EngineOpts {
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            lookback_delta: 5 * 60 * 1000,
+            max_concurrency: 20,
+            enable_at_modifier: true,
+            enable_negative_offset: true,
+            no_step_subquery_interval: 60 * 1000,
+        }
+    }
+}
+
+/// The kind of a query failure, mapping to the API's `errorType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryErrorKind {
+    BadData,
+    Execution,
+    Timeout,
+    Canceled,
+    TooManySamples,
+    Storage,
+}
+
+impl QueryErrorKind {
+    /// The API's `errorType` string.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            QueryErrorKind::BadData => "bad_data",
+            QueryErrorKind::Execution | QueryErrorKind::TooManySamples => "execution",
+            QueryErrorKind::Timeout => "timeout",
+            QueryErrorKind::Canceled => "canceled",
+            QueryErrorKind::Storage => "internal",
+        }
+    }
+}
+
+/// A failed query: its kind and upstream's message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryError {
+    pub kind: QueryErrorKind,
+    pub message: String,
+}
+
+impl QueryError {
+    pub fn new(kind: QueryErrorKind, message: impl Into<String>) -> QueryError {
+        QueryError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn exec(message: impl Into<String>) -> QueryError {
+        QueryError::new(QueryErrorKind::Execution, message)
+    }
+
+    pub(crate) fn bad_data(message: impl Into<String>) -> QueryError {
+        QueryError::new(QueryErrorKind::BadData, message)
+    }
+
+    pub(crate) fn too_many_samples(stage: &str) -> QueryError {
+        QueryError::new(
+            QueryErrorKind::TooManySamples,
+            format!("query processing would load too many samples into memory in {stage}"),
+        )
+    }
+
+    pub(crate) fn timeout(stage: &str) -> QueryError {
+        QueryError::new(
+            QueryErrorKind::Timeout,
+            format!("query timed out in {stage}"),
+        )
+    }
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+/// Per-query counters, as upstream's `stats.QuerySamples` summary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryStats {
+    /// Samples read from storage or produced, summed over the query.
+    pub total_queryable_samples: u64,
+    /// Most samples held at once.
+    pub peak_samples: usize,
+    /// Wall time spent evaluating.
+    pub eval_time: Duration,
+    /// Time spent waiting for a concurrency slot.
+    pub queue_time: Duration,
+}
+
+/// What a query returns: its value and its annotations, already rendered
+/// as upstream's API shows them (`PromQL info: ... (1:6)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    pub value: Value,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+    pub stats: QueryStats,
+}
+
+/// A counting semaphore: `max_concurrency` queries run, the rest wait in line.
+struct Gate {
+    limit: usize,
+    running: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Gate {
+    /// Waits for a slot, up to `deadline`.
+    fn enter(self: &Arc<Self>, deadline: Instant) -> Result<GateSlot, QueryError> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        while self.limit > 0 && *running >= self.limit {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(QueryError::timeout("queue"));
+            }
+            let (guard, _) = self
+                .freed
+                .wait_timeout(running, deadline - now)
+                .unwrap_or_else(|e| e.into_inner());
+            running = guard;
+        }
+        *running += 1;
+        Ok(GateSlot { gate: self.clone() })
+    }
+}
+
+/// A held concurrency slot, released on drop.
+struct GateSlot {
+    gate: Arc<Gate>,
+}
+
+impl Drop for GateSlot {
+    fn drop(&mut self) {
+        let mut running = self.gate.running.lock().unwrap_or_else(|e| e.into_inner());
+        *running = running.saturating_sub(1);
+        self.gate.freed.notify_one();
+    }
+}
+
+/// The PromQL engine. Cheap to clone; clones share the concurrency gate.
+#[derive(Clone)]
+pub struct Engine {
+    opts: EngineOpts,
+    gate: Arc<Gate>,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOpts) -> Engine {
+        let gate = Arc::new(Gate {
+            limit: opts.max_concurrency,
+            running: Mutex::new(0),
+            freed: Condvar::new(),
+        });
+        Engine { opts, gate }
+    }
+
+    pub fn opts(&self) -> &EngineOpts {
+        &self.opts
+    }
+
+    /// Parses and evaluates `query` at `ts_ms`.
+    pub fn instant_query(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        ts_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parse(query)?;
+        self.exec(q, &expr, query, ts_ms, ts_ms, 0)
+    }
+
+    /// Parses and evaluates `query` at every step from `start_ms` to `end_ms`.
+    pub fn range_query(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parse(query)?;
+        check_range(start_ms, end_ms, step_ms)?;
+        self.exec(q, &expr, query, start_ms, end_ms, step_ms)
+    }
+
+    /// Evaluates an already parsed expression at `ts_ms` (for the rule
+    /// manager). Annotation positions refer to the expression's printed form.
+    pub fn instant_query_expr(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        ts_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let text = expr.to_string();
+        self.exec(q, expr, &text, ts_ms, ts_ms, 0)
+    }
+
+    /// Evaluates an already parsed expression over a range.
+    pub fn range_query_expr(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        check_range(start_ms, end_ms, step_ms)?;
+        let text = expr.to_string();
+        self.exec(q, expr, &text, start_ms, end_ms, step_ms)
+    }
+
+    fn exec(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        text: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let queued = Instant::now();
+        let deadline = queued + self.opts.timeout;
+        let _slot = self.gate.enter(deadline)?;
+        let began = Instant::now();
+        let expr = preprocess::preprocess(expr, start, end, step, &self.opts)?;
+        let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, step, deadline);
+        let value = ev.run(&expr, step == 0)?;
+        let (warnings, infos) = ev.annotations.render(text);
+        Ok(QueryResult {
+            value,
+            warnings,
+            infos,
+            stats: QueryStats {
+                total_queryable_samples: ev.total_samples,
+                peak_samples: ev.peak_samples,
+                eval_time: began.elapsed(),
+                queue_time: began - queued,
+            },
+        })
+    }
+}
+
+fn parse(query: &str) -> Result<Expr, QueryError> {
+    super::parse_expr(query).map_err(|e| QueryError::bad_data(e.to_string()))
+}
+
+fn check_range(start: i64, end: i64, step: i64) -> Result<(), QueryError> {
+    if end < start {
+        return Err(QueryError::bad_data(
+            "end timestamp must not be before start time",
+        ));
+    }
+    if step <= 0 {
+        return Err(QueryError::bad_data(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    Ok(())
+}
