@@ -78,7 +78,6 @@ pub struct ParseOptions<'a> {
     pub parse_expr: Option<&'a ExprChecker>,
 }
 
-
 /// One problem found in a rule file, rendered as upstream renders it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleFmtError(pub String);

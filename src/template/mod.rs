@@ -19,12 +19,12 @@ use crate::model::Labels;
 pub use value::{QuerySample, Value};
 
 /// Runs a PromQL instant query for the `query` function at the given time (ms).
-pub type QueryFunc = dyn Fn(&str, i64) -> Result<Vec<QuerySample>, String>;
+pub type QueryFunc<'a> = dyn Fn(&str, i64) -> Result<Vec<QuerySample>, String> + 'a;
 
 /// Everything a template's functions may need besides the data.
 pub struct Env<'a> {
     /// For `query`; `None` where no engine is available (then `query` fails).
-    pub query: Option<&'a QueryFunc>,
+    pub query: Option<&'a QueryFunc<'a>>,
     /// `--web.external-url`, for `externalURL` and `pathPrefix`.
     pub external_url: &'a str,
     /// The evaluation time, for `query` and `now`.
