@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the bird's-eye view and the module map.
 
+pub mod config;
 pub mod latch;
 pub mod model;
 pub mod notifier;

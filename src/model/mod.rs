@@ -5,6 +5,7 @@
 pub mod duration;
 pub mod labels;
 pub mod matcher;
+pub mod relabel;
 pub mod value;
 
 pub use labels::{Label, Labels, LabelsBuilder};
