@@ -180,6 +180,17 @@ impl RuleManager {
         external_labels: &Labels,
         files: &[String],
     ) -> Result<Vec<Group>, RuleError> {
+        self.load_groups_with(interval, external_labels, files, false)
+    }
+
+    /// `load_groups`, optionally accepting keys upstream does not know.
+    pub fn load_groups_with(
+        &self,
+        interval: i64,
+        external_labels: &Labels,
+        files: &[String],
+        ignore_unknown_fields: bool,
+    ) -> Result<Vec<Group>, RuleError> {
         let should_restore = !self.lock().loaded_once;
         load_groups(
             &self.opts,
@@ -188,6 +199,7 @@ impl RuleManager {
             &self.external_url,
             files,
             should_restore,
+            ignore_unknown_fields,
         )
     }
 
@@ -294,9 +306,10 @@ pub(crate) fn load_groups(
     external_url: &str,
     files: &[String],
     should_restore: bool,
+    ignore_unknown_fields: bool,
 ) -> Result<Vec<Group>, RuleError> {
     let popts = ParseOptions {
-        ignore_unknown_fields: false,
+        ignore_unknown_fields,
         legacy_names: false,
         parse_expr: Some(&check_expr),
     };
