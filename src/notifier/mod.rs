@@ -20,6 +20,8 @@ use crate::model::Labels;
 use crate::telemetry::{self, Counter, CounterVec, Gauge, HistogramVec, Registry};
 use crate::template::funcs::format_go_layout;
 
+pub mod config;
+
 /// Upstream's `maxBatchSize`.
 pub const MAX_BATCH_SIZE: usize = 64;
 
