@@ -160,7 +160,24 @@ fn peer_config_files() {
             good_total += 1;
             let unsupported = UNSUPPORTED_GOOD.iter().any(|(f, _)| *f == n);
             match load_file(path) {
-                Ok(_) if !unsupported => good_loaded += 1,
+                Ok(cfg) if !unsupported => {
+                    good_loaded += 1;
+                    // Every good file that loads must also survive
+                    // marshal -> load unchanged.
+                    // (Not for external_labels.good.yml: `$$` expands to
+                    // `$` on load, so a marshalled `${TEST}` expands again,
+                    // exactly as it would upstream.)
+                    if n == "external_labels.good.yml" {
+                        continue;
+                    }
+                    let yaml = cfg.to_yaml_with_secrets();
+                    let dir = path.parent().unwrap_or(Path::new("."));
+                    match load_str(&yaml, dir) {
+                        Ok(again) if again == cfg => {}
+                        Ok(_) => problems.push(format!("{n}: round trip changed it")),
+                        Err(e) => problems.push(format!("{n}: round trip failed: {e}")),
+                    }
+                }
                 Ok(_) => problems.push(format!("{n}: listed as unsupported but loads")),
                 Err(e) if unsupported && e.to_string().contains("is not supported by promlite") => {
                     good_unsupported += 1
@@ -289,4 +306,28 @@ fn strip_unsupported(v: &mut serde_yaml::Value) {
         }
         _ => {}
     }
+}
+
+/// Every prefix (by line) of every peer file either loads or fails with an
+/// error: the loader never panics on malformed or truncated input.
+#[test]
+fn truncated_files_never_panic() {
+    let Some(dir) = peer_config_dir() else {
+        return;
+    };
+    let mut checked = 0;
+    for path in files(&dir).iter().filter(|p| p.is_file()) {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        // Large files are sampled so the test stays quick.
+        let step = (lines.len() / 40).max(1);
+        for end in (0..=lines.len()).step_by(step) {
+            let prefix = lines[..end].join("\n");
+            let _ = load_str(&prefix, &dir);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
 }

@@ -59,6 +59,7 @@ pub struct TlsConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub server_name: String,
     #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_verify: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub min_version: String,
@@ -342,6 +343,10 @@ impl HttpClientConfig {
 /// `config.JoinDir`.
 pub(crate) fn resolve_path(path: &mut String, dir: &Path) {
     if path.is_empty() || Path::new(path.as_str()).is_absolute() {
+        return;
+    }
+    // Go's `filepath.Join(".", p)` cleans to `p`: keep it as written.
+    if dir.as_os_str().is_empty() || dir == Path::new(".") {
         return;
     }
     *path = dir.join(path.as_str()).to_string_lossy().into_owned();

@@ -10,14 +10,16 @@
 
 pub mod alerting;
 pub mod glob;
+pub mod global;
 pub mod http;
 pub mod remote;
 pub mod scrape;
 pub mod storage;
+mod text;
 pub mod types;
 pub mod unsupported;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -26,14 +28,14 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::model::relabel::{Action, NameValidationScheme, RelabelConfig, RelabelRegex};
 pub use alerting::{AlertingConfig, AlertmanagerConfig};
+pub use global::GlobalConfig;
 pub use http::{Authorization, BasicAuth, HttpClientConfig, HttpHeader, TlsConfig};
 pub use remote::{MetadataConfig, QueueConfig, RemoteReadConfig, RemoteWriteConfig};
 pub use scrape::{FileSdConfig, HttpSdConfig, ScrapeConfig, StaticConfig};
 pub use storage::{ExemplarsConfig, RetentionConfig, RuntimeConfig, StorageConfig, TsdbConfig};
 pub use types::{with_secrets_revealed, ByteSize, Duration, Secret, Url};
 
-use crate::model::labels::{Label, Labels, METRIC_NAME};
-use scrape::{parse_validation_scheme, validate_scrape_protocols, DEFAULT_SCRAPE_PROTOCOLS};
+use text::{decode_binary_scalars, expand_env, is_blank_yaml};
 use unsupported::{Otlp, Tracing};
 
 /// A config could not be read, parsed or validated.
@@ -78,7 +80,7 @@ impl ConfigError {
     /// The reason without the file prefix.
     pub fn message(&self) -> String {
         match self {
-            ConfigError::Read { source, .. } => source.to_string(),
+            ConfigError::Read { source, .. } => go_io_reason(source),
             ConfigError::Invalid { message, .. }
             | ConfigError::ScrapeConfigFile { message, .. } => message.clone(),
         }
@@ -89,7 +91,9 @@ impl fmt::Display for ConfigError {
     /// Upstream's wording: `parsing YAML file <file>: <reason>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Read { file, source } => write!(f, "open {}: {source}", file.display()),
+            ConfigError::Read { file, source } => {
+                write!(f, "open {}: {}", file.display(), go_io_reason(source))
+            }
             ConfigError::Invalid {
                 file: Some(file),
                 message,
@@ -102,6 +106,17 @@ impl fmt::Display for ConfigError {
                 write!(f, "{:?}: {message}", file.display().to_string())
             }
         }
+    }
+}
+
+/// Go's wording for the IO errors a user meets most, so messages match
+/// upstream's (`open x.yml: no such file or directory`).
+fn go_io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a directory".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -118,241 +133,6 @@ impl std::error::Error for ConfigError {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
     pub agent_mode: bool,
-}
-
-/// `global`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawGlobalConfig")]
-pub struct GlobalConfig {
-    pub scrape_interval: Duration,
-    pub scrape_timeout: Duration,
-    pub scrape_protocols: Vec<String>,
-    pub evaluation_interval: Duration,
-    pub rule_query_offset: Duration,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub external_labels: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub query_log_file: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub scrape_failure_log_file: String,
-    pub body_size_limit: ByteSize,
-    pub sample_limit: u64,
-    pub target_limit: u64,
-    pub label_limit: u64,
-    pub label_name_length_limit: u64,
-    pub label_value_length_limit: u64,
-    pub keep_dropped_targets: u64,
-    pub metric_name_validation_scheme: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub metric_name_escaping_scheme: String,
-    pub scrape_native_histograms: bool,
-    pub always_scrape_classic_histograms: bool,
-    pub convert_classic_histograms_to_nhcb: bool,
-    pub extra_scrape_metrics: bool,
-    /// Whether `scrape_protocols` was written (jobs that enable native
-    /// histograms only switch to the protobuf-first default when it was not).
-    #[serde(skip)]
-    pub(crate) explicit_scrape_protocols: types::NotCompared<bool>,
-}
-
-impl Default for GlobalConfig {
-    fn default() -> Self {
-        GlobalConfig::try_from(RawGlobalConfig::default()).unwrap_or_else(|_| GlobalConfig {
-            scrape_interval: Duration::from_secs(60),
-            scrape_timeout: Duration::from_secs(10),
-            scrape_protocols: DEFAULT_SCRAPE_PROTOCOLS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            evaluation_interval: Duration::from_secs(60),
-            rule_query_offset: Duration::default(),
-            external_labels: BTreeMap::new(),
-            query_log_file: String::new(),
-            scrape_failure_log_file: String::new(),
-            body_size_limit: ByteSize::default(),
-            sample_limit: 0,
-            target_limit: 0,
-            label_limit: 0,
-            label_name_length_limit: 0,
-            label_value_length_limit: 0,
-            keep_dropped_targets: 0,
-            metric_name_validation_scheme: "utf8".into(),
-            metric_name_escaping_scheme: String::new(),
-            scrape_native_histograms: false,
-            always_scrape_classic_histograms: false,
-            convert_classic_histograms_to_nhcb: false,
-            extra_scrape_metrics: false,
-            explicit_scrape_protocols: types::NotCompared(false),
-        })
-    }
-}
-
-impl GlobalConfig {
-    /// The external labels as a label set.
-    pub fn external_labels(&self) -> Labels {
-        Labels::new(
-            self.external_labels
-                .iter()
-                .map(|(n, v)| Label::new(n.as_str(), v.as_str()))
-                .collect(),
-        )
-    }
-
-    /// The name validation scheme (`utf8` unless `legacy` is set).
-    pub fn name_validation_scheme(&self) -> NameValidationScheme {
-        parse_validation_scheme(&self.metric_name_validation_scheme).unwrap_or_default()
-    }
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGlobalConfig {
-    #[serde(default)]
-    scrape_interval: Duration,
-    #[serde(default)]
-    scrape_timeout: Duration,
-    #[serde(default)]
-    scrape_protocols: Option<Vec<String>>,
-    #[serde(default)]
-    evaluation_interval: Duration,
-    #[serde(default)]
-    rule_query_offset: Duration,
-    #[serde(default)]
-    external_labels: BTreeMap<String, String>,
-    #[serde(default)]
-    query_log_file: String,
-    #[serde(default)]
-    scrape_failure_log_file: String,
-    #[serde(default)]
-    body_size_limit: ByteSize,
-    #[serde(default)]
-    sample_limit: u64,
-    #[serde(default)]
-    target_limit: u64,
-    #[serde(default)]
-    label_limit: u64,
-    #[serde(default)]
-    label_name_length_limit: u64,
-    #[serde(default)]
-    label_value_length_limit: u64,
-    #[serde(default)]
-    keep_dropped_targets: u64,
-    #[serde(default)]
-    metric_name_validation_scheme: String,
-    #[serde(default)]
-    metric_name_escaping_scheme: String,
-    #[serde(default)]
-    scrape_native_histograms: bool,
-    #[serde(default)]
-    always_scrape_classic_histograms: bool,
-    #[serde(default)]
-    convert_classic_histograms_to_nhcb: bool,
-    #[serde(default)]
-    extra_scrape_metrics: bool,
-}
-
-impl TryFrom<RawGlobalConfig> for GlobalConfig {
-    type Error = String;
-
-    /// Upstream's `GlobalConfig.UnmarshalYAML`.
-    fn try_from(raw: RawGlobalConfig) -> Result<Self, String> {
-        for (name, value) in &raw.external_labels {
-            if name.is_empty() {
-                return Err(format!("{name:?} is not a valid label name"));
-            }
-            if name == METRIC_NAME {
-                return Err(format!(
-                    "{METRIC_NAME:?} is not a valid external label name"
-                ));
-            }
-            if value.is_empty() {
-                return Err(format!("{value:?} is not a valid label value"));
-            }
-        }
-        let scrape_interval = if raw.scrape_interval.is_zero() {
-            Duration::from_secs(60)
-        } else {
-            raw.scrape_interval
-        };
-        if raw.scrape_timeout > scrape_interval {
-            return Err("global scrape timeout greater than scrape interval".into());
-        }
-        let scrape_timeout = if raw.scrape_timeout.is_zero() {
-            Duration::from_secs(10).min(scrape_interval)
-        } else {
-            raw.scrape_timeout
-        };
-        let evaluation_interval = if raw.evaluation_interval.is_zero() {
-            Duration::from_secs(60)
-        } else {
-            raw.evaluation_interval
-        };
-        let explicit_scrape_protocols = raw.scrape_protocols.is_some();
-        let scrape_protocols = match raw.scrape_protocols {
-            Some(p) => p,
-            None if raw.scrape_native_histograms => {
-                scrape::DEFAULT_NATIVE_HISTOGRAM_SCRAPE_PROTOCOLS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
-            }
-            None => DEFAULT_SCRAPE_PROTOCOLS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        };
-        validate_scrape_protocols(&scrape_protocols)
-            .map_err(|e| format!("{e} for global config"))?;
-        let scheme = parse_validation_scheme(&raw.metric_name_validation_scheme).map_err(|_| {
-            format!(
-                "unknown global name validation method specified, must be either '', 'legacy' or 'utf8', got {}",
-                raw.metric_name_validation_scheme
-            )
-        })?;
-        let escaping = raw.metric_name_escaping_scheme.as_str();
-        if !escaping.is_empty() && !scrape::ESCAPING_SCHEMES.contains(&escaping) {
-            return Err(format!(
-                "invalid metric name escaping scheme, unrecognized name escaping scheme {escaping:?}"
-            ));
-        }
-        if scheme == NameValidationScheme::Legacy && escaping == "allow-utf-8" {
-            return Err("global.metric_name_escaping_scheme cannot be set to 'allow-utf-8' while global.metric_name_validation_scheme is not set to UTF8".into());
-        }
-        if scheme == NameValidationScheme::Legacy {
-            for name in raw.external_labels.keys() {
-                if !scheme.is_valid_label_name(name) {
-                    return Err(format!("{name:?} is not a valid label name"));
-                }
-            }
-        }
-        Ok(GlobalConfig {
-            scrape_interval,
-            scrape_timeout,
-            scrape_protocols,
-            evaluation_interval,
-            rule_query_offset: raw.rule_query_offset,
-            external_labels: raw.external_labels,
-            query_log_file: raw.query_log_file,
-            scrape_failure_log_file: raw.scrape_failure_log_file,
-            body_size_limit: raw.body_size_limit,
-            sample_limit: raw.sample_limit,
-            target_limit: raw.target_limit,
-            label_limit: raw.label_limit,
-            label_name_length_limit: raw.label_name_length_limit,
-            label_value_length_limit: raw.label_value_length_limit,
-            keep_dropped_targets: raw.keep_dropped_targets,
-            metric_name_validation_scheme: match scheme {
-                NameValidationScheme::Utf8 => "utf8".into(),
-                NameValidationScheme::Legacy => "legacy".into(),
-            },
-            metric_name_escaping_scheme: raw.metric_name_escaping_scheme,
-            scrape_native_histograms: raw.scrape_native_histograms,
-            always_scrape_classic_histograms: raw.always_scrape_classic_histograms,
-            convert_classic_histograms_to_nhcb: raw.convert_classic_histograms_to_nhcb,
-            extra_scrape_metrics: raw.extra_scrape_metrics,
-            explicit_scrape_protocols: types::NotCompared(explicit_scrape_protocols),
-        })
-    }
 }
 
 /// The whole `prometheus.yml` after loading: defaults applied, inherited
@@ -486,83 +266,6 @@ pub fn load_str_with(
     Ok(cfg)
 }
 
-/// Replaces each `!!binary "<base64>"` scalar by the text it encodes.
-/// The YAML parser would hand the base64 text through unchanged, while
-/// upstream decodes it; bytes that are not UTF-8 can never be a label name
-/// or value, so they are rejected here with the line.
-fn decode_binary_scalars(text: &str) -> Result<std::borrow::Cow<'_, str>, String> {
-    const TAG: &str = "!!binary";
-    if !text.contains(TAG) {
-        return Ok(std::borrow::Cow::Borrowed(text));
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find(TAG) {
-        out.push_str(&rest[..pos]);
-        let line = text.len() - rest.len() + pos;
-        let line = text[..line].matches('\n').count() + 1;
-        let after = rest[pos + TAG.len()..].trim_start_matches([' ', '\t']);
-        let (encoded, used) = match after.chars().next() {
-            Some(q @ ('"' | '\'')) => match after[1..].find(q) {
-                Some(end) => (&after[1..end + 1], end + 2),
-                None => return Err(format!("line {line}: unterminated !!binary value")),
-            },
-            _ => {
-                let end = after
-                    .find(|c: char| c.is_whitespace() || ":,]}#".contains(c))
-                    .unwrap_or(after.len());
-                (&after[..end], end)
-            }
-        };
-        let bytes = decode_base64(encoded).ok_or_else(|| {
-            format!("line {line}: !!binary value {encoded:?} is not valid base64")
-        })?;
-        let decoded = String::from_utf8(bytes).map_err(|e| {
-            let shown: String = e.as_bytes().iter().map(|b| format!("\\x{b:02x}")).collect();
-            format!(
-                "line {line}: \"{shown}\" is not valid UTF-8; label names and values must be UTF-8"
-            )
-        })?;
-        out.push_str(&crate::model::labels::go_quote(&decoded));
-        rest = &after[used..];
-    }
-    out.push_str(rest);
-    Ok(std::borrow::Cow::Owned(out))
-}
-
-/// Standard base64 with optional padding and embedded whitespace.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
-/// An empty document (or only comments) is a valid, all-defaults config.
-fn is_blank_yaml(text: &str) -> bool {
-    text.lines().all(|l| {
-        let t = l.trim();
-        t.is_empty() || t.starts_with('#') || t == "---"
-    })
-}
-
 impl Config {
     /// The checks of upstream's `Config.UnmarshalYAML` that span sections.
     fn validate(&mut self, opts: LoadOptions) -> Result<(), String> {
@@ -598,6 +301,23 @@ impl Config {
             }
         }
         let scheme = self.global.name_validation_scheme();
+        let global_rules = self
+            .alerting
+            .alert_relabel_configs
+            .iter_mut()
+            .chain(self.alerting.alertmanagers.iter_mut().flat_map(|a| {
+                a.relabel_configs
+                    .iter_mut()
+                    .chain(a.alert_relabel_configs.iter_mut())
+            }))
+            .chain(
+                self.remote_write
+                    .iter_mut()
+                    .flat_map(|r| r.write_relabel_configs.iter_mut()),
+            );
+        for r in global_rules {
+            r.name_validation_scheme = scheme;
+        }
         if scheme == NameValidationScheme::Legacy {
             let rules = self
                 .alerting
@@ -686,8 +406,10 @@ impl Config {
             .collect();
         for pattern in &self.scrape_config_files {
             for file in glob::glob(pattern) {
+                // Upstream names the file by its absolute path here.
+                let shown = std::path::absolute(&file).unwrap_or_else(|_| file.clone());
                 let file_err = |message: String| ConfigError::ScrapeConfigFile {
-                    file: file.clone(),
+                    file: shown.clone(),
                     message,
                 };
                 let text = std::fs::read_to_string(&file).map_err(|e| file_err(e.to_string()))?;
@@ -735,58 +457,6 @@ impl Config {
     }
 }
 
-/// Go's `os.Expand`: `$name`, `${name}`, and single-character special names
-/// such as `$$` and `$1`; a `$` not followed by a name stays as it is.
-fn expand_env(s: &str, lookup: impl Fn(&str) -> String) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        let (name, width) = shell_name(after);
-        match name {
-            Some("$") => out.push('$'),
-            Some(n) => out.push_str(&lookup(n)),
-            None if width == 0 => out.push('$'),
-            None => {}
-        }
-        rest = &after[width..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Go's `getShellName`: the name after `$` and how many bytes it used.
-fn shell_name(s: &str) -> (Option<&str>, usize) {
-    let b = s.as_bytes();
-    let special = |c: u8| b"*#$@!?-".contains(&c) || c.is_ascii_digit();
-    match b.first() {
-        None => (None, 0),
-        Some(b'{') => {
-            if b.len() > 2 && special(b[1]) && b[2] == b'}' {
-                return (Some(&s[1..2]), 3);
-            }
-            match s.find('}') {
-                Some(1) => (None, 2),
-                Some(end) => (Some(&s[1..end]), end + 1),
-                None => (None, 1),
-            }
-        }
-        Some(&c) if special(c) => (Some(&s[..1]), 1),
-        Some(_) => {
-            let end = b
-                .iter()
-                .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
-                .unwrap_or(b.len());
-            if end == 0 {
-                (None, 0)
-            } else {
-                (Some(&s[..end]), end)
-            }
-        }
-    }
-}
-
 /// Reads a YAML sequence that may be written as `key:` (null) for "none".
 /// Elements stay `Option` so a `- ` (null) entry can be reported.
 pub(crate) fn seq_or_null<'de, D, T>(d: D) -> Result<Vec<Option<T>>, D::Error>
@@ -811,6 +481,17 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, String> {
         load_str(text, Path::new("/base")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn missing_file_reads_like_go() {
+        let err = load_file(Path::new("/nonexistent/prometheus.yml"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("open /nonexistent/prometheus.yml: no such file or directory")
+        );
     }
 
     #[test]
@@ -865,6 +546,9 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.contains("otlp is not supported by promlite"), "{err}");
+        // Empty sections configure nothing and load.
+        let empty = "otlp: {}\nscrape_configs:\n  - job_name: a\n    kubernetes_sd_configs: []\n";
+        assert!(load(empty).is_ok(), "{:?}", load(empty).err());
     }
 
     #[test]
@@ -877,6 +561,45 @@ mod tests {
     }
 
     #[test]
+    fn validation_scheme_reaches_relabel_rules() {
+        let text = "global:\n  metric_name_validation_scheme: legacy\nscrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {target_label: b, replacement: c}\nremote_write:\n  - url: http://x/\n    write_relabel_configs:\n      - {target_label: b, replacement: c}\n";
+        let cfg = load(text).unwrap_or_else(|e| panic!("{e}"));
+        let job = &cfg.scrape_configs[0];
+        assert_eq!(job.metric_name_escaping_scheme, "underscores");
+        assert_eq!(
+            job.relabel_configs[0].name_validation_scheme,
+            NameValidationScheme::Legacy
+        );
+        assert_eq!(
+            cfg.remote_write[0].write_relabel_configs[0].name_validation_scheme,
+            NameValidationScheme::Legacy
+        );
+        // A job may opt back into UTF-8 names.
+        let text = "global:\n  metric_name_validation_scheme: legacy\nscrape_configs:\n  - job_name: a\n    metric_name_validation_scheme: utf8\n";
+        let cfg = load(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cfg.scrape_configs[0].metric_name_escaping_scheme,
+            "allow-utf-8"
+        );
+    }
+
+    #[test]
+    fn external_labels_rules() {
+        let err = load("global:\n  external_labels:\n    __name__: x\n").err();
+        assert!(err.unwrap_or_default().contains("__name__"));
+        let err = load(
+            "global:\n  metric_name_validation_scheme: legacy\n  external_labels:\n    a.b: x\n",
+        )
+        .err();
+        assert!(err
+            .unwrap_or_default()
+            .contains("\"a.b\" is not a valid label name"));
+        let cfg = load("global:\n  external_labels:\n    a.b: x\n    empty: ''\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.global.external_labels().to_string(), r#"{a.b="x"}"#);
+    }
+
+    #[test]
     fn binary_scalars_are_decoded() {
         let cfg = load("global:\n  external_labels:\n    a: !!binary \"YWJj\"\n")
             .unwrap_or_else(|e| panic!("{e}"));
@@ -886,22 +609,5 @@ mod tests {
         );
         let err = load("global:\n  external_labels:\n    !!binary \"/w==\": v\n").err();
         assert!(err.unwrap_or_default().contains("line 3"));
-    }
-
-    #[test]
-    fn env_expansion_matches_go() {
-        let env = |n: &str| {
-            if n == "TEST" {
-                "x".to_string()
-            } else {
-                String::new()
-            }
-        };
-        assert_eq!(expand_env("${TEST}", env), "x");
-        assert_eq!(expand_env("foo${TEST}bar", env), "fooxbar");
-        assert_eq!(expand_env("foo$${TEST}", env), "foo${TEST}");
-        assert_eq!(expand_env("foo$$bar", env), "foo$bar");
-        assert_eq!(expand_env("a$", env), "a$");
-        assert_eq!(expand_env("$TEST-1", env), "x-1");
     }
 }

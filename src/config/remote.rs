@@ -63,7 +63,9 @@ pub struct QueueConfig {
     pub batch_send_deadline: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retry_on_http_429: bool,
+    #[serde(skip_serializing_if = "Duration::is_zero_ref")]
     pub sample_age_limit: Duration,
 }
 
@@ -145,8 +147,11 @@ pub struct RemoteWriteConfig {
     pub write_relabel_configs: Vec<RelabelConfig>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub send_exemplars: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub send_native_histograms: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub round_robin_dns: bool,
     pub protobuf_message: String,
     #[serde(flatten)]
@@ -211,7 +216,12 @@ impl TryFrom<RawRemoteWriteConfig> for RemoteWriteConfig {
             ));
         }
         raw.queue_config.validate()?;
-        let http_client_config = raw.take_http_client()?;
+        // Remote write is the one client upstream defaults to HTTP/1.1.
+        let http2_unset = raw.enable_http2.is_none();
+        let mut http_client_config = raw.take_http_client()?;
+        if http2_unset {
+            http_client_config.enable_http2 = false;
+        }
         Ok(RemoteWriteConfig {
             url,
             remote_timeout: raw.remote_timeout.unwrap_or(Duration::from_secs(30)),
@@ -235,6 +245,9 @@ impl RemoteWriteConfig {
     }
 }
 
+/// Upstream's default `chunked_read_limit` (50MB).
+pub const DEFAULT_CHUNKED_READ_LIMIT: u64 = 50_000_000;
+
 /// One `remote_read` endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawRemoteReadConfig")]
@@ -247,8 +260,11 @@ pub struct RemoteReadConfig {
     pub name: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub required_matchers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_recent: bool,
     pub filter_external_labels: bool,
+    /// Largest protobuf frame accepted from a streamed read, in bytes.
+    pub chunked_read_limit: u64,
     #[serde(flatten)]
     pub http_client_config: HttpClientConfig,
 }
@@ -269,6 +285,8 @@ super::http::http_client_raw_struct! {
         read_recent: bool,
         #[serde(default)]
         filter_external_labels: Option<bool>,
+        #[serde(default)]
+        chunked_read_limit: Option<u64>,
     }
 }
 
@@ -286,6 +304,7 @@ impl TryFrom<RawRemoteReadConfig> for RemoteReadConfig {
             required_matchers: raw.required_matchers,
             read_recent: raw.read_recent,
             filter_external_labels: raw.filter_external_labels.unwrap_or(true),
+            chunked_read_limit: raw.chunked_read_limit.unwrap_or(DEFAULT_CHUNKED_READ_LIMIT),
             http_client_config,
         })
     }

@@ -43,24 +43,34 @@ pub const DEFAULT_NATIVE_HISTOGRAM_SCRAPE_PROTOCOLS: &[&str] = &[
 /// The metric name escaping schemes upstream knows.
 pub const ESCAPING_SCHEMES: &[&str] = &["allow-utf-8", "underscores", "dots", "values"];
 
-/// Upstream's `validateAcceptScrapeProtocols`.
+/// Upstream's `ScrapeProtocol.Validate`; the supported list is sorted, as
+/// upstream prints it.
+pub(crate) fn validate_scrape_protocol(p: &str) -> Result<(), String> {
+    if SCRAPE_PROTOCOLS.contains(&p) {
+        return Ok(());
+    }
+    let mut supported = SCRAPE_PROTOCOLS.to_vec();
+    supported.sort_unstable();
+    Err(format!(
+        "unknown scrape protocol {p}, supported: [{}]",
+        supported.join(" ")
+    ))
+}
+
+/// Upstream's `validateAcceptScrapeProtocols`: non-empty, known, and no
+/// duplicates (compared case-insensitively).
 pub(crate) fn validate_scrape_protocols(protocols: &[String]) -> Result<(), String> {
     if protocols.is_empty() {
         return Err("scrape_protocols cannot be empty".into());
     }
     for (i, p) in protocols.iter().enumerate() {
-        if !SCRAPE_PROTOCOLS.contains(&p.as_str()) {
-            return Err(format!(
-                "unknown scrape protocol {p}, supported: [{}]",
-                SCRAPE_PROTOCOLS.join(" ")
-            ));
-        }
-        if protocols[..i].contains(p) {
+        if protocols[..i].iter().any(|q| q.eq_ignore_ascii_case(p)) {
             return Err(format!(
                 "duplicated protocol in scrape_protocols, got [{}]",
                 protocols.join(" ")
             ));
         }
+        validate_scrape_protocol(p).map_err(|e| format!("scrape_protocols: {e}"))?;
     }
     Ok(())
 }
@@ -183,6 +193,7 @@ impl TryFrom<RawHttpSdConfig> for HttpSdConfig {
 #[serde(try_from = "RawScrapeConfig")]
 pub struct ScrapeConfig {
     pub job_name: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub honor_labels: bool,
     pub honor_timestamps: bool,
     pub track_timestamps_staleness: bool,
@@ -198,16 +209,25 @@ pub struct ScrapeConfig {
     pub enable_compression: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scrape_failure_log_file: String,
+    #[serde(skip_serializing_if = "ByteSize::is_zero")]
     pub body_size_limit: ByteSize,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub sample_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub target_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_name_length_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub label_value_length_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub keep_dropped_targets: u64,
     pub metric_name_validation_scheme: String,
     pub metric_name_escaping_scheme: String,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_u64")]
     pub native_histogram_bucket_limit: u64,
+    #[serde(skip_serializing_if = "crate::config::types::is_zero_f64")]
     pub native_histogram_min_bucket_factor: f64,
     pub scrape_native_histograms: bool,
     pub always_scrape_classic_histograms: bool,
@@ -511,16 +531,13 @@ impl ScrapeConfig {
         }
         validate_scrape_protocols(&self.scrape_protocols)
             .map_err(|err| format!("{err} for scrape config with job name {job:?}"))?;
-        if !self.fallback_scrape_protocol.is_empty()
-            && !SCRAPE_PROTOCOLS.contains(&self.fallback_scrape_protocol.as_str())
-        {
-            return Err(format!(
-                "invalid fallback_scrape_protocol for scrape config with job name {job:?}: unknown scrape protocol {}, supported: [{}]",
-                self.fallback_scrape_protocol,
-                SCRAPE_PROTOCOLS.join(" ")
-            ));
+        if !self.fallback_scrape_protocol.is_empty() {
+            validate_scrape_protocol(&self.fallback_scrape_protocol).map_err(|err| {
+                format!("invalid fallback_scrape_protocol for scrape config with job name {job:?}: {err}")
+            })?;
         }
-        if !e.metric_name_validation_scheme {
+        let local_validation_unset = !e.metric_name_validation_scheme;
+        if local_validation_unset {
             self.metric_name_validation_scheme = global.metric_name_validation_scheme.clone();
         }
         let scheme = parse_validation_scheme(&self.metric_name_validation_scheme).map_err(|_| {
@@ -529,25 +546,43 @@ impl ScrapeConfig {
                 self.metric_name_validation_scheme
             )
         })?;
+        // The escaping scheme follows the validation scheme when unset: a job
+        // that only asks for legacy names must not inherit UTF-8 escaping.
+        let global_escaping = match global.metric_name_escaping_scheme.as_str() {
+            "" => default_escaping(global.name_validation_scheme()).to_string(),
+            s if ESCAPING_SCHEMES.contains(&s) => s.to_string(),
+            other => {
+                return Err(format!(
+                    "unknown global name escaping method specified, must be one of 'allow-utf-8', 'underscores', 'dots', or 'values', got {other:?}"
+                ))
+            }
+        };
         if !e.metric_name_escaping_scheme {
-            self.metric_name_escaping_scheme = if e.metric_name_validation_scheme
-                || global.metric_name_escaping_scheme.is_empty()
-            {
-                default_escaping(scheme).to_string()
+            self.metric_name_escaping_scheme = if local_validation_unset {
+                global_escaping
             } else {
-                global.metric_name_escaping_scheme.clone()
+                default_escaping(scheme).to_string()
             };
         }
-        if !ESCAPING_SCHEMES.contains(&self.metric_name_escaping_scheme.as_str()) {
-            return Err(format!(
-                "invalid metric name escaping scheme, unrecognized name escaping scheme \"{}\"",
-                self.metric_name_escaping_scheme
-            ));
+        match self.metric_name_escaping_scheme.as_str() {
+            "allow-utf-8" if scheme != NameValidationScheme::Utf8 => {
+                return Err(
+                    "utf8 metric names requested but validation scheme is not set to UTF8".into(),
+                )
+            }
+            s if ESCAPING_SCHEMES.contains(&s) => {}
+            other => {
+                return Err(format!(
+                    "unknown scrape config name escaping method specified, must be one of 'allow-utf-8', 'underscores', 'dots', or 'values', got {other:?}"
+                ))
+            }
         }
-        if scheme == NameValidationScheme::Legacy
-            && self.metric_name_escaping_scheme == "allow-utf-8"
+        for r in self
+            .relabel_configs
+            .iter_mut()
+            .chain(self.metric_relabel_configs.iter_mut())
         {
-            return Err("scrape_config.metric_name_escaping_scheme cannot be set to 'allow-utf-8' while scrape_config.metric_name_validation_scheme is not set to UTF8".into());
+            r.name_validation_scheme = scheme;
         }
         if scheme == NameValidationScheme::Legacy {
             for r in self

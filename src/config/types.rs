@@ -31,6 +31,11 @@ impl Duration {
         self.0 == 0
     }
 
+    /// For `skip_serializing_if`: upstream omits zero durations.
+    pub fn is_zero_ref(&self) -> bool {
+        self.0 == 0
+    }
+
     /// As a `std::time::Duration`; negative values clamp to zero.
     pub fn to_std(self) -> std::time::Duration {
         std::time::Duration::from_millis(u64::try_from(self.0).unwrap_or(0))
@@ -80,6 +85,11 @@ const BYTE_UNITS: &[(&str, i64)] = &[
 impl ByteSize {
     pub const fn bytes(self) -> i64 {
         self.0
+    }
+
+    /// For `skip_serializing_if`: upstream omits a zero size.
+    pub fn is_zero(&self) -> bool {
+        self.0 == 0
     }
 
     /// Parses `10MB`, `1GB512MB`, `1.5KB` or `0`. A unit is required, as upstream.
@@ -314,6 +324,16 @@ impl<T> PartialEq for NotCompared<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
+}
+
+/// For `skip_serializing_if`: upstream's `omitempty` on numbers.
+pub(crate) fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
+/// For `skip_serializing_if`: upstream's `omitempty` on floats.
+pub(crate) fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Reads a YAML scalar as text whatever its YAML type (`bearer_token: 1234`

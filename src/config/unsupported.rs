@@ -2,13 +2,21 @@
 //! discoveries, OAuth 2.0, SigV4, OTLP, tracing ...). Each is its own type
 //! whose deserialisation fails with `<key> is not supported by promlite`, so a
 //! config that needs one is rejected with the key and YAML line named,
-//! never silently ignored. A key present with an empty (`null`) value is
-//! accepted: it asks for nothing.
-
-use std::fmt;
+//! never silently ignored. A key whose value is empty (`null`, `[]`, `{}`)
+//! is accepted: it asks for nothing.
 
 use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::Deserialize;
+
+/// `null`, `[]` and `{}` configure nothing, so they are accepted.
+fn asks_for_nothing(v: serde_yaml::Value) -> bool {
+    match v {
+        serde_yaml::Value::Null => true,
+        serde_yaml::Value::Sequence(s) => s.is_empty(),
+        serde_yaml::Value::Mapping(m) => m.is_empty(),
+        _ => false,
+    }
+}
 
 /// The message for a key promlite does not implement.
 pub fn not_supported(key: &str) -> String {
@@ -21,28 +29,20 @@ macro_rules! unsupported_keys {
         pub const UNSUPPORTED_KEYS: &[&str] = &[$($key,)*];
         $(
             #[doc = concat!("The `", $key, "` key: not supported by promlite.")]
-            #[derive(Clone, Copy, PartialEq, Eq)]
-            pub enum $name {}
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub struct $name;
 
             impl $name {
                 pub const KEY: &'static str = $key;
             }
 
-            impl fmt::Debug for $name {
-                fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    match *self {}
-                }
-            }
-
             impl<'de> Deserialize<'de> for $name {
-                fn deserialize<D: Deserializer<'de>>(_d: D) -> Result<Self, D::Error> {
-                    Err(de::Error::custom(not_supported($key)))
-                }
-            }
-
-            impl Serialize for $name {
-                fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-                    match *self {}
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    if asks_for_nothing(serde_yaml::Value::deserialize(d)?) {
+                        Ok($name)
+                    } else {
+                        Err(de::Error::custom(not_supported($key)))
+                    }
                 }
             }
         )*
@@ -64,6 +64,10 @@ unsupported_keys! {
     DockerSwarmSd => "dockerswarm_sd_configs",
     DnsSd => "dns_sd_configs",
     Ec2Sd => "ec2_sd_configs",
+    EcsSd => "ecs_sd_configs",
+    ElasticacheSd => "elasticache_sd_configs",
+    MskSd => "msk_sd_configs",
+    RdsSd => "rds_sd_configs",
     EurekaSd => "eureka_sd_configs",
     GceSd => "gce_sd_configs",
     HetznerSd => "hetzner_sd_configs",
@@ -110,6 +114,10 @@ macro_rules! unsupported_sd_raw_struct {
                 #[allow(dead_code)] #[serde(default)] dockerswarm_sd_configs: Option<$crate::config::unsupported::DockerSwarmSd>,
                 #[allow(dead_code)] #[serde(default)] dns_sd_configs: Option<$crate::config::unsupported::DnsSd>,
                 #[allow(dead_code)] #[serde(default)] ec2_sd_configs: Option<$crate::config::unsupported::Ec2Sd>,
+                #[allow(dead_code)] #[serde(default)] ecs_sd_configs: Option<$crate::config::unsupported::EcsSd>,
+                #[allow(dead_code)] #[serde(default)] elasticache_sd_configs: Option<$crate::config::unsupported::ElasticacheSd>,
+                #[allow(dead_code)] #[serde(default)] msk_sd_configs: Option<$crate::config::unsupported::MskSd>,
+                #[allow(dead_code)] #[serde(default)] rds_sd_configs: Option<$crate::config::unsupported::RdsSd>,
                 #[allow(dead_code)] #[serde(default)] eureka_sd_configs: Option<$crate::config::unsupported::EurekaSd>,
                 #[allow(dead_code)] #[serde(default)] gce_sd_configs: Option<$crate::config::unsupported::GceSd>,
                 #[allow(dead_code)] #[serde(default)] hetzner_sd_configs: Option<$crate::config::unsupported::HetznerSd>,

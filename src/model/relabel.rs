@@ -5,7 +5,8 @@
 //! with the separator, matched against the fully anchored regex, and `$1`,
 //! `${1}`, `${name}` in `target_label`/`replacement` expand as Go's
 //! `regexp.Expand` does. A set with no rule that changes it is returned
-//! without allocating a new one (see `process_cow`).
+//! without allocating a new one (see `process_cow`). Like the rest of
+//! `model`, this file never imports `config`; `config` re-exports its types.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -163,23 +164,17 @@ impl RelabelRegex {
     }
 }
 
+/// The default `(.*)`, compiled once; `Regex` clones share the program.
+static DEFAULT_RELABEL_REGEX: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    compile_anchored(DEFAULT_REGEX).expect("the constant default relabel regex compiles")
+});
+
 impl Default for RelabelRegex {
     fn default() -> Self {
-        // The default pattern is a constant known to compile; the fallback
-        // keeps this total without a panic path.
-        RelabelRegex::new(DEFAULT_REGEX).unwrap_or_else(|_| RelabelRegex {
+        RelabelRegex {
             pattern: DEFAULT_REGEX.to_string(),
-            re: Regex::new("^(?s:.*)$").unwrap_or_else(|_| unreachable_regex()),
-        })
-    }
-}
-
-#[cold]
-fn unreachable_regex() -> Regex {
-    // `regex::Regex::new("")` always compiles.
-    match Regex::new("") {
-        Ok(r) => r,
-        Err(_) => unreachable!("the empty regex compiles"),
+            re: DEFAULT_RELABEL_REGEX.clone(),
+        }
     }
 }
 
@@ -199,22 +194,60 @@ impl Serialize for RelabelRegex {
 
 impl<'de> Deserialize<'de> for RelabelRegex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = crate::config::types::scalar_string(d)?;
+        // `regex: 1` is a YAML integer but a pattern to upstream.
+        let s = d.deserialize_any(ScalarText)?;
         RelabelRegex::new(&s).map_err(de::Error::custom)
     }
+}
+
+/// Reads any YAML scalar as its text.
+struct ScalarText;
+
+impl de::Visitor<'_> for ScalarText {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(super::value::format_go_g(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// One relabeling rule (upstream's `relabel.Config`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawRelabelConfig")]
 pub struct RelabelConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub source_labels: Vec<String>,
     pub separator: String,
     pub regex: RelabelRegex,
+    #[serde(skip_serializing_if = "is_zero")]
     pub modulus: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub target_label: String,
     pub replacement: String,
     pub action: Action,
+    /// How a target label produced by expansion is checked; set from the
+    /// job's (or global) `metric_name_validation_scheme` when the config is
+    /// resolved. Not part of the YAML.
+    #[serde(skip)]
+    pub name_validation_scheme: NameValidationScheme,
 }
 
 impl Default for RelabelConfig {
@@ -227,6 +260,7 @@ impl Default for RelabelConfig {
             target_label: String::new(),
             replacement: DEFAULT_REPLACEMENT.to_string(),
             action: Action::Replace,
+            name_validation_scheme: NameValidationScheme::Utf8,
         }
     }
 }
@@ -277,6 +311,7 @@ impl TryFrom<RawRelabelConfig> for RelabelConfig {
             target_label: raw.target_label.unwrap_or_default(),
             replacement: raw.replacement.unwrap_or(d.replacement),
             action,
+            name_validation_scheme: NameValidationScheme::Utf8,
         };
         cfg.validate(NameValidationScheme::Utf8)?;
         Ok(cfg)
@@ -424,15 +459,15 @@ pub fn process(labels: &Labels, cfgs: &[RelabelConfig]) -> Option<Labels> {
 /// Like `process`, but borrows the input when no rule changed it, so the
 /// common "keep as is" path allocates nothing.
 pub fn process_cow<'a>(labels: &'a Labels, cfgs: &[RelabelConfig]) -> Option<Cow<'a, Labels>> {
-    let mut state = Work::Borrowed(labels.as_slice());
+    let mut state = Work::new(labels.as_slice());
     for cfg in cfgs {
         if !relabel(cfg, &mut state) {
             return None;
         }
     }
-    Some(match state {
-        Work::Borrowed(_) => Cow::Borrowed(labels),
-        Work::Owned(v) => Cow::Owned(Labels::from_sorted(v)),
+    Some(match state.owned {
+        None => Cow::Borrowed(labels),
+        Some(v) => Cow::Owned(Labels::from_sorted(v)),
     })
 }
 
@@ -454,17 +489,21 @@ pub fn process_builder(builder: &mut LabelsBuilder, cfgs: &[RelabelConfig]) -> b
 }
 
 /// The label set being relabeled: the caller's until the first change.
-enum Work<'a> {
-    Borrowed(&'a [Label]),
-    Owned(Vec<Label>),
+struct Work<'a> {
+    borrowed: &'a [Label],
+    owned: Option<Vec<Label>>,
 }
 
-impl Work<'_> {
-    fn slice(&self) -> &[Label] {
-        match self {
-            Work::Borrowed(s) => s,
-            Work::Owned(v) => v,
+impl<'a> Work<'a> {
+    fn new(labels: &'a [Label]) -> Work<'a> {
+        Work {
+            borrowed: labels,
+            owned: None,
         }
+    }
+
+    fn slice(&self) -> &[Label] {
+        self.owned.as_deref().unwrap_or(self.borrowed)
     }
 
     fn get(&self, name: &str) -> &str {
@@ -475,14 +514,10 @@ impl Work<'_> {
         }
     }
 
+    /// The set as an owned, editable vector (copied on first use).
     fn owned(&mut self) -> &mut Vec<Label> {
-        if let Work::Borrowed(s) = self {
-            *self = Work::Owned(s.to_vec());
-        }
-        match self {
-            Work::Owned(v) => v,
-            Work::Borrowed(_) => unreachable!("converted above"),
-        }
+        let borrowed = self.borrowed;
+        self.owned.get_or_insert_with(|| borrowed.to_vec())
     }
 
     /// Sets `name` to `value`; an empty value deletes, as upstream's builder.
@@ -542,12 +577,26 @@ fn relabel(cfg: &RelabelConfig, lb: &mut Work<'_>) -> bool {
                 lb.set(&cfg.target_label, &cfg.replacement);
                 return true;
             }
+            // `(.*)` → `$1` copies the value: no regex work needed.
+            if cfg.regex.is_default()
+                && cfg.replacement == DEFAULT_REPLACEMENT
+                && !cfg.target_label.contains('$')
+            {
+                let v = val.into_owned();
+                lb.set(&cfg.target_label, &v);
+                return true;
+            }
+            // A plain match runs on the regex's DFA, far cheaper than
+            // capturing; most rules do not match most inputs.
+            if !cfg.regex.is_match(&val) {
+                return true;
+            }
             let Some(caps) = cfg.regex.regex().captures(&val) else {
                 return true;
             };
             let mut target = String::new();
             caps.expand(&cfg.target_label, &mut target);
-            if target.is_empty() {
+            if !cfg.name_validation_scheme.is_valid_label_name(&target) {
                 return true;
             }
             let mut res = String::new();
@@ -570,8 +619,14 @@ fn relabel(cfg: &RelabelConfig, lb: &mut Work<'_>) -> bool {
             lb.set(&cfg.target_label, &m.to_string());
         }
         Action::LabelMap => {
+            if !lb.slice().iter().any(|l| cfg.regex.is_match(&l.name)) {
+                return true;
+            }
             let snapshot: Vec<Label> = lb.slice().to_vec();
             for l in &snapshot {
+                if !cfg.regex.is_match(&l.name) {
+                    continue;
+                }
                 if let Some(caps) = cfg.regex.regex().captures(&l.name) {
                     let mut name = String::new();
                     caps.expand(&cfg.replacement, &mut name);
@@ -880,6 +935,20 @@ mod tests {
             process_cow(&input, &cases[0].rules),
             Some(Cow::Borrowed(_))
         ));
+    }
+
+    #[test]
+    fn legacy_scheme_skips_invalid_expanded_targets() {
+        let mut rules: Vec<RelabelConfig> = serde_yaml::from_str(
+            "- {source_labels: [a], regex: '(.*)', target_label: '${1}', replacement: x}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let input = Labels::from_pairs(&[("a", "not.legacy")]);
+        let utf8 = process(&input, &rules).map(|l| l.has("not.legacy"));
+        assert_eq!(utf8, Some(true));
+        rules[0].name_validation_scheme = NameValidationScheme::Legacy;
+        let legacy = process(&input, &rules).map(|l| l.has("not.legacy"));
+        assert_eq!(legacy, Some(false));
     }
 
     #[test]
