@@ -508,4 +508,49 @@ mod tests {
         assert_eq!(r.state(), AlertState::Firing);
         assert_eq!(r.active_alerts()[0].active_at, 1_000_000);
     }
+
+    fn restore_case(
+        hold: i64,
+        down_at: i64,
+        active_secs: f64,
+        restore_ts: i64,
+    ) -> (AlertState, i64) {
+        let q = Fixed(Mutex::new(vec_of(&[("a", 2.0)])));
+        let mut r = rule(hold, 0);
+        let labels = Labels::from_pairs(&[
+            ("alertname", "HighLoad"),
+            ("instance", "a"),
+            ("severity", "page"),
+        ]);
+        let mut st = ForState::new();
+        st.insert(labels, (down_at, active_secs));
+        r.restore_from = Some((
+            st,
+            RestoreOptions {
+                for_grace_period: 600_000,
+            },
+            restore_ts,
+        ));
+        let _ = r.eval(restore_ts, 0, &q, 0);
+        (r.state(), r.active_alerts()[0].active_at)
+    }
+
+    #[test]
+    fn restore_pending_alerts_as_upstream() {
+        // Pending 10m of a 1h `for` when we went down at 2000s, back at 2600s:
+        // the downtime does not count, 50m remain.
+        let (state, active_at) = restore_case(3_600_000, 2_000_000, 1400.0, 2_600_000);
+        assert_eq!(state, AlertState::Pending);
+        assert_eq!(active_at, 1_400_000 + 600_000);
+        // Only 5m left, less than the 10m grace period: it fires 10m from now.
+        let (state, active_at) = restore_case(3_600_000, 2_000_000, 2000.0 - 3300.0, 2_600_000);
+        assert_eq!(state, AlertState::Pending);
+        assert_eq!(active_at, 2_600_000 + 600_000 - 3_600_000);
+        // A `for` shorter than the grace period is not restored: it waits again.
+        let (state, active_at) = restore_case(300_000, 2_000_000, 1900.0, 2_060_000);
+        assert_eq!((state, active_at), (AlertState::Pending, 2_060_000));
+        // But one that was already firing keeps firing.
+        let (state, _) = restore_case(300_000, 2_000_000, 1000.0, 2_060_000);
+        assert_eq!(state, AlertState::Firing);
+    }
 }
