@@ -62,6 +62,7 @@ fn alert_reaches_receiver_and_resolves() {
         external_labels: Labels::from_pairs(&[("cluster", "test")]),
         relabel: None,
         registry,
+        drain_timeout: promlite::notifier::DEFAULT_DRAIN_TIMEOUT,
     });
     notifier.set_alertmanagers(vec![AlertmanagerSet::new(vec![format!(
         "http://{addr}/api/v2/alerts"

@@ -63,6 +63,7 @@ fn posts_batches_with_upstream_json() {
         external_labels: Labels::from_pairs(&[("cluster", "c1")]),
         relabel: None,
         registry,
+        drain_timeout: promlite::notifier::DEFAULT_DRAIN_TIMEOUT,
     });
     n.set_alertmanagers(vec![AlertmanagerSet {
         urls: vec![promlite::notifier::alertmanager_url("http", &addr, "/am")],
@@ -118,6 +119,7 @@ fn unreachable_alertmanager_counts_errors_and_drops() {
         external_labels: Labels::empty(),
         relabel: None,
         registry,
+        drain_timeout: promlite::notifier::DEFAULT_DRAIN_TIMEOUT,
     });
     let mut set = AlertmanagerSet::new(vec![format!("http://127.0.0.1:{port}/api/v2/alerts")]);
     set.timeout = Duration::from_secs(2);

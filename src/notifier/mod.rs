@@ -25,6 +25,9 @@ pub mod config;
 /// Upstream's `maxBatchSize`.
 pub const MAX_BATCH_SIZE: usize = 64;
 
+/// How long `run` keeps sending queued alerts after `stop`, by default.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One alert as sent to Alertmanager.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
@@ -147,6 +150,8 @@ pub struct NotifierOptions {
     pub relabel: Option<Box<AlertRelabel>>,
     /// Registry for the notifier's own metrics.
     pub registry: &'static Registry,
+    /// How long `run` keeps sending after `stop` before dropping the rest.
+    pub drain_timeout: Duration,
 }
 
 impl Default for NotifierOptions {
@@ -156,6 +161,7 @@ impl Default for NotifierOptions {
             external_labels: Labels::empty(),
             relabel: None,
             registry: telemetry::global(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
@@ -200,6 +206,7 @@ pub struct NotifierManager {
     more: Condvar,
     stopping: AtomicBool,
     capacity: usize,
+    drain_timeout: Duration,
     relabel: Mutex<Option<Box<AlertRelabel>>>,
     metrics: Metrics,
 }
@@ -252,6 +259,7 @@ impl NotifierManager {
             more: Condvar::new(),
             stopping: AtomicBool::new(false),
             capacity,
+            drain_timeout: opts.drain_timeout,
             relabel: Mutex::new(opts.relabel),
             metrics,
         })
@@ -340,9 +348,25 @@ impl NotifierManager {
 
     /// The sender loop; returns after `stop`, having tried to deliver what was queued.
     pub fn run(&self) {
+        let mut drain_deadline: Option<Instant> = None;
         loop {
             let (batch, sets) = {
                 let mut st = self.lock();
+                if self.stopping.load(Ordering::SeqCst) {
+                    // Shutdown must not wait on a dead Alertmanager for long:
+                    // what is not out by the deadline is dropped and counted.
+                    let deadline =
+                        *drain_deadline.get_or_insert_with(|| Instant::now() + self.drain_timeout);
+                    if Instant::now() >= deadline && !st.queue.is_empty() {
+                        self.metrics.dropped.add(st.queue.len() as f64);
+                        log::warn!(
+                            "Dropping {} alerts not sent before shutdown",
+                            st.queue.len()
+                        );
+                        st.queue.clear();
+                        self.metrics.queue_length.set(0.0);
+                    }
+                }
                 while st.queue.is_empty() && !self.stopping.load(Ordering::SeqCst) {
                     st = self
                         .more
@@ -496,6 +520,7 @@ mod tests {
                 }
             })),
             registry: Box::leak(Box::new(Registry::new())),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         })
     }
 
@@ -520,6 +545,26 @@ mod tests {
             .map(|a| a.name().to_string())
             .collect();
         assert_eq!(names, vec!["x2", "x3", "x4"]);
+    }
+
+    #[test]
+    fn stop_drops_what_cannot_be_sent_in_time() {
+        let r: &'static Registry = Box::leak(Box::new(Registry::new()));
+        let m = NotifierManager::new(NotifierOptions {
+            queue_capacity: 100,
+            registry: r,
+            drain_timeout: Duration::ZERO,
+            ..NotifierOptions::default()
+        });
+        // An address nothing can answer on: the drain deadline must end `run`.
+        m.set_alertmanagers(vec![AlertmanagerSet::new(vec![
+            "http://127.0.0.1:9/api/v2/alerts".into(),
+        ])]);
+        m.send((0..10).map(|i| alert(&format!("a{i}"))).collect());
+        m.stop();
+        m.run();
+        assert_eq!(m.queue_len(), 0);
+        assert_eq!(m.metrics.dropped.get(), 10.0);
     }
 
     #[test]
