@@ -104,3 +104,31 @@ fn upstream_test_script_queries_parse_and_round_trip() {
         failures.join("\n")
     );
 }
+
+/// Every prefix and every single-byte deletion of the scripts' queries must
+/// give an error or a tree, never a panic: a cheap stand-in for fuzzing.
+#[test]
+fn truncated_and_mangled_queries_never_panic() {
+    let dir = peer_dir().join("promqltest");
+    let Ok(script) = std::fs::read_to_string(dir.join("functions.test")) else {
+        println!("skipping: {} not found", dir.display());
+        return;
+    };
+    let mut parsed = 0;
+    for (_, query, _) in eval_queries(&script).into_iter().take(150) {
+        let cuts: Vec<usize> = query.char_indices().map(|(i, _)| i).collect();
+        for &i in &cuts {
+            let prefix = &query[..i];
+            let mut deleted = query.clone();
+            deleted.remove(i);
+            for q in [prefix, deleted.as_str()] {
+                if let Ok(e) = parse_expr(q) {
+                    parsed += 1;
+                    let printed = e.to_string();
+                    assert!(parse_expr(&printed).is_ok(), "{q:?} printed as {printed:?}");
+                }
+            }
+        }
+    }
+    assert!(parsed > 0);
+}

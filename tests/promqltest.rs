@@ -85,7 +85,12 @@ fn promql_test_scripts() {
         for r in &results {
             match &r.outcome {
                 Outcome::Passed => p += 1,
-                Outcome::Skipped(_) => s += 1,
+                Outcome::Skipped(why) => {
+                    s += 1;
+                    if std::env::var_os("PROMQLTEST_VERBOSE").is_some() {
+                        println!("SKIP {name}:{}: {why}", r.line);
+                    }
+                }
                 Outcome::Failed(msg) => {
                     fl += 1;
                     failures.push(format!("{name}:{}: {msg}", r.line));

@@ -187,8 +187,14 @@ pub fn go_quote_rune(c: char) -> String {
 }
 
 fn keyword(word: &str) -> Option<TokenKind> {
-    let lower = word.to_ascii_lowercase();
-    Some(match lower.as_str() {
+    // Keywords are at most 12 bytes ("count_values"); lowercase on the stack.
+    let mut buf = [0u8; 12];
+    let bytes = word.as_bytes();
+    let lower = buf.get_mut(..bytes.len())?;
+    lower.copy_from_slice(bytes);
+    lower.make_ascii_lowercase();
+    let lower = std::str::from_utf8(lower).ok()?;
+    Some(match lower {
         "and" => TokenKind::Land,
         "or" => TokenKind::Lor,
         "unless" => TokenKind::Lunless,
@@ -331,13 +337,21 @@ impl<'a> Lexer<'a> {
         if self.brace_open {
             return self.lex_inside_braces();
         }
+        if self.bracket_open {
+            if let Some(t) = self.reject_in_brackets() {
+                return Some(t);
+            }
+        }
         let start = self.pos;
         let Some(c) = self.bump() else {
+            if self.bracket_open {
+                return self.error(
+                    start,
+                    "unexpected end of input in duration expression".to_string(),
+                );
+            }
             if self.paren_depth != 0 {
                 return self.error(start, "unclosed left parenthesis".to_string());
-            }
-            if self.bracket_open {
-                return self.error(start, "unclosed left bracket".to_string());
             }
             self.done = true;
             return self.token(TokenKind::Eof, start);
@@ -433,6 +447,29 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Inside `[...]` only a duration expression may appear (upstream's
+    /// `lexDurationExpr`); anything else is an error right away.
+    fn reject_in_brackets(&mut self) -> Option<Token> {
+        let c = self.peek()?;
+        let allowed = c.is_ascii_alphanumeric()
+            || c == '_'
+            || c == '.'
+            || is_space(c)
+            || "[]:()+-*/%^,".contains(c);
+        if allowed {
+            return None;
+        }
+        let start = self.pos;
+        self.pos += c.len_utf8();
+        self.error(
+            start,
+            format!(
+                "unexpected character in duration expression: {}",
+                go_quote_rune(c)
+            ),
+        )
+    }
+
     fn lex_inside_braces(&mut self) -> Option<Token> {
         let start = self.pos;
         let Some(c) = self.bump() else {
@@ -499,7 +536,18 @@ impl<'a> Lexer<'a> {
         {
             self.pos += 1;
         }
-        let word = &self.input[start..self.pos];
+        let word = self.input.get(start..self.pos).unwrap_or("");
+        if self.bracket_open {
+            // Inside `[...]` only the duration functions are words.
+            let lower = word.to_ascii_lowercase();
+            if !matches!(lower.as_str(), "step" | "range") && word != "min_of" && word != "max_of" {
+                let c = word.chars().next().unwrap_or(' ');
+                return self.error(
+                    start,
+                    format!("unexpected character: {}, expected ':'", go_quote_rune(c)),
+                );
+            }
+        }
         let kind = match keyword(word) {
             Some(k) => k,
             None if word.contains(':') => TokenKind::MetricIdentifier,
@@ -604,7 +652,7 @@ impl<'a> Lexer<'a> {
         if self.accept_remaining_duration() {
             return self.token(TokenKind::Duration, start);
         }
-        let text = self.input[start..self.pos].to_string();
+        let text = self.input.get(start..self.pos).unwrap_or("").to_string();
         self.error(
             start,
             format!("bad number or duration syntax: {}", go_quote_str(&text)),
@@ -817,6 +865,117 @@ mod tests {
             kinds("Inf NaN .5 1e-3"),
             vec![Number, Number, Number, Number, Eof]
         );
+    }
+
+    /// Upstream's `lex_test.go` cases: token kinds of the input (without
+    /// the final `Eof`), or `None` when lexing must fail.
+    #[test]
+    fn upstream_lexer_table() {
+        use TokenKind::*;
+        let sum = Aggregator(AggOp::Sum);
+        let cases: &[(&str, Option<&[TokenKind]>)] = &[
+            (",", Some(&[Comma])),
+            ("()", Some(&[LeftParen, RightParen])),
+            ("{}", Some(&[LeftBrace, RightBrace])),
+            ("[5m]", Some(&[LeftBracket, Duration, RightBracket])),
+            ("[  5m ]", Some(&[LeftBracket, Duration, RightBracket])),
+            ("\r\n\r", Some(&[])),
+            ("4.23", Some(&[Number])),
+            (".3", Some(&[Number])),
+            ("5.", Some(&[Number])),
+            ("nAN", Some(&[Number])),
+            ("NaN 123", Some(&[Number, Number])),
+            ("NaN123", Some(&[Identifier])),
+            ("iNf", Some(&[Number])),
+            ("+Inf 123", Some(&[Add, Number, Number])),
+            ("Infoo", Some(&[Identifier])),
+            ("-Infoo", Some(&[Sub, Identifier])),
+            ("0x123", Some(&[Number])),
+            ("1_000", Some(&[Number])),
+            ("\"test\\tsequence\"", Some(&[String])),
+            ("\"test\\\\.expression\"", Some(&[String])),
+            ("\"test\\.expression\"", None),
+            ("`test\\.expression`", Some(&[String])),
+            (".\u{0669}", None),
+            (
+                "5s 123m 1h 3w 1y",
+                Some(&[Duration, Duration, Duration, Duration, Duration]),
+            ),
+            (
+                "a:bc abc d :bc",
+                Some(&[MetricIdentifier, Identifier, Identifier, MetricIdentifier]),
+            ),
+            ("0a:bc", None),
+            ("5 # 1+1\n5", Some(&[Number, Number])),
+            (
+                "= == != < > >= <= + - * / ^ % @",
+                Some(&[
+                    Eql, Eqlc, Neq, Lss, Gtr, Gte, Lte, Add, Sub, Mul, Div, Pow, Mod, At,
+                ]),
+            ),
+            ("AND or unless atan2", Some(&[Land, Lor, Lunless, Atan2])),
+            ("sum SUM", Some(&[sum, sum])),
+            ("{=}", Some(&[LeftBrace, Eql, RightBrace])),
+            (
+                "{NaN\t!= \"bar\" }",
+                Some(&[LeftBrace, Identifier, Neq, String, RightBrace]),
+            ),
+            (
+                "{on!~\"bar\"}",
+                Some(&[LeftBrace, Identifier, NeqRegex, String, RightBrace]),
+            ),
+            ("\u{53f0}\u{5317}", None),
+            ("{\u{53f0}='a'}", None),
+            ("{0a='a'}", None),
+            ("{alert!#\"bar\"}", None),
+            ("{foo:a=\"bar\"}", None),
+            ("=~", None),
+            ("!~", None),
+            ("!(", None),
+            ("1a", None),
+            ("(", None),
+            ("())", None),
+            ("(()", None),
+            ("{", None),
+            ("}", None),
+            ("{{", None),
+            ("{{}}", None),
+            ("[", None),
+            ("[[", None),
+            ("[]]", None),
+            ("[[]]", None),
+            ("]", None),
+            (
+                "test:name{on!~\"b:ar\"}[4m:]",
+                Some(&[
+                    MetricIdentifier,
+                    LeftBrace,
+                    Identifier,
+                    NeqRegex,
+                    String,
+                    RightBrace,
+                    LeftBracket,
+                    Duration,
+                    Colon,
+                    RightBracket,
+                ]),
+            ),
+        ];
+        for (input, want) in cases {
+            let (tokens, err) = Lexer::new(input).tokenize();
+            match want {
+                None => assert!(err.is_some(), "{input:?} should fail, got {tokens:?}"),
+                Some(kinds) => {
+                    assert_eq!(err, None, "{input:?}");
+                    let got: Vec<TokenKind> = tokens
+                        .iter()
+                        .map(|t| t.kind)
+                        .filter(|k| *k != Eof)
+                        .collect();
+                    assert_eq!(&got, kinds, "{input:?}");
+                }
+            }
+        }
     }
 
     #[test]

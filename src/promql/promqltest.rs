@@ -126,7 +126,8 @@ pub fn run_script(
         let header_line = i + 1;
         let mut block = Vec::new();
         i += 1;
-        while i < lines.len() {
+        // `clear` has no block: the next line may be a command.
+        while i < lines.len() && line != "clear" {
             let l = lines[i].trim();
             if l.is_empty() || l.starts_with('#') {
                 break;
@@ -155,9 +156,9 @@ pub fn run_script(
             } else {
                 match run_eval(&engine, &storage, &cmd) {
                     Ok(()) => Outcome::Passed,
-                    Err(_) if nh_loaded => Outcome::Skipped(
-                        "native histograms in storage are not supported by promlite".into(),
-                    ),
+                    Err(e) if nh_loaded => Outcome::Skipped(format!(
+                        "native histograms in storage are not supported by promlite ({e})"
+                    )),
                     Err(e) => Outcome::Failed(e),
                 }
             };
@@ -192,9 +193,14 @@ fn parse_time(s: &str, line: usize) -> Result<i64, ScriptError> {
 fn load(storage: &MemStorage, step: i64, block: &[(usize, &str)]) -> Result<bool, ScriptError> {
     let mut nh = false;
     for &(n, l) in block {
+        let owned;
+        let mut l = l;
         if l.contains("{{") {
+            // Native histograms are not stored; the float samples of the
+            // same series still are, at their positions.
             nh = true;
-            continue;
+            owned = histogram_items_as_gaps(l);
+            l = &owned;
         }
         let first = l.split_whitespace().next().unwrap_or("");
         if first.ends_with("@st") || l.contains("}@st") {
@@ -213,6 +219,20 @@ fn load(storage: &MemStorage, step: i64, block: &[(usize, &str)]) -> Result<bool
         }
     }
     Ok(nh)
+}
+
+/// Replaces every native-histogram item of a series line by as many `_`.
+fn histogram_items_as_gaps(line: &str) -> String {
+    let re = Regex::new(r"\{\{[^}]*\}\}(?:[+-]\{\{[^}]*\}\})?(?:x(\d+))?");
+    match re {
+        Ok(re) => re
+            .replace_all(line, |c: &regex::Captures| match c.get(1) {
+                Some(n) => format!("_ _x{}", n.as_str()),
+                None => "_".to_string(),
+            })
+            .into_owned(),
+        Err(_) => line.to_string(),
+    }
 }
 
 fn parse_msg(rest: &str, line: usize) -> Result<MsgMatch, ScriptError> {
@@ -396,7 +416,7 @@ fn run_eval(engine: &Engine, storage: &MemStorage, c: &EvalCmd) -> Result<(), St
                 };
                 check_annotations(c, &res.warnings, &res.infos)
                     .map_err(|e| format!("{q} at {t}: {e}"))?;
-                let (s, st, e) = c.range_vector.unwrap_or((*t, 0, *t));
+                let (s, e, st) = c.range_vector.unwrap_or((*t, *t, 0));
                 compare(c, &res.value, s, st, e).map_err(|e| format!("{q} at {t}: {e}"))?;
                 if c.ordered || c.range_vector.is_some() || c.string.is_some() {
                     continue;
@@ -670,7 +690,11 @@ fn set_at(e: &mut Expr, t: i64, unsafe_fn: &mut bool) {
             set_at(&mut b.rhs, t, unsafe_fn);
         }
         Expr::Call(c) => {
-            if crate::promql::engine::AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.name.as_str()) {
+            // `start()`, `end()`, `range()` and `step()` change with the
+            // evaluation times of the re-runs as well.
+            if crate::promql::engine::AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.name.as_str())
+                || matches!(c.name.as_str(), "start" | "end" | "range" | "step")
+            {
                 *unsafe_fn = true;
             }
             for a in c.args.iter_mut() {

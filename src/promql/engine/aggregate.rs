@@ -34,7 +34,7 @@ impl Acc {
             self.mean = f;
             self.kahan_c = 0.0;
             if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
-                self.value = 0.0;
+                self.value = if f.is_finite() { 0.0 } else { f64::NAN };
             }
             if op == AggOp::Group {
                 self.value = 1.0;
@@ -62,16 +62,8 @@ impl Acc {
                 (self.mean, self.kahan_c) =
                     kahan_sum_inc(f / self.count, q * self.mean, q * self.kahan_c);
             }
-            AggOp::Max => {
-                if self.value < f || self.value.is_nan() {
-                    self.value = f;
-                }
-            }
-            AggOp::Min => {
-                if self.value > f || self.value.is_nan() {
-                    self.value = f;
-                }
-            }
+            AggOp::Max if self.value < f || self.value.is_nan() => self.value = f,
+            AggOp::Min if self.value > f || self.value.is_nan() => self.value = f,
             AggOp::Count => self.count += 1.0,
             AggOp::Group => {}
             AggOp::Stddev | AggOp::Stdvar => {
@@ -319,6 +311,13 @@ fn select_k(
     // For instant queries the output order is the selection order.
     let mut order: Vec<usize> = Vec::new();
     let mut warned = false;
+    if params.iter().any(|p| p.is_nan()) {
+        return Err(QueryError::exec(if a.op == AggOp::LimitRatio {
+            "Ratio value is NaN"
+        } else {
+            "Parameter value is NaN"
+        }));
+    }
     for (k, step) in buckets.into_iter().enumerate() {
         let t = ev.start + k as i64 * ev.interval;
         let p = params.get(k).copied().unwrap_or(f64::NAN);
@@ -367,7 +366,7 @@ fn select_k(
                         .collect()
                 }
                 _ => {
-                    if p >= 9.223_372_036_854_776e18 || p < -9.223_372_036_854_776e18 {
+                    if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&p) {
                         return Err(QueryError::exec(format!(
                             "Scalar value {} overflows int64",
                             format_go_g(p)

@@ -223,9 +223,9 @@ fn result_metric(l: &Labels, r: &Labels, b: &BinaryExpr, matching: &VectorMatchi
     let mut lb = l.builder();
     if matching.card == Cardinality::OneToOne {
         if matching.on {
-            lb.retain(|x| matching.matching_labels.iter().any(|n| *n == x.name));
+            lb.retain(|x| matching.matching_labels.contains(&x.name));
         } else {
-            lb.retain(|x| !matching.matching_labels.iter().any(|n| *n == x.name));
+            lb.retain(|x| !matching.matching_labels.contains(&x.name));
         }
     }
     for name in &matching.include {
@@ -271,8 +271,15 @@ fn vector_binop(
     let mut metrics: Vec<Labels> = Vec::new();
     let mut right: HashMap<u64, (usize, f64)> = HashMap::new();
     let mut matched: HashMap<u64, Vec<usize>> = HashMap::new();
+    // `fill(...)` modifiers stand in for a missing sample on one side. As
+    // upstream, they name the sides after the swap for `group_right`:
+    // `fill_right` fills a missing "one" side, `fill_left` a missing "many" side.
+    let (fill_one, fill_many) = (matching.fill_right, matching.fill_left);
+    let empty = Labels::empty();
     for (k, (ms, os)) in msteps.iter().zip(&osteps).enumerate() {
-        if ms.is_empty() || os.is_empty() {
+        let can_fill =
+            (fill_one.is_some() && !ms.is_empty()) || (fill_many.is_some() && !os.is_empty());
+        if (ms.is_empty() || os.is_empty()) && !can_fill {
             continue;
         }
         let t = ev.start + k as i64 * ev.interval;
@@ -292,27 +299,24 @@ fn vector_binop(
                 };
                 return Err(QueryError::exec(format!(
                     "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    matched_labels, side, one[j].metric, one[dup].metric
+                    matched_labels, side, one[dup].metric, one[j].metric
                 )));
             }
             right.insert(osig[j], (j, v));
         }
         matched.clear();
         for &(i, v) in ms {
-            let Some(&(j, rv)) = right.get(&msig[i]) else {
-                continue;
+            let (j, rv) = match (right.get(&msig[i]), fill_one) {
+                (Some(&(j, rv)), _) => (j, rv),
+                (None, Some(fv)) => (usize::MAX, fv),
+                (None, None) => continue,
             };
             let (fl, fr) = if one_to_many { (rv, v) } else { (v, rv) };
-            let (mut val, keep) = elem_op(b.op, fl, fr);
-            if b.return_bool {
-                val = if keep { 1.0 } else { 0.0 };
-            } else if !keep {
-                continue;
-            }
             let out_idx = match pair_out.get(&(i, j)) {
                 Some(o) => *o,
                 None => {
-                    metrics.push(result_metric(&many[i].metric, &one[j].metric, b, matching));
+                    let other = one.get(j).map(|s| &s.metric).unwrap_or(&empty);
+                    metrics.push(result_metric(&many[i].metric, other, b, matching));
                     pair_out.insert((i, j), metrics.len() - 1);
                     metrics.len() - 1
                 }
@@ -320,9 +324,9 @@ fn vector_binop(
             let inserted = matched.entry(msig[i]).or_default();
             if matching.card == Cardinality::OneToOne {
                 if !inserted.is_empty() {
-                    return Err(QueryError::exec(format!(
-                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-                    )));
+                    return Err(QueryError::exec(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                    ));
                 }
             } else if inserted.iter().any(|o| metrics[*o] == metrics[out_idx]) {
                 return Err(QueryError::exec(
@@ -330,7 +334,50 @@ fn vector_binop(
                 ));
             }
             inserted.push(out_idx);
+            let (mut val, keep) = elem_op(b.op, fl, fr);
+            if b.return_bool {
+                val = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
+            }
             col.push(&metrics[out_idx], drop || many[i].drop_name, t, val)?;
+        }
+        if let Some(fv) = fill_many {
+            for &(j, v) in os {
+                if matched.contains_key(&osig[j]) {
+                    continue;
+                }
+                let (fl, fr) = if one_to_many { (v, fv) } else { (fv, v) };
+                let (mut val, keep) = elem_op(b.op, fl, fr);
+                if b.return_bool {
+                    val = if keep { 1.0 } else { 0.0 };
+                } else if !keep {
+                    continue;
+                }
+                let out_idx = match pair_out.get(&(usize::MAX, j)) {
+                    Some(o) => *o,
+                    None => {
+                        // A filled series carries the labels of its match group.
+                        let m = &one[j].metric;
+                        let group = if matching.on {
+                            m.keep_only(&matching.matching_labels)
+                        } else {
+                            let mut names: Vec<&str> = matching
+                                .matching_labels
+                                .iter()
+                                .map(String::as_str)
+                                .collect();
+                            names.push(crate::model::labels::METRIC_NAME);
+                            m.without(&names)
+                        };
+                        metrics.push(group);
+                        pair_out.insert((usize::MAX, j), metrics.len() - 1);
+                        metrics.len() - 1
+                    }
+                };
+                // The series stands for the missing side: its name goes.
+                col.push(&metrics[out_idx], true, t, val)?;
+            }
         }
         if k % 64 == 0 {
             ev.check_deadline()?;

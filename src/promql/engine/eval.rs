@@ -11,8 +11,8 @@ use std::time::Instant;
 use crate::model::labels::METRIC_NAME;
 use crate::model::{is_stale_nan, Labels, Matcher};
 use crate::promql::ast::{
-    AggregateExpr, BinOp, Call, Expr, MatrixSelector, PosRange, SubqueryExpr, ValueType,
-    VectorSelector,
+    AggregateExpr, BinOp, Call, Expr, MatrixSelector, PosRange, RangeModifier, SubqueryExpr,
+    ValueType, VectorSelector,
 };
 use crate::promql::value::{MatrixSeries, Value, VectorSample};
 use crate::storage::{Queryable, SelectHints};
@@ -31,6 +31,9 @@ pub(crate) struct Series {
 
 pub(crate) type Matrix = Vec<Series>;
 
+/// A selected series: labels and raw samples.
+type RawSeries = (Labels, Vec<(i64, f64)>);
+
 /// What a node evaluates to.
 pub(crate) enum Val {
     Matrix(Matrix),
@@ -47,6 +50,10 @@ pub(crate) struct RangeArg {
     pub at: Option<i64>,
     /// Position of the argument, for annotations.
     pub pos: PosRange,
+    /// `anchored` / `smoothed` (selectors only).
+    pub modifier: RangeModifier,
+    /// The lookback delta, which bounds the boundary samples of extended ranges.
+    pub lookback: i64,
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -54,6 +61,10 @@ pub(crate) struct Evaluator<'a> {
     pub start: i64,
     pub end: i64,
     pub interval: i64,
+    /// The outer query's range and step, for `start()`, `end()`, `range()`, `step()`.
+    pub query_start: i64,
+    pub query_end: i64,
+    pub query_step: i64,
     lookback: i64,
     max_samples: usize,
     cur_samples: usize,
@@ -76,7 +87,9 @@ pub(crate) fn expr_type(e: &Expr) -> ValueType {
             }
         }
         Expr::Call(c) => match c.name.as_str() {
-            "time" | "scalar" | "pi" => ValueType::Scalar,
+            "time" | "scalar" | "pi" | "step" | "range" | "start" | "end" | "min_of" | "max_of" => {
+                ValueType::Scalar
+            }
             _ => ValueType::Vector,
         },
         Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
@@ -137,6 +150,9 @@ impl<'a> Evaluator<'a> {
             start,
             end,
             interval: if step == 0 { 1 } else { step },
+            query_start: start,
+            query_end: end,
+            query_step: step,
             lookback: opts.lookback_delta,
             max_samples: opts.max_samples,
             cur_samples: 0,
@@ -155,6 +171,9 @@ impl<'a> Evaluator<'a> {
             start,
             end,
             interval,
+            query_start: self.query_start,
+            query_end: self.query_end,
+            query_step: self.query_step,
             lookback: self.lookback,
             max_samples: self.max_samples,
             cur_samples: self.cur_samples,
@@ -386,7 +405,7 @@ impl<'a> Evaluator<'a> {
         mint: i64,
         maxt: i64,
         hints: SelectHints,
-    ) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, QueryError> {
+    ) -> Result<Vec<RawSeries>, QueryError> {
         let querier = self
             .queryable
             .querier(mint, maxt)
@@ -395,11 +414,14 @@ impl<'a> Evaluator<'a> {
             .select(false, Some(&hints), matchers)
             .map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
         let mut out = Vec::new();
+        // Series of one selector tend to have similar lengths: size each
+        // buffer like the previous one.
+        let mut size_hint = 16;
         for s in set {
             let s =
                 s.map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
             let mut it = s.iterator();
-            let mut samples = Vec::new();
+            let mut samples = Vec::with_capacity(size_hint);
             let mut cur = it.seek(mint);
             while let Some((t, v)) = cur {
                 if t > maxt {
@@ -408,6 +430,7 @@ impl<'a> Evaluator<'a> {
                 samples.push((t, v));
                 cur = it.next();
             }
+            size_hint = samples.len().max(16);
             out.push((s.labels().clone(), samples));
             if out.len() % 1024 == 0 {
                 self.check_deadline()?;
@@ -427,8 +450,10 @@ impl<'a> Evaluator<'a> {
             Some(at) => (at, at),
             None => (self.start, self.end),
         };
+        let smoothed = vs.modifier == RangeModifier::Smoothed;
         let mint = first - vs.original_offset - self.lookback + 1;
-        let maxt = last - vs.original_offset;
+        // Smoothing interpolates towards the next sample, up to a lookback ahead.
+        let maxt = last - vs.original_offset + if smoothed { self.lookback } else { 0 };
         let hints = SelectHints {
             start: mint,
             end: maxt,
@@ -454,11 +479,15 @@ impl<'a> Evaluator<'a> {
                 if t <= reft - self.lookback || is_stale_nan(v) {
                     continue;
                 }
-                floats.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
-                if vs.timestamp.is_some() {
-                    // Pinned: the sample index may not move monotonically with ts.
-                    idx = 0;
+                let mut v = v;
+                if smoothed && t < reft {
+                    if let Some(&(nt, nv)) = samples.get(idx) {
+                        if nt < reft + self.lookback && !is_stale_nan(nv) {
+                            v += (nv - v) * (reft - t) as f64 / (nt - t) as f64;
+                        }
+                    }
                 }
+                floats.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
             }
             if !floats.is_empty() {
                 self.account(floats.len())?;
@@ -483,8 +512,14 @@ impl<'a> Evaluator<'a> {
             Some(at) => (at, at),
             None => (self.start, self.end),
         };
-        let mint = first - vs.original_offset - ms.range + 1;
-        let maxt = last - vs.original_offset;
+        // Extended ranges need the samples around the window's boundaries.
+        let (before, after) = match vs.modifier {
+            RangeModifier::None => (0, 0),
+            RangeModifier::Anchored => (self.lookback, 0),
+            RangeModifier::Smoothed => (self.lookback, self.lookback),
+        };
+        let mint = first - vs.original_offset - ms.range - before + 1;
+        let maxt = last - vs.original_offset + after;
         let hints = SelectHints {
             start: mint,
             end: maxt,
@@ -510,6 +545,8 @@ impl<'a> Evaluator<'a> {
             offset: vs.original_offset,
             at: vs.timestamp,
             pos: PosRange::new(vs.pos.start, ms.end_pos.max(vs.pos.end)),
+            modifier: vs.modifier,
+            lookback: self.lookback,
         })
     }
 
@@ -532,6 +569,11 @@ impl<'a> Evaluator<'a> {
         if start <= from {
             start += interval;
         }
+        // Each step of a subquery holds at least one sample per series; a
+        // window finer than the sample limit can never be evaluated.
+        if start <= end && ((end - start) / interval) as usize >= self.max_samples {
+            return Err(QueryError::too_many_samples("query execution"));
+        }
         let mut child = self.child(start, end, interval);
         let res = if start > end {
             Ok(Vec::new())
@@ -546,6 +588,8 @@ impl<'a> Evaluator<'a> {
             offset: sq.original_offset,
             at: sq.timestamp,
             pos: PosRange::new(expr_pos(&sq.expr).start, sq.end_pos),
+            modifier: RangeModifier::None,
+            lookback: self.lookback,
         })
     }
 
@@ -651,8 +695,9 @@ pub(crate) fn cleanup_metric_labels(mat: Matrix) -> Result<Matrix, QueryError> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Matrix = Vec::with_capacity(mat.len());
     for mut s in mat {
-        if s.drop_name && s.metric.has(METRIC_NAME) {
-            s.metric = s.metric.without_metric_name();
+        if s.drop_name {
+            // The type-and-unit metadata labels describe the name and go with it.
+            s.metric = s.metric.without(&[METRIC_NAME, "__type__", "__unit__"]);
         }
         s.drop_name = false;
         match index.get(&s.metric) {

@@ -32,6 +32,40 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call) -> Result<Val, QueryError>
     let m = match name {
         "time" => ev.scalar_matrix(|t| t as f64 / 1000.0)?,
         "pi" => ev.scalar_matrix(|_| std::f64::consts::PI)?,
+        "step" => {
+            let step = ev.query_step;
+            ev.scalar_matrix(|_| step as f64 / 1000.0)?
+        }
+        "range" => {
+            let r = ev.query_end - ev.query_start;
+            ev.scalar_matrix(|_| r as f64 / 1000.0)?
+        }
+        "start" => {
+            let t = ev.query_start;
+            ev.scalar_matrix(|_| t as f64 / 1000.0)?
+        }
+        "end" => {
+            let t = ev.query_end;
+            ev.scalar_matrix(|_| t as f64 / 1000.0)?
+        }
+        "min_of" | "max_of" => {
+            let a = ev.eval_scalar_steps(arg(c, 0)?)?;
+            let b = ev.eval_scalar_steps(arg(c, 1)?)?;
+            let min = name == "min_of";
+            let (start, interval) = (ev.start, ev.interval);
+            ev.scalar_matrix(|t| {
+                let k = ((t - start) / interval) as usize;
+                let (x, y) = (
+                    a.get(k).copied().unwrap_or(f64::NAN),
+                    b.get(k).copied().unwrap_or(f64::NAN),
+                );
+                if min {
+                    go_min(x, y)
+                } else {
+                    go_max(x, y)
+                }
+            })?
+        }
         "vector" => {
             let mut m = ev.eval_matrix(arg(c, 0)?)?;
             for s in m.iter_mut() {
@@ -181,26 +215,17 @@ pub(crate) fn eval_call(ev: &mut Evaluator, c: &Call) -> Result<Val, QueryError>
             absent_series(ev, absent_labels(a), floats)?
         }
         "histogram_quantile" => histogram_quantile(ev, c)?,
-        "histogram_count"
-        | "histogram_sum"
-        | "histogram_avg"
-        | "histogram_stddev"
-        | "histogram_stdvar"
-        | "histogram_fraction"
-        | "histogram_quantiles" => {
-            // Only native histograms feed these; promlite stores floats only.
-            for a in &c.args {
-                if let Val::Matrix(m) = ev.eval(a)? {
-                    ev.release_matrix(&m);
-                }
-            }
-            Vec::new()
+        "histogram_quantiles" => histogram_quantiles(ev, c)?,
+        "histogram_fraction" => histogram_fraction(ev, c)?,
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" => {
+            // These read native histograms only, which promlite's storage
+            // does not hold: say so rather than answer with nothing.
+            return Err(QueryError::exec(format!(
+                "{name}() reads native histograms, which are not supported by promlite"
+            )));
         }
-        "info" => {
-            return Err(QueryError::exec(
-                "the info() function is not supported by promlite",
-            ))
-        }
+        "info" => info(ev, c)?,
         other => {
             return Err(QueryError::exec(format!(
                 "function {other:?} is not supported by promlite"
@@ -239,9 +264,7 @@ fn check_range_modifiers(c: &Call) -> Result<(), QueryError> {
                         c.name
                     )));
                 }
-                return Err(QueryError::exec(format!(
-                    "the {kind} range selector modifier is not supported by promlite"
-                )));
+                continue;
             }
         }
     }
@@ -328,7 +351,7 @@ pub(crate) fn go_min(a: f64, b: f64) -> f64 {
 /// Go's float-to-int64 conversion as amd64 does it: out of range and NaN
 /// give the minimum int64.
 fn go_f64_to_i64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9.223_372_036_854_776e18 || v < -9.223_372_036_854_776e18 {
+    if v.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
         i64::MIN
     } else {
         v as i64
@@ -482,6 +505,152 @@ fn label_join(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError> {
         }
     }
     merge_same_labels(m)
+}
+
+/// `info(v, {selector})`: adds the data labels of info series (by default
+/// `target_info`) that share `instance` and `job` with each sample, as of the
+/// sample's own reference time. When several info series of one metric
+/// match, the one with the latest sample wins.
+fn info(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError> {
+    let base_expr = arg(c, 0)?;
+    let (ref_at, ref_offset) = info_reference(base_expr);
+    let selector: Vec<crate::model::Matcher> = match c.args.get(1).map(unwrap) {
+        Some(Expr::VectorSelector(vs)) => vs.matchers.clone(),
+        _ => Vec::new(),
+    };
+    let (mut name_m, data_m): (Vec<_>, Vec<_>) =
+        selector.into_iter().partition(|m| m.name == METRIC_NAME);
+    // With only negative name matchers, info series are the `*_info` ones.
+    let suffix_rule = !name_m.is_empty()
+        && !name_m
+            .iter()
+            .any(|m| matches!(m.kind, MatchType::Equal | MatchType::Regex));
+    if name_m.is_empty() {
+        let m = crate::model::Matcher::new(MatchType::Equal, METRIC_NAME, "target_info")
+            .map_err(|e| QueryError::exec(e.to_string()))?;
+        name_m.push(m);
+    }
+    let base = ev.eval_matrix(base_expr)?;
+    let vs = crate::promql::ast::VectorSelector {
+        name: None,
+        matchers: name_m.iter().chain(&data_m).cloned().collect(),
+        original_offset: ref_offset,
+        offset_expr: None,
+        timestamp: ref_at,
+        start_or_end: None,
+        modifier: RangeModifier::None,
+        pos: c.pos,
+    };
+    // Values are the info samples' timestamps, to pick the latest.
+    let mut infos = ev.eval_vector_selector(&vs, true)?;
+    infos.retain(|s| !suffix_rule || s.metric.get_or_empty(METRIC_NAME).ends_with("_info"));
+    let ident = |l: &Labels| {
+        (
+            l.get_or_empty("instance").to_string(),
+            l.get_or_empty("job").to_string(),
+        )
+    };
+    let mut by_ident: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (i, s) in infos.iter().enumerate() {
+        by_ident.entry(ident(&s.metric)).or_default().push(i);
+    }
+    let data_names: Vec<&str> = data_m.iter().map(|m| m.name.as_str()).collect();
+    let requires_match = data_m.iter().any(|m| !m.matches(""));
+    let is_info_metric = |l: &Labels| {
+        let n = l.get_or_empty(METRIC_NAME);
+        !n.is_empty()
+            && (!suffix_rule || n.ends_with("_info"))
+            && name_m.iter().all(|m| m.matches(n))
+    };
+    let mut col = super::eval::SeriesCollector::new();
+    for s in &base {
+        if is_info_metric(&s.metric) {
+            for &(t, v) in &s.floats {
+                col.push(&s.metric, s.drop_name, t, v)?;
+            }
+            continue;
+        }
+        let candidates = by_ident.get(&ident(&s.metric));
+        for &(t, v) in &s.floats {
+            // Latest info sample per info metric name at this step.
+            let mut chosen: Vec<(&str, f64, usize)> = Vec::new();
+            for &i in candidates.into_iter().flatten() {
+                let Some(&(_, ts)) = infos[i].floats.iter().find(|p| p.0 == t) else {
+                    continue;
+                };
+                let name = infos[i].metric.get_or_empty(METRIC_NAME);
+                match chosen.iter_mut().find(|c| c.0 == name) {
+                    Some(c) if ts > c.1 => *c = (name, ts, i),
+                    Some(_) => {}
+                    None => chosen.push((name, ts, i)),
+                }
+            }
+            if chosen.is_empty() {
+                if !requires_match {
+                    col.push(&s.metric, s.drop_name, t, v)?;
+                }
+                continue;
+            }
+            let mut b = s.metric.builder();
+            let mut added: Vec<(&str, &str)> = Vec::new();
+            for (_, _, i) in &chosen {
+                for l in infos[*i].metric.iter() {
+                    let wanted = if data_names.is_empty() {
+                        !matches!(l.name.as_str(), METRIC_NAME | "instance" | "job")
+                    } else {
+                        data_names.contains(&l.name.as_str())
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    if let Some((_, prev)) = added.iter().find(|(n, _)| *n == l.name) {
+                        if *prev != l.value {
+                            return Err(QueryError::exec(format!(
+                                "conflicting label: {} has values {} and {} in different info metrics",
+                                l.name,
+                                crate::model::labels::go_quote(prev),
+                                crate::model::labels::go_quote(&l.value)
+                            )));
+                        }
+                    } else if b.get(&l.name).is_none() {
+                        b.set(&l.name, &l.value);
+                        added.push((&l.name, &l.value));
+                    }
+                }
+            }
+            col.push(&b.build(), s.drop_name, t, v)?;
+        }
+    }
+    ev.release_matrix(&base);
+    ev.release_matrix(&infos);
+    Ok(col.series)
+}
+
+/// The `@` time and offset at which the samples below `e` are read, so
+/// that info series are matched as of the same time.
+fn info_reference(e: &Expr) -> (Option<i64>, i64) {
+    match unwrap(e) {
+        Expr::VectorSelector(vs) => (vs.timestamp, vs.original_offset),
+        Expr::MatrixSelector(ms) => info_reference(&ms.vector_selector),
+        Expr::Subquery(sq) => {
+            let (inner_at, inner_off) = info_reference(&sq.expr);
+            if inner_at.is_some() {
+                (inner_at, inner_off)
+            } else {
+                (sq.timestamp, sq.original_offset + inner_off)
+            }
+        }
+        Expr::Call(c) => c
+            .args
+            .iter()
+            .find(|a| matches!(expr_type(a), ValueType::Matrix | ValueType::Vector))
+            .map(info_reference)
+            .unwrap_or((None, 0)),
+        Expr::Aggregate(a) => info_reference(&a.expr),
+        Expr::Binary(b) => info_reference(&b.lhs),
+        Expr::Unary(u) => info_reference(&u.expr),
+        _ => (None, 0),
+    }
 }
 
 /// Compares strings with runs of digits ordered by numeric value.
@@ -650,6 +819,9 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
         let labels = absent_labels(&c.args[idx]);
         return absent_series(ev, labels, floats);
     }
+    if arg.modifier != RangeModifier::None {
+        return extended_range_function(ev, name, arg, &steps);
+    }
     let f = range_fn(name).ok_or_else(|| {
         QueryError::exec(format!("function {name:?} is not supported by promlite"))
     })?;
@@ -664,24 +836,50 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
     let series = std::mem::take(&mut arg.series);
     let mut out = Vec::with_capacity(series.len());
     let mut pbuf = vec![0.0; params.len()];
-    for s in &series {
+    let counter = matches!(name, "rate" | "increase");
+    let mut resets: Vec<u32> = Vec::new();
+    for s in series {
         ev.check_deadline()?;
+        // resets[i]: counter resets among the first i+1 samples.
+        resets.clear();
+        if counter {
+            let mut n = 0;
+            let mut prev = f64::NAN;
+            for p in &s.floats {
+                if p.1 < prev {
+                    n += 1;
+                }
+                prev = p.1;
+                resets.push(n);
+            }
+        }
         let mut floats = Vec::new();
+        // Window bounds only move forward as steps advance.
+        let (mut a, mut b) = (0usize, 0usize);
         for (k, &ts) in steps.iter().enumerate() {
-            let w = window(&arg, s, ts);
-            if w.is_empty() {
+            let reft = arg.at.unwrap_or(ts) - arg.offset;
+            let lo = reft - arg.range;
+            while b < s.floats.len() && s.floats[b].0 <= reft {
+                b += 1;
+            }
+            while a < b && s.floats[a].0 <= lo {
+                a += 1;
+            }
+            if a >= b {
                 continue;
             }
+            let w = &s.floats[a..b];
             for (b, col) in pbuf.iter_mut().zip(&params) {
                 *b = col.get(k).copied().unwrap_or(f64::NAN);
             }
-            let reft = arg.at.unwrap_or(ts) - arg.offset;
             let ctx = RangeCtx {
                 ts,
                 range_start: reft - arg.range,
                 range_end: reft,
                 range: arg.range,
                 params: &pbuf,
+                no_resets: resets.get(b - 1).copied().unwrap_or(0)
+                    == resets.get(a).copied().unwrap_or(0),
             };
             match f(w, &ctx) {
                 Ok(Some(v)) => floats.push((ts, v)),
@@ -720,12 +918,122 @@ fn eval_range_function(ev: &mut Evaluator, c: &Call, idx: usize) -> Result<Matri
         }
         ev.account(floats.len())?;
         out.push(Series {
-            metric: s.metric.clone(),
+            metric: s.metric,
             floats,
             drop_name: s.drop_name || !keeps_name,
         });
     }
     Ok(out)
+}
+
+/// `rate`, `increase`, `delta`, `changes` and `resets` over `anchored` or
+/// `smoothed` ranges: the window gains a point at its start (the last
+/// sample before it, or a value interpolated between the samples around it)
+/// and, when smoothed, an interpolated point at its end; no extrapolation.
+fn extended_range_function(
+    ev: &mut Evaluator,
+    name: &str,
+    arg: RangeArg,
+    steps: &[i64],
+) -> Result<Matrix, QueryError> {
+    let smoothed = arg.modifier == RangeModifier::Smoothed;
+    let counter = matches!(name, "rate" | "increase");
+    let mut out = Vec::new();
+    let mut pts: Vec<(i64, f64)> = Vec::new();
+    for s in &arg.series {
+        ev.check_deadline()?;
+        let f = &s.floats;
+        let mut floats = Vec::new();
+        for &ts in steps {
+            let reft = arg.at.unwrap_or(ts) - arg.offset;
+            let lo = reft - arg.range;
+            // a..b: samples in (lo, reft]; a-1: the last one at or before lo.
+            let a = f.partition_point(|p| p.0 <= lo);
+            let b = f.partition_point(|p| p.0 <= reft);
+            let prev = a
+                .checked_sub(1)
+                .and_then(|i| f.get(i))
+                .filter(|p| p.0 > lo - arg.lookback);
+            pts.clear();
+            if smoothed {
+                let next_end = f.get(b).filter(|p| p.0 < reft + arg.lookback);
+                if a == b && (prev.is_none() || next_end.is_none()) {
+                    continue;
+                }
+                let first_after = f.get(a);
+                let start_v = match (prev, first_after) {
+                    (Some(p), Some(n)) => interpolate(*p, *n, lo, counter),
+                    (Some(p), None) => p.1,
+                    (None, Some(n)) => n.1,
+                    (None, None) => continue,
+                };
+                pts.push((lo, start_v));
+                pts.extend(f[a..b].iter().filter(|p| p.0 < reft));
+                let last_in = b.checked_sub(1).and_then(|i| f.get(i)).copied();
+                let end_v = match (last_in, next_end) {
+                    (Some(p), _) if p.0 == reft => p.1,
+                    (Some(p), Some(n)) => interpolate(p, *n, reft, counter),
+                    (Some(p), None) => p.1,
+                    (None, _) => continue,
+                };
+                pts.push((reft, end_v));
+            } else {
+                if a == b {
+                    continue;
+                }
+                if let Some(p) = prev {
+                    pts.push((lo, p.1));
+                }
+                pts.extend_from_slice(&f[a..b]);
+            }
+            let v = match name {
+                "changes" => pts
+                    .windows(2)
+                    .filter(|w| w[1].1 != w[0].1 && !(w[1].1.is_nan() && w[0].1.is_nan()))
+                    .count() as f64,
+                "resets" => pts.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64,
+                _ => {
+                    let (first, last) = match (pts.first(), pts.last()) {
+                        (Some(x), Some(y)) => (x.1, y.1),
+                        _ => continue,
+                    };
+                    let mut r = last - first;
+                    if counter {
+                        for w in pts.windows(2) {
+                            if w[1].1 < w[0].1 {
+                                r += w[0].1;
+                            }
+                        }
+                    }
+                    if name == "rate" {
+                        r / (arg.range as f64 / 1000.0)
+                    } else {
+                        r
+                    }
+                }
+            };
+            floats.push((ts, v));
+        }
+        if !floats.is_empty() {
+            ev.account(floats.len())?;
+            out.push(Series {
+                metric: s.metric.clone(),
+                floats,
+                drop_name: true,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The value at `t` between samples `p` and `n`. For counters a reset
+/// between them means the counter restarted from zero after `p`.
+fn interpolate(p: (i64, f64), n: (i64, f64), t: i64, counter: bool) -> f64 {
+    let frac = (t - p.0) as f64 / (n.0 - p.0) as f64;
+    if counter && n.1 < p.1 {
+        return n.1 * frac;
+    }
+    p.1 + (n.1 - p.1) * frac
 }
 
 /// The points of `s` in the left-open window ending at step `ts`.
@@ -748,6 +1056,9 @@ pub(crate) struct RangeCtx<'p> {
     pub range_end: i64,
     pub range: i64,
     pub params: &'p [f64],
+    /// The window holds no counter reset, so counter functions may skip
+    /// looking for one.
+    pub no_resets: bool,
 }
 
 pub(crate) enum RangeFnIssue {
@@ -853,6 +1164,9 @@ fn range_fn(name: &str) -> Option<RangeFn> {
             Ok(Some(r))
         },
         "mad_over_time" => |w, _| {
+            if w.iter().any(|p| p.1.is_nan()) {
+                return Ok(Some(f64::NAN));
+            }
             let mut v: Vec<f64> = w.iter().map(|p| p.1).collect();
             let median = quantile(0.5, &mut v);
             let mut d: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
@@ -876,8 +1190,8 @@ fn range_fn(name: &str) -> Option<RangeFn> {
             }
             let (mut s0, mut s1) = (0.0, w[0].1);
             let mut b = w[1].1 - w[0].1;
-            for i in 1..w.len() {
-                let x = sf * w[i].1;
+            for (i, p) in w.iter().enumerate().skip(1) {
+                let x = sf * p.1;
                 if i > 1 {
                     b = tf * (s1 - s0) + (1.0 - tf) * b;
                 }
@@ -982,7 +1296,7 @@ fn extrapolated_rate(
     let n1 = w.len() - 1;
     let (first_t, last_t) = (w[0].0, w[n1].0);
     let mut result = w[n1].1 - w[0].1;
-    if is_counter {
+    if is_counter && !c.no_resets {
         let mut prev = w[0].1;
         for p in &w[1..] {
             if p.1 < prev {
@@ -1088,7 +1402,7 @@ fn almost_equal(a: f64, b: f64, eps: f64) -> bool {
 
 /// Upstream's `BucketQuantile` over classic buckets `(upper bound, count)`.
 /// Returns the quantile and whether monotonicity had to be forced.
-pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bool) {
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
     if q.is_nan() {
         return (f64::NAN, false);
     }
@@ -1098,39 +1412,9 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bo
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
-    match buckets.last() {
-        Some(b) if b.0 == f64::INFINITY => {}
-        _ => return (f64::NAN, false),
-    }
-    // Coalesce equal bounds.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for b in buckets.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == b.0 => last.1 += b.1,
-            _ => merged.push(*b),
-        }
-    }
-    let mut forced = false;
-    if let Some(first) = merged.first() {
-        let mut prev = first.1;
-        for b in merged.iter_mut().skip(1) {
-            let cur = b.1;
-            if cur == prev {
-                continue;
-            }
-            if almost_equal(prev, cur, 1e-12) {
-                b.1 = prev;
-                continue;
-            }
-            if cur < prev {
-                b.1 = prev;
-                forced = true;
-                continue;
-            }
-            prev = cur;
-        }
-    }
+    let Some((merged, forced)) = prepare_buckets(buckets) else {
+        return (f64::NAN, false);
+    };
     if merged.len() < 2 {
         return (f64::NAN, forced);
     }
@@ -1158,12 +1442,100 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bo
     (start + (end - start) * (rank / count), forced)
 }
 
+/// Sorts buckets by upper bound, requires a `+Inf` bucket, merges equal
+/// bounds and forces counts to be monotonic (returning whether it had to).
+fn prepare_buckets(buckets: &mut [(f64, f64)]) -> Option<(Vec<(f64, f64)>, bool)> {
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
+    match buckets.last() {
+        Some(b) if b.0 == f64::INFINITY => {}
+        _ => return None,
+    }
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == b.0 => last.1 += b.1,
+            _ => merged.push(*b),
+        }
+    }
+    let mut forced = false;
+    if let Some(first) = merged.first() {
+        let mut prev = first.1;
+        for b in merged.iter_mut().skip(1) {
+            let cur = b.1;
+            if cur == prev {
+                continue;
+            }
+            if almost_equal(prev, cur, 1e-12) {
+                b.1 = prev;
+                continue;
+            }
+            if cur < prev {
+                b.1 = prev;
+                forced = true;
+                continue;
+            }
+            prev = cur;
+        }
+    }
+    Some((merged, forced))
+}
+
+/// What to compute from a group's classic buckets at each step.
+enum ClassicHistogramFn {
+    /// `histogram_quantile(q, v)`.
+    Quantile(Vec<f64>),
+    /// `histogram_quantiles(v, label, q...)`: one series per quantile.
+    Quantiles(String, Vec<Vec<f64>>),
+    /// `histogram_fraction(lower, upper, v)`.
+    Fraction(Vec<f64>, Vec<f64>),
+}
+
 fn histogram_quantile(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError> {
     let qs = ev.eval_scalar_steps(arg(c, 0)?)?;
-    let varg = arg(c, 1)?;
+    classic_histograms(ev, c, arg(c, 1)?, ClassicHistogramFn::Quantile(qs))
+}
+
+fn histogram_quantiles(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError> {
+    let label = ev.eval_string(arg(c, 1)?)?;
+    let mut qs = Vec::new();
+    for a in c.args.iter().skip(2) {
+        qs.push(ev.eval_scalar_steps(a)?);
+    }
+    classic_histograms(ev, c, arg(c, 0)?, ClassicHistogramFn::Quantiles(label, qs))
+}
+
+fn histogram_fraction(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError> {
+    let lower = ev.eval_scalar_steps(arg(c, 0)?)?;
+    let upper = ev.eval_scalar_steps(arg(c, 1)?)?;
+    classic_histograms(
+        ev,
+        c,
+        arg(c, 2)?,
+        ClassicHistogramFn::Fraction(lower, upper),
+    )
+}
+
+/// A quantile as the label value `histogram_quantiles` gives it: `0.0`, `0.25`.
+fn quantile_label(q: f64) -> String {
+    let s = crate::model::value::format_go_f(q);
+    if q.is_finite() && !s.contains('.') {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
+/// Groups the classic `le` buckets of `varg` by their other labels and
+/// applies `f` per group and step.
+fn classic_histograms(
+    ev: &mut Evaluator,
+    c: &Call,
+    varg: &Expr,
+    f: ClassicHistogramFn,
+) -> Result<Matrix, QueryError> {
     let m = ev.eval_matrix(varg)?;
     let vpos: PosRange = expr_pos(varg);
-    let qpos: PosRange = expr_pos(arg(c, 0)?);
+    let qpos: PosRange = c.args.first().map(expr_pos).unwrap_or(c.pos);
     // Group series by their labels without `le`, once for the whole query.
     let mut groups: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
@@ -1194,9 +1566,36 @@ fn histogram_quantile(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError
         };
         groups[g].1.push((ub, i));
     }
+    if let ClassicHistogramFn::Quantiles(label, _) = &f {
+        if let Some((g, _)) = groups.iter().find(|(g, _)| g.has(label)) {
+            return Err(QueryError::exec(format!(
+                "label {} already exists on the input series {}",
+                crate::model::labels::go_quote(label),
+                g
+            )));
+        }
+    }
     let n = ev.num_steps();
-    let mut out = Vec::new();
-    let mut warned_q = false;
+    let mut col = super::eval::SeriesCollector::new();
+    // Out-of-range quantiles are reported even when there is no input.
+    let qss: Vec<&Vec<f64>> = match &f {
+        ClassicHistogramFn::Quantile(qs) => vec![qs],
+        ClassicHistogramFn::Quantiles(_, qss) => qss.iter().collect(),
+        ClassicHistogramFn::Fraction(..) => Vec::new(),
+    };
+    if let Some(q) = qss
+        .iter()
+        .flat_map(|qs| qs.iter())
+        .find(|q| q.is_nan() || !(0.0..=1.0).contains(*q))
+    {
+        ev.annotations.warn(
+            format!(
+                "quantile value should be between 0 and 1, got {}",
+                format_go_g(*q)
+            ),
+            qpos,
+        );
+    }
     for (metric, members) in groups {
         let mut per_step: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n];
         for (ub, i) in &members {
@@ -1206,23 +1605,37 @@ fn histogram_quantile(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError
                 }
             }
         }
-        let mut floats = Vec::new();
         for (k, mut buckets) in per_step.into_iter().enumerate() {
             if buckets.is_empty() {
                 continue;
             }
-            let q = qs.get(k).copied().unwrap_or(f64::NAN);
-            if (q.is_nan() || !(0.0..=1.0).contains(&q)) && !warned_q {
-                warned_q = true;
-                ev.annotations.warn(
-                    format!(
-                        "quantile value should be between 0 and 1, got {}",
-                        format_go_g(q)
-                    ),
-                    qpos,
-                );
+            let t = ev.start + k as i64 * ev.interval;
+            let mut forced = false;
+            match &f {
+                ClassicHistogramFn::Quantile(qs) => {
+                    let q = qs.get(k).copied().unwrap_or(f64::NAN);
+                    let (v, fix) = bucket_quantile(q, &mut buckets);
+                    forced = fix;
+                    col.push(&metric, true, t, v)?;
+                }
+                ClassicHistogramFn::Quantiles(label, qss) => {
+                    for qs in qss {
+                        let q = qs.get(k).copied().unwrap_or(f64::NAN);
+                        let (v, fix) = bucket_quantile(q, &mut buckets.clone());
+                        forced |= fix;
+                        let mut b = metric.builder();
+                        b.set(label, &quantile_label(q));
+                        col.push(&b.build(), true, t, v)?;
+                    }
+                }
+                ClassicHistogramFn::Fraction(lo, hi) => {
+                    let l = lo.get(k).copied().unwrap_or(f64::NAN);
+                    let h = hi.get(k).copied().unwrap_or(f64::NAN);
+                    let (v, fix) = bucket_fraction(l, h, &mut buckets);
+                    forced = fix;
+                    col.push(&metric, true, t, v)?;
+                }
             }
-            let (v, forced) = bucket_quantile(q, &mut buckets);
             if forced {
                 ev.annotations.info(
                     format!(
@@ -1232,19 +1645,75 @@ fn histogram_quantile(ev: &mut Evaluator, c: &Call) -> Result<Matrix, QueryError
                     vpos,
                 );
             }
-            floats.push((ev.start + k as i64 * ev.interval, v));
-        }
-        if !floats.is_empty() {
-            ev.account(floats.len())?;
-            out.push(Series {
-                metric,
-                floats,
-                drop_name: true,
-            });
         }
     }
     ev.release_matrix(&m);
+    let out = col.series;
+    ev.account(out.iter().map(|s| s.floats.len()).sum())?;
     Ok(out)
+}
+
+/// Upstream's `BucketFraction`: the estimated share of observations
+/// between `lower` and `upper`, interpolating linearly inside buckets.
+pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
+    let Some((merged, forced)) = prepare_buckets(buckets) else {
+        return (f64::NAN, false);
+    };
+    let count = merged.last().map(|b| b.1).unwrap_or(0.0);
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return (f64::NAN, forced);
+    }
+    if lower >= upper {
+        return (0.0, forced);
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut lower_bound = if merged[0].0 <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for (i, &(upper_bound, bcount)) in merged.iter().enumerate() {
+        if i > 0 {
+            lower_bound = merged[i - 1].0;
+        }
+        let interpolate = |v: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                return bcount;
+            }
+            rank + (bcount - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = interpolate(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = interpolate(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = bcount;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    ((upper_rank - lower_rank) / count, forced)
 }
 
 /// Parses a float as Go's `strconv.ParseFloat` accepts it (near enough for `le`).
@@ -1299,6 +1768,7 @@ mod tests {
     fn rate_extrapolates_as_upstream() {
         let w: Vec<(i64, f64)> = (0..=10).map(|i| (i * 60_000, i as f64 * 10.0)).collect();
         let c = RangeCtx {
+            no_resets: false,
             ts: 600_000,
             range_start: 0,
             range_end: 600_000,

@@ -305,5 +305,125 @@ fn check_range(start: i64, end: i64, step: i64) -> Result<(), QueryError> {
             "zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
     }
+    // Upstream's API guards against absurd resolutions the same way.
+    if (end - start) / step > 11_000 {
+        return Err(QueryError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Labels;
+    use crate::storage::memory::MemStorage;
+
+    fn storage() -> MemStorage {
+        let s = MemStorage::new();
+        for (inst, inc) in [("a", 1.0), ("b", 2.0)] {
+            let l = Labels::from_pairs(&[("__name__", "reqs_total"), ("instance", inst)]);
+            for i in 0..=20 {
+                s.insert(&l, i * 15_000, i as f64 * inc * 15.0);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn instant_and_range_queries() {
+        let e = Engine::new(EngineOpts::default());
+        let s = storage();
+        let r = e
+            .instant_query(&s, "sum(rate(reqs_total[1m]))", 300_000)
+            .expect("query runs");
+        match r.value {
+            Value::Vector(v) => {
+                assert_eq!(v.len(), 1);
+                assert!((v[0].v - 3.0).abs() < 1e-9, "{}", v[0].v);
+                assert!(v[0].labels.is_empty());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let r = e
+            .range_query(&s, "reqs_total", 0, 300_000, 60_000)
+            .expect("query runs");
+        match r.value {
+            Value::Matrix(m) => {
+                assert_eq!(m.len(), 2);
+                assert_eq!(m[0].samples.len(), 6);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_carry_upstream_kinds_and_messages() {
+        let s = storage();
+        let e = Engine::new(EngineOpts {
+            max_samples: 5,
+            ..EngineOpts::default()
+        });
+        let err = e
+            .range_query(&s, "reqs_total", 0, 300_000, 60_000)
+            .unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::TooManySamples);
+        assert_eq!(
+            err.message,
+            "query processing would load too many samples into memory in query execution"
+        );
+        let e = Engine::new(EngineOpts::default());
+        let err = e
+            .range_query(&s, "reqs_total[1m]", 0, 60_000, 60_000)
+            .unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::BadData);
+        let err = e.instant_query(&s, "sum(", 0).unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::BadData);
+        assert!(err.message.starts_with("1:"), "{}", err.message);
+        let e = Engine::new(EngineOpts {
+            timeout: Duration::from_millis(0),
+            ..EngineOpts::default()
+        });
+        let err = e.instant_query(&s, "reqs_total", 0).unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::Timeout);
+        assert_eq!(err.message, "query timed out in query execution");
+    }
+
+    #[test]
+    fn gate_queues_and_times_out() {
+        let gate = Arc::new(Gate {
+            limit: 1,
+            running: Mutex::new(0),
+            freed: Condvar::new(),
+        });
+        let held = gate.enter(Instant::now() + Duration::from_secs(1));
+        assert!(held.is_ok());
+        let second = gate.enter(Instant::now() + Duration::from_millis(10));
+        assert_eq!(
+            second.err().map(|e| e.message),
+            Some("query timed out in queue".to_string())
+        );
+        drop(held);
+        assert!(gate
+            .enter(Instant::now() + Duration::from_millis(10))
+            .is_ok());
+    }
+
+    #[test]
+    fn annotations_are_rendered_with_positions() {
+        let s = MemStorage::new();
+        let l = Labels::from_pairs(&[("__name__", "foo")]);
+        for i in 0..5 {
+            s.insert(&l, i * 15_000, i as f64);
+        }
+        let e = Engine::new(EngineOpts::default());
+        let r = e
+            .instant_query(&s, "rate(foo[1m])", 60_000)
+            .expect("query runs");
+        assert_eq!(
+            r.infos,
+            vec!["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"foo\" (1:6)"]
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //! Reports the first error found, in upstream's words and positions.
 
 use super::ParseError;
+use crate::model::labels::go_quote as q;
 use crate::promql::ast::{AggOp, Cardinality, Expr, PosRange, ValueType};
 use crate::promql::functions::get_function;
 
@@ -78,8 +79,10 @@ impl Checker<'_> {
         PosRange::new(start, end)
     }
 
+    /// Checks `e` and returns its type. Types and positions are computed
+    /// from the children already checked, so a long chain is checked in
+    /// linear time.
     fn check(&self, e: &mut Expr) -> Result<ValueType, ParseError> {
-        let pos = e.pos_range();
         match e {
             Expr::Aggregate(a) => {
                 self.expect_type(&mut a.expr, ValueType::Vector, "aggregation expression")?;
@@ -91,102 +94,56 @@ impl Checker<'_> {
                     };
                     self.expect_type(p, want, "aggregation parameter")?;
                 }
+                Ok(ValueType::Vector)
             }
-            Expr::Binary(b) => self.check_binary(pos, b)?,
-            Expr::Call(c) => {
-                let Some(sig) = get_function(&c.name) else {
-                    return Err(self.err(c.pos, format!("unknown function with name {:?}", c.name)));
-                };
-                let nargs = sig.arg_types.len();
-                let got = c.args.len();
-                if sig.variadic == 0 {
-                    if nargs != got {
-                        return Err(self.err(
-                            c.pos,
-                            format!(
-                                "expected {nargs} argument(s) in call to {:?}, got {got}",
-                                c.name
-                            ),
-                        ));
-                    }
-                } else {
-                    let na = nargs.saturating_sub(1);
-                    if na > got {
-                        return Err(self.err(
-                            c.pos,
-                            format!(
-                                "expected at least {na} argument(s) in call to {:?}, got {got}",
-                                c.name
-                            ),
-                        ));
-                    }
-                    if sig.variadic > 0 {
-                        let max = na + sig.variadic as usize;
-                        if max < got {
-                            return Err(self.err(
-                                c.pos,
-                                format!(
-                                    "expected at most {max} argument(s) in call to {:?}, got {got}",
-                                    c.name
-                                ),
-                            ));
-                        }
-                    }
-                }
-                if c.name == "info" {
-                    self.check_info(c)?;
-                    return Ok(ValueType::Vector);
-                }
-                for (i, arg) in c.args.iter_mut().enumerate() {
-                    let ty = sig
-                        .arg_types
-                        .get(i)
-                        .or(sig.arg_types.last())
-                        .copied()
-                        .unwrap_or(ValueType::None);
-                    self.expect_type(arg, ty, &format!("call to function {:?}", c.name))?;
-                }
-            }
-            Expr::Paren(p) => {
-                self.check(&mut p.expr)?;
-            }
+            Expr::Binary(b) => self.check_binary(b),
+            Expr::Call(c) => self.check_call(c),
+            Expr::Paren(p) => self.check(&mut p.expr),
             Expr::Unary(u) => {
                 let t = self.check(&mut u.expr)?;
                 if t != ValueType::Scalar && t != ValueType::Vector {
                     return Err(self.err(
-                        pos,
+                        PosRange::new(u.start_pos, u.expr.pos_range().end),
                         format!(
-                            "unary expression only allowed on expressions of type scalar or instant vector, got {:?}",
-                            t.document_name()
+                            "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                            q(t.document_name())
                         ),
                     ));
                 }
+                Ok(t)
             }
             Expr::Subquery(s) => {
                 let t = self.check(&mut s.expr)?;
                 if t != ValueType::Vector {
                     return Err(self.err(
-                        pos,
+                        PosRange::new(s.expr.pos_range().start, s.end_pos),
                         format!(
                             "subquery is only allowed on instant vector, got {} instead",
-                            t.document_name()
+                            t.api_name()
                         ),
                     ));
                 }
+                Ok(ValueType::Matrix)
             }
             Expr::MatrixSelector(m) => {
                 self.check(&mut m.vector_selector)?;
+                Ok(ValueType::Matrix)
             }
             Expr::VectorSelector(vs) => {
                 if let Some(name) = &vs.name {
                     // The last matcher is the one for the name outside the braces.
                     let inner = vs.matchers.len().saturating_sub(1);
-                    if let Some(m) = vs.matchers[..inner].iter().find(|m| m.name == "__name__") {
+                    let twice = vs
+                        .matchers
+                        .get(..inner)
+                        .and_then(|ms| ms.iter().find(|m| m.name == "__name__"));
+                    if let Some(m) = twice {
                         return Err(self.err(
                             vs.pos,
                             format!(
-                                "metric name must not be set twice: {name:?} or {:?}",
-                                m.value
+                                "metric name must not be set twice: {} or {}",
+                                q(name),
+                                q(&m.value)
                             ),
                         ));
                     }
@@ -196,23 +153,81 @@ impl Checker<'_> {
                         "vector selector must contain at least one non-empty matcher",
                     ));
                 }
+                Ok(ValueType::Vector)
             }
-            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
-            Expr::StepInvariant(s) => {
-                self.check(&mut s.expr)?;
+            Expr::NumberLiteral(_) => Ok(ValueType::Scalar),
+            Expr::StringLiteral(_) => Ok(ValueType::String),
+            Expr::StepInvariant(s) => self.check(&mut s.expr),
+        }
+    }
+
+    fn check_call(&self, c: &mut crate::promql::ast::Call) -> Result<ValueType, ParseError> {
+        let Some(sig) = get_function(&c.name) else {
+            return Err(self.err(c.pos, format!("unknown function with name {}", q(&c.name))));
+        };
+        let nargs = sig.arg_types.len();
+        let got = c.args.len();
+        if sig.variadic == 0 {
+            if nargs != got {
+                return Err(self.err(
+                    c.pos,
+                    format!(
+                        "expected {nargs} argument(s) in call to {}, got {got}",
+                        q(&c.name)
+                    ),
+                ));
+            }
+        } else {
+            let na = nargs.saturating_sub(1);
+            if na > got {
+                return Err(self.err(
+                    c.pos,
+                    format!(
+                        "expected at least {na} argument(s) in call to {}, got {got}",
+                        q(&c.name)
+                    ),
+                ));
+            }
+            if let Ok(extra) = usize::try_from(sig.variadic) {
+                let max = na + extra;
+                if max < got {
+                    return Err(self.err(
+                        c.pos,
+                        format!(
+                            "expected at most {max} argument(s) in call to {}, got {got}",
+                            q(&c.name)
+                        ),
+                    ));
+                }
             }
         }
-        Ok(e.value_type())
+        if c.name == "info" {
+            self.check_info(c)?;
+            return Ok(sig.return_type);
+        }
+        let context = format!("call to function {}", q(&c.name));
+        for (i, arg) in c.args.iter_mut().enumerate() {
+            let ty = sig
+                .arg_types
+                .get(i)
+                .or(sig.arg_types.last())
+                .copied()
+                .unwrap_or(ValueType::None);
+            self.expect_type(arg, ty, &context)?;
+        }
+        Ok(sig.return_type)
     }
 
     fn check_binary(
         &self,
-        pos: PosRange,
         b: &mut crate::promql::ast::BinaryExpr,
-    ) -> Result<(), ParseError> {
+    ) -> Result<ValueType, ParseError> {
         let lt = self.check(&mut b.lhs)?;
         let rt = self.check(&mut b.rhs)?;
         let op_range = || self.op_range(&b.lhs, &b.rhs);
+        let whole = |b: &crate::promql::ast::BinaryExpr| {
+            PosRange::new(b.lhs.pos_range().start, b.rhs.pos_range().end)
+        };
         if b.return_bool && !b.op.is_comparison() {
             return Err(self.err(
                 op_range(),
@@ -240,7 +255,10 @@ impl Checker<'_> {
                 if let Some(l) = m.matching_labels.iter().find(|l| m.include.contains(l)) {
                     return Err(self.err(
                         op_range(),
-                        format!("label {l:?} must not occur in ON and GROUP clause at once"),
+                        format!(
+                            "label {} must not occur in ON and GROUP clause at once",
+                            q(l)
+                        ),
                     ));
                 }
             }
@@ -258,36 +276,42 @@ impl Checker<'_> {
             ));
         }
         if lt != ValueType::Vector || rt != ValueType::Vector {
-            if let Some(m) = &b.matching {
-                if !m.matching_labels.is_empty() {
-                    return Err(
-                        self.err(pos, "vector matching only allowed between instant vectors")
-                    );
-                }
+            if b.matching
+                .as_ref()
+                .is_some_and(|m| !m.matching_labels.is_empty())
+            {
+                return Err(self.err(
+                    whole(b),
+                    "vector matching only allowed between instant vectors",
+                ));
             }
             // Matching only exists between two vectors (upstream drops it too).
             b.matching = None;
         } else if b.op.is_set() {
             if matches!(card, Some(Cardinality::OneToMany | Cardinality::ManyToOne)) {
                 return Err(self.err(
-                    pos,
-                    format!("no grouping allowed for {:?} operation", b.op.as_str()),
+                    whole(b),
+                    format!("no grouping allowed for {} operation", q(b.op.as_str())),
                 ));
             }
             if card != Some(Cardinality::ManyToMany) {
-                return Err(self.err(pos, "set operations must always be many-to-many"));
+                return Err(self.err(whole(b), "set operations must always be many-to-many"));
             }
         }
         if (lt == ValueType::Scalar || rt == ValueType::Scalar) && b.op.is_set() {
             return Err(self.err(
-                pos,
+                whole(b),
                 format!(
-                    "set operator {:?} not allowed in binary scalar expression",
-                    b.op.as_str()
+                    "set operator {} not allowed in binary scalar expression",
+                    q(b.op.as_str())
                 ),
             ));
         }
-        Ok(())
+        if lt == ValueType::Scalar && rt == ValueType::Scalar {
+            Ok(ValueType::Scalar)
+        } else {
+            Ok(ValueType::Vector)
+        }
     }
 
     /// `info(v, {data-label selector})`: the second argument is a selector
@@ -298,34 +322,16 @@ impl Checker<'_> {
         }
         if let Some(second) = c.args.get(1) {
             match second {
-                Expr::VectorSelector(_) => {}
-                other => {
+                Expr::VectorSelector(vs) if vs.name.is_none() => {}
+                Expr::VectorSelector(vs) => {
                     return Err(self.err(
-                        other.pos_range(),
-                        format!(
-                            "expected label selectors only, got {} instead",
-                            describe_node(other)
-                        ),
+                        vs.pos,
+                        "expected label selectors only, got vector selector instead",
                     ))
                 }
+                other => return Err(self.err(other.pos_range(), "expected label selectors only")),
             }
         }
         Ok(())
-    }
-}
-
-fn describe_node(e: &Expr) -> &'static str {
-    match e {
-        Expr::Aggregate(_) => "aggregate expression",
-        Expr::Binary(_) => "binary expression",
-        Expr::Call(_) => "function call",
-        Expr::MatrixSelector(_) => "matrix selector",
-        Expr::Subquery(_) => "subquery",
-        Expr::NumberLiteral(_) => "number literal",
-        Expr::Paren(_) => "paren expression",
-        Expr::StringLiteral(_) => "string literal",
-        Expr::Unary(_) => "unary expression",
-        Expr::VectorSelector(_) => "vector selector",
-        Expr::StepInvariant(_) => "step invariant expression",
     }
 }

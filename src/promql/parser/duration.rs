@@ -26,14 +26,14 @@ pub(super) fn fold_constant(e: &Expr) -> Option<f64> {
     eval_seconds(e, None).ok()
 }
 
-/// Evaluates a duration expression to milliseconds, truncated as upstream
-/// converts float seconds to a `time.Duration`.
+/// Evaluates a duration expression to milliseconds, rounded so that
+/// `1001ms` (1.001 s as a float) stays 1001 ms.
 pub fn eval_duration_expr(e: &Expr, ctx: &DurationContext) -> Result<i64, String> {
     let secs = eval_seconds(e, Some(ctx))?;
     if !secs.is_finite() {
         return Err(format!("duration expression {e} is not a finite number"));
     }
-    Ok((secs * 1000.0) as i64)
+    Ok((secs * 1000.0).round() as i64)
 }
 
 fn eval_seconds(e: &Expr, ctx: Option<&DurationContext>) -> Result<f64, String> {

@@ -16,8 +16,10 @@ use crate::promql::lexer::{unquote, Keyword, Lexer, Token, TokenKind};
 
 type PResult<T> = Result<T, ParseError>;
 
-/// Precedence of unary `+`/`-`: as multiplication, so `-2^2` is `-(2^2)`.
-const UNARY_PRECEDENCE: u8 = 6; // operand binds only `^` (precedence 6)
+/// Upstream gives unary `+`/`-` the precedence of `*`, so its operand is
+/// parsed at the next level up, where only `^` binds: `-2^2` is `-(2^2)`,
+/// `-a * b` is `(-a) * b`.
+const UNARY_PRECEDENCE: u8 = 6;
 
 pub struct Parser<'a> {
     input: &'a str,
@@ -27,7 +29,22 @@ pub struct Parser<'a> {
     /// End of the last `)`, `]` or `}` consumed (upstream's `lastClosing`).
     last_closing: usize,
     opts: ParseOptions,
+    /// Current recursion depth of the descent, bounded by `MAX_NESTING`.
+    nesting: usize,
+    /// Height of the tree the last `parse_*` call returned, bounded by
+    /// `MAX_TREE_DEPTH` so that later recursive walks cannot overflow the stack.
+    last_depth: usize,
+    /// Operators parsed in duration expressions, bounded by `MAX_TREE_DEPTH`.
+    duration_ops: usize,
+    /// How errors inside `{...}` name the construct: upstream says "label
+    /// matching" for selectors and "label set" for series descriptions.
+    label_context: &'static str,
 }
+
+/// Deepest nesting of parentheses, calls and operators the parser descends into.
+const MAX_NESTING: usize = 100;
+/// Tallest expression tree accepted (a chain `a + b + ... ` of n terms is n tall).
+const MAX_TREE_DEPTH: usize = 300;
 
 fn binop(kind: TokenKind) -> Option<BinOp> {
     Some(match kind {
@@ -71,7 +88,7 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
             .map_err(|_| invalid());
     }
     if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(v) = i64::from_str_radix(&digits[1..], 8) {
+        if let Some(Ok(v)) = digits.get(1..).map(|d| i64::from_str_radix(d, 8)) {
             return Ok(v as f64);
         }
     }
@@ -97,6 +114,10 @@ impl<'a> Parser<'a> {
             lex_error,
             last_closing: 0,
             opts,
+            nesting: 0,
+            last_depth: 0,
+            duration_ops: 0,
+            label_context: "label matching",
         }
     }
 
@@ -187,6 +208,12 @@ impl<'a> Parser<'a> {
         Ok(e)
     }
 
+    /// Parses the metric of a series description (`name{a="b"}`).
+    pub fn parse_series_metric(mut self) -> PResult<Expr> {
+        self.label_context = "label set";
+        self.parse_selector_top()
+    }
+
     pub fn parse_selector_top(mut self) -> PResult<Expr> {
         let t = self.peek();
         let e = match t.kind {
@@ -205,8 +232,40 @@ impl<'a> Parser<'a> {
 
     // ----- expressions -----
 
+    fn enter(&mut self) -> PResult<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            let t = self.peek();
+            return Err(self.err(
+                PosRange::new(t.start, t.end),
+                format!("expression is nested more than {MAX_NESTING} levels deep, which is not supported by promlite"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records the height of a node built over children of height `child`.
+    fn grew(&mut self, child: usize, pos: PosRange) -> PResult<()> {
+        self.last_depth = child + 1;
+        if self.last_depth > MAX_TREE_DEPTH {
+            return Err(self.err(
+                pos,
+                format!("expression tree is more than {MAX_TREE_DEPTH} levels deep, which is not supported by promlite"),
+            ));
+        }
+        Ok(())
+    }
+
     fn parse_binary(&mut self, min_prec: u8) -> PResult<Expr> {
+        self.enter()?;
+        let e = self.parse_binary_inner(min_prec);
+        self.nesting -= 1;
+        e
+    }
+
+    fn parse_binary_inner(&mut self, min_prec: u8) -> PResult<Expr> {
         let mut lhs = self.parse_unary()?;
+        let mut depth = self.last_depth;
         loop {
             let t = self.peek();
             if matches!(t.kind, TokenKind::TrimUpper | TokenKind::TrimLower) {
@@ -224,13 +283,22 @@ impl<'a> Parser<'a> {
                 break;
             }
             self.next();
-            let (return_bool, matching) = self.parse_bin_modifiers(op)?;
+            let (return_bool, matching) = self.parse_bin_modifiers()?;
             let next_min = if op.is_right_associative() {
                 prec
             } else {
                 prec + 1
             };
             let rhs = self.parse_binary(next_min)?;
+            self.grew(depth.max(self.last_depth), PosRange::new(t.start, t.end))?;
+            depth = self.last_depth;
+            let fill = matching.fill_left.is_some() || matching.fill_right.is_some();
+            if fill && !self.opts.enable_binop_fill_modifiers {
+                return Err(self.err(
+                    PosRange::new(lhs.pos_range().start, rhs.pos_range().end),
+                    "binop fill modifiers are experimental and not enabled",
+                ));
+            }
             lhs = Expr::Binary(BinaryExpr {
                 op,
                 lhs: Box::new(lhs),
@@ -239,12 +307,13 @@ impl<'a> Parser<'a> {
                 return_bool,
             });
         }
+        self.last_depth = depth;
         Ok(lhs)
     }
 
     /// `bool`, `on(...)`/`ignoring(...)`, `group_left(...)`/`group_right(...)`
     /// and the `fill` modifiers after a binary operator.
-    fn parse_bin_modifiers(&mut self, _op: BinOp) -> PResult<(bool, VectorMatching)> {
+    fn parse_bin_modifiers(&mut self) -> PResult<(bool, VectorMatching)> {
         let mut vm = VectorMatching::default();
         let mut return_bool = false;
         if self.peek().kind == TokenKind::Keyword(Keyword::Bool) {
@@ -345,6 +414,9 @@ impl<'a> Parser<'a> {
         };
         self.next();
         let operand = self.parse_binary(UNARY_PRECEDENCE)?;
+        if !matches!(operand, Expr::NumberLiteral(_)) {
+            self.grew(self.last_depth, PosRange::new(t.start, t.end))?;
+        }
         Ok(match operand {
             Expr::NumberLiteral(mut n) => {
                 if op == BinOp::Sub {
@@ -365,7 +437,11 @@ impl<'a> Parser<'a> {
         let mut e = self.parse_primary()?;
         loop {
             match self.peek().kind {
-                TokenKind::LeftBracket => e = self.parse_range_or_subquery(e)?,
+                TokenKind::LeftBracket => {
+                    let child = self.last_depth;
+                    e = self.parse_range_or_subquery(e)?;
+                    self.grew(child, e.pos_range())?;
+                }
                 TokenKind::Keyword(Keyword::Offset) => e = self.parse_offset(e)?,
                 TokenKind::At => e = self.parse_at(e)?,
                 TokenKind::Keyword(Keyword::Anchored) | TokenKind::Keyword(Keyword::Smoothed) => {
@@ -405,6 +481,7 @@ impl<'a> Parser<'a> {
 
     fn parse_primary(&mut self) -> PResult<Expr> {
         let t = self.peek();
+        self.last_depth = 1;
         match t.kind {
             TokenKind::Number => {
                 self.next();
@@ -430,7 +507,8 @@ impl<'a> Parser<'a> {
             TokenKind::LeftParen => {
                 self.next();
                 let inner = self.parse_binary(0)?;
-                let close = self.expect(TokenKind::RightParen, "paren expression", "\")\"")?;
+                self.grew(self.last_depth, PosRange::new(t.start, t.end))?;
+                let close = self.expect(TokenKind::RightParen, "", "")?;
                 Ok(Expr::Paren(ParenExpr {
                     expr: Box::new(inner),
                     pos: PosRange::new(t.start, close.end),
@@ -464,8 +542,9 @@ impl<'a> Parser<'a> {
     }
 
     fn duration_literal(&self, t: Token) -> PResult<NumberLiteral> {
-        let ms = crate::model::duration::parse_duration(self.text(t))
-            .map_err(|e| self.err(PosRange::new(t.start, t.end), e.to_string()))?;
+        let text = self.text(t);
+        let ms = crate::model::duration::parse_duration(text)
+            .map_err(|e| self.err(PosRange::new(t.start, t.end), duration_error(text, e)))?;
         Ok(NumberLiteral {
             val: ms as f64 / 1000.0,
             duration: true,
@@ -490,6 +569,7 @@ impl<'a> Parser<'a> {
             return Err(self.unexpected("aggregation", ""));
         }
         let args = self.parse_call_args()?;
+        self.grew(self.last_depth, PosRange::new(op_tok.start, op_tok.end))?;
         if !have_modifier {
             if let TokenKind::Keyword(kw @ (Keyword::By | Keyword::Without)) = self.peek().kind {
                 self.next();
@@ -502,8 +582,11 @@ impl<'a> Parser<'a> {
             && !self.opts.enable_experimental_functions
         {
             return Err(self.err(
-                PosRange::new(op_tok.start, op_tok.end),
-                "limitk() and limit_ratio() are experimental and must be enabled with --enable-feature=promql-experimental-functions",
+                PosRange::new(op_tok.start, self.last_closing),
+                format!(
+                    "{}() is experimental and must be enabled with --enable-feature=promql-experimental-functions",
+                    op.as_str()
+                ),
             ));
         }
         let desired = if op.has_param() { 2 } else { 1 };
@@ -580,12 +663,16 @@ impl<'a> Parser<'a> {
     fn parse_call_args(&mut self) -> PResult<Vec<Expr>> {
         self.expect(TokenKind::LeftParen, "function call", "\"(\"")?;
         let mut args = Vec::new();
+        self.last_depth = 0;
         if self.peek().kind == TokenKind::RightParen {
             self.next();
             return Ok(args);
         }
+        let mut depth = 0;
         loop {
             args.push(self.parse_binary(0)?);
+            depth = depth.max(self.last_depth);
+            self.last_depth = depth;
             match self.peek().kind {
                 TokenKind::Comma => {
                     let comma = self.next();
@@ -600,7 +687,7 @@ impl<'a> Parser<'a> {
                     self.next();
                     return Ok(args);
                 }
-                _ => return Err(self.unexpected("function call", "\",\" or \")\"")),
+                _ => return Err(self.unexpected("", "")),
             }
         }
     }
@@ -634,6 +721,7 @@ impl<'a> Parser<'a> {
             ));
         }
         let args = self.parse_call_args()?;
+        self.grew(self.last_depth, name_pos)?;
         Ok(Expr::Call(Call {
             name,
             args,
@@ -698,7 +786,7 @@ impl<'a> Parser<'a> {
                             self.next();
                             let v = self.peek();
                             if v.kind != TokenKind::String {
-                                return Err(self.unexpected("label matching", "string"));
+                                return Err(self.unexpected(self.label_context, "string"));
                             }
                             self.next();
                             let value = unquote(self.text(v))
@@ -713,18 +801,20 @@ impl<'a> Parser<'a> {
                             matchers.push(Matcher::equal("__name__", label));
                         }
                         None => {
-                            return Err(self.unexpected("label matching", "label matching operator"))
+                            return Err(
+                                self.unexpected(self.label_context, "label matching operator")
+                            )
                         }
                     }
                 }
-                _ => return Err(self.unexpected("label matching", "identifier or \"}\"")),
+                _ => return Err(self.unexpected(self.label_context, "identifier or \"}\"")),
             }
             match self.peek().kind {
                 TokenKind::Comma => {
                     self.next();
                 }
                 TokenKind::RightBrace => {}
-                _ => return Err(self.unexpected("label matching", "\",\" or \"}\"")),
+                _ => return Err(self.unexpected(self.label_context, "\",\" or \"}\"")),
             }
         }
     }
@@ -733,9 +823,17 @@ impl<'a> Parser<'a> {
     fn parse_range_or_subquery(&mut self, e: Expr) -> PResult<Expr> {
         let open = self.next();
         if !self.starts_duration_expr() {
-            return Err(
-                self.unexpected("subquery selector", "number, duration, step(), or range()")
-            );
+            // `step`/`range` without `(`: upstream complains about what follows.
+            if matches!(
+                self.peek().kind,
+                TokenKind::Keyword(Keyword::Step | Keyword::Range)
+            ) {
+                self.next();
+            }
+            return Err(self.unexpected(
+                "subquery or range selector",
+                "number, duration, step(), or range()",
+            ));
         }
         let range = self.parse_duration_expr(0)?;
         match self.peek().kind {
@@ -806,20 +904,19 @@ impl<'a> Parser<'a> {
     fn duration_value(&self, e: Expr, must_be_positive: bool) -> PResult<(i64, Option<Box<Expr>>)> {
         let pos = e.pos_range();
         let literal = matches!(e, Expr::NumberLiteral(_));
+        if !literal && !self.opts.experimental_duration_expr {
+            return Err(self.err(pos, "experimental duration expression is not enabled"));
+        }
         let folded = fold_constant(&e);
         if let Some(secs) = folded {
             if !secs.is_finite() {
                 return Err(self.err(pos, "duration must be a finite number"));
             }
-            let ms = (secs * 1000.0) as i64;
-            if must_be_positive && ms <= 0 {
-                return Err(self.err(
-                    pos,
-                    format!(
-                        "duration must be greater than 0, got {}",
-                        crate::model::duration::format_duration(ms)
-                    ),
-                ));
+            let ms = (secs * 1000.0).round() as i64;
+            // Only a literal is checked here; an expression such as `-2^2`
+            // is checked when the engine resolves it, as upstream does.
+            if must_be_positive && literal && ms <= 0 {
+                return Err(self.err(pos, "duration must be greater than 0"));
             }
             if literal {
                 return Ok((ms, None));
@@ -837,8 +934,12 @@ impl<'a> Parser<'a> {
             | TokenKind::LeftParen
             | TokenKind::Add
             | TokenKind::Sub => true,
-            TokenKind::Keyword(Keyword::Step | Keyword::Range) => true,
-            TokenKind::Identifier | TokenKind::Aggregator(_) => is_duration_call(self.text(t)),
+            TokenKind::Keyword(Keyword::Step | Keyword::Range) => {
+                self.peek_n(1).kind == TokenKind::LeftParen
+            }
+            TokenKind::Identifier => {
+                is_duration_call(self.text(t)) && self.peek_n(1).kind == TokenKind::LeftParen
+            }
             _ => false,
         }
     }
@@ -846,6 +947,13 @@ impl<'a> Parser<'a> {
     /// An arithmetic expression over numbers (seconds), durations, `step()`,
     /// `range()`, `min_of()` and `max_of()`, as allowed in `[...]` and after `offset`.
     fn parse_duration_expr(&mut self, min_prec: u8) -> PResult<Expr> {
+        self.enter()?;
+        let e = self.parse_duration_expr_inner(min_prec);
+        self.nesting -= 1;
+        e
+    }
+
+    fn parse_duration_expr_inner(&mut self, min_prec: u8) -> PResult<Expr> {
         let mut lhs = self.parse_duration_unary()?;
         loop {
             let t = self.peek();
@@ -862,6 +970,13 @@ impl<'a> Parser<'a> {
             if prec < min_prec {
                 break;
             }
+            self.duration_ops += 1;
+            if self.duration_ops > MAX_TREE_DEPTH {
+                return Err(self.err(
+                    PosRange::new(t.start, t.end),
+                    format!("duration expression has more than {MAX_TREE_DEPTH} operators, which is not supported by promlite"),
+                ));
+            }
             self.next();
             let next_min = if op.is_right_associative() {
                 prec
@@ -869,6 +984,14 @@ impl<'a> Parser<'a> {
                 prec + 1
             };
             let rhs = self.parse_duration_expr(next_min)?;
+            if matches!(op, BinOp::Div | BinOp::Mod) && fold_constant(&rhs) == Some(0.0) {
+                let what = if op == BinOp::Div {
+                    "division"
+                } else {
+                    "modulo"
+                };
+                return Err(self.err(PosRange::new(t.start, t.end), format!("{what} by zero")));
+            }
             lhs = Expr::Binary(BinaryExpr {
                 op,
                 lhs: Box::new(lhs),
@@ -897,8 +1020,13 @@ impl<'a> Parser<'a> {
         match t.kind {
             TokenKind::Number => {
                 self.next();
+                let val = self.number_value(t)?;
+                // Upstream converts seconds to nanoseconds in an int64.
+                if val.is_nan() || val.abs() * 1e9 >= i64::MAX as f64 {
+                    return Err(self.err(PosRange::new(t.start, t.end), "duration out of range"));
+                }
                 Ok(Expr::NumberLiteral(NumberLiteral {
-                    val: self.number_value(t)?,
+                    val,
                     duration: false,
                     pos: PosRange::new(t.start, t.end),
                 }))
@@ -963,14 +1091,14 @@ impl<'a> Parser<'a> {
                 } else {
                     BinOp::Add
                 };
-                let atom = self.parse_offset_atom()?;
+                let atom = self.parse_duration_atom()?;
                 negate_or_wrap(op, t.start, atom)
             }
             _ => {
                 if !self.starts_duration_expr() {
                     return Err(self.unexpected("offset", "number, duration, step(), or range()"));
                 }
-                self.parse_offset_atom()?
+                self.parse_duration_atom()?
             }
         };
         let (offset_ms, offset_expr) = self.duration_value(value, false)?;
@@ -1002,10 +1130,6 @@ impl<'a> Parser<'a> {
         *expr_slot = offset_expr;
         *end = end_after;
         Ok(e)
-    }
-
-    fn parse_offset_atom(&mut self) -> PResult<Expr> {
-        self.parse_duration_atom()
     }
 
     fn parse_at(&mut self, mut e: Expr) -> PResult<Expr> {
@@ -1045,7 +1169,10 @@ impl<'a> Parser<'a> {
             if !ts.is_finite() || ts >= i64::MAX as f64 || ts <= i64::MIN as f64 {
                 return Err(self.err(
                     epos,
-                    format!("timestamp out of bounds for @ modifier: {ts:.6}"),
+                    format!(
+                        "timestamp out of bounds for @ modifier: {}",
+                        go_format_f(ts)
+                    ),
                 ));
             }
         }
@@ -1081,14 +1208,30 @@ impl<'a> Parser<'a> {
         } else {
             RangeModifier::Smoothed
         };
-        let word = self.text(t).to_ascii_lowercase();
+        let word = if modifier == RangeModifier::Anchored {
+            "anchored"
+        } else {
+            "smoothed"
+        };
         let epos = e.pos_range();
+        if !self.opts.enable_extended_range_selectors {
+            return Err(self.err(
+                epos,
+                format!("{word} modifier is experimental and not enabled"),
+            ));
+        }
         let (slot, end) = match &mut e {
             Expr::VectorSelector(vs) => (&mut vs.modifier, &mut vs.pos.end),
             Expr::MatrixSelector(ms) => match ms.vector_selector.as_mut() {
                 Expr::VectorSelector(vs) => (&mut vs.modifier, &mut ms.end_pos),
                 _ => return Err(self.err(epos, "ranges only allowed for vector selectors")),
             },
+            Expr::Subquery(_) => {
+                return Err(self.err(
+                    epos,
+                    format!("{word} modifier is not supported for subqueries"),
+                ))
+            }
             _ => {
                 return Err(self.err(
                     epos,
@@ -1096,15 +1239,43 @@ impl<'a> Parser<'a> {
                 ))
             }
         };
-        if *slot != RangeModifier::None {
+        if *slot != RangeModifier::None && *slot != modifier {
             return Err(self.err(
                 epos,
-                "anchored or smoothed modifier may not be set multiple times",
+                "anchored and smoothed modifiers cannot be used together",
             ));
         }
         *slot = modifier;
         *end = t.end;
         Ok(e)
+    }
+}
+
+/// Upstream's `model.ParseDuration` names an unknown unit before
+/// complaining about the form.
+fn duration_error(text: &str, e: crate::model::duration::DurationError) -> String {
+    const UNITS: &[&str] = &["y", "w", "d", "h", "m", "s", "ms"];
+    let unknown = text
+        .split(|c: char| c.is_ascii_digit())
+        .find(|u| !u.is_empty() && !UNITS.contains(u));
+    match unknown {
+        Some(u) => format!(
+            "unknown unit {} in duration {}",
+            crate::model::labels::go_quote(u),
+            crate::model::labels::go_quote(text)
+        ),
+        None => e.to_string(),
+    }
+}
+
+/// Go's `%f`: six decimals, and `+Inf`/`-Inf`/`NaN` spelled as Go does.
+fn go_format_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        format!("{v:.6}")
     }
 }
 

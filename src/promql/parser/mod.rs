@@ -15,7 +15,7 @@ mod expr;
 mod series;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
 
 use super::ast::{Expr, PosRange};
 use crate::model::Matcher;
@@ -60,30 +60,53 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Language features upstream keeps behind `--enable-feature` flags.
+/// Language features upstream keeps behind `--enable-feature` flags. With a
+/// feature off, using it is a parse error worded as upstream's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParseOptions {
     /// `promql-experimental-functions`: experimental functions and the
     /// `limitk`/`limit_ratio` aggregations.
     pub enable_experimental_functions: bool,
+    /// `promql-duration-expr`: arithmetic, `step()`, `range()`, `min_of()`
+    /// and `max_of()` in ranges, subquery steps and offsets.
+    pub experimental_duration_expr: bool,
+    /// `promql-extended-range-selectors`: the `anchored`/`smoothed` modifiers.
+    pub enable_extended_range_selectors: bool,
+    /// `promql-binop-fill-modifiers`: `fill()`, `fill_left()`, `fill_right()`.
+    pub enable_binop_fill_modifiers: bool,
+}
+
+impl ParseOptions {
+    /// Every experimental feature on, as upstream's test scripts run.
+    pub const ALL: ParseOptions = ParseOptions {
+        enable_experimental_functions: true,
+        experimental_duration_expr: true,
+        enable_extended_range_selectors: true,
+        enable_binop_fill_modifiers: true,
+    };
 }
 
 impl Default for ParseOptions {
+    /// The process-wide options set with `set_default_options`.
     fn default() -> Self {
-        ParseOptions {
-            enable_experimental_functions: EXPERIMENTAL_FUNCTIONS.load(Ordering::Relaxed),
+        match DEFAULT_OPTIONS.read() {
+            Ok(o) => *o,
+            Err(poisoned) => *poisoned.into_inner(),
         }
     }
 }
 
-/// Process-wide default for experimental functions, like upstream's
-/// `parser.EnableExperimentalFunctions`. On by default so upstream's test
-/// scripts (which enable it) run; the server sets it from its flags.
-static EXPERIMENTAL_FUNCTIONS: AtomicBool = AtomicBool::new(true);
+/// Process-wide defaults, like upstream's package-level parser flags. All
+/// features start enabled so upstream's test scripts run unchanged; the
+/// server narrows them from `--enable-feature` at startup.
+static DEFAULT_OPTIONS: RwLock<ParseOptions> = RwLock::new(ParseOptions::ALL);
 
-/// Sets whether `parse_expr` accepts experimental functions.
-pub fn set_experimental_functions(enabled: bool) {
-    EXPERIMENTAL_FUNCTIONS.store(enabled, Ordering::Relaxed);
+/// Sets the options `parse_expr` and `ParseOptions::default()` use.
+pub fn set_default_options(opts: ParseOptions) {
+    match DEFAULT_OPTIONS.write() {
+        Ok(mut o) => *o = opts,
+        Err(poisoned) => *poisoned.into_inner() = opts,
+    }
 }
 
 /// Parses and type-checks a PromQL expression.
@@ -99,9 +122,10 @@ pub fn parse_expr_with_options(input: &str, opts: &ParseOptions) -> Result<Expr,
 }
 
 /// Parses a metric selector such as `up{job="x"}` (the API's `match[]`).
+/// Like upstream's `ParseMetricSelector` it does not insist on a non-empty
+/// matcher: the API layer reports that with its own message.
 pub fn parse_metric_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
-    let mut expr = expr::Parser::new(input, ParseOptions::default()).parse_selector_top()?;
-    check::check(input, &mut expr)?;
+    let expr = expr::Parser::new(input, ParseOptions::default()).parse_selector_top()?;
     match expr {
         Expr::VectorSelector(vs) => Ok(vs.matchers),
         other => Err(ParseError::new(

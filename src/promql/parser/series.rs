@@ -89,14 +89,10 @@ fn metric_end(input: &str) -> usize {
 
 fn parse_metric(input: &str, metric: &str) -> Result<Labels, ParseError> {
     if metric.trim().is_empty() {
-        return Err(ParseError::new(
-            input,
-            PosRange::new(0, 0),
-            "unexpected end of input, expected a metric name or label set",
-        ));
+        return Ok(Labels::empty());
     }
     let expr = Parser::new(metric, ParseOptions::default())
-        .parse_selector_top()
+        .parse_series_metric()
         .map_err(|e| ParseError::new(input, e.pos, e.msg))?;
     let Expr::VectorSelector(vs) = expr else {
         return Err(ParseError::new(
@@ -203,13 +199,13 @@ fn split_times(item: &str) -> Option<(&str, &str)> {
 /// `-1-2` -> ("-1", Some("-2")); signs right after an exponent `e` belong to the number.
 fn split_increment(head: &str) -> (&str, Option<&str>) {
     let bytes = head.as_bytes();
-    for i in 1..bytes.len() {
-        let b = bytes[i];
-        if (b == b'+' || b == b'-') && !matches!(bytes[i - 1], b'e' | b'E') {
-            return (&head[..i], Some(&head[i..]));
-        }
+    let split = (1..bytes.len()).find(|&i| {
+        matches!(bytes.get(i), Some(b'+' | b'-')) && !matches!(bytes.get(i - 1), Some(b'e' | b'E'))
+    });
+    match split.and_then(|i| Some((head.get(..i)?, head.get(i..)?))) {
+        Some((start, inc)) => (start, Some(inc)),
+        None => (head, None),
     }
-    (head, None)
 }
 
 fn parse_number_signed(s: &str) -> Option<f64> {
@@ -267,6 +263,169 @@ mod tests {
         assert_eq!(vals("m 1e-1+1e-1x1"), vec![Some(0.1), Some(0.2)]);
         let (_, v) = parse_series_desc("m stale").unwrap_or_default();
         assert!(v.first().is_some_and(|s| is_stale_nan(s.value)));
+    }
+
+    /// Upstream's `testSeries` table: input, labels as `name=value` pairs
+    /// and values (`None` for omitted), or `None` when parsing must fail.
+    #[allow(clippy::type_complexity)]
+    const UPSTREAM: &[(&str, Option<(&[(&str, &str)], &[Option<f64>])>)] = &[
+        ("{} 1 2 3", Some((&[], &[Some(1.0), Some(2.0), Some(3.0)]))),
+        (
+            r#"{a="b"} -1 2 3"#,
+            Some((&[("a", "b")], &[Some(-1.0), Some(2.0), Some(3.0)])),
+        ),
+        (
+            "my_metric 1 2 3",
+            Some((
+                &[("__name__", "my_metric")],
+                &[Some(1.0), Some(2.0), Some(3.0)],
+            )),
+        ),
+        (
+            "my_metric{} 1 2 3",
+            Some((
+                &[("__name__", "my_metric")],
+                &[Some(1.0), Some(2.0), Some(3.0)],
+            )),
+        ),
+        (
+            r#"my_metric{a="b"} 1 2 3-10x4"#,
+            Some((
+                &[("__name__", "my_metric"), ("a", "b")],
+                &[
+                    Some(1.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(-7.0),
+                    Some(-17.0),
+                    Some(-27.0),
+                    Some(-37.0),
+                ],
+            )),
+        ),
+        (
+            r#"my_metric{a="b"} 1 2 3-0x4"#,
+            Some((
+                &[("__name__", "my_metric"), ("a", "b")],
+                &[
+                    Some(1.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(3.0),
+                    Some(3.0),
+                    Some(3.0),
+                    Some(3.0),
+                ],
+            )),
+        ),
+        ("{} 1+1", None),
+        ("{} 1x0", Some((&[], &[Some(1.0)]))),
+        ("{} 1+1x0", Some((&[], &[Some(1.0)]))),
+        (
+            r#"my_metric{a="b"} 1 3 _ 5 _x4"#,
+            Some((
+                &[("__name__", "my_metric"), ("a", "b")],
+                &[
+                    Some(1.0),
+                    Some(3.0),
+                    None,
+                    Some(5.0),
+                    None,
+                    None,
+                    None,
+                    None,
+                ],
+            )),
+        ),
+        (r#"my_metric{a="b"} 1 3 _ 5 _a4"#, None),
+        (
+            r#"my_metric{a="b"} 1 -1"#,
+            Some((
+                &[("__name__", "my_metric"), ("a", "b")],
+                &[Some(1.0), Some(-1.0)],
+            )),
+        ),
+        (
+            r#"my_metric{a="b"} 1 +1"#,
+            Some((
+                &[("__name__", "my_metric"), ("a", "b")],
+                &[Some(1.0), Some(1.0)],
+            )),
+        ),
+        (
+            r#"my_metric{a="b"} 1 -1 -3-10x4 7 9 +5"#,
+            Some((
+                &[("__name__", "my_metric"), ("a", "b")],
+                &[
+                    Some(1.0),
+                    Some(-1.0),
+                    Some(-3.0),
+                    Some(-13.0),
+                    Some(-23.0),
+                    Some(-33.0),
+                    Some(-43.0),
+                    Some(7.0),
+                    Some(9.0),
+                    Some(5.0),
+                ],
+            )),
+        ),
+        (
+            r#"my_metric{a="b"} 1 2 3    "#,
+            Some((
+                &[("__name__", "my_metric"), ("a", "b")],
+                &[Some(1.0), Some(2.0), Some(3.0)],
+            )),
+        ),
+        (
+            r#"my_metric{a="\u70ac"} 1"#,
+            Some((&[("__name__", "my_metric"), ("a", "炬")], &[Some(1.0)])),
+        ),
+        (
+            r#"my_metric{a="\u70ac = torch"} 1"#,
+            Some((
+                &[("__name__", "my_metric"), ("a", "炬 = torch")],
+                &[Some(1.0)],
+            )),
+        ),
+        (r#"my_metric{a="b"} -3-3 -3"#, None),
+        (r#"my_metric{a="b"} -3 -3-3"#, None),
+        (r#"my_metric{a="b"} -3 _-2"#, None),
+        (r#"my_metric{a="b"} -3 3+3x4-4"#, None),
+        ("", Some((&[], &[]))),
+    ];
+
+    #[test]
+    fn upstream_series_table() {
+        for (input, want) in UPSTREAM {
+            let got = parse_series_desc(input);
+            match (want, got) {
+                (None, Err(_)) => {}
+                (None, Ok(v)) => panic!("{input}: expected an error, got {v:?}"),
+                (Some(_), Err(e)) => panic!("{input}: {e}"),
+                (Some((labels, values)), Ok((l, v))) => {
+                    assert_eq!(l, Labels::from_pairs(labels), "{input}");
+                    let got: Vec<Option<f64>> = v
+                        .iter()
+                        .map(|s| if s.omitted { None } else { Some(s.value) })
+                        .collect();
+                    assert_eq!(&got, values, "{input}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn label_set_errors_name_the_label_set() {
+        let err = |s: &str| parse_series_desc(s).map(|_| ()).unwrap_err().to_string();
+        assert!(err("{\"http.requests\"xx}\t\t0+50x2").contains(
+            r#"parse error: unexpected identifier "xx" in label set, expected "," or "}""#
+        ));
+        assert!(err("{\"http.requests\"=, x=\"y\"}\t\t0+50x2")
+            .contains(r#"parse error: unexpected "," in label set, expected string"#));
+        assert!(
+            err("{\"http.requests}\t\t0+50x2").contains("parse error: unterminated quoted string")
+        );
     }
 
     #[test]
