@@ -53,7 +53,7 @@ fn bad_config_fails_with_reason_and_exit_1() {
     assert!(stdout.contains("Checking bad.yml\n"), "{stdout}");
     assert_eq!(
         text(&out.stderr),
-        "  FAILED: parsing YAML file bad.yml: scrape timeout greater than scrape interval for scrape config with job name \"a\"\n"
+        "  FAILED: parsing YAML file bad.yml: scrape timeout greater than scrape interval for scrape config with job name \"a\" at line 2\n"
     );
 }
 

@@ -35,7 +35,7 @@ pub use scrape::{FileSdConfig, HttpSdConfig, ScrapeConfig, StaticConfig};
 pub use storage::{ExemplarsConfig, RetentionConfig, RuntimeConfig, StorageConfig, TsdbConfig};
 pub use types::{with_secrets_revealed, ByteSize, Duration, Secret, Url};
 
-use text::{decode_binary_scalars, expand_env, is_blank_yaml};
+use text::{decode_binary_scalars, expand_env, is_blank_yaml, parse_yaml};
 use unsupported::{Otlp, Tracing};
 
 /// A config could not be read, parsed or validated.
@@ -233,7 +233,7 @@ pub fn load_str_with(
         RawConfig::default()
     } else {
         let text = decode_binary_scalars(text).map_err(ConfigError::invalid)?;
-        serde_yaml::from_str(&text).map_err(|e| ConfigError::invalid(e.to_string()))?
+        parse_yaml(&text).map_err(ConfigError::invalid)?
     };
     let mut cfg = Config {
         global: raw.global.unwrap_or_default(),
@@ -257,7 +257,7 @@ pub fn load_str_with(
             .map_err(ConfigError::invalid)?,
         storage: raw.storage.unwrap_or_default(),
     };
-    cfg.validate(opts).map_err(ConfigError::invalid)?;
+    cfg.validate(opts, text).map_err(ConfigError::invalid)?;
     cfg.expand_external_labels();
     cfg.set_directory(base_dir);
     if !cfg.scrape_config_files.is_empty() {
@@ -268,7 +268,7 @@ pub fn load_str_with(
 
 impl Config {
     /// The checks of upstream's `Config.UnmarshalYAML` that span sections.
-    fn validate(&mut self, opts: LoadOptions) -> Result<(), String> {
+    fn validate(&mut self, opts: LoadOptions, text: &str) -> Result<(), String> {
         if opts.agent_mode {
             if !self.alerting.is_empty() {
                 return Err("field alerting is not allowed in agent mode".into());
@@ -292,13 +292,17 @@ impl Config {
         }
         let mut jobs = std::collections::HashSet::new();
         for sc in &mut self.scrape_configs {
-            sc.resolve(&self.global)?;
-            if !jobs.insert(sc.job_name.clone()) {
-                return Err(format!(
+            let seen_before = jobs.contains(&sc.job_name);
+            sc.resolve(&self.global)
+                .map_err(|e| with_job_line(e, text, &sc.job_name, usize::from(seen_before)))?;
+            if seen_before {
+                let msg = format!(
                     "found multiple scrape configs with job name {:?}",
                     sc.job_name
-                ));
+                );
+                return Err(with_job_line(msg, text, &sc.job_name, 1));
             }
+            jobs.insert(sc.job_name.clone());
         }
         let scheme = self.global.name_validation_scheme();
         let global_rules = self
@@ -418,7 +422,7 @@ impl Config {
                         scrape_configs: Vec::new(),
                     }
                 } else {
-                    serde_yaml::from_str(&text).map_err(|e| file_err(e.to_string()))?
+                    parse_yaml(&text).map_err(file_err)?
                 };
                 let configs =
                     non_null(parsed.scrape_configs, "empty or null scrape config section")
@@ -454,6 +458,28 @@ impl Config {
     /// equal `Config`. Never serve this.
     pub fn to_yaml_with_secrets(&self) -> String {
         types::with_secrets_revealed(|| self.to_yaml())
+    }
+}
+
+/// Adds ` at line N` (the line of the job's `job_name`, its `nth`
+/// occurrence counting from 0) to a job-level error found after parsing,
+/// where the YAML parser no longer knows positions.
+fn with_job_line(message: String, text: &str, job: &str, nth: usize) -> String {
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim_start().trim_start_matches("- ").trim_start();
+            l.strip_prefix("job_name:").is_some_and(|v| {
+                let v = v.split(" #").next().unwrap_or("").trim();
+                v.trim_matches(|c| c == '"' || c == '\'') == job
+            })
+        })
+        .nth(nth)
+        .map(|(i, _)| i + 1);
+    match line {
+        Some(n) => format!("{message} at line {n}"),
+        None => message,
     }
 }
 
@@ -517,14 +543,13 @@ mod tests {
         let dup = "scrape_configs:\n  - job_name: a\n  - job_name: a\n";
         assert_eq!(
             load(dup).err().unwrap_or_default(),
-            r#"found multiple scrape configs with job name "a""#
+            r#"found multiple scrape configs with job name "a" at line 3"#
         );
         let slow =
             "scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 6s\n";
-        assert!(load(slow)
-            .err()
-            .unwrap_or_default()
-            .contains("scrape timeout greater"));
+        let err = load(slow).err().unwrap_or_default();
+        assert!(err.contains("scrape timeout greater"), "{err}");
+        assert!(err.ends_with("at line 2"), "{err}");
     }
 
     #[test]

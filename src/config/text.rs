@@ -1,6 +1,20 @@
-//! Text-level steps of loading that happen outside the YAML parser:
-//! decoding `!!binary` scalars, recognising an empty document, and Go's
-//! `os.Expand` for `$VAR` in external labels.
+//! Text-level steps of loading around the YAML parser: merge keys
+//! (`<<: *defaults`), decoding `!!binary` scalars, recognising an empty
+//! document, and Go's `os.Expand` for `$VAR` in external labels.
+
+use serde::de::DeserializeOwned;
+
+/// Parses YAML into `T`. YAML merge keys (`<<: *anchor`), which upstream's
+/// parser applies, are applied first; such a document goes through a
+/// `Value`, so its errors lose the line number, the one cost of the feature.
+pub(crate) fn parse_yaml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    if !text.contains("<<") {
+        return serde_yaml::from_str(text).map_err(|e| e.to_string());
+    }
+    let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    value.apply_merge().map_err(|e| e.to_string())?;
+    serde_yaml::from_value(value).map_err(|e| e.to_string())
+}
 
 /// Replaces each `!!binary "<base64>"` scalar by the text it encodes.
 /// The YAML parser would hand the base64 text through unchanged, while
@@ -150,6 +164,19 @@ mod tests {
         assert_eq!(expand_env("foo$$bar", env), "foo$bar");
         assert_eq!(expand_env("a$", env), "a$");
         assert_eq!(expand_env("$TEST-1", env), "x-1");
+    }
+
+    #[test]
+    fn merge_keys_apply_with_local_keys_winning() {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Job {
+            a: u32,
+            b: u32,
+        }
+        let jobs: Vec<Job> =
+            parse_yaml("- &d {a: 1, b: 2}\n- <<: *d\n  b: 3\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((jobs[1].a, jobs[1].b), (1, 3));
     }
 
     #[test]
