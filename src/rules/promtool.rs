@@ -460,17 +460,12 @@ fn rule_unit_test(
         }
     }
     let mut errs = Vec::new();
-    for (i, tg) in file.tests.iter().enumerate() {
+    for tg in &file.tests {
         if let Some(re) = run {
             if !re.is_match(&tg.name) {
                 continue;
             }
         }
-        let name = if tg.name.is_empty() {
-            format!("unnamed#{i}")
-        } else {
-            tg.name.clone()
-        };
         let ctx = TestContext {
             eval_interval,
             order: &order,
@@ -478,7 +473,7 @@ fn rule_unit_test(
             ignore_unknown,
             rule_files: &rule_files,
         };
-        if let Err(e) = run_test_group(tg, &name, &ctx) {
+        if let Err(e) = run_test_group(tg, &ctx) {
             errs.extend(e);
         }
     }
@@ -626,7 +621,7 @@ fn next_toward(x: f64, toward: f64) -> f64 {
     f64::from_bits(if up { bits + 1 } else { bits - 1 })
 }
 
-fn run_test_group(tg: &TestGroup, _name: &str, ctx: &TestContext<'_>) -> Result<(), Vec<String>> {
+fn run_test_group(tg: &TestGroup, ctx: &TestContext<'_>) -> Result<(), Vec<String>> {
     let start = start_time(&tg.start_timestamp).map_err(|e| vec![e])?;
     let interval = match duration_of(&tg.interval.clone().map(serde_yaml::Value::String)) {
         Ok(0) => ctx.eval_interval,

@@ -181,14 +181,6 @@ fn strip_location(s: &str) -> String {
     }
 }
 
-const GROUP_FIELDS: &[&str] = &[
-    "name",
-    "interval",
-    "query_offset",
-    "limit",
-    "rules",
-    "labels",
-];
 const RULE_FIELDS: &[&str] = &[
     "record",
     "alert",
@@ -377,7 +369,6 @@ fn decode_rule(
             }
         }
     }
-    debug_assert!(GROUP_FIELDS.len() == 6);
     Some(rule)
 }
 
