@@ -13,6 +13,10 @@ use super::{Env, TemplateError};
 /// Nesting limit for `template` calls, as Go's `maxExecDepth` guards recursion.
 const MAX_EXEC_DEPTH: usize = 1000;
 
+/// Loop iterations one execution may run. Go has no such limit, but a rule
+/// group's thread must not hang on `{{ range 100000000000 }}`.
+const MAX_RANGE_STEPS: usize = 1_000_000;
+
 /// Where an execution error happened: the node's position and its text.
 struct ExecError {
     pos: usize,
@@ -33,6 +37,7 @@ pub fn execute(tree: &Tree, data: Value, env: &Env<'_>) -> Result<String, Templa
         vars: vec![("$".to_string(), data.clone())],
         out: String::new(),
         depth: 0,
+        steps: 0,
     };
     match st.walk_list(&data, &tree.root) {
         Ok(_) => Ok(st.out),
@@ -59,6 +64,7 @@ struct State<'a> {
     vars: Vec<(String, Value)>,
     out: String,
     depth: usize,
+    steps: usize,
 }
 
 impl<'a> State<'a> {
@@ -143,22 +149,27 @@ impl<'a> State<'a> {
         // The pipeline's own declaration was pushed with the whole value;
         // inside the loop it names the element (and index) instead.
         self.vars.truncate(mark);
-        let items: Vec<(Value, Value)> = match &v {
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (Value::Int(i as i64), e.clone()))
-                .collect(),
-            Value::Labels(m) => m
-                .iter()
-                .map(|(k, v)| (Value::str(k.clone()), Value::str(v.clone())))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, v)| (Value::str(k.clone()), v.clone()))
-                .collect(),
-            Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
-            Value::Nil => Vec::new(),
+        // Elements are produced as the loop goes: `range 1000000000` must
+        // not allocate them all up front.
+        let items: Box<dyn Iterator<Item = (Value, Value)>> = match v {
+            Value::List(l) => Box::new(
+                (0..l.len())
+                    .filter_map(move |i| l.get(i).map(|e| (Value::Int(i as i64), e.clone()))),
+            ),
+            Value::Labels(m) => Box::new(
+                m.iter()
+                    .map(|(k, v)| (Value::str(k.clone()), Value::str(v.clone())))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+            Value::Map(m) => Box::new(
+                m.iter()
+                    .map(|(k, v)| (Value::str(k.clone()), v.clone()))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+            Value::Int(n) => Box::new((0..n).map(|i| (Value::Int(i), Value::Int(i)))),
+            Value::Nil => Box::new(std::iter::empty()),
             other => {
                 return Err(ExecError {
                     pos: b.pos,
@@ -167,7 +178,8 @@ impl<'a> State<'a> {
                 })
             }
         };
-        if items.is_empty() {
+        let mut items = items.peekable();
+        if items.peek().is_none() {
             let flow = match &b.else_list {
                 Some(el) => self.walk_list(dot, el)?,
                 None => Flow::Normal,
@@ -176,6 +188,14 @@ impl<'a> State<'a> {
             return Ok(flow);
         }
         for (k, elem) in items {
+            self.steps += 1;
+            if self.steps > MAX_RANGE_STEPS {
+                return Err(ExecError {
+                    pos: b.pos,
+                    node: format!("range {}", pipe_string(&b.pipe)),
+                    msg: format!("range exceeded {MAX_RANGE_STEPS} iterations"),
+                });
+            }
             let inner = self.vars.len();
             match b.pipe.decl.as_slice() {
                 [one] => self.set_or_push(one, elem.clone(), b.pipe.is_assign),

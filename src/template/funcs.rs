@@ -522,6 +522,10 @@ fn go_sprint(args: &[Value]) -> String {
     out
 }
 
+/// Caps printf widths and precisions: a template must not be able to ask
+/// for gigabytes of padding (Go caps these at 1e6 too).
+const MAX_FMT_WIDTH: usize = 1_000_000;
+
 #[derive(Default)]
 struct Flags {
     minus: bool,
@@ -555,7 +559,7 @@ pub fn go_sprintf(format: &str, args: &[Value]) -> String {
         }
         let mut width = None;
         while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-            width = Some(width.unwrap_or(0) * 10 + d as usize);
+            width = Some((width.unwrap_or(0) * 10 + d as usize).min(MAX_FMT_WIDTH));
             chars.next();
         }
         let mut prec = None;
@@ -563,7 +567,7 @@ pub fn go_sprintf(format: &str, args: &[Value]) -> String {
             chars.next();
             let mut p = 0;
             while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                p = p * 10 + d as usize;
+                p = (p * 10 + d as usize).min(MAX_FMT_WIDTH);
                 chars.next();
             }
             prec = Some(p);
@@ -1244,6 +1248,11 @@ mod tests {
         assert_eq!(f("%d %d", vec![Value::Int(1)]), "1 %!d(MISSING)");
         assert_eq!(f("%v", vec![Value::Float(1e6)]), "1e+06");
         assert_eq!(f("%e", vec![Value::Float(1500.0)]), "1.500000e+03");
+        // Absurd widths are capped instead of overflowing.
+        assert_eq!(
+            f("%99999999999999999999999d", vec![Value::Int(1)]).len(),
+            MAX_FMT_WIDTH
+        );
     }
 
     #[test]
