@@ -21,6 +21,40 @@ pub struct RulesFilter {
     pub exclude_alerts: bool,
 }
 
+impl RulesFilter {
+    /// Builds the filter from `/api/v1/rules` query parameters (already
+    /// URL-decoded); the error is upstream's message for a bad parameter.
+    pub fn from_params<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<RulesFilter, String> {
+        let mut f = RulesFilter::default();
+        for (k, v) in params {
+            match k {
+                "type" => {
+                    f.kind = RuleKind::parse(v)
+                        .map_err(|e| format!("invalid parameter \"type\": {e}"))?
+                }
+                "rule_name[]" => f.rule_names.push(v.to_string()),
+                "rule_group[]" => f.group_names.push(v.to_string()),
+                "file[]" => f.files.push(v.to_string()),
+                "exclude_alerts" => {
+                    f.exclude_alerts = match v {
+                        "" | "false" | "0" | "f" | "F" | "FALSE" | "False" => false,
+                        "true" | "1" | "t" | "T" | "TRUE" | "True" => true,
+                        _ => {
+                            return Err(format!(
+                        "parsing exclude_alerts: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                    ))
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleKind {
     Alert,
@@ -34,7 +68,7 @@ impl RuleKind {
             "" => Ok(None),
             "alert" => Ok(Some(RuleKind::Alert)),
             "record" => Ok(Some(RuleKind::Record)),
-            _ => Err(format!("unsupported type {s:?}")),
+            _ => Err(format!("not supported value {s:?}")),
         }
     }
 }
@@ -206,6 +240,25 @@ pub fn alerts_json(m: &RuleManager) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_from_params() {
+        let f = RulesFilter::from_params([
+            ("type", "alert"),
+            ("rule_name[]", "A"),
+            ("rule_name[]", "B"),
+            ("file[]", "/r.yml"),
+            ("exclude_alerts", "true"),
+        ]);
+        let f = f.unwrap_or_default();
+        assert_eq!(f.kind, Some(RuleKind::Alert));
+        assert_eq!(f.rule_names, vec!["A", "B"]);
+        assert!(f.exclude_alerts);
+        assert_eq!(
+            RulesFilter::from_params([("type", "x")]).err().as_deref(),
+            Some("invalid parameter \"type\": not supported value \"x\"")
+        );
+    }
 
     #[test]
     fn formats_like_go() {
