@@ -247,3 +247,35 @@ fn group_threads_evaluate_until_stopped() {
     let n = series(&s.storage, "one").first().map_or(0, |x| x.1.len());
     assert!(n >= 2, "only {n} evaluations");
 }
+
+#[test]
+fn apply_config_expands_globs_and_globals() {
+    let s = setup();
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("a.rules.yml"),
+        "groups:\n  - name: a\n    rules:\n      - record: r\n        expr: vector(1)\n",
+    )
+    .expect("write a");
+    std::fs::write(
+        dir.path().join("b.rules.yml"),
+        "groups:\n  - name: b\n    interval: 10s\n    rules: []\n",
+    )
+    .expect("write b");
+    let cfg_text = format!(
+        "global:\n  evaluation_interval: 30s\n  rule_query_offset: 1m\n  external_labels: {{dc: eu}}\nrule_files:\n  - {}/*.rules.yml\n",
+        dir.path().display()
+    );
+    let cfg = promlite::config::load_str(&cfg_text, dir.path()).expect("valid config");
+    let m = manager(&s);
+    m.apply_config(&cfg).expect("apply config");
+    let groups = m.rule_groups();
+    let names: Vec<(&str, i64)> = groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.interval))
+        .collect();
+    assert_eq!(names, vec![("a", 30_000), ("b", 10_000)]);
+    // The global query offset moves the recorded sample back by a minute.
+    groups[0].eval(120_000);
+    assert_eq!(series(&s.storage, "r")[0].1, vec![(60_000, 1.0)]);
+}

@@ -131,6 +131,16 @@ pub fn set_for_targets(cfg: &AlertmanagerConfig, targets: &[Labels]) -> Alertman
     client_settings(cfg, alertmanager_urls(cfg, targets))
 }
 
+/// The notifier's reloader: external labels, alert relabeling and the
+/// statically configured Alertmanagers of `cfg`.
+pub fn apply_config(n: &super::NotifierManager, cfg: &crate::config::Config) {
+    n.apply_config(
+        cfg.global.external_labels(),
+        alert_relabel(&cfg.alerting.alert_relabel_configs),
+    );
+    n.set_alertmanagers(static_alertmanager_sets(&cfg.alerting));
+}
+
 /// `alert_relabel_configs` as the notifier's relabel function.
 pub fn alert_relabel(cfgs: &[RelabelConfig]) -> Option<Box<AlertRelabel>> {
     if cfgs.is_empty() {

@@ -5,6 +5,7 @@
 //! missed iterations counted).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -194,7 +195,8 @@ pub struct GroupOptions {
     pub resend_delay: i64,
     pub outage_tolerance: i64,
     pub for_grace_period: i64,
-    pub default_query_offset: i64,
+    /// `global.rule_query_offset` in ms; changes on reload.
+    pub default_query_offset: AtomicI64,
     pub metrics: Arc<RuleMetrics>,
 }
 
@@ -275,7 +277,8 @@ impl Group {
     }
 
     fn query_offset(&self) -> i64 {
-        self.query_offset.unwrap_or(self.opts.default_query_offset)
+        self.query_offset
+            .unwrap_or_else(|| self.opts.default_query_offset.load(Ordering::Relaxed))
     }
 
     /// The group's evaluation slot at or before `now` (ms): interval-aligned

@@ -6,6 +6,7 @@
 //! It is an actor for the run group: `run` blocks until `stop`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -159,7 +160,7 @@ impl RuleManager {
                 resend_delay: ms(o.resend_delay),
                 outage_tolerance: ms(o.outage_tolerance),
                 for_grace_period: ms(o.for_grace_period),
-                default_query_offset: ms(o.default_query_offset),
+                default_query_offset: AtomicI64::new(ms(o.default_query_offset)),
                 metrics: Arc::new(RuleMetrics::new(o.registry)),
             }),
             external_url: o.external_url,
@@ -248,6 +249,28 @@ impl RuleManager {
         }
         inner.groups = next;
         Ok(())
+    }
+
+    /// The reloader for a whole config (upstream's rule part of `main.go`):
+    /// expands the `rule_files` globs and applies the global evaluation
+    /// interval, rule query offset and external labels.
+    pub fn apply_config(&self, cfg: &crate::config::Config) -> Result<(), RuleError> {
+        let mut files = Vec::new();
+        for pat in &cfg.rule_files {
+            files.extend(
+                crate::config::glob::glob(pat)
+                    .into_iter()
+                    .map(|p| p.to_string_lossy().to_string()),
+            );
+        }
+        self.opts
+            .default_query_offset
+            .store(cfg.global.rule_query_offset.as_millis(), Ordering::Relaxed);
+        self.update(
+            cfg.global.evaluation_interval.as_millis(),
+            &files,
+            &cfg.global.external_labels(),
+        )
     }
 
     /// Starts evaluating and blocks until `stop` (the run-group actor body).
