@@ -301,15 +301,20 @@ impl Group {
             self.prepare_restore(&mut st, ts);
             st.should_restore = false;
         }
-        let GroupState {
-            rules,
-            series_in_previous_eval,
-            stale_series,
-            ..
-        } = &mut *st;
+        let n = st.rules.len();
+        drop(st);
         let mut samples_total = 0usize;
         let mut rule_secs_sum = 0.0;
-        for (i, rule) in rules.iter_mut().enumerate() {
+        // The lock is taken per rule, so the API waits for at most one
+        // rule's evaluation, not the whole group's.
+        for i in 0..n {
+            let mut st = self.lock();
+            let GroupState {
+                rules,
+                series_in_previous_eval,
+                ..
+            } = &mut *st;
+            let Some(rule) = rules.get_mut(i) else { break };
             let start = Instant::now();
             m.evaluations.with(&[&key]).inc();
             let res = match rule {
@@ -376,9 +381,10 @@ impl Group {
             rule.set_result(append_err, now_millis(), secs);
         }
         // Series of rules removed by a reload: marked stale once.
+        let stale_series = std::mem::take(&mut self.lock().stale_series);
         if !stale_series.is_empty() {
             let mut app = self.opts.appendable.appender();
-            for lset in stale_series.drain(..) {
+            for lset in stale_series {
                 let _ = app.append(0, &lset, ts - offset, stale_nan());
             }
             if let Err(e) = app.commit() {
