@@ -93,6 +93,9 @@ pub struct AlertingRule {
     pub restored: bool,
     /// State found in storage at startup, applied to alerts as they appear.
     pub(crate) restore_from: Option<(ForState, RestoreOptions, i64)>,
+    /// Evaluations left during which `restore_from` applies: the first two
+    /// after startup, as data may still be arriving for the first.
+    pub(crate) restore_evals_left: u8,
     pub active: HashMap<u64, Alert>,
     pub health: RuleHealth,
     pub last_error: Option<String>,
@@ -124,6 +127,7 @@ impl AlertingRule {
             external_url,
             restored,
             restore_from: None,
+            restore_evals_left: 0,
             active: HashMap::new(),
             health: RuleHealth::Unknown,
             last_error: None,
@@ -293,6 +297,12 @@ impl AlertingRule {
         }
         for h in remove {
             self.active.remove(&h);
+        }
+        if self.restore_from.is_some() {
+            self.restore_evals_left = self.restore_evals_left.saturating_sub(1);
+            if self.restore_evals_left == 0 {
+                self.restore_from = None;
+            }
         }
         if limit > 0 && num_active > limit {
             self.active.clear();
@@ -507,6 +517,9 @@ mod tests {
         let _ = r.eval(2_060_000, 0, &q, 0);
         assert_eq!(r.state(), AlertState::Firing);
         assert_eq!(r.active_alerts()[0].active_at, 1_000_000);
+        // After the first two evaluations, old state no longer applies.
+        let _ = r.eval(2_075_000, 0, &q, 0);
+        assert!(r.restore_from.is_none());
     }
 
     fn restore_case(

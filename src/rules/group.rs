@@ -442,6 +442,7 @@ impl Group {
                 },
                 ts,
             ));
+            ar.restore_evals_left = 2;
             ar.restored = true;
         }
     }
