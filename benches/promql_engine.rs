@@ -66,10 +66,28 @@ fn engine() -> Engine {
     })
 }
 
+/// Prints the engine's own peak sample count for a query, the memory figure
+/// that does not depend on the allocator.
+fn report_peak(name: &str, r: &promlite::promql::QueryResult) {
+    eprintln!(
+        "{name}: peak samples in memory {}, samples touched {}",
+        r.stats.peak_samples, r.stats.total_queryable_samples
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let e = engine();
     let s = counters(10_000);
     let end = HOUR + 10 * 60_000;
+    if let Ok(r) = e.range_query(
+        &s,
+        "sum by (group) (rate(http_requests_total[5m]))",
+        end - HOUR,
+        end,
+        SCRAPE,
+    ) {
+        report_peak("sum_rate_10k_series_1h_15s", &r);
+    }
     let mut g = c.benchmark_group("promql_engine");
     g.sample_size(10);
     g.bench_function("sum_rate_10k_series_1h_15s", |b| {
@@ -87,6 +105,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("regex_selector_10k_series", |b| {
         b.iter(|| {
             e.instant_query(&s, "http_requests_total{instance=~\"i1.*5\"}", end)
+                .expect("query runs")
+        })
+    });
+    g.bench_function("count_all_series_10k", |b| {
+        b.iter(|| {
+            e.instant_query(&s, "count({__name__=~\".+\"})", end)
                 .expect("query runs")
         })
     });

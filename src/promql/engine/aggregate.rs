@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use crate::model::labels::METRIC_NAME;
 use crate::model::value::{format_go_f, format_go_g};
 use crate::model::{Labels, LabelsBuilder};
-use crate::promql::ast::{AggOp, AggregateExpr};
+use crate::promql::ast::{AggOp, AggregateExpr, Expr, ValueType};
 
-use super::eval::{expr_pos, Evaluator, Matrix, Series};
-use super::functions::{kahan_sum_inc, quantile};
+use super::eval::{expr_pos, expr_type, unwrap, Evaluator, Matrix, Series};
+use super::range_functions::{kahan_sum_inc, quantile};
 use super::QueryError;
 
 /// One group's running state at one step.
@@ -113,6 +113,102 @@ fn group_labels(metric: &Labels, a: &AggregateExpr) -> Labels {
     }
 }
 
+/// `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev` and `stdvar`:
+/// series are folded in one at a time, so the input never has to be held
+/// whole; groups are keyed by a hash of their labels, as upstream.
+struct SimpleAggregator<'e> {
+    a: &'e AggregateExpr,
+    steps: usize,
+    index: HashMap<u64, usize>,
+    /// Group labels and whether `__name__` goes at the end.
+    groups: Vec<(Labels, bool)>,
+    /// `steps` accumulators per group.
+    accs: Vec<Acc>,
+}
+
+impl<'e> SimpleAggregator<'e> {
+    fn new(a: &'e AggregateExpr, steps: usize) -> SimpleAggregator<'e> {
+        SimpleAggregator {
+            a,
+            steps,
+            index: HashMap::new(),
+            groups: Vec::new(),
+            accs: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, ev: &Evaluator, s: &Series) {
+        self.add_points(ev, &s.metric, s.drop_name, &s.floats);
+    }
+
+    fn add_points(
+        &mut self,
+        ev: &Evaluator,
+        metric: &Labels,
+        drop_name: bool,
+        floats: &[(i64, f64)],
+    ) {
+        let h = if self.a.without {
+            metric.hash_without_labels(&self.a.grouping)
+        } else {
+            metric.hash_for_labels(&self.a.grouping)
+        };
+        let g = match self.index.get(&h) {
+            Some(g) => *g,
+            None => {
+                self.index.insert(h, self.groups.len());
+                self.groups.push((group_labels(metric, self.a), false));
+                self.accs
+                    .resize(self.accs.len() + self.steps, Acc::default());
+                self.groups.len() - 1
+            }
+        };
+        self.groups[g].1 |= drop_name && self.groups[g].0.has(METRIC_NAME);
+        let base = g * self.steps;
+        for &(t, v) in floats {
+            if let Some(acc) = self.accs.get_mut(base + ev.step_index(t)) {
+                acc.add(self.a.op, v);
+            }
+        }
+    }
+
+    fn finish(self, ev: &mut Evaluator) -> Result<Matrix, QueryError> {
+        let n = self.steps;
+        let mut out = Vec::with_capacity(self.groups.len());
+        for (g, (metric, drop)) in self.groups.into_iter().enumerate() {
+            let floats: Vec<(i64, f64)> = self.accs[g * n..(g + 1) * n]
+                .iter()
+                .enumerate()
+                .filter(|(_, acc)| acc.seen)
+                .map(|(k, acc)| (ev.start + k as i64 * ev.interval, acc.result(self.a.op)))
+                .collect();
+            if !floats.is_empty() {
+                ev.account(floats.len())?;
+                out.push(Series {
+                    metric,
+                    floats,
+                    drop_name: drop,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn is_simple(op: AggOp) -> bool {
+    matches!(
+        op,
+        AggOp::Sum
+            | AggOp::Avg
+            | AggOp::Max
+            | AggOp::Min
+            | AggOp::Count
+            | AggOp::Group
+            | AggOp::Stddev
+            | AggOp::Stdvar
+    )
+}
+
 pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Matrix, QueryError> {
     let param_pos = a.param.as_deref().map(expr_pos).unwrap_or(a.pos);
     let mut params: Vec<f64> = Vec::new();
@@ -136,18 +232,54 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
         }
         _ => {}
     }
+    if is_simple(a.op) {
+        let mut agg = SimpleAggregator::new(a, ev.num_steps());
+        // A selector or a range function below streams its series straight in.
+        if let Expr::VectorSelector(vs) = unwrap(&a.expr) {
+            ev.for_each_selected(vs, false, &mut |ev, metric, floats| {
+                agg.add_points(ev, metric, false, &floats);
+                Ok(())
+            })?;
+            return agg.finish(ev);
+        }
+        if let Expr::Call(c) = unwrap(&a.expr) {
+            if let Some(idx) = c
+                .args
+                .iter()
+                .position(|x| expr_type(x) == ValueType::Matrix)
+            {
+                super::range_functions::for_each_range_result(ev, c, idx, &mut |ev, s| {
+                    agg.add(ev, &s);
+                    ev.release(s.floats.len());
+                    Ok(())
+                })?;
+                return agg.finish(ev);
+            }
+        }
+        let m = ev.eval_matrix(&a.expr)?;
+        for s in &m {
+            agg.add(ev, s);
+        }
+        ev.release_matrix(&m);
+        return agg.finish(ev);
+    }
     let m = ev.eval_matrix(&a.expr)?;
-    // Group assignment, once per series.
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // Group assignment, once per series, by a hash of the grouping labels
+    // (as upstream): a group's label set is only built for its first member.
+    let mut index: HashMap<u64, usize> = HashMap::new();
     let mut groups: Vec<(Labels, bool)> = Vec::new();
     let mut group_of: Vec<usize> = Vec::with_capacity(m.len());
     for s in &m {
-        let key = group_labels(&s.metric, a);
-        let g = match index.get(&key) {
+        let h = if a.without {
+            s.metric.hash_without_labels(&a.grouping)
+        } else {
+            s.metric.hash_for_labels(&a.grouping)
+        };
+        let g = match index.get(&h) {
             Some(g) => *g,
             None => {
-                index.insert(key.clone(), groups.len());
-                groups.push((key, false));
+                index.insert(h, groups.len());
+                groups.push((group_labels(&s.metric, a), false));
                 groups.len() - 1
             }
         };
@@ -156,42 +288,6 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
     }
     let n = ev.num_steps();
     let out = match a.op {
-        AggOp::Sum
-        | AggOp::Avg
-        | AggOp::Max
-        | AggOp::Min
-        | AggOp::Count
-        | AggOp::Group
-        | AggOp::Stddev
-        | AggOp::Stdvar => {
-            let mut accs = vec![Acc::default(); groups.len() * n];
-            for (s, g) in m.iter().zip(&group_of) {
-                for &(t, v) in &s.floats {
-                    let k = ev.step_index(t);
-                    if let Some(acc) = accs.get_mut(g * n + k) {
-                        acc.add(a.op, v);
-                    }
-                }
-            }
-            let mut out = Vec::with_capacity(groups.len());
-            for (g, (metric, drop)) in groups.into_iter().enumerate() {
-                let floats: Vec<(i64, f64)> = accs[g * n..(g + 1) * n]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, acc)| acc.seen)
-                    .map(|(k, acc)| (ev.start + k as i64 * ev.interval, acc.result(a.op)))
-                    .collect();
-                if !floats.is_empty() {
-                    ev.account(floats.len())?;
-                    out.push(Series {
-                        metric,
-                        floats,
-                        drop_name: drop,
-                    });
-                }
-            }
-            out
-        }
         AggOp::Quantile => {
             let mut vals: Vec<Vec<f64>> = vec![Vec::new(); groups.len() * n];
             for (s, g) in m.iter().zip(&group_of) {
@@ -201,7 +297,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
                     }
                 }
             }
-            if params.iter().any(|q| q.is_nan() || *q < 0.0 || *q > 1.0) && !m.is_empty() {
+            if params.iter().any(|q| q.is_nan() || *q < 0.0 || *q > 1.0) {
                 let q = params
                     .iter()
                     .find(|q| q.is_nan() || **q < 0.0 || **q > 1.0)
@@ -281,6 +377,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
         AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
             select_k(ev, a, &m, &group_of, groups.len(), &params, param_pos)?
         }
+        // Handled by `SimpleAggregator` above.
+        _ => Vec::new(),
     };
     ev.release_matrix(&m);
     Ok(out)

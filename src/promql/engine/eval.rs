@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::model::labels::METRIC_NAME;
-use crate::model::{is_stale_nan, Labels, Matcher};
+use crate::model::{is_stale_nan, Labels};
 use crate::promql::ast::{
     AggregateExpr, BinOp, Call, Expr, MatrixSelector, PosRange, RangeModifier, SubqueryExpr,
     ValueType, VectorSelector,
@@ -31,8 +31,9 @@ pub(crate) struct Series {
 
 pub(crate) type Matrix = Vec<Series>;
 
-/// A selected series: labels and raw samples.
-type RawSeries = (Labels, Vec<(i64, f64)>);
+/// Receives an instant selector's series: labels and per-step points.
+pub(crate) type SelectedSink<'s> =
+    dyn FnMut(&mut Evaluator, &Labels, Vec<(i64, f64)>) -> Result<(), QueryError> + 's;
 
 /// What a node evaluates to.
 pub(crate) enum Val {
@@ -42,8 +43,8 @@ pub(crate) enum Val {
 
 /// The range a matrix-valued argument of a function covers at each step.
 pub(crate) struct RangeArg {
-    /// Series with their raw (or subquery) points.
-    pub series: Matrix,
+    /// Where the series come from, one at a time.
+    source: RangeSource,
     pub range: i64,
     pub offset: i64,
     /// `@` time, if pinned.
@@ -54,6 +55,59 @@ pub(crate) struct RangeArg {
     pub modifier: RangeModifier,
     /// The lookback delta, which bounds the boundary samples of extended ranges.
     pub lookback: i64,
+}
+
+/// The series of a range argument: a storage select read lazily (one
+/// series' samples in memory at a time), or a subquery's result.
+enum RangeSource {
+    Select {
+        set: crate::storage::SeriesSet,
+        /// Kept alive while its series are read.
+        _querier: Box<dyn crate::storage::Querier>,
+        mint: i64,
+        maxt: i64,
+        size_hint: usize,
+    },
+    Series(std::vec::IntoIter<Series>),
+}
+
+impl RangeArg {
+    /// The next series with its samples (stale markers dropped).
+    pub fn next_series(&mut self) -> Option<Result<Series, QueryError>> {
+        match &mut self.source {
+            RangeSource::Series(it) => it.next().map(Ok),
+            RangeSource::Select {
+                set,
+                mint,
+                maxt,
+                size_hint,
+                ..
+            } => {
+                let series = match set.next()? {
+                    Ok(s) => s,
+                    Err(e) => return Some(Err(storage_error(e))),
+                };
+                let mut floats = Vec::with_capacity(*size_hint);
+                let mut it = series.iterator();
+                let mut cur = it.seek(*mint);
+                while let Some((t, v)) = cur {
+                    if t > *maxt {
+                        break;
+                    }
+                    if !is_stale_nan(v) {
+                        floats.push((t, v));
+                    }
+                    cur = it.next();
+                }
+                *size_hint = floats.len().max(16);
+                Some(Ok(Series {
+                    metric: series.labels().clone(),
+                    floats,
+                    drop_name: false,
+                }))
+            }
+        }
+    }
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -86,12 +140,9 @@ pub(crate) fn expr_type(e: &Expr) -> ValueType {
                 ValueType::Vector
             }
         }
-        Expr::Call(c) => match c.name.as_str() {
-            "time" | "scalar" | "pi" | "step" | "range" | "start" | "end" | "min_of" | "max_of" => {
-                ValueType::Scalar
-            }
-            _ => ValueType::Vector,
-        },
+        Expr::Call(c) => crate::promql::functions::get_function(&c.name)
+            .map(|f| f.return_type)
+            .unwrap_or(ValueType::Vector),
         Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
         Expr::NumberLiteral(_) => ValueType::Scalar,
         Expr::Paren(p) => expr_type(&p.expr),
@@ -315,11 +366,11 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => Ok(Val::Matrix(self.eval_vector_selector(vs, false)?)),
             Expr::MatrixSelector(ms) => {
                 let arg = self.range_arg_selector(ms)?;
-                Ok(Val::Matrix(self.matrix_at(&arg, self.start)?))
+                Ok(Val::Matrix(self.matrix_at(arg, self.start)?))
             }
             Expr::Subquery(sq) => {
                 let arg = self.range_arg_subquery(sq)?;
-                Ok(Val::Matrix(self.matrix_at(&arg, self.start)?))
+                Ok(Val::Matrix(self.matrix_at(arg, self.start)?))
             }
             Expr::Call(c) => self.eval_call(c),
             Expr::Aggregate(a) => self.eval_aggregate(a),
@@ -398,47 +449,6 @@ impl<'a> Evaluator<'a> {
         Ok(Val::Matrix(m))
     }
 
-    /// Reads the series of `matchers` with samples in `[mint, maxt]`.
-    fn select(
-        &mut self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-        hints: SelectHints,
-    ) -> Result<Vec<RawSeries>, QueryError> {
-        let querier = self
-            .queryable
-            .querier(mint, maxt)
-            .map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
-        let set = querier
-            .select(false, Some(&hints), matchers)
-            .map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
-        let mut out = Vec::new();
-        // Series of one selector tend to have similar lengths: size each
-        // buffer like the previous one.
-        let mut size_hint = 16;
-        for s in set {
-            let s =
-                s.map_err(|e| QueryError::new(super::QueryErrorKind::Storage, e.to_string()))?;
-            let mut it = s.iterator();
-            let mut samples = Vec::with_capacity(size_hint);
-            let mut cur = it.seek(mint);
-            while let Some((t, v)) = cur {
-                if t > maxt {
-                    break;
-                }
-                samples.push((t, v));
-                cur = it.next();
-            }
-            size_hint = samples.len().max(16);
-            out.push((s.labels().clone(), samples));
-            if out.len() % 1024 == 0 {
-                self.check_deadline()?;
-            }
-        }
-        Ok(out)
-    }
-
     /// An instant selector at every step. With `timestamps`, each point's
     /// value is the sample's own timestamp in seconds (for `timestamp()`).
     pub fn eval_vector_selector(
@@ -446,6 +456,28 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         timestamps: bool,
     ) -> Result<Matrix, QueryError> {
+        let mut out = Vec::new();
+        self.for_each_selected(vs, timestamps, &mut |ev, metric, floats| {
+            ev.account(floats.len())?;
+            out.push(Series {
+                metric: metric.clone(),
+                floats,
+                drop_name: false,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Walks an instant selector's series one at a time, handing each
+    /// series' labels and per-step points to `sink` (series without any
+    /// point are skipped).
+    pub fn for_each_selected(
+        &mut self,
+        vs: &VectorSelector,
+        timestamps: bool,
+        sink: &mut SelectedSink,
+    ) -> Result<(), QueryError> {
         let (first, last) = match vs.timestamp {
             Some(at) => (at, at),
             None => (self.start, self.end),
@@ -460,28 +492,40 @@ impl<'a> Evaluator<'a> {
             step: self.interval,
             ..SelectHints::default()
         };
-        let raw = self.select(&vs.matchers, mint, maxt, hints)?;
+        let querier = self.queryable.querier(mint, maxt).map_err(storage_error)?;
+        let set = querier
+            .select(false, Some(&hints), &vs.matchers)
+            .map_err(storage_error)?;
         let steps: Vec<i64> = self.steps().collect();
-        let mut out = Vec::with_capacity(raw.len());
-        for (metric, samples) in raw {
+        // Each series is walked once with its iterator: no sample buffer.
+        for (i, series) in set.enumerate() {
+            let series = series.map_err(storage_error)?;
+            let mut it = series.iterator();
+            // `cur`: the last sample at or before the step; `next`: the one after.
+            let mut cur: Option<(i64, f64)> = None;
+            let mut next = it.seek(mint);
             let mut floats = Vec::new();
-            let mut idx = 0usize;
             for &ts in &steps {
                 let reft = vs.timestamp.unwrap_or(ts) - vs.original_offset;
-                // Samples are sorted: move to the last one at or before reft.
-                while idx < samples.len() && samples[idx].0 <= reft {
-                    idx += 1;
+                let from = reft - self.lookback + 1;
+                if next.is_some_and(|n| n.0 < from) {
+                    // Skip ahead over samples no step will look at.
+                    cur = None;
+                    next = it.seek(from);
                 }
-                if idx == 0 {
+                while let Some(n) = next.filter(|n| n.0 <= reft) {
+                    cur = Some(n);
+                    next = it.next();
+                }
+                let Some((t, v)) = cur else {
                     continue;
-                }
-                let (t, v) = samples[idx - 1];
-                if t <= reft - self.lookback || is_stale_nan(v) {
+                };
+                if t < from || is_stale_nan(v) {
                     continue;
                 }
                 let mut v = v;
                 if smoothed && t < reft {
-                    if let Some(&(nt, nv)) = samples.get(idx) {
+                    if let Some((nt, nv)) = next {
                         if nt < reft + self.lookback && !is_stale_nan(nv) {
                             v += (nv - v) * (reft - t) as f64 / (nt - t) as f64;
                         }
@@ -490,16 +534,13 @@ impl<'a> Evaluator<'a> {
                 floats.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
             }
             if !floats.is_empty() {
-                self.account(floats.len())?;
-                out.push(Series {
-                    metric,
-                    floats,
-                    drop_name: false,
-                });
+                sink(self, series.labels(), floats)?;
             }
-            self.check_deadline()?;
+            if i % 256 == 0 {
+                self.check_deadline()?;
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Reads a range selector's series over the whole query.
@@ -527,20 +568,18 @@ impl<'a> Evaluator<'a> {
             range: ms.range,
             ..SelectHints::default()
         };
-        let raw = self.select(&vs.matchers, mint, maxt, hints)?;
-        let series = raw
-            .into_iter()
-            .map(|(metric, mut floats)| {
-                floats.retain(|p| !is_stale_nan(p.1));
-                Series {
-                    metric,
-                    floats,
-                    drop_name: false,
-                }
-            })
-            .collect();
+        let querier = self.queryable.querier(mint, maxt).map_err(storage_error)?;
+        let set = querier
+            .select(false, Some(&hints), &vs.matchers)
+            .map_err(storage_error)?;
         Ok(RangeArg {
-            series,
+            source: RangeSource::Select {
+                set,
+                _querier: querier,
+                mint,
+                maxt,
+                size_hint: 16,
+            },
             range: ms.range,
             offset: vs.original_offset,
             at: vs.timestamp,
@@ -583,7 +622,7 @@ impl<'a> Evaluator<'a> {
         self.adopt(child);
         let series = res?;
         Ok(RangeArg {
-            series,
+            source: RangeSource::Series(series.into_iter()),
             range: sq.range,
             offset: sq.original_offset,
             at: sq.timestamp,
@@ -595,18 +634,19 @@ impl<'a> Evaluator<'a> {
 
     /// The range-vector value of `arg` at step `ts` (a top-level range
     /// selector or subquery in an instant query).
-    fn matrix_at(&mut self, arg: &RangeArg, ts: i64) -> Result<Matrix, QueryError> {
+    fn matrix_at(&mut self, mut arg: RangeArg, ts: i64) -> Result<Matrix, QueryError> {
         let reft = arg.at.unwrap_or(ts) - arg.offset;
         let lo = reft - arg.range;
         let mut out = Vec::new();
-        for s in &arg.series {
+        while let Some(s) = arg.next_series() {
+            let s = s?;
             let a = s.floats.partition_point(|p| p.0 <= lo);
             let b = s.floats.partition_point(|p| p.0 <= reft);
             if a < b {
                 let floats = s.floats[a..b].to_vec();
                 self.account(floats.len())?;
                 out.push(Series {
-                    metric: s.metric.clone(),
+                    metric: s.metric,
                     floats,
                     drop_name: s.drop_name,
                 });
@@ -639,6 +679,10 @@ impl<'a> Evaluator<'a> {
     fn eval_binary(&mut self, b: &crate::promql::ast::BinaryExpr) -> Result<Val, QueryError> {
         super::binary::eval_binary(self, b).map(Val::Matrix)
     }
+}
+
+fn storage_error(e: crate::storage::StorageError) -> QueryError {
+    QueryError::new(super::QueryErrorKind::Storage, e.to_string())
 }
 
 /// Collects per-step output samples into series keyed by label set, as

@@ -1,21 +1,26 @@
 //! The PromQL query engine, as upstream's `promql.Engine`: options, the
 //! instant/range query entry points, the concurrency gate, timeouts and the
-//! sample limit. Evaluation itself lives in `eval`; function math in
-//! `functions`; aggregation in `aggregate`; binary operators in `binary`.
-//! The engine sees storage only through `storage::Queryable`.
+//! sample limit. `preprocess` resolves duration expressions and marks
+//! step-invariant sub-trees; `eval` walks the tree over all steps at once;
+//! `functions`, `range_functions` and `histogram` hold the functions;
+//! `aggregate` and `binary` the operators; `annotations` the warnings and
+//! infos. The engine sees storage only through `storage::Queryable`.
 
 mod aggregate;
 mod annotations;
 mod binary;
 mod eval;
 mod functions;
+mod histogram;
 mod preprocess;
+mod range_functions;
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::storage::Queryable;
+use crate::telemetry::{self, Counter, Gauge};
 
 use super::ast::Expr;
 use super::value::Value;
@@ -187,11 +192,51 @@ impl Drop for GateSlot {
     }
 }
 
+/// The engine's own metrics, under upstream's names.
+#[derive(Clone)]
+struct EngineMetrics {
+    /// `prometheus_engine_queries`: running or waiting.
+    queries: Gauge,
+    /// `prometheus_engine_query_samples_total`.
+    samples: Counter,
+}
+
+impl EngineMetrics {
+    fn register(opts: &EngineOpts) -> EngineMetrics {
+        let reg = telemetry::global();
+        reg.gauge(
+            "prometheus_engine_queries_concurrent_max",
+            "The max number of concurrent queries.",
+        )
+        .set(opts.max_concurrency as f64);
+        EngineMetrics {
+            queries: reg.gauge(
+                "prometheus_engine_queries",
+                "The current number of queries being executed or waiting.",
+            ),
+            samples: reg.counter(
+                "prometheus_engine_query_samples_total",
+                "The total number of samples loaded by all queries.",
+            ),
+        }
+    }
+}
+
+/// Counts a query in `prometheus_engine_queries` until dropped.
+struct RunningQuery<'m>(&'m Gauge);
+
+impl Drop for RunningQuery<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The PromQL engine. Cheap to clone; clones share the concurrency gate.
 #[derive(Clone)]
 pub struct Engine {
     opts: EngineOpts,
     gate: Arc<Gate>,
+    metrics: EngineMetrics,
 }
 
 impl Engine {
@@ -201,7 +246,12 @@ impl Engine {
             running: Mutex::new(0),
             freed: Condvar::new(),
         });
-        Engine { opts, gate }
+        let metrics = EngineMetrics::register(&opts);
+        Engine {
+            opts,
+            gate,
+            metrics,
+        }
     }
 
     pub fn opts(&self) -> &EngineOpts {
@@ -268,13 +318,23 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, QueryError> {
+        self.metrics.queries.inc();
+        let _running = RunningQuery(&self.metrics.queries);
         let queued = Instant::now();
         let deadline = queued + self.opts.timeout;
         let _slot = self.gate.enter(deadline)?;
         let began = Instant::now();
+        for t in [start, end, step] {
+            if t.abs() > preprocess::MAX_TIME_MS {
+                return Err(QueryError::bad_data(format!(
+                    "query time {t}ms is out of the supported range"
+                )));
+            }
+        }
         let expr = preprocess::preprocess(expr, start, end, step, &self.opts)?;
         let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, step, deadline);
         let value = ev.run(&expr, step == 0)?;
+        self.metrics.samples.add(ev.total_samples as f64);
         let (warnings, infos) = ev.annotations.render(text);
         Ok(QueryResult {
             value,
@@ -381,6 +441,8 @@ mod tests {
         let err = e.instant_query(&s, "sum(", 0).unwrap_err();
         assert_eq!(err.kind, QueryErrorKind::BadData);
         assert!(err.message.starts_with("1:"), "{}", err.message);
+        let err = e.instant_query(&s, "reqs_total", i64::MAX).unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::BadData);
         let e = Engine::new(EngineOpts {
             timeout: Duration::from_millis(0),
             ..EngineOpts::default()
@@ -388,6 +450,12 @@ mod tests {
         let err = e.instant_query(&s, "reqs_total", 0).unwrap_err();
         assert_eq!(err.kind, QueryErrorKind::Timeout);
         assert_eq!(err.message, "query timed out in query execution");
+    }
+
+    #[test]
+    fn engine_is_shareable_across_threads() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<Engine>();
     }
 
     #[test]

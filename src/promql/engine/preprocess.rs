@@ -25,6 +25,20 @@ pub const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
     "timestamp",
 ];
 
+/// Largest time, offset or range (ms) the engine accepts: about 35,000
+/// years, far beyond any real data, and small enough that the engine's
+/// time arithmetic cannot overflow.
+pub(crate) const MAX_TIME_MS: i64 = 1 << 50;
+
+fn check_time(what: &str, v: i64) -> Result<i64, QueryError> {
+    if v.abs() > MAX_TIME_MS {
+        return Err(QueryError::bad_data(format!(
+            "{what} {v}ms is out of the supported range"
+        )));
+    }
+    Ok(v)
+}
+
 /// Returns the rewritten copy of `expr` for a query over `[start, end]` with `step`.
 pub(crate) fn preprocess(
     expr: &Expr,
@@ -164,9 +178,13 @@ impl Ctx<'_> {
     fn resolve(&self, e: &mut Expr) -> Result<(), QueryError> {
         match e {
             Expr::VectorSelector(vs) => {
-                vs.original_offset = self.offset(vs.original_offset, &vs.offset_expr)?;
+                vs.original_offset =
+                    check_time("offset", self.offset(vs.original_offset, &vs.offset_expr)?)?;
                 vs.offset_expr = None;
                 vs.timestamp = self.at_time(vs.timestamp, vs.start_or_end)?;
+                if let Some(t) = vs.timestamp {
+                    check_time("@ time", t)?;
+                }
                 vs.start_or_end = None;
             }
             Expr::MatrixSelector(ms) => {
@@ -179,6 +197,7 @@ impl Ctx<'_> {
                         )));
                     }
                 }
+                check_time("range", ms.range)?;
                 self.resolve(&mut ms.vector_selector)?;
             }
             Expr::Subquery(sq) => {
@@ -188,9 +207,15 @@ impl Ctx<'_> {
                 if let Some(s) = sq.step_expr.take() {
                     sq.step = self.duration(&s)?;
                 }
-                sq.original_offset = self.offset(sq.original_offset, &sq.offset_expr)?;
+                sq.original_offset =
+                    check_time("offset", self.offset(sq.original_offset, &sq.offset_expr)?)?;
                 sq.offset_expr = None;
                 sq.timestamp = self.at_time(sq.timestamp, sq.start_or_end)?;
+                if let Some(t) = sq.timestamp {
+                    check_time("@ time", t)?;
+                }
+                check_time("range", sq.range)?;
+                check_time("step", sq.step)?;
                 sq.start_or_end = None;
                 self.resolve(&mut sq.expr)?;
             }
