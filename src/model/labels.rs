@@ -122,7 +122,7 @@ impl Labels {
     /// Hash over only the named labels (upstream's `HashForLabels`).
     pub fn hash_for_labels(&self, names: &[String]) -> u64 {
         let mut h = Fnv64::new();
-        for l in self.0.iter().filter(|l| names.iter().any(|n| *n == l.name)) {
+        for l in self.0.iter().filter(|l| names.contains(&l.name)) {
             h.write(l.name.as_bytes());
             h.write(&[0xff]);
             h.write(l.value.as_bytes());
@@ -138,7 +138,7 @@ impl Labels {
         for l in self
             .0
             .iter()
-            .filter(|l| l.name != METRIC_NAME && !names.iter().any(|n| *n == l.name))
+            .filter(|l| l.name != METRIC_NAME && !names.contains(&l.name))
         {
             h.write(l.name.as_bytes());
             h.write(&[0xff]);
@@ -153,7 +153,7 @@ impl Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| names.iter().any(|n| *n == l.name))
+                .filter(|l| names.contains(&l.name))
                 .cloned()
                 .collect(),
         )

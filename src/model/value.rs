@@ -67,7 +67,7 @@ pub fn format_go_g(v: f64) -> String {
     if neg {
         out.push('-');
     }
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         // %e form: d.ddde±XX with at least two exponent digits.
         out.push_str(&digits[..1]);
         if digits.len() > 1 {

@@ -152,6 +152,9 @@ enum Child {
     Histogram(Histogram),
 }
 
+/// Computes a family's samples at scrape time: `(label values, value)` pairs.
+type CollectFn = Box<dyn Fn() -> Vec<(Vec<String>, f64)> + Send + Sync>;
+
 /// A family: one name, help and type; children keyed by label values.
 struct Family {
     name: String,
@@ -160,7 +163,7 @@ struct Family {
     label_names: Vec<String>,
     buckets: Vec<f64>,
     children: Mutex<BTreeMap<Vec<String>, Child>>,
-    func: Option<Box<dyn Fn() -> Vec<(Vec<String>, f64)> + Send + Sync>>,
+    func: Option<CollectFn>,
 }
 
 impl Family {
