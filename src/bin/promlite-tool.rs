@@ -17,6 +17,7 @@ use promlite::config::{
 use promlite::model::labels::Label;
 use promlite::model::relabel;
 use promlite::model::Labels;
+use promlite::rules::promtool as rules_promtool;
 
 const SUCCESS: u8 = 0;
 const FAILURE: u8 = 1;
@@ -38,6 +39,12 @@ Commands:
 
   check config [<flags>] <config-files>...
     Check if the config files are valid or not.
+
+  check rules [<flags>] [<rule-files>...]
+    Check if the rule files are valid or not.
+
+  test rules [<flags>] <test-rule-file>...
+    Unit tests for rules.
 ";
 
 const CHECK_CONFIG_HELP: &str = "usage: promlite-tool check config [<flags>] <config-files>...
@@ -118,6 +125,8 @@ fn run(args: Vec<OsString>) -> Result<u8, UsageError> {
         .as_slice()
     {
         ["check", "config"] => check_config_command(parser),
+        ["check", "rules"] => rules_command(parser, rules_promtool::check_rules_cmd),
+        ["test", "rules"] => rules_command(parser, rules_promtool::test_rules_cmd),
         ["help"] => {
             print!("{HELP}");
             Ok(SUCCESS)
@@ -127,6 +136,28 @@ fn run(args: Vec<OsString>) -> Result<u8, UsageError> {
         ["check", other] => Err(UsageError(format!("expected command but got \"{other}\""))),
         [other, ..] => Err(UsageError(format!("expected command but got \"{other}\""))),
     }
+}
+
+/// `check rules` and `test rules` live with the rules engine; they take the
+/// remaining arguments as they are and write to stdout/stderr.
+fn rules_command(
+    mut parser: lexopt::Parser,
+    cmd: fn(&[String], &mut rules_promtool::Output<'_>) -> i32,
+) -> Result<u8, UsageError> {
+    let mut args = Vec::new();
+    for a in parser.raw_args()? {
+        match a.into_string() {
+            Ok(s) => args.push(s),
+            Err(a) => return Err(UsageError(format!("argument {a:?} is not valid UTF-8"))),
+        }
+    }
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    let mut out = rules_promtool::Output {
+        out: &mut stdout,
+        err: &mut stderr,
+    };
+    Ok(u8::try_from(cmd(&args, &mut out)).unwrap_or(FAILURE))
 }
 
 /// Which lint checks `--lint` asked for.

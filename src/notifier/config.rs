@@ -1,0 +1,196 @@
+//! From `alerting:` in prometheus.yml to what the notifier needs: the
+//! Alertmanager URLs of each `alertmanagers` block (targets relabeled with
+//! `__scheme__`, `__address__`, `__alerts_path__` as upstream does), their
+//! client settings, and the `alert_relabel_configs` function.
+
+use std::time::Duration;
+
+use crate::config::{AlertingConfig, AlertmanagerConfig};
+use crate::model::relabel::{process, RelabelConfig};
+use crate::model::{Labels, LabelsBuilder};
+
+use super::{AlertRelabel, AlertmanagerSet, Auth};
+
+const ADDRESS_LABEL: &str = "__address__";
+const SCHEME_LABEL: &str = "__scheme__";
+const PATH_LABEL: &str = "__alerts_path__";
+
+/// Upstream's `postPath`: `path.Join("/", prefix, "/api/v2/alerts")`.
+fn alerts_path(prefix: &str) -> String {
+    let p = prefix.trim_matches('/');
+    if p.is_empty() {
+        "/api/v2/alerts".to_string()
+    } else {
+        format!("/{p}/api/v2/alerts")
+    }
+}
+
+/// The alerts URLs of discovered `targets` (each with `__address__` and its
+/// group's labels) for one `alertmanagers` block, after its relabeling.
+/// Targets dropped by relabeling or left with an address containing `/`
+/// are skipped, as upstream rejects them.
+pub fn alertmanager_urls(cfg: &AlertmanagerConfig, targets: &[Labels]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in targets {
+        let mut b: LabelsBuilder = t.builder();
+        b.set(SCHEME_LABEL, &cfg.scheme);
+        b.set(PATH_LABEL, &alerts_path(&cfg.path_prefix));
+        let lset = b.build();
+        let Some(l) = process(&lset, &cfg.relabel_configs) else {
+            continue;
+        };
+        let addr = l.get_or_empty(ADDRESS_LABEL);
+        if addr.is_empty() || addr.contains('/') {
+            log::warn!("Skipping Alertmanager with invalid address {addr:?}");
+            continue;
+        }
+        out.push(format!(
+            "{}://{addr}{}",
+            l.get_or_empty(SCHEME_LABEL),
+            l.get_or_empty(PATH_LABEL)
+        ));
+    }
+    out
+}
+
+/// Targets of the block's `static_configs`, as discovery would send them.
+pub fn static_targets(cfg: &AlertmanagerConfig) -> Vec<Labels> {
+    let mut out = Vec::new();
+    for sc in &cfg.static_configs {
+        for t in &sc.targets {
+            let mut b = LabelsBuilder::new();
+            for (k, v) in &sc.labels {
+                b.set(k, v);
+            }
+            b.set(ADDRESS_LABEL, t);
+            out.push(b.build());
+        }
+    }
+    out
+}
+
+fn read_secret_file(path: &str) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().to_string(),
+        Err(e) => {
+            log::error!("Cannot read secret file {path} for Alertmanager: {e}");
+            String::new()
+        }
+    }
+}
+
+/// Client settings of one block.
+fn client_settings(cfg: &AlertmanagerConfig, urls: Vec<String>) -> AlertmanagerSet {
+    let h = &cfg.http_client_config;
+    let auth = if let Some(b) = &h.basic_auth {
+        let username = if b.username_file.is_empty() {
+            b.username.clone()
+        } else {
+            read_secret_file(&b.username_file)
+        };
+        let password = if b.password_file.is_empty() {
+            b.password.expose().to_string()
+        } else {
+            read_secret_file(&b.password_file)
+        };
+        Auth::Basic { username, password }
+    } else if let Some(a) = &h.authorization {
+        let credentials = if a.credentials_file.is_empty() {
+            a.credentials.expose().to_string()
+        } else {
+            read_secret_file(&a.credentials_file)
+        };
+        let kind = if a.kind.is_empty() {
+            "Bearer".to_string()
+        } else {
+            a.kind.clone()
+        };
+        Auth::Authorization { kind, credentials }
+    } else {
+        Auth::None
+    };
+    let ms = cfg.timeout.as_millis().max(1) as u64;
+    AlertmanagerSet {
+        urls,
+        timeout: Duration::from_millis(ms),
+        auth,
+    }
+}
+
+/// One `AlertmanagerSet` per `alertmanagers` block, from static configs only
+/// (file SD targets come through `set_for_targets` once discovered).
+pub fn static_alertmanager_sets(cfg: &AlertingConfig) -> Vec<AlertmanagerSet> {
+    cfg.alertmanagers
+        .iter()
+        .map(|am| client_settings(am, alertmanager_urls(am, &static_targets(am))))
+        .collect()
+}
+
+/// The set of one block for targets found by service discovery.
+pub fn set_for_targets(cfg: &AlertmanagerConfig, targets: &[Labels]) -> AlertmanagerSet {
+    client_settings(cfg, alertmanager_urls(cfg, targets))
+}
+
+/// The notifier's reloader: external labels, alert relabeling and the
+/// statically configured Alertmanagers of `cfg`.
+pub fn apply_config(n: &super::NotifierManager, cfg: &crate::config::Config) {
+    n.apply_config(
+        cfg.global.external_labels(),
+        alert_relabel(&cfg.alerting.alert_relabel_configs),
+    );
+    n.set_alertmanagers(static_alertmanager_sets(&cfg.alerting));
+}
+
+/// `alert_relabel_configs` as the notifier's relabel function.
+pub fn alert_relabel(cfgs: &[RelabelConfig]) -> Option<Box<AlertRelabel>> {
+    if cfgs.is_empty() {
+        return None;
+    }
+    let cfgs = cfgs.to_vec();
+    Some(Box::new(move |l: &Labels| process(l, &cfgs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_alertmanagers_from_yaml() {
+        let yaml = r#"
+alerting:
+  alert_relabel_configs:
+    - source_labels: [severity]
+      regex: debug
+      action: drop
+  alertmanagers:
+    - scheme: http
+      path_prefix: /am/
+      timeout: 3s
+      basic_auth: {username: u, password: p}
+      static_configs:
+        - targets: ["a:9093", "b:9093"]
+      relabel_configs:
+        - source_labels: [__address__]
+          regex: "b:.*"
+          action: drop
+"#;
+        let cfg = crate::config::load_str(yaml, std::path::Path::new(".")).expect("valid config");
+        let sets = static_alertmanager_sets(&cfg.alerting);
+        assert_eq!(sets.len(), 1);
+        assert_eq!(
+            sets[0].urls,
+            vec!["http://a:9093/am/api/v2/alerts".to_string()]
+        );
+        assert_eq!(sets[0].timeout, Duration::from_secs(3));
+        assert_eq!(
+            sets[0].auth,
+            Auth::Basic {
+                username: "u".into(),
+                password: "p".into()
+            }
+        );
+        let relabel = alert_relabel(&cfg.alerting.alert_relabel_configs).expect("relabel set");
+        assert!(relabel(&Labels::from_pairs(&[("severity", "debug")])).is_none());
+        assert!(relabel(&Labels::from_pairs(&[("severity", "page")])).is_some());
+    }
+}
