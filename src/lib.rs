@@ -9,3 +9,4 @@ pub mod promql;
 pub mod run_group;
 pub mod storage;
 pub mod telemetry;
+pub mod tsdb;

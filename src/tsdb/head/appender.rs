@@ -1,0 +1,136 @@
+//! `HeadAppender`: collects a batch, writes it to the WAL on commit, then
+//! makes it visible. Per sample it takes one shared (read) lock on the
+//! series' stripe to report out-of-order and duplicate errors right away, as
+//! upstream's `Append` does; the samples are stored at commit with each
+//! stripe's write lock taken once for the whole batch.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::Head;
+use crate::model::Labels;
+use crate::storage::{Appender, SeriesRef, StorageError};
+use crate::tsdb::wal::record::{self, RefSample};
+
+pub struct HeadAppender {
+    head: Arc<Head>,
+    min_valid_time: i64,
+    samples: Vec<(u32, i64, f64)>,
+    /// Series this appender created; their records go to the WAL before the
+    /// samples that use them. Only ids: labels are read back from the head
+    /// at commit rather than held twice.
+    new_series: Vec<u32>,
+}
+
+impl HeadAppender {
+    pub(super) fn new(head: Arc<Head>) -> HeadAppender {
+        let min_valid_time = head.appendable_min_valid_time();
+        HeadAppender {
+            head,
+            min_valid_time,
+            samples: Vec::new(),
+            new_series: Vec::new(),
+        }
+    }
+
+    fn resolve_ref(&mut self, series_ref: SeriesRef, labels: &Labels) -> Result<u32, StorageError> {
+        if series_ref != 0 {
+            if let Ok(id) = u32::try_from(series_ref) {
+                if self.head.contains(id) {
+                    return Ok(id);
+                }
+            }
+        }
+        let (id, created) = self.head.get_or_create(labels)?;
+        if created {
+            self.new_series.push(id);
+        }
+        Ok(id)
+    }
+
+    /// Writes the series records of created series (and the samples) to the WAL.
+    fn log(&self, with_samples: bool) -> Result<(), StorageError> {
+        let Some(wal) = self.head.wal() else {
+            return Ok(());
+        };
+        let mut series_rec = Vec::new();
+        if !self.new_series.is_empty() {
+            let series: Vec<(u64, Labels)> = self
+                .new_series
+                .iter()
+                .filter_map(|&id| Some((u64::from(id), self.head.series_labels(id)?)))
+                .collect();
+            record::encode_series(series.iter().map(|(id, l)| (*id, l)), &mut series_rec);
+        }
+        let mut samples_rec = Vec::new();
+        if with_samples && !self.samples.is_empty() {
+            let refs: Vec<RefSample> = self
+                .samples
+                .iter()
+                .map(|&(id, t, v)| RefSample {
+                    series_ref: u64::from(id),
+                    t,
+                    v,
+                })
+                .collect();
+            record::encode_samples(&refs, &mut samples_rec);
+        }
+        let recs: Vec<&[u8]> = [series_rec.as_slice(), samples_rec.as_slice()]
+            .into_iter()
+            .filter(|r| !r.is_empty())
+            .collect();
+        if recs.is_empty() {
+            return Ok(());
+        }
+        wal.log(&recs)
+            .map_err(|e| StorageError::Internal(format!("write to WAL: {e}")))
+    }
+}
+
+impl Appender for HeadAppender {
+    fn append(
+        &mut self,
+        series_ref: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, StorageError> {
+        if t < self.min_valid_time {
+            self.head
+                .counters
+                .out_of_bound_samples
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(StorageError::OutOfBounds);
+        }
+        let id = self.resolve_ref(series_ref, labels)?;
+        match self.head.appendable(id, t, v) {
+            Some(Ok(true)) | None => self.samples.push((id, t, v)),
+            Some(Ok(false)) => {}
+            Some(Err(e)) => {
+                if e == StorageError::OutOfOrderSample {
+                    self.head
+                        .counters
+                        .out_of_order_samples
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                return Err(e);
+            }
+        }
+        Ok(SeriesRef::from(id))
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+        // The WAL write comes first: nothing becomes visible to queries that
+        // a crash right after this call could lose.
+        self.log(true)?;
+        let mut samples = std::mem::take(&mut self.samples);
+        self.head.apply_samples(&mut samples);
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) -> Result<(), StorageError> {
+        // Created series stay in the head (as upstream), so their records
+        // must reach the WAL even though the samples are dropped.
+        self.log(false)
+    }
+}

@@ -1,0 +1,159 @@
+//! Interop with upstream Prometheus, run only where its binaries are
+//! installed (Debian's `prometheus` package): upstream's `promtool` reads a
+//! block promlite wrote, and promlite replays a WAL upstream wrote. Each test
+//! prints that it skips and returns when the binary is absent.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use promlite::model::{Labels, MatchType, Matcher};
+use promlite::storage::{Appender, Queryable};
+use promlite::tsdb::block::{write_block, ChunkData};
+use promlite::tsdb::{Db, DbOptions, Head, HeadOptions};
+
+fn have(bin: &str) -> bool {
+    Command::new(bin)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn promtool_reads_a_promlite_block() {
+    if !have("promtool") {
+        eprintln!("promtool not installed; skipping");
+        return;
+    }
+    let head = Arc::new(Head::new(HeadOptions::default()));
+    let mut refs = [0u64; 12];
+    for t in 0..250i64 {
+        let mut app = head.appender();
+        for (i, r) in refs.iter_mut().enumerate() {
+            let l = Labels::from_pairs(&[("__name__", "interop"), ("i", &i.to_string())]);
+            *r = app
+                .append(*r, &l, t * 15_000, (t * 3 + i as i64) as f64 * 0.5)
+                .unwrap();
+        }
+        Box::new(app).commit().unwrap();
+    }
+    let ids = head.postings_for_matchers(&[]);
+    let series = head.series_chunks(&ids, i64::MIN, i64::MAX);
+    let input = series
+        .iter()
+        .map(|(l, cs)| {
+            let cs = cs
+                .iter()
+                .map(|c| ChunkData {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    data: &c.data,
+                })
+                .collect();
+            (l.clone(), cs)
+        })
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = write_block(tmp.path(), input, head.min_time(), head.max_time() + 1).unwrap();
+    std::fs::create_dir_all(tmp.path().join("wal")).unwrap();
+
+    let list = Command::new("promtool")
+        .args(["tsdb", "list"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains(&meta.ulid), "promtool tsdb list:\n{list}");
+    assert!(list.contains("3000"), "3000 samples expected:\n{list}");
+
+    let dump = Command::new("promtool")
+        .args(["tsdb", "dump"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let text = String::from_utf8_lossy(&dump.stdout);
+    let mut n = 0;
+    for line in text.lines() {
+        // {__name__="interop", i="3"} 1.5 0
+        let (labels, rest) = line.rsplit_once('}').unwrap();
+        let i: i64 = labels
+            .split("i=\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('"')
+            .parse()
+            .unwrap();
+        let mut f = rest.split_whitespace();
+        let v: f64 = f.next().unwrap().parse().unwrap();
+        let t: i64 = f.next().unwrap().parse().unwrap();
+        assert_eq!(v, ((t / 15_000) * 3 + i) as f64 * 0.5, "{line}");
+        n += 1;
+    }
+    assert_eq!(n, 3000);
+}
+
+/// Starts upstream Prometheus scraping itself for a few seconds, SIGKILLs
+/// it, and replays its WAL. Opt-in (`--ignored`): it takes ~8 s and a port.
+#[test]
+#[ignore]
+fn promlite_replays_an_upstream_wal() {
+    if !have("prometheus") {
+        eprintln!("prometheus not installed; skipping");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:19392']\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let mut child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg("--web.listen-address=127.0.0.1:19392")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let db = Db::open(&data, DbOptions::default()).unwrap();
+    assert_eq!(db.replay_stats().corruptions, 0);
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let up: Vec<_> = q
+        .select(true, None, &[Matcher::equal("__name__", "up")])
+        .unwrap()
+        .map(|s| s.unwrap())
+        .collect();
+    assert_eq!(up.len(), 1);
+    let mut it = up[0].iterator();
+    let mut n = 0;
+    while let Some((_, v)) = it.next() {
+        assert_eq!(v, 1.0);
+        n += 1;
+    }
+    assert!(n >= 3, "only {n} samples of up");
+    let names = q
+        .label_values(
+            "__name__",
+            &[Matcher::new(MatchType::Regex, "__name__", "prometheus_tsdb_.*").unwrap()],
+        )
+        .unwrap();
+    assert!(
+        names.iter().any(|n| n == "prometheus_tsdb_head_series"),
+        "{names:?}"
+    );
+}
