@@ -6,6 +6,7 @@ pub mod config;
 pub mod latch;
 pub mod model;
 pub mod promql;
+pub mod promtool;
 pub mod run_group;
 pub mod storage;
 pub mod telemetry;
