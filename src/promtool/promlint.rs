@@ -210,12 +210,20 @@ fn parse_sample(line: &str) -> Result<(String, Vec<(String, String)>), String> {
                 || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 || label.starts_with(|c: char| c.is_ascii_digit())
             {
-                return Err(format!("invalid label name {label:?}"));
+                return Err(format!("invalid label name for metric {name:?}"));
             }
-            if chars.next().map(|(_, c)| c) != Some('"') {
-                return Err(format!(
-                    "expected '\"' at start of label value for {label:?}"
-                ));
+            match chars
+                .by_ref()
+                .map(|(_, c)| c)
+                .find(|c| !matches!(c, ' ' | '\t'))
+            {
+                Some('"') => {}
+                found => {
+                    return Err(format!(
+                        "expected '\"' at start of label value, found '{}'",
+                        found.unwrap_or('\n')
+                    ))
+                }
             }
             let mut value = String::new();
             let mut closed = false;
@@ -240,21 +248,30 @@ fn parse_sample(line: &str) -> Result<(String, Vec<(String, String)>), String> {
                 }
             }
             if !closed {
-                return Err("unexpected end of label value".into());
+                return Err(format!("label value {value:?} contains unescaped new-line"));
             }
             labels.push((label, value));
         }
         rest = body.get(consumed..).unwrap_or("");
     }
-    let mut fields = rest.split_whitespace();
-    let value = fields.next().ok_or("expected value after metric")?;
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let (value, after) = match rest.split_once([' ', '\t']) {
+        Some((v, a)) => (v, Some(a)),
+        None => (rest, None),
+    };
     let ok_value = value.parse::<f64>().is_ok() || matches!(value, "+Inf" | "-Inf" | "Inf" | "NaN");
     if !ok_value {
         return Err(format!("expected float as value, got {value:?}"));
     }
-    if let Some(ts) = fields.next() {
+    if let Some(after) = after {
+        let after = after.trim_start_matches([' ', '\t']);
+        let ts_end = after.find([' ', '\t']).unwrap_or(after.len());
+        let (ts, tail) = after.split_at(ts_end);
         ts.parse::<i64>()
             .map_err(|_| format!("expected integer as timestamp, got {ts:?}"))?;
+        if !tail.trim_matches([' ', '\t']).is_empty() {
+            return Err(format!("spurious string after timestamp: {tail:?}"));
+        }
     }
     Ok((name.to_string(), labels))
 }
@@ -440,7 +457,7 @@ mod tests {
         let e = lint("ok 1\nbad{x=1} 2\n").err();
         assert_eq!(
             e.as_deref(),
-            Some("text format parsing error in line 2: expected '\"' at start of label value for \"x\"")
+            Some("text format parsing error in line 2: expected '\"' at start of label value, found '1'")
         );
     }
 }
