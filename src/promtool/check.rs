@@ -133,10 +133,10 @@ fn check_web_config(path: &str) -> Result<(), String> {
                 let (cert, key_file) = (get("cert_file"), get("key_file"));
                 let (cert_inline, key_inline) = (get("cert"), get("key"));
                 if cert.is_empty() && cert_inline.is_empty() {
-                    return Err("missing cert for TLS configuration".into());
+                    return Err("missing cert_file".into());
                 }
                 if key_file.is_empty() && key_inline.is_empty() {
-                    return Err("missing key for TLS configuration".into());
+                    return Err("missing key_file".into());
                 }
                 for f in [&cert, &key_file] {
                     if !f.is_empty() {
@@ -144,8 +144,13 @@ fn check_web_config(path: &str) -> Result<(), String> {
                             .parent()
                             .map(|d| d.join(f))
                             .unwrap_or_else(|| f.into());
-                        std::fs::metadata(&full)
-                            .map_err(|e| format!("open {}: {}", full.display(), io_reason(&e)))?;
+                        std::fs::metadata(&full).map_err(|e| {
+                            format!(
+                                "failed to load X509KeyPair: open {}: {}",
+                                full.display(),
+                                io_reason(&e)
+                            )
+                        })?;
                     }
                 }
             }
@@ -168,8 +173,13 @@ fn check_web_config(path: &str) -> Result<(), String> {
             }
             "http_server_config" => {}
             other => {
+                // Go's YAML decoder names the line of the unknown field.
+                let line = text
+                    .lines()
+                    .position(|l| l.starts_with(&format!("{other}:")))
+                    .map_or(0, |i| i + 1);
                 return Err(format!(
-                    "yaml: unmarshal errors:\n  field {other} not found in type web.Config"
+                    "yaml: unmarshal errors:\n  line {line}: field {other} not found in type web.Config"
                 ));
             }
         }
