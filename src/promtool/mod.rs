@@ -7,6 +7,7 @@
 //! One module per command group: `check_config`, `check` (metrics,
 //! web-config, healthy, ready, service-discovery), `query`, `tsdb`.
 
+mod backfill;
 mod check;
 mod check_config;
 mod gotime;
@@ -51,7 +52,7 @@ const COMMANDS: &[(&str, &str, &str, bool)] = &[
     ("tsdb list", "[<flags>] [<db path>]", "List tsdb blocks.", true),
     ("tsdb dump", "[<flags>] [<db path>]", "Dump samples from a TSDB.", true),
     ("tsdb dump-openmetrics", "[<flags>] [<db path>]", "[Experimental] Dump samples from a TSDB into OpenMetrics text format,\n    excluding native histograms and staleness markers, which are not\n    representable in OpenMetrics.", true),
-    ("tsdb create-blocks-from openmetrics", "[<flags>] <input file> [<output directory>]", "Import samples from OpenMetrics input and produce TSDB blocks. Please refer\n    to the storage docs for more details.", false),
+    ("tsdb create-blocks-from openmetrics", "[<flags>] <input file> [<output directory>]", "Import samples from OpenMetrics input and produce TSDB blocks. Please refer\n    to the storage docs for more details.", true),
     ("tsdb create-blocks-from rules", "--start=START [<flags>] <rule-files>...", "Create blocks of data for new recording rules.", false),
 ];
 
@@ -186,6 +187,7 @@ fn dispatch(command: &str, parser: lexopt::Parser) -> Result<u8, UsageError> {
         "tsdb dump" => tsdb::dump_command(parser, tsdb::DumpFormat::Promql),
         "tsdb dump-openmetrics" => tsdb::dump_command(parser, tsdb::DumpFormat::OpenMetrics),
         "tsdb analyze" => tsdb::analyze_command(parser),
+        "tsdb create-blocks-from openmetrics" => backfill::openmetrics_command(parser),
         other => {
             eprintln!("{other} is not supported by promlite yet");
             Ok(FAILURE)

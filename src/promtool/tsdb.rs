@@ -110,7 +110,11 @@ pub(super) fn list_command(mut parser: lexopt::Parser) -> Result<u8, UsageError>
 }
 
 fn list_blocks(db: &Path, human: bool) -> Result<String, TsdbToolError> {
-    let blocks = open_blocks(db)?;
+    Ok(format_blocks(&open_blocks(db)?, human, true))
+}
+
+/// upstream's `printBlocks`: a tab-aligned table, with or without header.
+pub(super) fn format_blocks(blocks: &[Arc<Block>], human: bool, header: bool) -> String {
     let mut rows = vec![[
         "BLOCK ULID",
         "MIN TIME",
@@ -122,7 +126,7 @@ fn list_blocks(db: &Path, human: bool) -> Result<String, TsdbToolError> {
         "SIZE",
     ]
     .map(String::from)];
-    for b in &blocks {
+    for b in blocks {
         let m = b.meta();
         let time = |t: i64| {
             if human {
@@ -147,7 +151,10 @@ fn list_blocks(db: &Path, human: bool) -> Result<String, TsdbToolError> {
             },
         ]);
     }
-    Ok(tabwrite(&rows, 13, 2))
+    if !header {
+        rows.remove(0);
+    }
+    tabwrite(&rows, 13, 2)
 }
 
 /// Bytes of a block as upstream's `Block.Size`: chunks, index, tombstones
@@ -292,6 +299,8 @@ pub(super) fn dump_command(
             wal_note(&db);
             Ok(SUCCESS)
         }
+        // A reader that went away (`| head`) is not a failure.
+        Err(TsdbToolError::Io(_, e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(SUCCESS),
         Err(e) => {
             eprintln!("{e}");
             Ok(FAILURE)
@@ -354,19 +363,16 @@ fn dump(
             }
             DumpFormat::OpenMetrics => {
                 let name = labels.metric_name().unwrap_or("");
-                let rest = labels.without_metric_name();
-                let l = if rest.is_empty() {
-                    String::new()
-                } else {
-                    rest.to_string().replace(", ", ",")
-                };
+                // Upstream prints the rest as `Labels.String()` (", "
+                // separated, `{}` when empty) and the time as `%.3f` seconds.
+                let rest = labels.without_metric_name().to_string();
                 for (t, v) in samples {
                     if crate::model::is_stale_nan(*v) {
                         continue;
                     }
                     writeln!(
                         out,
-                        "{name}{l} {} {}",
+                        "{name}{rest} {} {}",
                         format_go_g(*v),
                         format_openmetrics_ts(*t)
                     )
@@ -381,15 +387,11 @@ fn dump(
     out.flush().map_err(io)
 }
 
-/// Seconds with the milliseconds kept, as upstream's OpenMetrics dump.
+/// `%.3f` of the time in seconds.
 fn format_openmetrics_ts(ms: i64) -> String {
-    let s = ms.div_euclid(1000);
-    let frac = ms.rem_euclid(1000);
-    if frac == 0 {
-        s.to_string()
-    } else {
-        format!("{s}.{}", format!("{frac:03}").trim_end_matches('0'))
-    }
+    let sign = if ms < 0 { "-" } else { "" };
+    let abs = ms.unsigned_abs();
+    format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
 }
 
 /// A series selector `name{label op "value", ...}` (the subset of PromQL
