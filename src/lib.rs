@@ -10,6 +10,7 @@ pub mod logging;
 pub mod model;
 pub mod notifier;
 pub mod promql;
+pub mod promtool;
 pub mod rules;
 pub mod run_group;
 pub mod scrape;

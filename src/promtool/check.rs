@@ -1,0 +1,245 @@
+//! `check healthy|ready|web-config|metrics|service-discovery`: promtool's
+//! checks other than `check config` (see `check_config`) and `check rules`
+//! (owned by the rules engine).
+
+use std::time::Duration;
+
+use lexopt::prelude::*;
+
+use super::{command_help, io_reason, UsageError, FAILURE, LINT_FAILURE, SUCCESS};
+
+/// `check healthy` / `check ready`: GET `/-/healthy` or `/-/ready`, print
+/// the body after `SUCCESS:` on 200, fail with the status otherwise.
+pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<u8, UsageError> {
+    let words = if ready {
+        "check ready"
+    } else {
+        "check healthy"
+    };
+    let mut url = String::from("http://localhost:9090");
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("help") | Short('h') => {
+                print!(
+                    "{}",
+                    command_help(
+                        words,
+                        "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n",
+                        ""
+                    )
+                );
+                return Ok(SUCCESS);
+            }
+            Long("url") => url = parser.value()?.string()?,
+            Long("http.config.file") => {
+                let _ = parser.value()?;
+                eprintln!("--http.config.file for {words} is not supported by promlite yet");
+                return Ok(FAILURE);
+            }
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    if !url.contains("://") {
+        url = format!("http://{url}");
+    }
+    let endpoint = format!(
+        "{}{}",
+        url.trim_end_matches('/'),
+        if ready { "/-/ready" } else { "/-/healthy" }
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut resp = match agent.get(&endpoint).call() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Get {endpoint:?}: {e}");
+            return Ok(FAILURE);
+        }
+    };
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    if status != 200 {
+        eprintln!("check failed: URL={url}, status={status}");
+        return Ok(FAILURE);
+    }
+    eprintln!("  SUCCESS:  {body}");
+    Ok(SUCCESS)
+}
+
+/// `check web-config`: each file must be a valid web config (TLS server
+/// settings, basic-auth users, HTTP server options).
+pub(super) fn web_config_command(mut parser: lexopt::Parser) -> Result<u8, UsageError> {
+    let mut files = Vec::new();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("help") | Short('h') => {
+                print!(
+                    "{}",
+                    command_help(
+                        "check web-config",
+                        "",
+                        "  <web-config-files>  The config files to check.\n"
+                    )
+                );
+                return Ok(SUCCESS);
+            }
+            Value(v) => files.push(v.string()?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    if files.is_empty() {
+        return Err(UsageError(
+            "required argument 'web-config-files' not provided".into(),
+        ));
+    }
+    let mut failed = false;
+    for f in &files {
+        match check_web_config(f) {
+            Ok(()) => eprintln!("{f} SUCCESS"),
+            Err(e) => {
+                eprintln!("{f} FAILED: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { FAILURE } else { SUCCESS })
+}
+
+/// exporter-toolkit's `web.Validate`, for the settings it checks offline.
+fn check_web_config(path: &str) -> Result<(), String> {
+    use serde_yaml::Value as Y;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("open {path}: {}", io_reason(&e)))?;
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let doc: Y = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+    let Y::Mapping(top) = &doc else {
+        return Err("web config is not a YAML mapping".into());
+    };
+    for (k, v) in top {
+        let key = k.as_str().unwrap_or("");
+        match key {
+            "tls_server_config" => {
+                let get = |n: &str| v.get(n).and_then(Y::as_str).unwrap_or("").to_string();
+                let (cert, key_file) = (get("cert_file"), get("key_file"));
+                let (cert_inline, key_inline) = (get("cert"), get("key"));
+                if cert.is_empty() && cert_inline.is_empty() {
+                    return Err("missing cert_file".into());
+                }
+                if key_file.is_empty() && key_inline.is_empty() {
+                    return Err("missing key_file".into());
+                }
+                for f in [&cert, &key_file] {
+                    if !f.is_empty() {
+                        let full = std::path::Path::new(path)
+                            .parent()
+                            .map(|d| d.join(f))
+                            .unwrap_or_else(|| f.into());
+                        std::fs::metadata(&full).map_err(|e| {
+                            format!(
+                                "failed to load X509KeyPair: open {}: {}",
+                                full.display(),
+                                io_reason(&e)
+                            )
+                        })?;
+                    }
+                }
+            }
+            "basic_auth_users" => {
+                let Y::Mapping(users) = v else {
+                    return Err("basic_auth_users must be a mapping of user to bcrypt hash".into());
+                };
+                for (u, hash) in users {
+                    let hash = hash.as_str().unwrap_or("");
+                    if !(hash.starts_with("$2a$")
+                        || hash.starts_with("$2b$")
+                        || hash.starts_with("$2y$"))
+                    {
+                        return Err(format!(
+                            "basic_auth_users: password for {:?} is not a bcrypt hash",
+                            u.as_str().unwrap_or("")
+                        ));
+                    }
+                }
+            }
+            "http_server_config" => {}
+            other => {
+                // Go's YAML decoder names the line of the unknown field.
+                let line = text
+                    .lines()
+                    .position(|l| l.starts_with(&format!("{other}:")))
+                    .map_or(0, |i| i + 1);
+                return Err(format!(
+                    "yaml: unmarshal errors:\n  line {line}: field {other} not found in type web.Config"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `check service-discovery` needs the discovery managers of the scrape
+/// engine; it is not built here.
+pub(super) fn service_discovery_command(mut parser: lexopt::Parser) -> Result<u8, UsageError> {
+    while let Some(arg) = parser.next()? {
+        if let Long("help") | Short('h') = arg {
+            print!("{}", command_help("check service-discovery", "", ""));
+            return Ok(SUCCESS);
+        }
+    }
+    eprintln!("check service-discovery is not supported by promlite yet");
+    Ok(FAILURE)
+}
+
+/// `check metrics`: lints exposition text from stdin with promlint's rules.
+pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageError> {
+    let mut extended = false;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("help") | Short('h') => {
+                print!(
+                    "{}",
+                    command_help(
+                        "check metrics",
+                        "      --extended  Print extended information related to the cardinality\n                  of the metrics.\n",
+                        ""
+                    )
+                );
+                return Ok(SUCCESS);
+            }
+            Long("extended") => extended = true,
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let mut input = String::new();
+    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut input) {
+        eprintln!("error while linting: {e}");
+        return Ok(FAILURE);
+    }
+    if extended {
+        eprintln!("check metrics --extended is not supported by promlite yet");
+        return Ok(FAILURE);
+    }
+    match super::promlint::lint(&input) {
+        Err(e) => {
+            eprintln!("error while linting: {e}");
+            Ok(FAILURE)
+        }
+        Ok(problems) if problems.is_empty() => Ok(SUCCESS),
+        Ok(problems) => {
+            for p in problems {
+                eprintln!("{} {}", p.metric, p.text);
+            }
+            Ok(LINT_FAILURE)
+        }
+    }
+}

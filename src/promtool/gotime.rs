@@ -1,0 +1,222 @@
+//! Time stamps as promtool reads and prints them: `parseTime` (a Unix
+//! timestamp in float seconds or RFC 3339), the API's float-seconds form,
+//! and the civil-date conversions the human-readable listings need.
+
+use crate::model::value::format_go_f;
+
+/// A point in time with nanosecond precision, as Go's `time.Time` keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instant {
+    /// Nanoseconds since the Unix epoch.
+    pub nanos: i128,
+}
+
+impl Instant {
+    pub fn now() -> Instant {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Instant {
+            nanos: d.as_nanos() as i128,
+        }
+    }
+
+    pub fn add_nanos(self, n: i128) -> Instant {
+        Instant {
+            nanos: self.nanos + n,
+        }
+    }
+
+    /// Seconds as the API takes them: Go's `formatTime`,
+    /// `FormatFloat(unix + nsec/1e9, 'f', -1, 64)`.
+    pub fn api_param(self) -> String {
+        let secs = self.nanos.div_euclid(1_000_000_000);
+        let nsec = self.nanos.rem_euclid(1_000_000_000);
+        format_go_f(secs as f64 + nsec as f64 / 1e9)
+    }
+}
+
+/// promtool's `parseTime`: float seconds first, then RFC 3339.
+pub fn parse_time(s: &str) -> Result<Instant, String> {
+    if let Some(t) = parse_go_float(s) {
+        let whole = t.trunc();
+        let frac = t - whole;
+        return Ok(Instant {
+            nanos: whole as i128 * 1_000_000_000 + (frac * 1e9) as i128,
+        });
+    }
+    parse_rfc3339(s).ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
+}
+
+/// Go's `ParseFloat` accepts what Rust's does, minus some spellings of
+/// infinity Rust alone knows; neither gives a usable time, so refuse both.
+fn parse_go_float(s: &str) -> Option<f64> {
+    let v: f64 = s.parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+fn parse_rfc3339(s: &str) -> Option<Instant> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from + len)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let sep = |at: usize, c: u8| b.get(at).is_some_and(|&x| x == c);
+    if !(sep(4, b'-')
+        && sep(7, b'-')
+        && (sep(10, b'T') || sep(10, b't'))
+        && sep(13, b':')
+        && sep(16, b':'))
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, min, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac_nanos = 0i128;
+    if sep(i, b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let digits = s.get(start..i)?;
+        if digits.is_empty() {
+            return None;
+        }
+        let mut padded = String::from(digits);
+        padded.truncate(9);
+        while padded.len() < 9 {
+            padded.push('0');
+        }
+        frac_nanos = padded.parse().ok()?;
+    }
+    let offset_secs = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(&c @ (b'+' | b'-')) if i + 6 == b.len() && sep(i + 3, b':') => {
+            let off = num(i + 1, 2)? * 3600 + num(i + 4, 2)? * 60;
+            if c == b'-' {
+                -off
+            } else {
+                off
+            }
+        }
+        _ => return None,
+    };
+    let secs =
+        days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec - offset_secs;
+    Some(Instant {
+        nanos: secs as i128 * 1_000_000_000 + frac_nanos,
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// The date of a day number from [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Go's `time.Time.String()` for a UTC millisecond timestamp:
+/// `2006-01-02 15:04:05.999999999 +0000 UTC` (fraction without trailing zeros).
+pub fn go_time_string_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86400));
+    let sod = secs.rem_euclid(86400);
+    let mut out = format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
+    if milli != 0 {
+        let frac = format!("{milli:03}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push_str(" +0000 UTC");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_unix_and_rfc3339() {
+        assert_eq!(
+            parse_time("1.5"),
+            Ok(Instant {
+                nanos: 1_500_000_000
+            })
+        );
+        assert_eq!(
+            parse_time("2020-01-02T03:04:05.25Z"),
+            Ok(Instant {
+                nanos: 1_577_934_245_250_000_000
+            })
+        );
+        assert_eq!(
+            parse_time("2020-01-02T05:04:05+02:00"),
+            Ok(Instant {
+                nanos: 1_577_934_245_000_000_000
+            })
+        );
+        assert_eq!(
+            parse_time("yesterday"),
+            Err("cannot parse \"yesterday\" to a valid timestamp".into())
+        );
+    }
+
+    #[test]
+    fn api_param_is_shortest_float() {
+        assert_eq!(
+            parse_time("1700000000.25").map(Instant::api_param),
+            Ok("1700000000.25".into())
+        );
+        assert_eq!(
+            parse_time("1700000000").map(Instant::api_param),
+            Ok("1700000000".into())
+        );
+    }
+
+    #[test]
+    fn civil_round_trip_and_go_string() {
+        for day in [-800_000, -1, 0, 1, 18_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+        assert_eq!(
+            go_time_string_utc(1_577_934_245_250),
+            "2020-01-02 03:04:05.25 +0000 UTC"
+        );
+        assert_eq!(go_time_string_utc(0), "1970-01-01 00:00:00 +0000 UTC");
+    }
+}

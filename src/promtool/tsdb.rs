@@ -1,0 +1,539 @@
+//! `tsdb list|dump|dump-openmetrics|analyze` over a data directory's
+//! persisted blocks, read with `tsdb::block::Block` (upstream's index v2 and
+//! chunk formats, so upstream's data dirs work too).
+//!
+//! Only blocks are read: samples still in the head (WAL) are not dumped
+//! and a note on stderr says so, where upstream would replay the WAL.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lexopt::prelude::*;
+
+use super::{command_help, UsageError, FAILURE, SUCCESS};
+use crate::model::value::format_go_g;
+use crate::model::{Labels, MatchType, Matcher};
+use crate::storage::Querier;
+use crate::tsdb::block::Block;
+
+const DB_ARG: &str = "  [<db path>]  Database path (default is data/).\n";
+
+/// What went wrong reading a data directory.
+#[derive(Debug)]
+pub enum TsdbToolError {
+    Io(PathBuf, std::io::Error),
+    Block(String),
+    Selector(String),
+}
+
+impl std::fmt::Display for TsdbToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TsdbToolError::Io(p, e) => {
+                write!(f, "open {}: {}", p.display(), super::io_reason(e))
+            }
+            TsdbToolError::Block(e) => f.write_str(e),
+            TsdbToolError::Selector(e) => write!(f, "invalid series selector: {e}"),
+        }
+    }
+}
+
+/// The blocks of a data directory, sorted by min time as upstream lists them.
+fn open_blocks(db: &Path) -> Result<Vec<Arc<Block>>, TsdbToolError> {
+    let entries = std::fs::read_dir(db).map_err(|e| TsdbToolError::Io(db.to_path_buf(), e))?;
+    let mut blocks = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let is_ulid = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.len() == 26 && n.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !is_ulid || !dir.join("meta.json").is_file() {
+            continue;
+        }
+        blocks.push(Block::open(&dir).map_err(|e| TsdbToolError::Block(e.to_string()))?);
+    }
+    blocks.sort_by_key(|b| (b.meta().min_time, b.meta().ulid.clone()));
+    Ok(blocks)
+}
+
+fn wal_note(db: &Path) {
+    let wal = db.join("wal");
+    let has_segments = std::fs::read_dir(&wal)
+        .map(|d| {
+            d.flatten()
+                .any(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.is_file() && m.len() > 0))
+        })
+        .unwrap_or(false);
+    if has_segments {
+        eprintln!(
+            "note: samples in {} (the head) are not read: dumping the head is not supported by promlite yet",
+            wal.display()
+        );
+    }
+}
+
+/// `tsdb list [-r] [<db path>]`.
+pub(super) fn list_command(mut parser: lexopt::Parser) -> Result<u8, UsageError> {
+    let mut human = false;
+    let mut db: Option<PathBuf> = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("help") | Short('h') => {
+                print!(
+                    "{}",
+                    command_help(
+                        "tsdb list",
+                        "  -r, --human-readable  Print human readable values.\n",
+                        DB_ARG
+                    )
+                );
+                return Ok(SUCCESS);
+            }
+            Short('r') | Long("human-readable") => human = true,
+            Value(v) if db.is_none() => db = Some(PathBuf::from(v)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let db = db.unwrap_or_else(|| PathBuf::from("data/"));
+    match list_blocks(&db, human) {
+        Ok(text) => {
+            print!("{text}");
+            Ok(SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(FAILURE)
+        }
+    }
+}
+
+fn list_blocks(db: &Path, human: bool) -> Result<String, TsdbToolError> {
+    Ok(format_blocks(&open_blocks(db)?, human, true))
+}
+
+/// upstream's `printBlocks`: a tab-aligned table, with or without header.
+pub(super) fn format_blocks(blocks: &[Arc<Block>], human: bool, header: bool) -> String {
+    let mut rows = vec![[
+        "BLOCK ULID",
+        "MIN TIME",
+        "MAX TIME",
+        "DURATION",
+        "NUM SAMPLES",
+        "NUM CHUNKS",
+        "NUM SERIES",
+        "SIZE",
+    ]
+    .map(String::from)];
+    for b in blocks {
+        let m = b.meta();
+        let time = |t: i64| {
+            if human {
+                super::gotime::go_time_string_utc(t.div_euclid(1000) * 1000)
+            } else {
+                t.to_string()
+            }
+        };
+        let size = block_size(b.dir());
+        rows.push([
+            m.ulid.clone(),
+            time(m.min_time),
+            time(m.max_time),
+            go_duration_ms(m.max_time - m.min_time),
+            m.stats.num_samples.to_string(),
+            m.stats.num_chunks.to_string(),
+            m.stats.num_series.to_string(),
+            if human {
+                base2_bytes(size)
+            } else {
+                size.to_string()
+            },
+        ]);
+    }
+    if !header {
+        rows.remove(0);
+    }
+    tabwrite(&rows, 13, 2)
+}
+
+/// Bytes of a block as upstream's `Block.Size`: chunks, index, tombstones
+/// and meta.json.
+fn block_size(dir: &Path) -> u64 {
+    let len = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let chunks: u64 = std::fs::read_dir(dir.join("chunks"))
+        .map(|d| d.flatten().map(|e| len(e.path())).sum())
+        .unwrap_or(0);
+    chunks + len(dir.join("index")) + len(dir.join("tombstones")) + len(dir.join("meta.json"))
+}
+
+/// Go's `text/tabwriter` with flags 0: every cell but a line's last padded
+/// to the column's widest cell plus `padding`, at least `min_width`.
+fn tabwrite<const N: usize>(rows: &[[String; N]], min_width: usize, padding: usize) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count() + padding).max(min_width);
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < N {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Go's `time.Duration.String()` for a whole number of milliseconds.
+fn go_duration_ms(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let neg = ms < 0;
+    let ms = ms.unsigned_abs();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if ms < 1000 {
+        out.push_str(&format!("{ms}ms"));
+        return out;
+    }
+    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&s.to_string());
+    if frac > 0 {
+        out.push('.');
+        out.push_str(format!("{frac:03}").trim_end_matches('0'));
+    }
+    out.push('s');
+    out
+}
+
+/// `units.Base2Bytes.String()`: `1KiB512B` style.
+fn base2_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let mut parts = Vec::new();
+    let mut n = n;
+    for (i, unit) in UNITS.iter().enumerate() {
+        if n % 1024 != 0 || (i == 0 && n == 0) {
+            let suffix = if i == 0 { "B" } else { "iB" };
+            parts.push(format!("{}{unit}{suffix}", n % 1024));
+        }
+        n /= 1024;
+        if n == 0 {
+            break;
+        }
+    }
+    parts.reverse();
+    parts.concat()
+}
+
+/// Output format of `tsdb dump`.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum DumpFormat {
+    /// `labels value timestamp` lines (upstream's `tsdb dump`).
+    Promql,
+    /// OpenMetrics text with `# EOF` (upstream's `tsdb dump-openmetrics`).
+    OpenMetrics,
+}
+
+/// `tsdb dump [--min-time] [--max-time] [--match] [<db path>]`.
+pub(super) fn dump_command(
+    mut parser: lexopt::Parser,
+    format: DumpFormat,
+) -> Result<u8, UsageError> {
+    let mut min_time = i64::MIN;
+    let mut max_time = i64::MAX;
+    let mut matches: Vec<String> = Vec::new();
+    let mut db: Option<PathBuf> = None;
+    let words = match format {
+        DumpFormat::Promql => "tsdb dump",
+        DumpFormat::OpenMetrics => "tsdb dump-openmetrics",
+    };
+    let int = |s: String, flag: &str| -> Result<i64, UsageError> {
+        s.parse().map_err(|_| {
+            UsageError(format!(
+                "strconv.ParseInt: parsing {s:?}: invalid syntax for --{flag}"
+            ))
+        })
+    };
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("help") | Short('h') => {
+                print!(
+                    "{}",
+                    command_help(
+                        words,
+                        "      --min-time=-9223372036854775808\n                   Minimum timestamp to dump.\n      --max-time=9223372036854775807\n                   Maximum timestamp to dump.\n      --match={__name__=~'(?s:.*)'} ...\n                   Series selector. Can be specified multiple times.\n",
+                        DB_ARG
+                    )
+                );
+                return Ok(SUCCESS);
+            }
+            Long("min-time") => min_time = int(parser.value()?.string()?, "min-time")?,
+            Long("max-time") => max_time = int(parser.value()?.string()?, "max-time")?,
+            Long("match") => matches.push(parser.value()?.string()?),
+            Value(v) if db.is_none() => db = Some(PathBuf::from(v)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    if matches.is_empty() {
+        matches.push("{__name__=~'(?s:.*)'}".into());
+    }
+    let db = db.unwrap_or_else(|| PathBuf::from("data/"));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match dump(&db, min_time, max_time, &matches, format, &mut out) {
+        Ok(()) => {
+            wal_note(&db);
+            Ok(SUCCESS)
+        }
+        // A reader that went away (`| head`) is not a failure.
+        Err(TsdbToolError::Io(_, e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(SUCCESS),
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(FAILURE)
+        }
+    }
+}
+
+/// Every selected series over all blocks, merged by labels, samples in time
+/// order without duplicates (blocks may overlap).
+fn collect_series(
+    blocks: &[Arc<Block>],
+    min_time: i64,
+    max_time: i64,
+    matchers: &[Matcher],
+) -> Result<BTreeMap<Labels, Vec<(i64, f64)>>, TsdbToolError> {
+    let mut all: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    for b in blocks {
+        let q = b.querier(min_time, max_time);
+        let set = q
+            .select(true, None, matchers)
+            .map_err(|e| TsdbToolError::Block(e.to_string()))?;
+        for s in set {
+            let s = s.map_err(|e| TsdbToolError::Block(e.to_string()))?;
+            let samples = all.entry(s.labels().clone()).or_default();
+            let mut it = s.iterator();
+            while let Some(sample) = it.next() {
+                samples.push(sample);
+            }
+        }
+    }
+    for samples in all.values_mut() {
+        samples.sort_by_key(|s| s.0);
+        samples.dedup_by_key(|s| s.0);
+    }
+    Ok(all)
+}
+
+fn dump(
+    db: &Path,
+    min_time: i64,
+    max_time: i64,
+    selectors: &[String],
+    format: DumpFormat,
+    out: &mut impl std::io::Write,
+) -> Result<(), TsdbToolError> {
+    let blocks = open_blocks(db)?;
+    let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    for sel in selectors {
+        let matchers = parse_selector(sel).map_err(TsdbToolError::Selector)?;
+        series.extend(collect_series(&blocks, min_time, max_time, &matchers)?);
+    }
+    let io = |e: std::io::Error| TsdbToolError::Io(PathBuf::from("stdout"), e);
+    for (labels, samples) in &series {
+        match format {
+            DumpFormat::Promql => {
+                let l = labels.to_string();
+                for (t, v) in samples {
+                    writeln!(out, "{l} {} {t}", format_go_g(*v)).map_err(io)?;
+                }
+            }
+            DumpFormat::OpenMetrics => {
+                let name = labels.metric_name().unwrap_or("");
+                // Upstream prints the rest as `Labels.String()` (", "
+                // separated, `{}` when empty) and the time as `%.3f` seconds.
+                let rest = labels.without_metric_name().to_string();
+                for (t, v) in samples {
+                    if crate::model::is_stale_nan(*v) {
+                        continue;
+                    }
+                    writeln!(
+                        out,
+                        "{name}{rest} {} {}",
+                        format_go_g(*v),
+                        format_openmetrics_ts(*t)
+                    )
+                    .map_err(io)?;
+                }
+            }
+        }
+    }
+    if format == DumpFormat::OpenMetrics {
+        writeln!(out, "# EOF").map_err(io)?;
+    }
+    out.flush().map_err(io)
+}
+
+/// `%.3f` of the time in seconds.
+fn format_openmetrics_ts(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    let abs = ms.unsigned_abs();
+    format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
+}
+
+/// A series selector `name{label op "value", ...}` (the subset of PromQL
+/// that `--match` takes).
+pub(super) fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
+    let s = s.trim();
+    let (name, rest) = match s.find('{') {
+        Some(i) => (s[..i].trim(), &s[i..]),
+        None => (s, ""),
+    };
+    let mut matchers = Vec::new();
+    if !name.is_empty() {
+        if !crate::model::labels::is_valid_legacy_metric_name(name) {
+            return Err(format!("invalid metric name {name:?}"));
+        }
+        matchers.push(Matcher::new(MatchType::Equal, "__name__", name).map_err(|e| e.to_string())?);
+    }
+    if !rest.is_empty() {
+        let body = rest
+            .strip_prefix('{')
+            .and_then(|r| r.strip_suffix('}'))
+            .ok_or_else(|| format!("unclosed braces in {s:?}"))?;
+        let mut chars = body.char_indices().peekable();
+        loop {
+            while chars
+                .next_if(|(_, c)| c.is_whitespace() || *c == ',')
+                .is_some()
+            {}
+            let Some(&(start, _)) = chars.peek() else {
+                break;
+            };
+            let mut end = start;
+            while let Some((i, c)) = chars.next_if(|(_, c)| c.is_ascii_alphanumeric() || *c == '_')
+            {
+                end = i + c.len_utf8();
+            }
+            let label = &body[start..end];
+            if label.is_empty() {
+                return Err(format!("expected label name in {s:?}"));
+            }
+            while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
+            let mut op = String::new();
+            while let Some((_, c)) = chars.next_if(|(_, c)| matches!(c, '=' | '!' | '~')) {
+                op.push(c);
+            }
+            let kind = match op.as_str() {
+                "=" => MatchType::Equal,
+                "!=" => MatchType::NotEqual,
+                "=~" => MatchType::Regex,
+                "!~" => MatchType::NotRegex,
+                _ => return Err(format!("unexpected operator {op:?} after {label:?}")),
+            };
+            while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
+            let Some((_, quote)) = chars.next().filter(|(_, c)| matches!(c, '"' | '\'' | '`'))
+            else {
+                return Err(format!("expected quoted value for label {label:?}"));
+            };
+            let mut value = String::new();
+            let mut closed = false;
+            while let Some((_, c)) = chars.next() {
+                if c == quote {
+                    closed = true;
+                    break;
+                }
+                if c == '\\' && quote != '`' {
+                    match chars.next().map(|(_, c)| c) {
+                        Some('n') => value.push('\n'),
+                        Some('t') => value.push('\t'),
+                        Some(other) => value.push(other),
+                        None => break,
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+            if !closed {
+                return Err(format!("unterminated string for label {label:?}"));
+            }
+            matchers.push(Matcher::new(kind, label, &value).map_err(|e| e.to_string())?);
+        }
+    }
+    if matchers.is_empty() {
+        return Err(format!(
+            "{s:?} selects nothing: give a metric name or label matchers"
+        ));
+    }
+    Ok(matchers)
+}
+
+/// `tsdb analyze` needs the block's postings tables in full, which the block
+/// reader does not expose yet.
+pub(super) fn analyze_command(mut parser: lexopt::Parser) -> Result<u8, UsageError> {
+    while let Some(arg) = parser.next()? {
+        if let Long("help") | Short('h') = arg {
+            print!("{}", command_help("tsdb analyze", "", DB_ARG));
+            return Ok(SUCCESS);
+        }
+    }
+    eprintln!("tsdb analyze is not supported by promlite yet");
+    Ok(FAILURE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration_ms(7_200_000), "2h0m0s");
+        assert_eq!(go_duration_ms(60_000), "1m0s");
+        assert_eq!(go_duration_ms(1_500), "1.5s");
+        assert_eq!(go_duration_ms(250), "250ms");
+        assert_eq!(go_duration_ms(0), "0s");
+    }
+
+    #[test]
+    fn base2_byte_strings() {
+        assert_eq!(base2_bytes(0), "0B");
+        assert_eq!(base2_bytes(1536), "1KiB512B");
+        assert_eq!(base2_bytes(2 * 1024 * 1024), "2MiB");
+    }
+
+    #[test]
+    fn tabwriter_pads_all_but_last_column() {
+        let rows = [
+            ["A".to_string(), "BB".to_string()],
+            ["CCCCCCCCCCCCCC".to_string(), "D".to_string()],
+        ];
+        assert_eq!(
+            tabwrite(&rows, 13, 2),
+            "A               BB\nCCCCCCCCCCCCCC  D\n"
+        );
+    }
+
+    #[test]
+    fn selectors() {
+        let m = parse_selector("{__name__=~'(?s:.*)'}").unwrap_or_default();
+        assert_eq!(m.len(), 1);
+        let m = parse_selector("up{job=\"a\\\"b\", instance!~`x.*`}").unwrap_or_default();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.get(1).map(|m| m.value.as_str()), Some("a\"b"));
+        assert!(parse_selector("up{job=}").is_err());
+        assert!(parse_selector("{}").is_err());
+    }
+}

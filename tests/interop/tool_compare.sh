@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Compares promlite-tool with upstream promtool on the same inputs: stdout,
+# stderr and exit code must be byte-identical for every case below.
+#
+# Starts an upstream `prometheus` on 127.0.0.1 (temp data dir, scraping
+# itself every second, blocks cut every minute), queries it with both tools,
+# then inspects a copy of its blocks with both tools' tsdb commands. Stops
+# the server by PID on exit. Skips (exit 0) when promtool or prometheus is
+# missing. Exits 1 on any difference.
+#
+# Env: PROMTOOL, PROMETHEUS (upstream binaries), PROMLITE_TOOL (ours;
+# default target/debug/promlite-tool), TOOL_COMPARE_PORT (default 19291),
+# TOOL_COMPARE_WAIT (seconds to wait for the first block, default 240).
+set -u
+
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+promtool="${PROMTOOL:-$(command -v promtool || true)}"
+prometheus="${PROMETHEUS:-$(command -v prometheus || true)}"
+ours="${PROMLITE_TOOL:-$here/target/debug/promlite-tool}"
+port="${TOOL_COMPARE_PORT:-19291}"
+wait_block="${TOOL_COMPARE_WAIT:-240}"
+
+if [ -z "$promtool" ] || [ -z "$prometheus" ]; then
+    echo "tool_compare: SKIP: upstream promtool/prometheus not installed"
+    exit 0
+fi
+if [ ! -x "$ours" ]; then
+    (cd "$here" && cargo build --bin promlite-tool) || exit 1
+fi
+
+work="$(mktemp -d)"
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+cases=0
+# compare <stdin file or -> <args...>
+compare() {
+    local input="$1"
+    shift
+    cases=$((cases + 1))
+    if [ "$input" = "-" ]; then input=/dev/null; fi
+    (cd "$work" && "$promtool" "$@" <"$input" >"$work/a.out" 2>"$work/a.err")
+    local ra=$?
+    (cd "$work" && "$ours" "$@" <"$input" >"$work/b.out" 2>"$work/b.err")
+    local rb=$?
+    if [ $ra -ne $rb ] || ! cmp -s "$work/a.out" "$work/b.out" || ! cmp -s "$work/a.err" "$work/b.err"; then
+        failures=$((failures + 1))
+        echo "DIFF: $* (exit promtool=$ra promlite-tool=$rb)"
+        diff "$work/a.out" "$work/b.out" | head -10
+        diff "$work/a.err" "$work/b.err" | head -10
+    else
+        echo "same: $*"
+    fi
+}
+
+# --- check metrics, check web-config (no server needed)
+printf '# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\nhttp_requests_total{code="200"} 3\n' >"$work/clean.prom"
+cat >"$work/lint.prom" <<'EOF'
+# TYPE requests counter
+requests 1
+# HELP fooBar_milliseconds x
+# TYPE fooBar_milliseconds gauge
+fooBar_milliseconds{someLabel="a"} 1
+fooBar_milliseconds{someLabel="b",le="3"} 1
+# HELP x_gauge_total g
+# TYPE x_gauge_total gauge
+x_gauge_total 1
+untyped_thing_count{quantile="0.5"} 3
+# HELP rpc_duration_kb a summary
+# TYPE rpc_duration_kb summary
+rpc_duration_kb{quantile="0.5",serviceName="a"} 1
+rpc_duration_kb_sum{serviceName="a"} 1
+rpc_duration_kb_count{serviceName="a"} 1
+# HELP job:up:sum recorded
+# TYPE job:up:sum gauge
+job:up:sum 3
+EOF
+printf 'ok 1\nbad{x=1} 2\n' >"$work/bad1.prom"
+printf 'x{a="b} 1\n' >"$work/bad2.prom"
+printf 'x 1 2 3\n' >"$work/bad3.prom"
+printf '# TYPE x foo\n' >"$work/bad4.prom"
+for f in clean lint bad1 bad2 bad3 bad4; do
+    compare "$work/$f.prom" check metrics
+done
+printf 'basic_auth_users:\n  alice: $2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\n' >"$work/web1.yml"
+printf 'tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n' >"$work/web2.yml"
+printf 'foo: 1\n' >"$work/web3.yml"
+printf 'tls_server_config:\n  key_file: x\n' >"$work/web4.yml"
+for f in web1 web2 web3 web4; do
+    compare - check web-config "$f.yml"
+done
+
+# --- an upstream server to query and to take blocks from
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ['127.0.0.1:$port']
+EOF
+"$prometheus" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
+    --web.listen-address="127.0.0.1:$port" \
+    --storage.tsdb.min-block-duration=1m --storage.tsdb.max-block-duration=1m \
+    >"$work/prometheus.log" 2>&1 &
+pid=$!
+server="http://127.0.0.1:$port"
+for _ in $(seq 1 50); do
+    curl -sf "$server/-/ready" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+sleep 3
+
+now=$(date +%s)
+compare - query instant --time="$now" "$server" up
+compare - query instant --time="$now" -o json "$server" up
+compare - query instant --time="$now" "$server" 'scalar(up)'
+compare - query instant --time="$now" "$server" 'foo{'
+compare - query instant --time="$now" "$server" 'up{job="none"}'
+compare - query instant --time=bad "$server" up
+compare - query instant "$server/nope" up
+compare - query range --start=$((now - 2)) --end="$now" --step=1s "$server" up
+compare - query range --start=$((now - 2)) --end="$now" "$server" '{__name__=~"up|scrape_samples_scraped"}'
+compare - query range -o json --start=$((now - 2)) --end="$now" --step=1s "$server" up
+compare - query range --start="$now" --end="$now" "$server" up
+compare - query series --match=up "$server"
+compare - query series -o json --match=up --match=prometheus_build_info "$server"
+compare - query labels "$server" job
+compare - query labels -o json "$server" job
+
+# --- tsdb commands on a copy of the blocks (the head is read by promtool only)
+deadline=$(($(date +%s) + wait_block))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+    ls -d "$work"/data/01* >/dev/null 2>&1 && break
+    sleep 2
+done
+mkdir -p "$work/blocks/wal"
+if ls -d "$work"/data/01* >/dev/null 2>&1; then
+    for b in "$work"/data/01*; do
+        [ -f "$b/meta.json" ] && cp -r "$b" "$work/blocks/"
+    done
+    compare - tsdb list blocks
+    compare - tsdb list -r blocks
+    compare - tsdb dump blocks
+    compare - tsdb dump --match=up blocks
+    compare - tsdb dump --min-time=0 --max-time=$((now * 1000)) '--match={job="prometheus",__name__=~"prometheus_http.*"}' blocks
+else
+    failures=$((failures + 1))
+    echo "DIFF: no block cut by upstream prometheus within ${wait_block}s"
+fi
+
+echo "tool_compare: $cases cases, $failures differences"
+[ "$failures" -eq 0 ]

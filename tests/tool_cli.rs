@@ -1,0 +1,301 @@
+//! End-to-end runs of the built `promlite-tool` that need no upstream
+//! binaries: query commands against a fake Prometheus API on 127.0.0.1,
+//! tsdb commands on a block written by promlite's own block writer,
+//! `check metrics` on stdin, and usage errors.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use promlite::model::Labels;
+use promlite::tsdb::block::{write_block, ChunkData};
+use promlite::tsdb::chunkenc::xor::XorAppender;
+
+fn tool(args: &[&str], dir: &Path, stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_promlite-tool"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running promlite-tool: {e}"));
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for promlite-tool: {e}"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Serves one canned API answer per path until stopped; records the
+/// request bodies it saw.
+struct FakeApi {
+    url: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl FakeApi {
+    fn start(answers: Vec<(&'static str, u16, &'static str)>) -> FakeApi {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = server
+            .server_addr()
+            .to_ip()
+            .map(|a| a.port())
+            .unwrap_or_else(|| panic!("no port"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..1000 {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(Some(mut req)) = server.recv_timeout(Duration::from_millis(50)) else {
+                    continue;
+                };
+                let mut body = String::new();
+                let _ = req.as_reader().read_to_string(&mut body);
+                seen.push(format!("{} {} {body}", req.method(), req.url()));
+                let path = req.url().split('?').next().unwrap_or("").to_string();
+                let (code, answer) = answers
+                    .iter()
+                    .find(|(p, _, _)| *p == path)
+                    .map(|(_, c, a)| (*c, *a))
+                    .unwrap_or((404, "404 page not found\n"));
+                let _ =
+                    req.respond(tiny_http::Response::from_string(answer).with_status_code(code));
+            }
+            seen
+        });
+        FakeApi {
+            url: format!("http://127.0.0.1:{port}"),
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn query_commands_print_as_promtool() {
+    let api = FakeApi::start(vec![
+        (
+            "/api/v1/query",
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"node"},"value":[1700000000.123,"1"]}]}}"#,
+        ),
+        (
+            "/api/v1/query_range",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected end of input inside braces"}"#,
+        ),
+        (
+            "/api/v1/series",
+            200,
+            r#"{"status":"success","data":[{"__name__":"up","job":"node"}]}"#,
+        ),
+        (
+            "/api/v1/label/job/values",
+            200,
+            r#"{"status":"success","data":["a&b","node"]}"#,
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = tool(
+        &["query", "instant", "--time=1700000000", &api.url, "up"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "up{job=\"node\"} => 1 @[1700000000.123]\n"
+    );
+
+    let out = tool(
+        &["query", "range", "--start=1", "--end=2", &api.url, "foo{"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "query error: bad_data: 1:5: parse error: unexpected end of input inside braces\n"
+    );
+
+    let out = tool(&["query", "series", "--match=up", &api.url], dir.path(), "");
+    assert_eq!(text(&out.stdout), "{__name__=\"up\", job=\"node\"}\n");
+
+    let out = tool(
+        &["query", "labels", "-o", "json", &api.url, "job"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(text(&out.stdout), "[\"a\\u0026b\",\"node\"]\n");
+
+    let seen = api.stop();
+    assert!(
+        seen.iter()
+            .any(|r| r.starts_with("POST /api/v1/query ") && r.contains("time=1700000000")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|r| r.starts_with("POST /api/v1/query_range ") && r.contains("step=1")),
+        "{seen:?}"
+    );
+}
+
+fn xor_chunk(samples: &[(i64, f64)]) -> Vec<u8> {
+    let mut app = XorAppender::new();
+    for &(t, v) in samples {
+        app.append(t, v);
+    }
+    app.into_bytes()
+}
+
+#[test]
+fn tsdb_list_and_dump_read_a_block() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let a = xor_chunk(&[(1000, 1.0), (2000, 2.5)]);
+    let b = xor_chunk(&[(1500, 1e21)]);
+    let meta = write_block(
+        dir.path(),
+        vec![
+            (
+                Labels::from_pairs(&[("__name__", "up"), ("job", "b")]),
+                vec![ChunkData {
+                    min_t: 1000,
+                    max_t: 2000,
+                    data: &a,
+                }],
+            ),
+            (
+                Labels::from_pairs(&[("__name__", "up"), ("job", "a")]),
+                vec![ChunkData {
+                    min_t: 1500,
+                    max_t: 1500,
+                    data: &b,
+                }],
+            ),
+        ],
+        0,
+        60_000,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let out = tool(&["tsdb", "dump", "."], dir.path(), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{__name__=\"up\", job=\"a\"} 1e+21 1500\n{__name__=\"up\", job=\"b\"} 1 1000\n{__name__=\"up\", job=\"b\"} 2.5 2000\n"
+    );
+
+    let out = tool(
+        &[
+            "tsdb",
+            "dump",
+            "--match=up{job=\"b\"}",
+            "--min-time=1500",
+            ".",
+        ],
+        dir.path(),
+        "",
+    );
+    assert_eq!(text(&out.stdout), "{__name__=\"up\", job=\"b\"} 2.5 2000\n");
+
+    let out = tool(&["tsdb", "list", "."], dir.path(), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    let mut lines = listing.lines();
+    assert_eq!(
+        lines.next(),
+        Some("BLOCK ULID                  MIN TIME     MAX TIME     DURATION     NUM SAMPLES  NUM CHUNKS   NUM SERIES   SIZE")
+    );
+    let row: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(
+        row.get(..7),
+        Some(&[meta.ulid.as_str(), "0", "60000", "1m0s", "3", "2", "2"][..])
+    );
+
+    let out = tool(&["tsdb", "list", "missing"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "open missing: no such file or directory\n"
+    );
+}
+
+#[test]
+fn check_metrics_exit_codes() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clean = "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n";
+    let out = tool(&["check", "metrics"], dir.path(), clean);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = tool(&["check", "metrics"], dir.path(), "# TYPE a counter\na 1\n");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "a counter metrics should have \"_total\" suffix\na no help text\n"
+    );
+
+    let out = tool(&["check", "metrics"], dir.path(), "a{b=1} 1\n");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn usage_errors_and_help() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = tool(&["query", "bogus"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "promlite-tool: error: expected command but got \"query bogus\", try --help\n"
+    );
+    let out = tool(&["query", "instant", "--nope", "x", "y"], dir.path(), "");
+    assert_eq!(
+        text(&out.stderr),
+        "promlite-tool: error: unknown long flag '--nope', try --help\n"
+    );
+    let out = tool(&["query", "instant", "http://x"], dir.path(), "");
+    assert_eq!(
+        text(&out.stderr),
+        "promlite-tool: error: required argument 'expr' not provided, try --help\n"
+    );
+    let out = tool(&["--help"], dir.path(), "");
+    let help = text(&out.stdout);
+    for cmd in [
+        "check metrics",
+        "query range",
+        "tsdb dump",
+        "tsdb list",
+        "check config",
+    ] {
+        assert!(help.contains(cmd), "{cmd} missing from --help");
+    }
+    let out = tool(&["debug", "all", "http://x"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "debug all is not supported by promlite yet\n"
+    );
+}
