@@ -70,7 +70,7 @@ fn engine() -> Engine {
 /// that does not depend on the allocator.
 fn report_peak(name: &str, r: &promlite::promql::QueryResult) {
     eprintln!(
-        "{name}: peak samples in memory {}, samples touched {}",
+        "{name}: peak samples in memory {}, samples read {}",
         r.stats.peak_samples, r.stats.total_queryable_samples
     );
 }
@@ -87,6 +87,21 @@ fn bench(c: &mut Criterion) {
         SCRAPE,
     ) {
         report_peak("sum_rate_10k_series_1h_15s", &r);
+    }
+    for (name, q) in [
+        (
+            "regex_selector_10k_series",
+            "http_requests_total{instance=~\"i1.*5\"}",
+        ),
+        ("count_all_series_10k", "count({__name__=~\".+\"})"),
+        (
+            "subquery_max_over_time_10k_series",
+            "max_over_time(sum by (group) (rate(http_requests_total[1m]))[30m:1m])",
+        ),
+    ] {
+        if let Ok(r) = e.instant_query(&s, q, end) {
+            report_peak(name, &r);
+        }
     }
     let mut g = c.benchmark_group("promql_engine");
     g.sample_size(10);
@@ -125,6 +140,13 @@ fn bench(c: &mut Criterion) {
         })
     });
     let h = buckets();
+    if let Ok(r) = e.instant_query(
+        &h,
+        "histogram_quantile(0.9, sum by (le, instance) (rate(latency_bucket[5m])))",
+        20 * 60_000,
+    ) {
+        report_peak("histogram_quantile_100x100", &r);
+    }
     g.bench_function("histogram_quantile_100x100", |b| {
         b.iter(|| {
             e.instant_query(

@@ -123,6 +123,7 @@ pub(crate) struct Evaluator<'a> {
     max_samples: usize,
     cur_samples: usize,
     pub peak_samples: usize,
+    /// Samples read from storage (upstream's "total queryable samples").
     pub total_samples: u64,
     deadline: Instant,
     no_step_subquery_interval: i64,
@@ -266,7 +267,6 @@ impl<'a> Evaluator<'a> {
     /// Counts `n` more samples in memory, failing past the limit.
     pub fn account(&mut self, n: usize) -> Result<(), QueryError> {
         self.cur_samples += n;
-        self.total_samples += n as u64;
         self.peak_samples = self.peak_samples.max(self.cur_samples);
         if self.cur_samples > self.max_samples {
             return Err(QueryError::too_many_samples("query execution"));
@@ -516,6 +516,7 @@ impl<'a> Evaluator<'a> {
                 while let Some(n) = next.filter(|n| n.0 <= reft) {
                     cur = Some(n);
                     next = it.next();
+                    self.total_samples += 1;
                 }
                 let Some((t, v)) = cur else {
                     continue;

@@ -132,7 +132,7 @@ impl std::error::Error for QueryError {}
 /// Per-query counters, as upstream's `stats.QuerySamples` summary.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueryStats {
-    /// Samples read from storage or produced, summed over the query.
+    /// Samples read from storage (and from subquery results fed to range functions).
     pub total_queryable_samples: u64,
     /// Most samples held at once.
     pub peak_samples: usize,

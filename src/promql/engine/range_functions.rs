@@ -94,6 +94,7 @@ pub(super) fn for_each_range_result(
     let mut resets: Vec<u32> = Vec::new();
     while let Some(s) = arg.next_series() {
         let s = s?;
+        ev.total_samples += s.floats.len() as u64;
         ev.check_deadline()?;
         // resets[i]: counter resets among the first i+1 samples.
         resets.clear();
@@ -200,6 +201,7 @@ fn extended_range_function(
     let mut pts: Vec<(i64, f64)> = Vec::new();
     while let Some(s) = arg.next_series() {
         let s = s?;
+        ev.total_samples += s.floats.len() as u64;
         ev.check_deadline()?;
         let f = &s.floats;
         let mut floats = Vec::new();
