@@ -146,6 +146,8 @@ struct LoopState {
     /// The target is gone and its end-of-run stale markers are written.
     ended: bool,
     last_start: Option<Instant>,
+    /// The grid scrape timestamps snap to (see `aligned_timestamp`).
+    aligned: Option<i64>,
 }
 
 /// One target's scrape loop (see the module comment).
@@ -200,6 +202,7 @@ impl ScrapeLoop {
                 report_refs: vec![0; reported],
                 ended: false,
                 last_start: None,
+                aligned: None,
             }),
             in_flight: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
@@ -246,12 +249,12 @@ impl ScrapeLoop {
             self.metrics.exceeded_body_size_limit.inc();
         }
         let duration = started.elapsed();
+        let t = {
+            let mut st = self.lock();
+            aligned_timestamp(&mut st.aligned, millis(wall), self.target.interval)
+        };
         let err = self
-            .ingest(
-                result.as_ref().map_err(Clone::clone),
-                millis(wall),
-                duration,
-            )
+            .ingest(result.as_ref().map_err(Clone::clone), t, duration)
             .err();
         self.target
             .report(err.map(|e| e.to_string()), wall, duration);
@@ -609,6 +612,29 @@ fn apply_target_labels(lb: &mut LabelsBuilder, target: &Labels, honor: bool) {
     }
 }
 
+/// Upstream's scrape timestamp alignment: a scrape starting within 2 ms
+/// (at most 1% of the interval) of its slot on the grid `first scrape +
+/// k * interval` gets the slot's timestamp, so stored timestamps are evenly
+/// spaced and compress to almost nothing in the TSDB.
+fn aligned_timestamp(grid: &mut Option<i64>, t: i64, interval: Duration) -> i64 {
+    let interval = (interval.as_millis() as i64).max(1);
+    let tolerance = (interval / 100).min(2);
+    let Some(mut slot) = *grid else {
+        *grid = Some(t);
+        return t;
+    };
+    if t - slot >= interval {
+        // Skipped ticks: jump ahead in whole intervals.
+        slot += (t - slot) / interval * interval;
+    }
+    *grid = Some(slot);
+    if t - slot <= tolerance {
+        slot
+    } else {
+        t
+    }
+}
+
 fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -821,6 +847,24 @@ mod tests {
             .1
             .get(1)
             .is_some_and(|p| p.0 == 2000 && is_stale_nan(p.1)));
+    }
+
+    #[test]
+    fn timestamps_snap_to_the_interval_grid() {
+        let mut grid = None;
+        let i = Duration::from_secs(15);
+        assert_eq!(aligned_timestamp(&mut grid, 1_000, i), 1_000);
+        assert_eq!(aligned_timestamp(&mut grid, 16_002, i), 16_000);
+        assert_eq!(aligned_timestamp(&mut grid, 31_003, i), 31_003);
+        // Two ticks skipped: the grid moves on in whole intervals.
+        assert_eq!(aligned_timestamp(&mut grid, 76_001, i), 76_000);
+        assert_eq!(aligned_timestamp(&mut grid, 90_999, i), 90_999);
+        // A 100 ms interval allows only 1 ms.
+        let mut grid = None;
+        let i = Duration::from_millis(100);
+        assert_eq!(aligned_timestamp(&mut grid, 0, i), 0);
+        assert_eq!(aligned_timestamp(&mut grid, 102, i), 102);
+        assert_eq!(aligned_timestamp(&mut grid, 201, i), 200);
     }
 
     #[test]
