@@ -473,10 +473,11 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     // SLOT: scrape discovery manager actor (run / cancel).
     // SLOT: notify discovery manager actor (run / cancel).
     // SLOT: rule manager actor (waits on `reload_ready`, then runs; interrupt stops it).
-    // SLOT: scrape manager actor (waits on `reload_ready`, then runs; interrupt
-    //       stops every scrape loop). It must stop before the TSDB closes: the
-    //       TSDB actor's interrupt runs after this one's (actors are
-    //       interrupted in the order they were added).
+    // SLOT: scrape manager actor (waits on `reload_ready`, then runs; its
+    //       interrupt calls `stop()`, which must return only once every scrape
+    //       loop has stopped appending). Interrupts run one after another in
+    //       the order actors were added, and the TSDB actor is added later, so
+    //       scraping has stopped before the TSDB's interrupt closes it.
     {
         // Reload handler: SIGHUP and /-/reload, after the initial load.
         let (cancel_tx, cancel_rx) = bounded::<()>(1);
