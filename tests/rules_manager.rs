@@ -209,6 +209,11 @@ fn filters_and_failures() {
     let j = rules_json(&m, &only_alerts);
     assert_eq!(j["groups"].as_array().map(|a| a.len()), Some(1));
     assert_eq!(j["groups"][0]["rules"].as_array().map(|a| a.len()), Some(1));
+    let by_labels =
+        RulesFilter::from_params([("match[]", "{severity=\"page\"}")]).expect("valid match[]");
+    let j = rules_json(&m, &by_labels);
+    assert_eq!(j["groups"].as_array().map(|a| a.len()), Some(1), "{j}");
+    assert_eq!(j["groups"][0]["rules"][0]["name"], "InstanceDown");
     let by_group = RulesFilter {
         group_names: vec!["bad".into()],
         ..RulesFilter::default()

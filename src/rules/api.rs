@@ -3,7 +3,8 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::model::Labels;
+use crate::model::{Labels, Matcher};
+use crate::storage::matches_all;
 use crate::template::funcs::format_go_layout;
 
 use super::alerting::{Alert, AlertingRule};
@@ -19,6 +20,8 @@ pub struct RulesFilter {
     pub group_names: Vec<String>,
     pub files: Vec<String>,
     pub exclude_alerts: bool,
+    /// `match[]`: a rule is kept if its configured labels satisfy any set.
+    pub matchers: Vec<Vec<Matcher>>,
 }
 
 impl RulesFilter {
@@ -37,6 +40,10 @@ impl RulesFilter {
                 "rule_name[]" => f.rule_names.push(v.to_string()),
                 "rule_group[]" => f.group_names.push(v.to_string()),
                 "file[]" => f.files.push(v.to_string()),
+                "match[]" => f.matchers.push(
+                    crate::promql::parse_metric_selector(v)
+                        .map_err(|e| format!("invalid parameter \"match[]\": {e}"))?,
+                ),
                 "exclude_alerts" => {
                     f.exclude_alerts = match v {
                         "" | "false" | "0" | "f" | "F" | "FALSE" | "False" => false,
@@ -196,10 +203,12 @@ fn group_json(g: &Group, f: &RulesFilter) -> Option<Json> {
             )
         })
         .filter(|r| f.rule_names.is_empty() || f.rule_names.iter().any(|n| n == r.name()))
+        .filter(|r| f.matchers.is_empty() || f.matchers.iter().any(|m| matches_all(r.labels(), m)))
         .map(|r| rule_json(r, f.exclude_alerts))
         .collect();
     // Upstream drops groups left empty by a rule filter.
-    if rules.is_empty() && (f.kind.is_some() || !f.rule_names.is_empty()) {
+    if rules.is_empty() && (f.kind.is_some() || !f.rule_names.is_empty() || !f.matchers.is_empty())
+    {
         return None;
     }
     Some(json!({
@@ -249,11 +258,14 @@ mod tests {
             ("rule_name[]", "B"),
             ("file[]", "/r.yml"),
             ("exclude_alerts", "true"),
+            ("match[]", "{severity=\"page\"}"),
         ]);
         let f = f.unwrap_or_default();
         assert_eq!(f.kind, Some(RuleKind::Alert));
         assert_eq!(f.rule_names, vec!["A", "B"]);
         assert!(f.exclude_alerts);
+        assert_eq!(f.matchers.len(), 1);
+        assert!(RulesFilter::from_params([("match[]", "{")]).is_err());
         assert_eq!(
             RulesFilter::from_params([("type", "x")]).err().as_deref(),
             Some("invalid parameter \"type\": not supported value \"x\"")
