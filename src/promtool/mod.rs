@@ -7,7 +7,7 @@
 //! One module per command group: `check_config`, `check` (metrics,
 //! web-config, healthy, ready, service-discovery), `query`, `tsdb`.
 
-mod backfill;
+pub mod backfill;
 mod check;
 mod check_config;
 mod gotime;
