@@ -108,10 +108,11 @@ impl Promlite {
                 dir.path().join("prometheus.yml").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(if extra.contains(&"--agent") {
+                format!("--storage.agent.path={}", dir.path().join("data").display())
+            } else {
+                format!("--storage.tsdb.path={}", dir.path().join("data").display())
+            })
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
