@@ -27,6 +27,7 @@ mod appender;
 mod querier;
 pub mod replay;
 pub mod series;
+pub mod snapshot;
 mod stats;
 pub mod symbols;
 
@@ -396,6 +397,75 @@ impl Head {
         write(&self.postings).add(id, &pairs);
         self.num_series.fetch_add(1, Ordering::Relaxed);
         self.counters.series_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls `f` on every series, one stripe's read lock at a time.
+    pub(crate) fn for_each_series(&self, mut f: impl FnMut(u32, &MemSeries)) {
+        for (si, stripe) in self.stripes.iter().enumerate() {
+            let guard = read(stripe);
+            for (p, page) in guard.pages.iter().enumerate() {
+                let Some(slots) = page else { continue };
+                for (i, entry) in slots.iter().enumerate() {
+                    if let Some(s) = entry {
+                        f((((p * PAGE + i) as u32) << self.shift) | si as u32, s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every interned symbol with its id.
+    pub(crate) fn symbol_strings(&self) -> Vec<(u32, Arc<str>)> {
+        read(&self.symbols).entries()
+    }
+
+    /// Every deletion interval by series id.
+    pub(crate) fn tombstone_list(&self) -> Vec<(u32, Interval)> {
+        self.tombstones
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stones()
+    }
+
+    /// Raises the out-of-bounds limit to `t` (snapshot loading).
+    pub(crate) fn set_min_valid_time(&self, t: i64) {
+        self.min_valid_time.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Creates series `id` with `labels` and gives it `closed` chunks and an
+    /// open chunk, as loaded from a head chunk snapshot.
+    pub(crate) fn restore_series(
+        &self,
+        id: u32,
+        labels: &Labels,
+        closed: Vec<series::ClosedChunk>,
+        open: crate::tsdb::chunkenc::XorAppender,
+        open_min_t: i64,
+    ) -> Result<(), StorageError> {
+        let got = self.create_with_id(id, labels)?;
+        if got != id {
+            return Err(StorageError::Internal(format!(
+                "series {labels} appears twice in the snapshot (ids {got} and {id})"
+            )));
+        }
+        let (stripe, slot) = self.stripe_of(id);
+        let mut guard = write(stripe);
+        let Some(s) = guard.get_mut(slot) else {
+            return Err(StorageError::Internal(format!(
+                "series {id} vanished while loading the snapshot"
+            )));
+        };
+        let ids = std::mem::take(&mut s.labels);
+        *s = MemSeries::from_parts(ids, closed, open, open_min_t);
+        let chunks = s.num_chunks() as i64;
+        let (mint, maxt) = (s.min_time(), s.max_time());
+        drop(guard);
+        self.num_chunks.fetch_add(chunks, Ordering::Relaxed);
+        if let (Some(mint), Some(maxt)) = (mint, maxt) {
+            self.min_time.fetch_min(mint, Ordering::AcqRel);
+            self.max_time.fetch_max(maxt, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// Checks a sample against series `id` without appending it.

@@ -46,6 +46,15 @@ impl SymbolTable {
             .unwrap_or_else(|| EMPTY.get_or_init(|| Arc::from("")))
     }
 
+    /// Every symbol with its id.
+    pub fn entries(&self) -> Vec<(u32, Arc<str>)> {
+        self.strings
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as u32, s.clone()))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.strings.len()
     }
