@@ -227,7 +227,7 @@ fn base2_bytes(n: u64) -> String {
     let mut parts = Vec::new();
     let mut n = n;
     for (i, unit) in UNITS.iter().enumerate() {
-        if n % 1024 != 0 || (i == 0 && n == 0) {
+        if !n.is_multiple_of(1024) || (i == 0 && n == 0) {
             let suffix = if i == 0 { "B" } else { "iB" };
             parts.push(format!("{}{unit}{suffix}", n % 1024));
         }
