@@ -871,7 +871,7 @@ fn label_map_json(m: &Metric) -> String {
 }
 
 /// A string as Go's `encoding/json` writes it (HTML-safe escapes included).
-fn go_json_string(s: &str) -> String {
+pub(super) fn go_json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
