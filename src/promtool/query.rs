@@ -538,7 +538,9 @@ fn load_http_config(path: &str) -> Result<Vec<(String, String)>, String> {
     let _ = (cfg.follow_redirects, cfg.enable_http2);
     if let Some(tls) = &cfg.tls_config {
         if *tls != TlsConfig::default() {
-            return Err(fail("tls_config is not supported by promlite-tool".into()));
+            return Err(fail(
+                "tls_config in --http.config.file is not supported by promlite yet".into(),
+            ));
         }
     }
     let read = |inline: &str, file: &str| -> Result<String, String> {

@@ -165,7 +165,7 @@ compare - query series -o json --match=up --match=prometheus_build_info "$server
 compare - query labels "$server" job
 compare - query labels -o json "$server" job
 
-# --- tsdb commands on a copy of the blocks (the head is read by promtool only)
+# --- tsdb commands on a copy of the blocks, then on a copy of the whole dir
 deadline=$(($(date +%s) + wait_block))
 while [ "$(date +%s)" -lt "$deadline" ]; do
     ls -d "$work"/data/01* >/dev/null 2>&1 && break
@@ -181,6 +181,15 @@ if ls -d "$work"/data/01* >/dev/null 2>&1; then
     compare - tsdb dump blocks
     compare - tsdb dump --match=up blocks
     compare - tsdb dump --min-time=0 --max-time=$((now * 1000)) '--match={job="prometheus",__name__=~"prometheus_http.*"}' blocks
+
+    # tsdb dump of a whole data dir, head (WAL) included: a copy taken while
+    # the server is paused, so both tools read the same bytes.
+    kill -STOP "$pid"
+    cp -r "$work/data" "$work/live"
+    kill -CONT "$pid"
+    rm -f "$work/live/lock"
+    compare - tsdb dump live
+    compare - tsdb dump --match=up live
 
     # tsdb analyze: upstream orders ties by map iteration (randomly), so
     # only the counts of each list are compared, with every other line.
