@@ -388,3 +388,35 @@ fn tsdb_analyze_and_backfill_round_trip() {
     assert!(before.stdout.len() > 1000);
     assert_eq!(text(&before.stdout), text(&after.stdout));
 }
+
+#[test]
+fn tsdb_dump_reads_the_head_of_a_promlite_data_dir() {
+    use promlite::storage::Appendable;
+    use promlite::tsdb::db::{Db, DbOptions};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    {
+        let db = Db::open(&data, DbOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut app = db.appender();
+        let l = Labels::from_pairs(&[("__name__", "up"), ("job", "x")]);
+        for i in 0..3 {
+            app.append(0, &l, 1000 * i, i as f64)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        app.commit().unwrap_or_else(|e| panic!("{e}"));
+        db.close().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let wal_before: Vec<_> = std::fs::read_dir(data.join("wal"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let out = tool(&["tsdb", "dump", "data"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{__name__=\"up\", job=\"x\"} 0 0\n{__name__=\"up\", job=\"x\"} 1 1000\n{__name__=\"up\", job=\"x\"} 2 2000\n"
+    );
+    let wal_after: Vec<_> = std::fs::read_dir(data.join("wal"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert_eq!(wal_before, wal_after, "dump must not change the WAL");
+}
