@@ -262,6 +262,9 @@ fn parse_sample_line(line: &str) -> Result<(Labels, f64, Option<i64>), String> {
     Ok((Labels::new(labels), v, ts))
 }
 
+/// A series' encoded chunks and each chunk's (min, max) time.
+type SeriesChunks = (Labels, Vec<Vec<u8>>, Vec<(i64, i64)>);
+
 /// Writes one block per block range holding samples; returns them opened,
 /// in time order.
 pub fn backfill(
@@ -283,7 +286,7 @@ pub fn backfill(
     }
     let mut blocks = Vec::new();
     for per_series in ranges.into_values() {
-        let mut chunks: Vec<(Labels, Vec<Vec<u8>>, Vec<(i64, i64)>)> = Vec::new();
+        let mut chunks: Vec<SeriesChunks> = Vec::new();
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
         for (id, mut samples) in per_series {
             let labels = input.series.get(id as usize).cloned().unwrap_or_default();

@@ -4,8 +4,12 @@
 //! [`main_with_args`] is the whole tool: it finds the command words, hands
 //! the rest of the command line to that command's module (each parses its
 //! own flags with lexopt) and prints kingpin-style usage errors.
-//! One module per command group: `check_config`, `check` (metrics,
-//! web-config, healthy, ready, service-discovery), `query`, `tsdb`.
+//! Modules: `check_config`; `check` (metrics, web-config, healthy, ready,
+//! service-discovery) with `promlint`; `query` (HTTP API commands); `tsdb`
+//! (list, dump, dump-openmetrics, analyze); `backfill` (create-blocks-from
+//! openmetrics); `gotime` (promtool's time parsing and printing).
+//! Commands listed in [`COMMANDS`] as not built answer
+//! "... is not supported by promlite yet".
 
 pub mod backfill;
 mod check;
@@ -32,7 +36,7 @@ const TOOL: &str = "promlite-tool";
 
 /// Every command: its words, its usage line after the words, what it does,
 /// and whether promlite implements it.
-const COMMANDS: &[(&str, &str, &str, bool)] = &[
+pub const COMMANDS: &[(&str, &str, &str, bool)] = &[
     ("check service-discovery", "[<flags>] <config-file> <job>", "Perform service discovery for the given job name and report the results,\n    including relabeling.", true),
     ("check config", "[<flags>] <config-files>...", "Check if the config files are valid or not.", true),
     ("check web-config", "<web-config-files>...", "Check if the web config files are valid or not.", true),

@@ -538,7 +538,9 @@ fn load_http_config(path: &str) -> Result<Vec<(String, String)>, String> {
     let _ = (cfg.follow_redirects, cfg.enable_http2);
     if let Some(tls) = &cfg.tls_config {
         if *tls != TlsConfig::default() {
-            return Err(fail("tls_config is not supported by promlite-tool".into()));
+            return Err(fail(
+                "tls_config in --http.config.file is not supported by promlite yet".into(),
+            ));
         }
     }
     let read = |inline: &str, file: &str| -> Result<String, String> {
@@ -871,7 +873,7 @@ fn label_map_json(m: &Metric) -> String {
 }
 
 /// A string as Go's `encoding/json` writes it (HTML-safe escapes included).
-fn go_json_string(s: &str) -> String {
+pub(super) fn go_json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

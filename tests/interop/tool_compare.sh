@@ -95,6 +95,38 @@ for f in web1 web2 web3 web4; do
     compare - check web-config "$f.yml"
 done
 
+# --- check service-discovery (static and file SD; targets carry ports, as
+# 2.42 adds a default port where upstream 3.x and promlite do not). File SD
+# makes promtool log a debug line on stderr, so only stdout and exit code
+# are compared for it.
+cat >"$work/sd.yml" <<'EOF'
+scrape_configs:
+  - job_name: static
+    static_configs:
+      - targets: ['127.0.0.1:9090', 'b:80']
+        labels:
+          env: prod
+    relabel_configs:
+      - source_labels: [__address__]
+        regex: 'b:80'
+        action: drop
+  - job_name: filesd
+    file_sd_configs:
+      - files: ['targets.json']
+EOF
+echo '[{"targets":["c:9100"],"labels":{"team":"x<y"}}]' >"$work/targets.json"
+compare - check service-discovery sd.yml static
+compare - check service-discovery sd.yml nope
+cases=$((cases + 1))
+(cd "$work" && "$promtool" check service-discovery sd.yml filesd >a.out 2>/dev/null; echo $? >a.rc; "$ours" check service-discovery sd.yml filesd >b.out 2>/dev/null; echo $? >b.rc)
+if cmp -s "$work/a.out" "$work/b.out" && cmp -s "$work/a.rc" "$work/b.rc"; then
+    echo "same: check service-discovery sd.yml filesd (stdout)"
+else
+    failures=$((failures + 1))
+    echo "DIFF: check service-discovery sd.yml filesd"
+    diff "$work/a.out" "$work/b.out" | head -10
+fi
+
 # --- an upstream server to query and to take blocks from
 cat >"$work/prometheus.yml" <<EOF
 global:
@@ -133,7 +165,7 @@ compare - query series -o json --match=up --match=prometheus_build_info "$server
 compare - query labels "$server" job
 compare - query labels -o json "$server" job
 
-# --- tsdb commands on a copy of the blocks (the head is read by promtool only)
+# --- tsdb commands on a copy of the blocks, then on a copy of the whole dir
 deadline=$(($(date +%s) + wait_block))
 while [ "$(date +%s)" -lt "$deadline" ]; do
     ls -d "$work"/data/01* >/dev/null 2>&1 && break
@@ -149,6 +181,15 @@ if ls -d "$work"/data/01* >/dev/null 2>&1; then
     compare - tsdb dump blocks
     compare - tsdb dump --match=up blocks
     compare - tsdb dump --min-time=0 --max-time=$((now * 1000)) '--match={job="prometheus",__name__=~"prometheus_http.*"}' blocks
+
+    # tsdb dump of a whole data dir, head (WAL) included: a copy taken while
+    # the server is paused, so both tools read the same bytes.
+    kill -STOP "$pid"
+    cp -r "$work/data" "$work/live"
+    kill -CONT "$pid"
+    rm -f "$work/live/lock"
+    compare - tsdb dump live
+    compare - tsdb dump --match=up live
 
     # tsdb analyze: upstream orders ties by map iteration (randomly), so
     # only the counts of each list are compared, with every other line.
