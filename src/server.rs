@@ -354,6 +354,11 @@ fn db_options(flags: &Flags) -> DbOptions {
         max_block_duration: max_block,
         retention,
         retention_size: (flags.tsdb_retention_size > 0).then_some(flags.tsdb_retention_size),
+        // Upstream keeps this behind a feature flag, off by default.
+        memory_snapshot_on_shutdown: flags
+            .enable_features
+            .iter()
+            .any(|f| f == "memory-snapshot-on-shutdown"),
         ..defaults
     }
 }
@@ -506,7 +511,14 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
 
     let notifier = NotifierManager::new(NotifierOptions {
         queue_capacity: flags.notification_queue_capacity,
-        ..NotifierOptions::default()
+        ..if flags.drain_notification_queue_on_shutdown {
+            NotifierOptions::default()
+        } else {
+            NotifierOptions {
+                drain_timeout: Duration::ZERO,
+                ..NotifierOptions::default()
+            }
+        }
     });
     let (scrape_disc, scrape_sets) = DiscoveryManager::new(DiscoveryOptions {
         name: "scrape".to_string(),
@@ -1055,6 +1067,39 @@ mod tests {
         assert!(e.contains("broken: nope"), "{e}");
         // The other component still got the new config.
         assert_eq!(applied.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn features_switch_parser_options_on_one_by_one() {
+        assert_eq!(
+            parse_options(&[]),
+            ParseOptions {
+                enable_experimental_functions: false,
+                experimental_duration_expr: false,
+                enable_extended_range_selectors: false,
+                enable_binop_fill_modifiers: false,
+            }
+        );
+        let o = parse_options(&[
+            "promql-experimental-functions".to_string(),
+            "promql-binop-fill-modifiers".to_string(),
+        ]);
+        assert!(o.enable_experimental_functions && o.enable_binop_fill_modifiers);
+        assert!(!o.experimental_duration_expr && !o.enable_extended_range_selectors);
+    }
+
+    #[test]
+    fn discovered_targets_take_group_labels_under_their_own() {
+        let g = TargetGroup {
+            source: "0".to_string(),
+            targets: vec![Labels::from_pairs(&[("__address__", "a:9093"), ("x", "t")])],
+            labels: Labels::from_pairs(&[("x", "g"), ("y", "g")]),
+        };
+        let t = group_targets(&[g]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].get("x"), Some("t"));
+        assert_eq!(t[0].get("y"), Some("g"));
+        assert_eq!(t[0].get("__address__"), Some("a:9093"));
     }
 
     #[test]
