@@ -434,17 +434,20 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     crate::promql::parser::set_default_options(parse_options(&flags.enable_features));
 
     // Throw an error for an invalid config before starting anything.
-    if let Err(e) = load_config(&flags.config_file, agent) {
-        let message = e.to_string();
-        let abs = std::fs::canonicalize(&flags.config_file)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| flags.config_file.clone());
-        log::error!(
-            file:% = abs, err:% = message;
-            "Error loading config (--config.file={})", flags.config_file
-        );
-        return Err(ServerError::Config { file: abs, message });
-    }
+    let initial = match load_config(&flags.config_file, agent) {
+        Ok(c) => c,
+        Err(e) => {
+            let message = e.to_string();
+            let abs = std::fs::canonicalize(&flags.config_file)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| flags.config_file.clone());
+            log::error!(
+                file:% = abs, err:% = message;
+                "Error loading config (--config.file={})", flags.config_file
+            );
+            return Err(ServerError::Config { file: abs, message });
+        }
+    };
     let reload_metrics = ReloadMetrics::register();
     // Upstream marks the config good as soon as it validated, so an alert on
     // the metric does not fire during a long start-up.
@@ -518,6 +521,9 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         timeout: Duration::from_millis(flags.query_timeout_ms.max(0) as u64),
         lookback_delta: flags.query_lookback_delta_ms,
         max_concurrency: flags.query_max_concurrency,
+        // Upstream sets this from the evaluation interval on every reload;
+        // promlite's engine takes it once, from the config at start-up.
+        no_step_subquery_interval: initial.global.evaluation_interval.as_millis(),
         ..EngineOpts::default()
     });
 
