@@ -139,6 +139,40 @@ impl SeriesStripe {
     }
 }
 
+/// FxHash (rustc's): a multiply and a rotate per word, for maps keyed by
+/// our own integer ids, where SipHash's DoS resistance buys nothing.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+/// One series of a head chunk snapshot, for [`Head::restore_snapshot`].
+pub(crate) struct RestoredSeries {
+    pub id: u32,
+    /// Snapshot symbol ids, name and value alternating, sorted by name.
+    pub labels: Vec<u32>,
+    pub closed: Vec<series::ClosedChunk>,
+    pub open: crate::tsdb::chunkenc::XorAppender,
+    pub open_min_t: i64,
+}
+
 /// What a truncation removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TruncateStats {
@@ -432,36 +466,129 @@ impl Head {
         self.min_valid_time.fetch_max(t, Ordering::AcqRel);
     }
 
-    /// Creates series `id` with `labels` and gives it `closed` chunks and an
-    /// open chunk, as loaded from a head chunk snapshot.
-    pub(crate) fn restore_series(
+    /// Fills an empty head with the series of a head chunk snapshot, in bulk:
+    /// symbols are interned once, series are placed by id without looking
+    /// their labels up as strings, and postings are built list by list.
+    /// `symbols` maps the snapshot's symbol ids to strings; `series` must be
+    /// sorted by id. Fails on an unknown symbol or a repeated label set.
+    pub(crate) fn restore_snapshot(
         &self,
-        id: u32,
-        labels: &Labels,
-        closed: Vec<series::ClosedChunk>,
-        open: crate::tsdb::chunkenc::XorAppender,
-        open_min_t: i64,
+        symbols: &[(u32, Arc<str>)],
+        series: Vec<RestoredSeries>,
     ) -> Result<(), StorageError> {
-        let got = self.create_with_id(id, labels)?;
-        if got != id {
+        if self.num_series() != 0 {
+            return Err(StorageError::Internal(
+                "a snapshot loads only into an empty head".into(),
+            ));
+        }
+        // Snapshot symbol id → (head symbol id, string). Snapshot ids are
+        // the writing head's, dense but for freed ones.
+        let max = symbols
+            .iter()
+            .map(|(id, _)| *id as usize)
+            .max()
+            .unwrap_or(0);
+        if max > 2 * symbols.len() + 1024 {
             return Err(StorageError::Internal(format!(
-                "series {labels} appears twice in the snapshot (ids {got} and {id})"
+                "snapshot symbol id {max} is out of range for {} symbols",
+                symbols.len()
             )));
         }
-        let (stripe, slot) = self.stripe_of(id);
-        let mut guard = write(stripe);
-        let Some(s) = guard.get_mut(slot) else {
-            return Err(StorageError::Internal(format!(
-                "series {id} vanished while loading the snapshot"
-            )));
+        let mut map: Vec<Option<(u32, Arc<str>)>> = vec![None; max + 1];
+        {
+            let mut st = write(&self.symbols);
+            st.reserve(symbols.len());
+            for (sid, s) in symbols {
+                let hid = st.intern(s);
+                if let Some(slot) = map.get_mut(*sid as usize) {
+                    *slot = Some((hid, st.resolve(hid).clone()));
+                }
+            }
+        }
+        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        let mut all = Vec::with_capacity(series.len());
+        let (mut mint, mut maxt, mut chunks) = (i64::MAX, i64::MIN, 0i64);
+        let mut last_id = 0u32;
+        for s in series {
+            if s.id == 0 || s.id <= last_id && !all.is_empty() {
+                return Err(StorageError::Internal(format!(
+                    "snapshot series ids are not ascending at {}",
+                    s.id
+                )));
+            }
+            last_id = s.id;
+            let mut ids = Vec::with_capacity(s.labels.len());
+            let mut h = crate::model::labels::Fnv64::new();
+            for &sym in &s.labels {
+                let Some(Some((hid, string))) = map.get(sym as usize) else {
+                    return Err(StorageError::Internal(format!(
+                        "snapshot series {} refers to unknown symbol {sym}",
+                        s.id
+                    )));
+                };
+                ids.push(*hid);
+                h.write(string.as_bytes());
+                h.write(&[0xff]);
+            }
+            if ids.is_empty() || ids.len() % 2 != 0 {
+                return Err(StorageError::InvalidLabels(format!(
+                    "snapshot series {} has malformed labels",
+                    s.id
+                )));
+            }
+            let hash = h.finish();
+            let series =
+                MemSeries::from_parts(ids.into_boxed_slice(), s.closed, s.open, s.open_min_t);
+            if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
+                mint = mint.min(a);
+                maxt = maxt.max(b);
+            }
+            chunks += series.num_chunks() as i64;
+            for p in series.labels.chunks_exact(2) {
+                lists.entry((p[0], p[1])).or_default().push(s.id);
+            }
+            {
+                let mut hs = self
+                    .hash_stripe(hash)
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                match hs.ids.get(&hash) {
+                    None => {
+                        hs.ids.insert(hash, s.id);
+                    }
+                    Some(&other) => {
+                        let same = |id: u32| {
+                            self.with_series(id, |o| o.labels == series.labels)
+                                .unwrap_or(false)
+                        };
+                        let colliding = hs.collisions.get(&hash).cloned().unwrap_or_default();
+                        if same(other) || colliding.into_iter().any(same) {
+                            return Err(StorageError::Internal(format!(
+                                "snapshot holds the labels of series {other} twice"
+                            )));
+                        }
+                        hs.collisions.entry(hash).or_default().push(s.id);
+                    }
+                }
+            }
+            let (stripe, slot) = self.stripe_of(s.id);
+            write(stripe).insert(slot, series);
+            all.push(s.id);
+        }
+        let lists: Vec<(Arc<str>, Arc<str>, Vec<u32>)> = {
+            let st = read(&self.symbols);
+            lists
+                .into_iter()
+                .map(|((n, v), ids)| (st.resolve(n).clone(), st.resolve(v).clone(), ids))
+                .collect()
         };
-        let ids = std::mem::take(&mut s.labels);
-        *s = MemSeries::from_parts(ids, closed, open, open_min_t);
-        let chunks = s.num_chunks() as i64;
-        let (mint, maxt) = (s.min_time(), s.max_time());
-        drop(guard);
+        write(&self.postings).add_sorted(&all, lists);
+        self.last_id.fetch_max(last_id, Ordering::AcqRel);
+        let n = all.len() as u64;
+        self.num_series.fetch_add(n, Ordering::Relaxed);
+        self.counters.series_created.fetch_add(n, Ordering::Relaxed);
         self.num_chunks.fetch_add(chunks, Ordering::Relaxed);
-        if let (Some(mint), Some(maxt)) = (mint, maxt) {
+        if mint <= maxt {
             self.min_time.fetch_min(mint, Ordering::AcqRel);
             self.max_time.fetch_max(maxt, Ordering::AcqRel);
         }

@@ -33,6 +33,12 @@ impl SymbolTable {
         id
     }
 
+    /// Makes room for `n` more symbols.
+    pub fn reserve(&mut self, n: usize) {
+        self.ids.reserve(n);
+        self.strings.reserve(n);
+    }
+
     /// The id of `s` if it is interned.
     pub fn lookup(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
