@@ -633,6 +633,7 @@ fn truncate(head: &Head, wal_dir: &Path, counters: &DbCounters, mint: i64, compr
         if let Some(data_dir) = wal_dir.parent() {
             delete_snapshots_through(data_dir, last);
         }
+        head.wal_truncated_through(last);
         match delete_checkpoints(wal_dir, last) {
             Ok(()) => counters
                 .checkpoint_deletions

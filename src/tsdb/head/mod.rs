@@ -16,9 +16,14 @@
 //!   held at a time. This is why no deadlock is possible between creating
 //!   appenders and readers.
 //!
-//! Ids are never reused (the WAL refers to series by id), so removing series
-//! on truncation leaves holes in the slab (a 64-slot page is freed once all
-//! its series are gone).
+//! Ids of removed series are reused, smallest first, once no WAL segment or
+//! checkpoint can mention them any more (the WAL refers to series by id;
+//! see `FreeIds`), so churn neither exhausts the `u32` id space nor leaves
+//! slab pages with a few survivors among many holes (a 64-slot page is
+//! freed once all its series are gone). One consequence callers must know:
+//! a `SeriesRef` kept for a series that was removed can, after the next
+//! checkpoint, name another series; the scrape cache only keeps refs of
+//! series it keeps appending to, and those are never removed.
 //!
 //! A time range of the head can be read through [`Head::series_chunks`],
 //! which is what cutting a block needs.
@@ -178,6 +183,32 @@ pub(crate) struct RestoredSeries {
 pub struct TruncateStats {
     pub series_removed: usize,
     pub chunks_removed: usize,
+    /// Symbols freed (released by the truncation before this one).
+    pub symbols_freed: usize,
+}
+
+/// Ids of removed series on their way to reuse. An id is reused only once
+/// no WAL segment or checkpoint can mention it: the WAL refers to series by
+/// id, so a replay seeing two series records with one id would mix two
+/// series. Ids removed while segment `s` was current are safe once a
+/// checkpoint covered `s` and the segments up to it were deleted (the
+/// checkpoint keeps only series still in the head).
+#[derive(Default)]
+struct FreeIds {
+    /// (segment current at removal, ids).
+    waiting: Vec<(u32, Vec<u32>)>,
+    /// Ids removed from a head without WAL: ready at the next truncation.
+    no_wal: Vec<u32>,
+    /// Reusable ids, sorted descending so the smallest is reused first and
+    /// slab pages fill densely.
+    ready: Vec<u32>,
+}
+
+impl FreeIds {
+    fn make_ready(&mut self, ids: Vec<u32>) {
+        self.ready.extend(ids);
+        self.ready.sort_unstable_by(|a, b| b.cmp(a));
+    }
 }
 
 pub struct Head {
@@ -198,6 +229,7 @@ pub struct Head {
     pub counters: HeadCounters,
     wal: std::sync::OnceLock<Wal>,
     tombstones: Mutex<Tombstones>,
+    free_ids: Mutex<FreeIds>,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -231,6 +263,7 @@ impl Head {
             counters: HeadCounters::default(),
             wal: std::sync::OnceLock::new(),
             tombstones: Mutex::new(Tombstones::new()),
+            free_ids: Mutex::new(FreeIds::default()),
             opts,
         }
     }
@@ -365,7 +398,16 @@ impl Head {
         if let Some(id) = self.find_locked(&hs, hash, labels) {
             return Ok((id, false));
         }
-        let id = self.last_id.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        let reused = self
+            .free_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ready
+            .pop();
+        let id = match reused {
+            Some(id) => id,
+            None => self.last_id.fetch_add(1, Ordering::AcqRel).wrapping_add(1),
+        };
         if id == 0 {
             return Err(StorageError::Internal(
                 "series id space exhausted; restart to compact ids".into(),
@@ -506,6 +548,7 @@ impl Head {
             }
         }
         let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        let mut uses = vec![0u32; map.len()];
         let mut all = Vec::with_capacity(series.len());
         let (mut mint, mut maxt, mut chunks) = (i64::MAX, i64::MIN, 0i64);
         let mut last_id = 0u32;
@@ -527,6 +570,9 @@ impl Head {
                     )));
                 };
                 ids.push(*hid);
+                if let Some(u) = uses.get_mut(sym as usize) {
+                    *u += 1;
+                }
                 h.write(string.as_bytes());
                 h.write(&[0xff]);
             }
@@ -576,7 +622,15 @@ impl Head {
             all.push(s.id);
         }
         let lists: Vec<(Arc<str>, Arc<str>, Vec<u32>)> = {
-            let st = read(&self.symbols);
+            let mut st = write(&self.symbols);
+            // Interning counted one use per symbol; make it one per series
+            // label (a symbol no series uses is freed like any other).
+            for (m, &u) in map.iter().zip(&uses) {
+                if let Some((hid, _)) = m {
+                    st.add_refs(*hid, u);
+                    st.release(*hid);
+                }
+            }
             lists
                 .into_iter()
                 .map(|((n, v), ids)| (st.resolve(n).clone(), st.resolve(v).clone(), ids))
@@ -770,6 +824,53 @@ impl Head {
             .collect()
     }
 
+    /// Queues the ids of series just removed for reuse (see [`FreeIds`]).
+    fn retire_ids(&self, ids: Vec<u32>) {
+        let mut f = self.free_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let no_wal = std::mem::take(&mut f.no_wal);
+        f.make_ready(no_wal);
+        if ids.is_empty() {
+            return;
+        }
+        match self.wal() {
+            Some(w) => {
+                let seg = w.current_segment();
+                match f.waiting.last_mut() {
+                    Some((s, list)) if *s == seg => list.extend(ids),
+                    _ => f.waiting.push((seg, ids)),
+                }
+            }
+            None => f.no_wal = ids,
+        }
+    }
+
+    /// Tells the head that WAL segments up to `segment` were checkpointed
+    /// and deleted: ids of series removed while they were current can be
+    /// reused now.
+    pub fn wal_truncated_through(&self, segment: u32) {
+        let mut f = self.free_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut f.waiting)
+            .into_iter()
+            .partition(|(s, _)| *s <= segment);
+        f.waiting = waiting;
+        let ids: Vec<u32> = done.into_iter().flat_map(|(_, ids)| ids).collect();
+        f.make_ready(ids);
+    }
+
+    /// Number of removed series ids ready for reuse.
+    pub fn reusable_ids(&self) -> usize {
+        self.free_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ready
+            .len()
+    }
+
+    /// Number of interned label names and values.
+    pub fn num_symbols(&self) -> usize {
+        read(&self.symbols).len()
+    }
+
     /// Drops chunks ending before `mint` and series left without samples;
     /// later samples before `mint` are rejected as out of bounds.
     pub fn truncate(&self, mint: i64) -> TruncateStats {
@@ -805,6 +906,19 @@ impl Head {
                 })
                 .collect()
         };
+        let symbols_freed = {
+            let mut symbols = write(&self.symbols);
+            // Sweep first: what this truncation releases is freed by the
+            // next one, so readers resolving removed series stay correct.
+            let freed = symbols.sweep();
+            for (_, ids) in &removed {
+                for &sym in ids.iter() {
+                    symbols.release(sym);
+                }
+            }
+            freed
+        };
+        self.retire_ids(removed.iter().map(|(id, _)| *id).collect());
         for (id, labels, _) in &resolved {
             let hash = labels.stable_hash();
             let mut hs = self
@@ -865,6 +979,7 @@ impl Head {
         TruncateStats {
             series_removed: n,
             chunks_removed,
+            symbols_freed,
         }
     }
 }
