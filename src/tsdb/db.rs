@@ -105,6 +105,8 @@ pub struct DbCounters {
     pub checkpoint_deletions_failed: AtomicU64,
     /// Replay duration in microseconds.
     pub replay_micros: AtomicU64,
+    /// Head chunk snapshots that could not be loaded (full replay instead).
+    pub snapshot_replay_errors: AtomicU64,
 }
 
 pub struct Db {
@@ -167,7 +169,7 @@ impl Db {
         let wal_dir = dir.join("wal");
         let counters = Arc::new(DbCounters::default());
         let blocks = Arc::new(BlockSet::load(dir)?);
-        let (head, replay) = match load_with_snapshot(dir, &wal_dir, &new_head) {
+        let (head, replay) = match load_with_snapshot(dir, &wal_dir, &new_head, &counters) {
             Some(loaded) => loaded,
             None => {
                 let head = new_head();
@@ -473,6 +475,7 @@ fn load_with_snapshot(
     dir: &Path,
     wal_dir: &Path,
     new_head: &dyn Fn() -> Arc<Head>,
+    counters: &DbCounters,
 ) -> Option<(Arc<Head>, ReplayStats)> {
     let (pos, path) = usable_snapshot(dir, wal_dir)?;
     let start = Instant::now();
@@ -480,6 +483,9 @@ fn load_with_snapshot(
     let loaded = match load_snapshot(&head, &path) {
         Ok(st) => st,
         Err(e) => {
+            counters
+                .snapshot_replay_errors
+                .fetch_add(1, Ordering::Relaxed);
             log::warn!("ignoring head chunk snapshot, replaying the full WAL: {e}");
             return None;
         }
@@ -498,6 +504,9 @@ fn load_with_snapshot(
             Some((head, replay))
         }
         Err(e) => {
+            counters
+                .snapshot_replay_errors
+                .fetch_add(1, Ordering::Relaxed);
             log::warn!("replaying the WAL after the head chunk snapshot failed, replaying the full WAL: {e}");
             None
         }

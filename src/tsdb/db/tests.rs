@@ -562,6 +562,10 @@ fn corrupt_snapshot_falls_back_to_full_replay() {
 
     let db = Db::open(tmp.path(), opts()).unwrap();
     assert_eq!(db.replay_stats().snapshot_series, 0);
+    assert_eq!(
+        db.counters.snapshot_replay_errors.load(Ordering::Relaxed),
+        1
+    );
     assert_eq!(db.replay_stats().samples, 5 * 200);
     assert_eq!(read_all(&db), before);
     db.close().unwrap();
