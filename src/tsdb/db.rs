@@ -180,11 +180,6 @@ impl Db {
         if !opts.memory_snapshot_on_shutdown {
             delete_snapshots_except(dir, None);
         }
-        if let Some(bmax) = blocks.max_time() {
-            // What the blocks hold is not the head's any more, and samples
-            // before the newest block are out of bounds, as upstream.
-            head.truncate(bmax);
-        }
         counters
             .wal_corruptions
             .fetch_add(replay.corruptions, Ordering::Relaxed);
@@ -208,6 +203,13 @@ impl Db {
         }));
         // The head was just created, so no WAL is attached yet.
         let _ = head.attach_wal(wal);
+        if let Some(bmax) = blocks.max_time() {
+            // What the blocks hold is not the head's any more, and samples
+            // before the newest block are out of bounds, as upstream. After
+            // attaching the WAL, so the ids of series removed here wait for
+            // a checkpoint before reuse like any others.
+            head.truncate(bmax);
+        }
         let db = Arc::new(Db {
             dir: dir.to_path_buf(),
             head,

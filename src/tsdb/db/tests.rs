@@ -723,9 +723,47 @@ fn label_churn_frees_symbols_and_reuses_series_ids() {
     };
     let db = Db::open(tmp.path(), opts()).unwrap();
     check(&db);
+    let last_id = db.head().last_series_id();
     db.close().unwrap();
     drop(db);
     let db = Db::open(tmp.path(), opts()).unwrap();
     assert!(db.replay_stats().snapshot_series >= 50);
+    assert_eq!(
+        db.head().last_series_id(),
+        last_id,
+        "the snapshot keeps the last id"
+    );
     check(&db);
+}
+
+#[test]
+fn snapshot_keeps_ids_of_removed_series_out_of_reach() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    // Series 0..5 live on; 5..10 (the highest ids) stop early and are
+    // truncated away, while the WAL still names them.
+    append(&db, 10, 0..10);
+    let mut refs = [0u64; 5];
+    for t in 10..20 {
+        let mut app = db.appender();
+        for (i, r) in refs.iter_mut().enumerate() {
+            *r = app.append(*r, &series(i), t * 1000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    db.truncate_head(12_000).unwrap();
+    assert_eq!(db.head().num_series(), 5);
+    let last = db.head().last_series_id();
+    assert_eq!(last, 10);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.replay_stats().snapshot_series, 5);
+    let mut app = db.appender();
+    let id = app.append(0, &series(99), 30_000, 1.0).unwrap();
+    app.commit().unwrap();
+    assert!(
+        id > u64::from(last),
+        "new series took id {id}, still named in the WAL"
+    );
 }

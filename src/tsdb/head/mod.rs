@@ -503,6 +503,13 @@ impl Head {
             .stones()
     }
 
+    /// Raises the highest id handed out to `id` (snapshot loading): series
+    /// removed before the snapshot may still be named in the WAL by ids
+    /// above every live one, so new series must not take them.
+    pub(crate) fn set_last_series_id(&self, id: u32) {
+        self.last_id.fetch_max(id, Ordering::AcqRel);
+    }
+
     /// Raises the out-of-bounds limit to `t` (snapshot loading).
     pub(crate) fn set_min_valid_time(&self, t: i64) {
         self.min_valid_time.fetch_max(t, Ordering::AcqRel);

@@ -27,6 +27,7 @@
 //!             then byte 0
 //! tombstones: uvarint n, n × (uvarint id, varint mint, varint maxt)
 //! varint min_valid_time
+//! uvarint last series id (ids up to it may still be named by the WAL)
 //! CRC32C (Castagnoli) of everything above, 4 bytes BE
 //! ```
 //!
@@ -296,6 +297,7 @@ pub fn write_snapshot(
             put_varint(&mut buf, b);
         }
         put_varint(&mut buf, head.min_valid_time());
+        put_uvarint(&mut buf, u64::from(head.last_series_id()));
         w.write(&buf)?;
         let crc = w.crc;
         w.w.write_all(&crc.to_be_bytes())?;
@@ -478,6 +480,8 @@ pub fn load_snapshot(head: &Head, path: &Path) -> Result<SnapshotStats, TsdbErro
     }
     let mvt = c.varint().ok_or_else(|| bad("min valid time"))?;
     head.set_min_valid_time(mvt);
+    let last_id = c.u32().ok_or_else(|| bad("last series id"))?;
+    head.set_last_series_id(last_id);
     if c.pos != body.len() {
         return Err(bad("trailer (bytes after the end)"));
     }
