@@ -554,12 +554,13 @@ impl Head {
                 }
             }
         }
-        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        // Pass 1: head symbol ids and label hash of every series.
         let mut uses = vec![0u32; map.len()];
+        let mut labels: Vec<Box<[u32]>> = Vec::with_capacity(series.len());
+        let mut hashes: Vec<u64> = Vec::with_capacity(series.len());
         let mut all = Vec::with_capacity(series.len());
-        let (mut mint, mut maxt, mut chunks) = (i64::MAX, i64::MIN, 0i64);
         let mut last_id = 0u32;
-        for s in series {
+        for s in &series {
             if s.id == 0 || s.id <= last_id && !all.is_empty() {
                 return Err(StorageError::Internal(format!(
                     "snapshot series ids are not ascending at {}",
@@ -589,46 +590,54 @@ impl Head {
                     s.id
                 )));
             }
-            let hash = h.finish();
-            let series =
-                MemSeries::from_parts(ids.into_boxed_slice(), s.closed, s.open, s.open_min_t);
-            if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
-                mint = mint.min(a);
-                maxt = maxt.max(b);
-            }
-            chunks += series.num_chunks() as i64;
-            for p in series.labels.chunks_exact(2) {
-                lists.entry((p[0], p[1])).or_default().push(s.id);
-            }
-            {
-                let mut hs = self
-                    .hash_stripe(hash)
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                match hs.ids.get(&hash) {
-                    None => {
-                        hs.ids.insert(hash, s.id);
-                    }
-                    Some(&other) => {
-                        let same = |id: u32| {
-                            self.with_series(id, |o| o.labels == series.labels)
-                                .unwrap_or(false)
-                        };
-                        let colliding = hs.collisions.get(&hash).cloned().unwrap_or_default();
-                        if same(other) || colliding.into_iter().any(same) {
-                            return Err(StorageError::Internal(format!(
-                                "snapshot holds the labels of series {other} twice"
-                            )));
-                        }
-                        hs.collisions.entry(hash).or_default().push(s.id);
-                    }
-                }
-            }
-            let (stripe, slot) = self.stripe_of(s.id);
-            write(stripe).insert(slot, series);
+            labels.push(ids.into_boxed_slice());
+            hashes.push(h.finish());
             all.push(s.id);
         }
-        let lists: Vec<(Arc<str>, Arc<str>, Vec<u32>)> = {
+        // Pass 2, on both cores: postings on one thread, the slab and the
+        // label-hash map on this one; they share no lock.
+        let (mut mint, mut maxt, mut chunks) = (i64::MAX, i64::MIN, 0i64);
+        let placed = std::thread::scope(|scope| {
+            let (labels, all) = (&labels, &all);
+            scope.spawn(move || self.restore_postings(all, labels));
+            for ((s, ids), &hash) in series.into_iter().zip(labels).zip(&hashes) {
+                let series = MemSeries::from_parts(ids.clone(), s.closed, s.open, s.open_min_t);
+                if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
+                    mint = mint.min(a);
+                    maxt = maxt.max(b);
+                }
+                chunks += series.num_chunks() as i64;
+                {
+                    let mut hs = self
+                        .hash_stripe(hash)
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    match hs.ids.get(&hash) {
+                        None => {
+                            hs.ids.insert(hash, s.id);
+                        }
+                        Some(&other) => {
+                            let same = |id: u32| {
+                                self.with_series(id, |o| o.labels == series.labels)
+                                    .unwrap_or(false)
+                            };
+                            let colliding = hs.collisions.get(&hash).cloned().unwrap_or_default();
+                            if same(other) || colliding.into_iter().any(same) {
+                                return Err(StorageError::Internal(format!(
+                                    "snapshot holds the labels of series {other} twice"
+                                )));
+                            }
+                            hs.collisions.entry(hash).or_default().push(s.id);
+                        }
+                    }
+                }
+                let (stripe, slot) = self.stripe_of(s.id);
+                write(stripe).insert(slot, series);
+            }
+            Ok(())
+        });
+        placed?;
+        {
             let mut st = write(&self.symbols);
             // Interning counted one use per symbol; make it one per series
             // label (a symbol no series uses is freed like any other).
@@ -638,12 +647,7 @@ impl Head {
                     st.release(*hid);
                 }
             }
-            lists
-                .into_iter()
-                .map(|((n, v), ids)| (st.resolve(n).clone(), st.resolve(v).clone(), ids))
-                .collect()
-        };
-        write(&self.postings).add_sorted(&all, lists);
+        }
         self.last_id.fetch_max(last_id, Ordering::AcqRel);
         let n = all.len() as u64;
         self.num_series.fetch_add(n, Ordering::Relaxed);
@@ -654,6 +658,24 @@ impl Head {
             self.max_time.fetch_max(maxt, Ordering::AcqRel);
         }
         Ok(())
+    }
+
+    /// Indexes series `all` (ascending) with their symbol-id `labels`.
+    fn restore_postings(&self, all: &[u32], labels: &[Box<[u32]>]) {
+        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        for (&id, ids) in all.iter().zip(labels) {
+            for p in ids.chunks_exact(2) {
+                lists.entry((p[0], p[1])).or_default().push(id);
+            }
+        }
+        let lists: Vec<(Arc<str>, Arc<str>, Vec<u32>)> = {
+            let st = read(&self.symbols);
+            lists
+                .into_iter()
+                .map(|((n, v), ids)| (st.resolve(n).clone(), st.resolve(v).clone(), ids))
+                .collect()
+        };
+        write(&self.postings).add_sorted(all, lists);
     }
 
     /// Checks a sample against series `id` without appending it.
