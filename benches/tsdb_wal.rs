@@ -4,7 +4,8 @@
 //! environment change the shape (peerbench's restart case: 100000 and 59).
 //! `replay_*` replays the whole WAL (snapshots off); `snapshot_*` opens the
 //! same data from the head chunk snapshot written by the previous close.
-//! Only `Db::open` is timed.
+//! Only `Db::open` is timed; `close_with_snapshot_*` times only the
+//! `Db::close` that writes the snapshot.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use promlite::model::Labels;
@@ -86,6 +87,22 @@ fn replay(c: &mut Criterion) {
         snap.path(),
         &DbOptions::default(),
         true,
+    );
+    // Shutdown cost of the snapshot: `Db::close` (WAL fsync + snapshot write).
+    g.bench_function(
+        format!("close_with_snapshot_{series_n}_series_x_{samples_n}_samples"),
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let db = Db::open(snap.path(), DbOptions::default()).unwrap();
+                    let start = std::time::Instant::now();
+                    db.close().unwrap();
+                    total += start.elapsed();
+                }
+                total
+            })
+        },
     );
     g.finish();
 }
