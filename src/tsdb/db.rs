@@ -29,8 +29,8 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use super::compact::BlockSet;
 use super::head::replay::{replay_wal, replay_wal_after, ReplayStats};
 use super::head::snapshot::{
-    delete_snapshots_except, delete_snapshots_through, load_snapshot, usable_snapshot,
-    write_snapshot, SnapshotPosition,
+    delete_snapshots_except, delete_snapshots_through, load_snapshot, snapshots_size,
+    usable_snapshot, write_snapshot, SnapshotPosition,
 };
 use super::head::{Head, HeadOptions, HeadStats, DEFAULT_CHUNK_RANGE};
 use super::querier::DbQuerier;
@@ -59,8 +59,8 @@ pub struct DbOptions {
     pub max_block_duration: i64,
     /// `--storage.tsdb.retention.time` in ms; `None` keeps everything.
     pub retention: Option<i64>,
-    /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL and
-    /// checkpoints; `None` for no limit.
+    /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL,
+    /// checkpoints and the head chunk snapshot; `None` for no limit.
     pub retention_size: Option<u64>,
     /// How often the WAL is fsynced.
     pub wal_fsync_interval: Duration,
@@ -590,7 +590,9 @@ fn maintain(
         blocks.apply_time_retention(r);
     }
     if let Some(limit) = opts.retention_size {
-        blocks.apply_size_retention(limit, super::metrics::dir_size(wal_dir));
+        // The WAL, its checkpoints and a head chunk snapshot all count.
+        let snapshots = wal_dir.parent().map(snapshots_size).unwrap_or(0);
+        blocks.apply_size_retention(limit, super::metrics::dir_size(wal_dir) + snapshots);
     }
 }
 

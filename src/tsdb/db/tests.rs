@@ -514,6 +514,8 @@ fn head_chunk_snapshot_round_trips_every_sample() {
     db.close().unwrap();
     drop(db);
     assert_eq!(snapshots(tmp.path()).len(), 1);
+    let size = crate::tsdb::head::snapshot::snapshots_size(tmp.path());
+    assert!(size > 20 * 250, "snapshot of {size} bytes is too small");
 
     let db = Db::open(tmp.path(), opts()).unwrap();
     let st = db.replay_stats().clone();

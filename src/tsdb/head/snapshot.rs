@@ -128,6 +128,18 @@ pub fn list_snapshots(dir: &Path) -> Result<Vec<(SnapshotPosition, PathBuf)>, Ts
     Ok(out)
 }
 
+/// Bytes of the snapshots in `dir`, for size retention.
+pub fn snapshots_size(dir: &Path) -> u64 {
+    list_snapshots(dir)
+        .map(|l| {
+            l.iter()
+                .filter_map(|(_, p)| fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Deletes every snapshot in `dir` except the one at `keep`.
 pub fn delete_snapshots_except(dir: &Path, keep: Option<SnapshotPosition>) {
     let Ok(list) = list_snapshots(dir) else {
