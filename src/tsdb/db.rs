@@ -29,8 +29,8 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use super::compact::BlockSet;
 use super::head::replay::{replay_wal, replay_wal_after, ReplayStats};
 use super::head::snapshot::{
-    delete_snapshots_except, delete_snapshots_through, load_snapshot, usable_snapshot,
-    write_snapshot, SnapshotPosition,
+    delete_snapshots_except, delete_snapshots_through, load_snapshot, snapshots_size,
+    usable_snapshot, write_snapshot, SnapshotPosition,
 };
 use super::head::{Head, HeadOptions, HeadStats, DEFAULT_CHUNK_RANGE};
 use super::querier::DbQuerier;
@@ -59,8 +59,8 @@ pub struct DbOptions {
     pub max_block_duration: i64,
     /// `--storage.tsdb.retention.time` in ms; `None` keeps everything.
     pub retention: Option<i64>,
-    /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL and
-    /// checkpoints; `None` for no limit.
+    /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL,
+    /// checkpoints and the head chunk snapshot; `None` for no limit.
     pub retention_size: Option<u64>,
     /// How often the WAL is fsynced.
     pub wal_fsync_interval: Duration,
@@ -105,6 +105,8 @@ pub struct DbCounters {
     pub checkpoint_deletions_failed: AtomicU64,
     /// Replay duration in microseconds.
     pub replay_micros: AtomicU64,
+    /// Head chunk snapshots that could not be loaded (full replay instead).
+    pub snapshot_replay_errors: AtomicU64,
 }
 
 pub struct Db {
@@ -167,7 +169,7 @@ impl Db {
         let wal_dir = dir.join("wal");
         let counters = Arc::new(DbCounters::default());
         let blocks = Arc::new(BlockSet::load(dir)?);
-        let (head, replay) = match load_with_snapshot(dir, &wal_dir, &new_head) {
+        let (head, replay) = match load_with_snapshot(dir, &wal_dir, &new_head, &counters) {
             Some(loaded) => loaded,
             None => {
                 let head = new_head();
@@ -177,11 +179,6 @@ impl Db {
         };
         if !opts.memory_snapshot_on_shutdown {
             delete_snapshots_except(dir, None);
-        }
-        if let Some(bmax) = blocks.max_time() {
-            // What the blocks hold is not the head's any more, and samples
-            // before the newest block are out of bounds, as upstream.
-            head.truncate(bmax);
         }
         counters
             .wal_corruptions
@@ -206,6 +203,13 @@ impl Db {
         }));
         // The head was just created, so no WAL is attached yet.
         let _ = head.attach_wal(wal);
+        if let Some(bmax) = blocks.max_time() {
+            // What the blocks hold is not the head's any more, and samples
+            // before the newest block are out of bounds, as upstream. After
+            // attaching the WAL, so the ids of series removed here wait for
+            // a checkpoint before reuse like any others.
+            head.truncate(bmax);
+        }
         let db = Arc::new(Db {
             dir: dir.to_path_buf(),
             head,
@@ -473,6 +477,7 @@ fn load_with_snapshot(
     dir: &Path,
     wal_dir: &Path,
     new_head: &dyn Fn() -> Arc<Head>,
+    counters: &DbCounters,
 ) -> Option<(Arc<Head>, ReplayStats)> {
     let (pos, path) = usable_snapshot(dir, wal_dir)?;
     let start = Instant::now();
@@ -480,6 +485,9 @@ fn load_with_snapshot(
     let loaded = match load_snapshot(&head, &path) {
         Ok(st) => st,
         Err(e) => {
+            counters
+                .snapshot_replay_errors
+                .fetch_add(1, Ordering::Relaxed);
             log::warn!("ignoring head chunk snapshot, replaying the full WAL: {e}");
             return None;
         }
@@ -498,6 +506,9 @@ fn load_with_snapshot(
             Some((head, replay))
         }
         Err(e) => {
+            counters
+                .snapshot_replay_errors
+                .fetch_add(1, Ordering::Relaxed);
             log::warn!("replaying the WAL after the head chunk snapshot failed, replaying the full WAL: {e}");
             None
         }
@@ -579,7 +590,9 @@ fn maintain(
         blocks.apply_time_retention(r);
     }
     if let Some(limit) = opts.retention_size {
-        blocks.apply_size_retention(limit, super::metrics::dir_size(wal_dir));
+        // The WAL, its checkpoints and a head chunk snapshot all count.
+        let snapshots = wal_dir.parent().map(snapshots_size).unwrap_or(0);
+        blocks.apply_size_retention(limit, super::metrics::dir_size(wal_dir) + snapshots);
     }
 }
 
@@ -633,6 +646,7 @@ fn truncate(head: &Head, wal_dir: &Path, counters: &DbCounters, mint: i64, compr
         if let Some(data_dir) = wal_dir.parent() {
             delete_snapshots_through(data_dir, last);
         }
+        head.wal_truncated_through(last);
         match delete_checkpoints(wal_dir, last) {
             Ok(()) => counters
                 .checkpoint_deletions

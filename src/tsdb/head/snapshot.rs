@@ -27,6 +27,7 @@
 //!             then byte 0
 //! tombstones: uvarint n, n × (uvarint id, varint mint, varint maxt)
 //! varint min_valid_time
+//! uvarint last series id (ids up to it may still be named by the WAL)
 //! CRC32C (Castagnoli) of everything above, 4 bytes BE
 //! ```
 //!
@@ -43,15 +44,13 @@
 //! commit returned is lost. After a power loss, at most the commits since
 //! the last WAL fsync (`DbOptions::wal_fsync_interval`).
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::series::{ClosedChunk, OPEN_CHUNK_CAPACITY};
-use super::Head;
-use crate::model::{Label, Labels};
+use super::{Head, RestoredSeries};
 use crate::tsdb::chunkenc::bstream::{put_uvarint, put_varint};
 use crate::tsdb::chunkenc::{XorAppender, XorState};
 use crate::tsdb::wal::crc32c;
@@ -127,6 +126,18 @@ pub fn list_snapshots(dir: &Path) -> Result<Vec<(SnapshotPosition, PathBuf)>, Ts
     }
     out.sort();
     Ok(out)
+}
+
+/// Bytes of the snapshots in `dir`, for size retention.
+pub fn snapshots_size(dir: &Path) -> u64 {
+    list_snapshots(dir)
+        .map(|l| {
+            l.iter()
+                .filter_map(|(_, p)| fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Deletes every snapshot in `dir` except the one at `keep`.
@@ -298,6 +309,7 @@ pub fn write_snapshot(
             put_varint(&mut buf, b);
         }
         put_varint(&mut buf, head.min_valid_time());
+        put_uvarint(&mut buf, u64::from(head.last_series_id()));
         w.write(&buf)?;
         let crc = w.crc;
         w.w.write_all(&crc.to_be_bytes())?;
@@ -374,29 +386,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// One series as read from the snapshot.
-struct SnapSeries {
-    id: u32,
-    labels: Labels,
-    closed: Vec<ClosedChunk>,
-    open: XorAppender,
-    open_min_t: i64,
-}
-
-fn read_series(c: &mut Cursor<'_>, symbols: &HashMap<u32, Arc<str>>) -> Option<SnapSeries> {
+fn read_series(c: &mut Cursor<'_>) -> Option<RestoredSeries> {
     let id = c.u32()?;
     let k = c.len()?;
-    if k % 2 != 0 {
-        return None;
-    }
-    let mut labels = Vec::with_capacity(k / 2);
-    for _ in 0..k / 2 {
-        let name = symbols.get(&c.u32()?)?;
-        let value = symbols.get(&c.u32()?)?;
-        labels.push(Label {
-            name: name.to_string(),
-            value: value.to_string(),
-        });
+    let mut labels = Vec::with_capacity(k);
+    for _ in 0..k {
+        labels.push(c.u32()?);
     }
     let n = c.len()?;
     let mut closed = Vec::with_capacity(n);
@@ -431,9 +426,9 @@ fn read_series(c: &mut Cursor<'_>, symbols: &HashMap<u32, Arc<str>>) -> Option<S
         }
         (open, open_min_t)
     };
-    Some(SnapSeries {
+    Some(RestoredSeries {
         id,
-        labels: Labels::from_sorted(labels),
+        labels,
         closed,
         open,
         open_min_t,
@@ -462,26 +457,30 @@ pub fn load_snapshot(head: &Head, path: &Path) -> Result<SnapshotStats, TsdbErro
     };
     let bad = |what: &str| corrupt(path, format!("malformed {what}"));
     let n = c.len().ok_or_else(|| bad("symbol table"))?;
-    let mut symbols: HashMap<u32, Arc<str>> = HashMap::with_capacity(n);
+    let mut symbols: Vec<(u32, Arc<str>)> = Vec::with_capacity(n);
     for _ in 0..n {
         let (id, len) = c.u32().zip(c.len()).ok_or_else(|| bad("symbol table"))?;
         let s = c.bytes(len).ok_or_else(|| bad("symbol table"))?;
         let s = std::str::from_utf8(s).map_err(|_| bad("symbol (not UTF-8)"))?;
-        symbols.insert(id, Arc::from(s));
+        symbols.push((id, Arc::from(s)));
     }
     let mut stats = SnapshotStats::default();
+    let mut series = Vec::new();
     loop {
         match c.byte() {
             Some(0) => break,
             Some(1) => {}
             _ => return Err(bad("series list")),
         }
-        let s = read_series(&mut c, &symbols).ok_or_else(|| bad("series"))?;
+        let s = read_series(&mut c).ok_or_else(|| bad("series"))?;
         stats.series += 1;
         stats.chunks += s.closed.len() as u64 + u64::from(s.open.num_samples() > 0);
-        head.restore_series(s.id, &s.labels, s.closed, s.open, s.open_min_t)
-            .map_err(|e| corrupt(path, e.to_string()))?;
+        series.push(s);
     }
+    // The file is in stripe order; postings lists are built sorted by id.
+    series.sort_unstable_by_key(|s| s.id);
+    head.restore_snapshot(&symbols, series)
+        .map_err(|e| corrupt(path, e.to_string()))?;
     let n = c.len().ok_or_else(|| bad("tombstones"))?;
     for _ in 0..n {
         let id = c.u32().ok_or_else(|| bad("tombstones"))?;
@@ -493,6 +492,8 @@ pub fn load_snapshot(head: &Head, path: &Path) -> Result<SnapshotStats, TsdbErro
     }
     let mvt = c.varint().ok_or_else(|| bad("min valid time"))?;
     head.set_min_valid_time(mvt);
+    let last_id = c.u32().ok_or_else(|| bad("last series id"))?;
+    head.set_last_series_id(last_id);
     if c.pos != body.len() {
         return Err(bad("trailer (bytes after the end)"));
     }
