@@ -364,7 +364,7 @@ fn run_and_print(
 }
 
 /// An error answer, as client_golang's `Error` prints.
-struct ApiError {
+pub(super) struct ApiError {
     kind: String,
     msg: String,
     detail: String,
@@ -415,13 +415,29 @@ struct HttpConfigFile {
 }
 
 /// A Prometheus HTTP API endpoint and the headers every request carries.
-struct ApiClient {
+pub(super) struct ApiClient {
     agent: ureq::Agent,
     base: String,
     headers: Vec<(String, String)>,
 }
 
 impl ApiClient {
+    /// A client without extra headers (for commands that only take a URL).
+    pub(super) fn plain(server: &str) -> Result<ApiClient, String> {
+        let q = QueryArgs {
+            format: Format::Promql,
+            http_config_file: None,
+            headers: Vec::new(),
+            time: None,
+            start: None,
+            end: None,
+            step: None,
+            matches: Vec::new(),
+            positional: Vec::new(),
+        };
+        ApiClient::new(server, &q)
+    }
+
     fn new(server: &str, q: &QueryArgs) -> Result<ApiClient, String> {
         let base = if server.contains("://") {
             server.trim_end_matches('/').to_string()
@@ -447,7 +463,12 @@ impl ApiClient {
     }
 
     /// Calls an endpoint and returns its `data`.
-    fn call(&self, path: &str, params: &[(&str, String)], post: bool) -> Result<Json, ApiError> {
+    pub(super) fn call(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        post: bool,
+    ) -> Result<Json, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut resp = None;
         if post {
@@ -613,18 +634,18 @@ fn percent_encode_path(s: &str) -> String {
 }
 
 /// A label set as the API returns it (names are unique, so a map).
-type Metric = BTreeMap<String, String>;
+pub(super) type Metric = BTreeMap<String, String>;
 
 /// One `[ts, "value"]` pair; the time in milliseconds, as `model.Time`.
 #[derive(Clone, Debug, PartialEq)]
-struct SamplePair {
-    t_ms: i64,
-    v: f64,
+pub(super) struct SamplePair {
+    pub t_ms: i64,
+    pub v: f64,
 }
 
 /// A query result, as client_golang's `model.Value`.
 #[derive(Debug, PartialEq)]
-enum QueryValue {
+pub(super) enum QueryValue {
     Vector(Vec<(Metric, SamplePair)>),
     Matrix(Vec<(Metric, Vec<SamplePair>)>),
     Scalar(SamplePair),
@@ -632,7 +653,7 @@ enum QueryValue {
 }
 
 impl QueryValue {
-    fn from_api(data: &Json) -> Result<QueryValue, String> {
+    pub(super) fn from_api(data: &Json) -> Result<QueryValue, String> {
         let kind = data.get("resultType").and_then(Json::as_str).unwrap_or("");
         let result = data.get("result").unwrap_or(&Json::Null);
         let list = || {
