@@ -240,7 +240,7 @@ fn tsdb_list_and_dump_read_a_block() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "open missing: no such file or directory\n"
+        "opening the db dir: stat missing: no such file or directory\n"
     );
 }
 
