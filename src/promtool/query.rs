@@ -478,7 +478,7 @@ impl ApiClient {
             }
             let r = req
                 .send_form(params.iter().map(|(k, v)| (*k, v.as_str())))
-                .map_err(|e| ApiError::transport(format!("Post {}: {e}", go_quote(&url))))?;
+                .map_err(|e| transport_error("Post", &url, &e))?;
             // Servers without POST support get the GET form, as upstream does.
             if !matches!(r.status().as_u16(), 405 | 501) {
                 resp = Some(r);
@@ -493,7 +493,7 @@ impl ApiClient {
                 }
                 req.query_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
                     .call()
-                    .map_err(|e| ApiError::transport(format!("Get {}: {e}", go_quote(&url))))?
+                    .map_err(|e| transport_error("Get", &url, &e))?
             }
         };
         let code = resp.status().as_u16();
@@ -505,6 +505,27 @@ impl ApiClient {
             .map_err(|e| ApiError::transport(format!("reading response: {e}")))?;
         decode_api_response(code, &body)
     }
+}
+
+/// A failed request in Go's `*url.Error` words where they are known
+/// (connection refused), ureq's otherwise.
+fn transport_error(method: &str, url: &str, e: &ureq::Error) -> ApiError {
+    let reason = match e {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let host = rest.split('/').next().unwrap_or(rest);
+            let host = if host.contains(':') {
+                host.to_string()
+            } else if url.starts_with("https://") {
+                format!("{host}:443")
+            } else {
+                format!("{host}:80")
+            };
+            format!("dial tcp {host}: connect: connection refused")
+        }
+        other => other.to_string(),
+    };
+    ApiError::transport(format!("{method} {}: {reason}", go_quote(url)))
 }
 
 /// client_golang's handling of status codes and the response envelope.
