@@ -156,6 +156,7 @@ compare - query instant --time="$now" "$server" 'foo{'
 compare - query instant --time="$now" "$server" 'up{job="none"}'
 compare - query instant --time=bad "$server" up
 compare - query instant "$server/nope" up
+compare - query instant http://127.0.0.1:1 up
 compare - query range --start=$((now - 2)) --end="$now" --step=1s "$server" up
 compare - query range --start=$((now - 2)) --end="$now" "$server" '{__name__=~"up|scrape_samples_scraped"}'
 compare - query range -o json --start=$((now - 2)) --end="$now" --step=1s "$server" up
