@@ -354,21 +354,83 @@ pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
         eprintln!("error while linting: {e}");
         return Ok(FAILURE);
     }
-    if extended {
-        eprintln!("check metrics --extended is not supported by promlite yet");
-        return Ok(FAILURE);
-    }
     match super::promlint::lint(&input) {
         Err(e) => {
             eprintln!("error while linting: {e}");
             Ok(FAILURE)
         }
-        Ok(problems) if problems.is_empty() => Ok(SUCCESS),
+        Ok(problems) if problems.is_empty() => {
+            if extended {
+                match super::promlint::cardinalities(&input) {
+                    Ok(stats) => print!("{}", cardinality_table(&stats)),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(FAILURE);
+                    }
+                }
+            }
+            Ok(SUCCESS)
+        }
         Ok(problems) => {
             for p in problems {
                 eprintln!("{} {}", p.metric, p.text);
             }
             Ok(LINT_FAILURE)
         }
+    }
+}
+
+/// `check metrics --extended`: promtool's table (tabwriter with padding 4,
+/// every cell tab-terminated, so every column is padded).
+fn cardinality_table(stats: &[(String, usize)]) -> String {
+    let total: usize = stats.iter().map(|s| s.1).sum();
+    let mut rows: Vec<[String; 3]> =
+        vec![["Metric".into(), "Cardinality".into(), "Percentage".into()]];
+    for (name, n) in stats {
+        let pct = if total == 0 {
+            0.0
+        } else {
+            *n as f64 / total as f64 * 100.0
+        };
+        rows.push([name.clone(), n.to_string(), format!("{pct:.2}%")]);
+    }
+    rows.push(["Total".into(), total.to_string(), "100%".into()]);
+    let mut widths = [4usize; 3];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count() + 4);
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (w, cell) in widths.iter().zip(row) {
+            out.push_str(cell);
+            out.extend(std::iter::repeat_n(
+                ' ',
+                w.saturating_sub(cell.chars().count()),
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cardinality_table_pads_every_column() {
+        let stats = vec![
+            ("http_requests_total".to_string(), 3),
+            ("up".to_string(), 1),
+        ];
+        assert_eq!(
+            cardinality_table(&stats),
+            "Metric                 Cardinality    Percentage    \n\
+             http_requests_total    3              75.00%        \n\
+             up                     1              25.00%        \n\
+             Total                  4              100%          \n"
+        );
     }
 }
