@@ -169,8 +169,14 @@ fn run(args: Vec<OsString>) -> Result<u8, UsageError> {
                 }
             }
             Some(other) => return Err(other.unexpected().into()),
-            None => {
+            None if words.is_empty() => {
                 return Err(UsageError("expected command but got none".into()));
+            }
+            None => {
+                return Err(UsageError(format!(
+                    "must select a subcommand of '{}'",
+                    words.join(" ")
+                )));
             }
         }
     }
@@ -233,6 +239,12 @@ mod tests {
         assert_eq!(
             run(args(&[])),
             Err(UsageError("expected command but got none".into()))
+        );
+        assert_eq!(
+            run(args(&["tsdb", "create-blocks-from"])),
+            Err(UsageError(
+                "must select a subcommand of 'tsdb create-blocks-from'".into()
+            ))
         );
         assert_eq!(
             run(args(&["--bogus"])),

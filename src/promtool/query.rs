@@ -21,7 +21,7 @@ use crate::model::labels::go_quote;
 use crate::model::value::format_go_f;
 
 const QUERY_FLAGS: &str = "      --http.config.file=<filename>
-                    HTTP client configuration file for promtool to connect to
+                    HTTP client configuration file for promlite-tool to connect to
                     Prometheus.
   -o, --format=promql  Output format of the query.
 ";
