@@ -463,3 +463,35 @@ fn create_blocks_from_rules_writes_the_answers_under_the_rule_name() {
         "{__name__=\"job:up:sum\", job=\"node\", team=\"new\"} 1 1700000000000\n{__name__=\"job:up:sum\", job=\"node\", team=\"new\"} 2 1700000060000\n"
     );
 }
+
+#[test]
+fn check_healthy_and_ready() {
+    let api = FakeApi::start(vec![
+        ("/-/healthy", 200, "Prometheus Server is Healthy.\n"),
+        ("/-/ready", 503, "Service Unavailable"),
+    ]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("http.yml"),
+        "basic_auth:\n  username: u\n  password: p\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("--url={}", api.url);
+    let out = tool(
+        &["check", "healthy", &url, "--http.config.file=http.yml"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "  SUCCESS:  Prometheus Server is Healthy.\n\n"
+    );
+    let out = tool(&["check", "ready", &url], dir.path(), "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("check failed: URL={}, status=503\n", api.url)
+    );
+    api.stop();
+}

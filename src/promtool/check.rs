@@ -17,6 +17,7 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
         "check healthy"
     };
     let mut url = String::from("http://localhost:9090");
+    let mut headers: Vec<(String, String)> = Vec::new();
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
@@ -24,7 +25,7 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
                     "{}",
                     command_help(
                         words,
-                        "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n",
+                        "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n      --http.config.file=<filename>\n                 HTTP client configuration file.\n",
                         ""
                     )
                 );
@@ -32,9 +33,14 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
             }
             Long("url") => url = parser.value()?.string()?,
             Long("http.config.file") => {
-                let _ = parser.value()?;
-                eprintln!("--http.config.file for {words} is not supported by promlite yet");
-                return Ok(FAILURE);
+                let path = parser.value()?.string()?;
+                match super::query::load_http_config(&path) {
+                    Ok(h) => headers = h,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(FAILURE);
+                    }
+                }
             }
             other => return Err(other.unexpected().into()),
         }
@@ -52,7 +58,11 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    let mut resp = match agent.get(&endpoint).call() {
+    let mut req = agent.get(&endpoint);
+    for (n, v) in &headers {
+        req = req.header(n.as_str(), v.as_str());
+    }
+    let mut resp = match req.call() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Get {endpoint:?}: {e}");

@@ -573,7 +573,7 @@ fn decode_api_response(code: u16, body: &str) -> Result<Json, ApiError> {
 
 /// Headers from an HTTP client config file; TLS and proxies are refused
 /// rather than silently ignored.
-fn load_http_config(path: &str) -> Result<Vec<(String, String)>, String> {
+pub(super) fn load_http_config(path: &str) -> Result<Vec<(String, String)>, String> {
     let fail = |e: String| format!("error loading http config file {path:?}: {e}");
     let text = std::fs::read_to_string(path).map_err(|e| fail(super::io_reason(&e)))?;
     let cfg: HttpConfigFile = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
