@@ -240,7 +240,7 @@ fn tsdb_list_and_dump_read_a_block() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "open missing: no such file or directory\n"
+        "opening the db dir: stat missing: no such file or directory\n"
     );
 }
 
@@ -419,4 +419,79 @@ fn tsdb_dump_reads_the_head_of_a_promlite_data_dir() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert_eq!(wal_before, wal_after, "dump must not change the WAL");
+}
+
+#[test]
+fn create_blocks_from_rules_writes_the_answers_under_the_rule_name() {
+    let api = FakeApi::start(vec![(
+        "/api/v1/query_range",
+        200,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"job":"node","team":"old"},"values":[[1700000000,"1"],[1700000060,"2"]]}]}}"#,
+    )]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n        labels:\n          team: new\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("--url={}", api.url);
+    let out = tool(
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "rules",
+            "--start=1700000000",
+            "--end=1700000100",
+            &url,
+            "--output-dir=out",
+            "rules.yml",
+        ],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let seen = api.stop();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.contains("step=60") && r.contains("end=1700000100")),
+        "{seen:?}"
+    );
+    let out = tool(&["tsdb", "dump", "out"], dir.path(), "");
+    assert_eq!(
+        text(&out.stdout),
+        "{__name__=\"job:up:sum\", job=\"node\", team=\"new\"} 1 1700000000000\n{__name__=\"job:up:sum\", job=\"node\", team=\"new\"} 2 1700000060000\n"
+    );
+}
+
+#[test]
+fn check_healthy_and_ready() {
+    let api = FakeApi::start(vec![
+        ("/-/healthy", 200, "Prometheus Server is Healthy.\n"),
+        ("/-/ready", 503, "Service Unavailable"),
+    ]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("http.yml"),
+        "basic_auth:\n  username: u\n  password: p\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("--url={}", api.url);
+    let out = tool(
+        &["check", "healthy", &url, "--http.config.file=http.yml"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "  SUCCESS:  Prometheus Server is Healthy.\n\n"
+    );
+    let out = tool(&["check", "ready", &url], dir.path(), "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("check failed: URL={}, status=503\n", api.url)
+    );
+    api.stop();
 }

@@ -17,6 +17,7 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
         "check healthy"
     };
     let mut url = String::from("http://localhost:9090");
+    let mut headers: Vec<(String, String)> = Vec::new();
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
@@ -24,7 +25,7 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
                     "{}",
                     command_help(
                         words,
-                        "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n",
+                        "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n      --http.config.file=<filename>\n                 HTTP client configuration file.\n",
                         ""
                     )
                 );
@@ -32,9 +33,14 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
             }
             Long("url") => url = parser.value()?.string()?,
             Long("http.config.file") => {
-                let _ = parser.value()?;
-                eprintln!("--http.config.file for {words} is not supported by promlite yet");
-                return Ok(FAILURE);
+                let path = parser.value()?.string()?;
+                match super::query::load_http_config(&path) {
+                    Ok(h) => headers = h,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(FAILURE);
+                    }
+                }
             }
             other => return Err(other.unexpected().into()),
         }
@@ -52,7 +58,11 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    let mut resp = match agent.get(&endpoint).call() {
+    let mut req = agent.get(&endpoint);
+    for (n, v) in &headers {
+        req = req.header(n.as_str(), v.as_str());
+    }
+    let mut resp = match req.call() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Get {endpoint:?}: {e}");
@@ -354,21 +364,83 @@ pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
         eprintln!("error while linting: {e}");
         return Ok(FAILURE);
     }
-    if extended {
-        eprintln!("check metrics --extended is not supported by promlite yet");
-        return Ok(FAILURE);
-    }
     match super::promlint::lint(&input) {
         Err(e) => {
             eprintln!("error while linting: {e}");
             Ok(FAILURE)
         }
-        Ok(problems) if problems.is_empty() => Ok(SUCCESS),
+        Ok(problems) if problems.is_empty() => {
+            if extended {
+                match super::promlint::cardinalities(&input) {
+                    Ok(stats) => print!("{}", cardinality_table(&stats)),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(FAILURE);
+                    }
+                }
+            }
+            Ok(SUCCESS)
+        }
         Ok(problems) => {
             for p in problems {
                 eprintln!("{} {}", p.metric, p.text);
             }
             Ok(LINT_FAILURE)
         }
+    }
+}
+
+/// `check metrics --extended`: promtool's table (tabwriter with padding 4,
+/// every cell tab-terminated, so every column is padded).
+fn cardinality_table(stats: &[(String, usize)]) -> String {
+    let total: usize = stats.iter().map(|s| s.1).sum();
+    let mut rows: Vec<[String; 3]> =
+        vec![["Metric".into(), "Cardinality".into(), "Percentage".into()]];
+    for (name, n) in stats {
+        let pct = if total == 0 {
+            0.0
+        } else {
+            *n as f64 / total as f64 * 100.0
+        };
+        rows.push([name.clone(), n.to_string(), format!("{pct:.2}%")]);
+    }
+    rows.push(["Total".into(), total.to_string(), "100%".into()]);
+    let mut widths = [4usize; 3];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count() + 4);
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (w, cell) in widths.iter().zip(row) {
+            out.push_str(cell);
+            out.extend(std::iter::repeat_n(
+                ' ',
+                w.saturating_sub(cell.chars().count()),
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cardinality_table_pads_every_column() {
+        let stats = vec![
+            ("http_requests_total".to_string(), 3),
+            ("up".to_string(), 1),
+        ];
+        assert_eq!(
+            cardinality_table(&stats),
+            "Metric                 Cardinality    Percentage    \n\
+             http_requests_total    3              75.00%        \n\
+             up                     1              25.00%        \n\
+             Total                  4              100%          \n"
+        );
     }
 }

@@ -24,6 +24,8 @@ const DB_ARG: &str = "  [<db path>]  Database path (default is data/).\n";
 /// What went wrong reading a data directory.
 #[derive(Debug)]
 pub enum TsdbToolError {
+    /// The data directory itself is missing or unreadable.
+    NoDir(PathBuf, std::io::Error),
     Io(PathBuf, std::io::Error),
     Block(String),
     Selector(String),
@@ -32,6 +34,12 @@ pub enum TsdbToolError {
 impl std::fmt::Display for TsdbToolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            TsdbToolError::NoDir(p, e) => write!(
+                f,
+                "opening the db dir: stat {}: {}",
+                p.display(),
+                super::io_reason(e)
+            ),
             TsdbToolError::Io(p, e) => {
                 write!(f, "open {}: {}", p.display(), super::io_reason(e))
             }
@@ -43,6 +51,7 @@ impl std::fmt::Display for TsdbToolError {
 
 /// The blocks of a data directory, sorted by min time as upstream lists them.
 fn open_blocks(db: &Path) -> Result<Vec<Arc<Block>>, TsdbToolError> {
+    std::fs::metadata(db).map_err(|e| TsdbToolError::NoDir(db.to_path_buf(), e))?;
     let entries = std::fs::read_dir(db).map_err(|e| TsdbToolError::Io(db.to_path_buf(), e))?;
     let mut blocks = Vec::new();
     for entry in entries.flatten() {
