@@ -159,3 +159,64 @@ fn agent_mode_scrapes_and_refuses_queries() {
     p.signal(libc::SIGTERM);
     assert!(p.wait_exit(Duration::from_secs(20)).success());
 }
+
+#[test]
+fn second_server_on_same_dir_fails_with_lock_message() {
+    let p = Promlite::start(GOOD_CONFIG, &[]);
+    let data = p.dir.path().join("data");
+    let (code, _, err) = common::run_to_exit(&[
+        &format!("--config.file={}", p.config_path().display()),
+        &format!("--storage.tsdb.path={}", data.display()),
+        &format!("--web.listen-address=127.0.0.1:{}", common::free_port()),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is locked by another process"), "{err}");
+    // The first server is unaffected.
+    assert_eq!(p.get("/-/ready").status, 200);
+}
+
+#[test]
+fn remote_write_sends_scraped_samples() {
+    remote_write_ships_up(&[]);
+}
+
+#[test]
+fn agent_remote_write_sends_scraped_samples() {
+    remote_write_ships_up(&["--agent"]);
+}
+
+/// promlite scrapes itself and remote-writes to a test receiver, which must
+/// see the `up` series.
+fn remote_write_ships_up(flags: &[&str]) {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let receiver = common::TestServer::start(move |method, path, body| {
+        if method == "POST" && path == "/receive" {
+            if let Ok(req) = promlite::storage::remote::codec::decode_write_request(&body) {
+                let mut names = g.lock().unwrap();
+                for ts in req.timeseries {
+                    for l in ts.labels {
+                        if l.name == "__name__" {
+                            names.push(l.value);
+                        }
+                    }
+                }
+            }
+            (204, String::new())
+        } else {
+            (404, String::new())
+        }
+    });
+    let port = common::free_port();
+    // promlite scrapes itself; every sample it stores is shipped.
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{}/receive\n    queue_config:\n      batch_send_deadline: 1s\n",
+        receiver.port
+    );
+    let p = Promlite::start_on_port(&config, port, flags);
+    let sent = p.wait_for(Duration::from_secs(30), |_| {
+        got.lock().unwrap().iter().any(|n| n == "up").then_some(())
+    });
+    assert!(sent.is_some(), "the receiver never got `up` ({flags:?})");
+}
