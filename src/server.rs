@@ -367,12 +367,17 @@ fn db_options(flags: &Flags) -> DbOptions {
     }
 }
 
-/// Scrape offsets are seeded from the host name, so two servers scraping
-/// the same targets spread their scrapes differently (upstream's seed).
-fn offset_seed() -> u64 {
+/// Scrape offsets are seeded from the external labels and the host name, so
+/// HA replicas scraping the same targets spread their scrapes differently
+/// (upstream's seed).
+fn offset_seed(external: &Labels) -> u64 {
     use std::hash::{Hash, Hasher};
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    for l in external.iter() {
+        l.name.hash(&mut h);
+        l.value.hash(&mut h);
+    }
     host.trim().hash(&mut h);
     h.finish()
 }
@@ -660,7 +665,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             } else {
                 crate::scrape::default_workers()
             },
-            offset_seed: offset_seed(),
+            offset_seed: offset_seed(&external_labels(&initial)),
         },
     ));
     let rules = (!agent).then(|| {
@@ -1327,6 +1332,14 @@ mod tests {
             .unwrap()
             .close()
             .unwrap();
+    }
+
+    #[test]
+    fn replicas_get_different_offset_seeds() {
+        let a = Labels::from_pairs(&[("replica", "a")]);
+        let b = Labels::from_pairs(&[("replica", "b")]);
+        assert_eq!(offset_seed(&a), offset_seed(&a));
+        assert_ne!(offset_seed(&a), offset_seed(&b));
     }
 
     #[test]
