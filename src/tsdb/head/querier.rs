@@ -50,12 +50,27 @@ impl Querier for HeadQuerier {
         if self.mint > self.maxt || self.head.num_series() == 0 {
             return Ok(Box::new(std::iter::empty()));
         }
-        let mut entries = self.matching_labels(matchers);
-        if sorted {
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-        }
         let head = self.head.clone();
         let (mint, maxt) = (self.mint, self.maxt);
+        if !sorted {
+            // In id order nothing needs the whole result at once: each
+            // series' labels and chunks are read when the set reaches it,
+            // so a select over every series never holds every label set.
+            let ids = self.head.postings_for_matchers(matchers);
+            return Ok(Box::new(ids.into_iter().filter_map(move |id| {
+                let (label_ids, chunks) = head.with_series(id, |s| {
+                    let chunks = s.snapshot(mint, maxt);
+                    (!chunks.is_empty()).then(|| (s.labels.clone(), chunks))
+                })??;
+                let labels = head.resolve_labels(&label_ids);
+                let deleted = head.deleted_intervals(id);
+                let s: BoxSeries =
+                    Box::new(HeadSeries::new(labels, chunks, mint, maxt).with_deleted(deleted));
+                Some(Ok(s))
+            })));
+        }
+        let mut entries = self.matching_labels(matchers);
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Box::new(entries.into_iter().filter_map(
             move |(labels, id)| {
                 let chunks = head.with_series(id, |s| s.snapshot(mint, maxt))?;
