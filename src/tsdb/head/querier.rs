@@ -50,12 +50,27 @@ impl Querier for HeadQuerier {
         if self.mint > self.maxt || self.head.num_series() == 0 {
             return Ok(Box::new(std::iter::empty()));
         }
-        let mut entries = self.matching_labels(matchers);
-        if sorted {
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-        }
         let head = self.head.clone();
         let (mint, maxt) = (self.mint, self.maxt);
+        if !sorted {
+            // In id order nothing needs the whole result at once: each
+            // series' labels and chunks are read when the set reaches it,
+            // so a select over every series never holds every label set.
+            let ids = self.head.postings_for_matchers(matchers);
+            return Ok(Box::new(ids.into_iter().filter_map(move |id| {
+                let (label_ids, chunks) = head.with_series(id, |s| {
+                    let chunks = s.snapshot(mint, maxt);
+                    (!chunks.is_empty()).then(|| (s.labels.clone(), chunks))
+                })??;
+                let labels = head.resolve_labels(&label_ids);
+                let deleted = head.deleted_intervals(id);
+                let s: BoxSeries =
+                    Box::new(HeadSeries::new(labels, chunks, mint, maxt).with_deleted(deleted));
+                Some(Ok(s))
+            })));
+        }
+        let mut entries = self.matching_labels(matchers);
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Box::new(entries.into_iter().filter_map(
             move |(labels, id)| {
                 let chunks = head.with_series(id, |s| s.snapshot(mint, maxt))?;
@@ -245,5 +260,54 @@ impl SampleIterator for ChunksIterator<'_> {
 
     fn at(&self) -> Option<(i64, f64)> {
         self.at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::HeadOptions;
+    use super::*;
+    use crate::storage::Appender;
+
+    fn read_all(set: SeriesSet) -> Vec<(Labels, Vec<(i64, f64)>)> {
+        set.map(|s| {
+            let s = s.unwrap();
+            let mut it = s.iterator();
+            let mut out = Vec::new();
+            while let Some(x) = it.next() {
+                out.push(x);
+            }
+            (s.labels().clone(), out)
+        })
+        .collect()
+    }
+
+    #[test]
+    fn unsorted_select_reads_the_same_series_as_sorted() {
+        let head = Arc::new(Head::new(HeadOptions {
+            chunk_range: 1_000_000,
+            stripes: 4,
+        }));
+        let mut app: Box<dyn Appender> = Box::new(head.appender());
+        // Created out of label order, so id order differs from label order.
+        for (i, job) in ["z", "m", "a"].iter().enumerate() {
+            let l = Labels::from_pairs(&[("__name__", "up"), ("job", job)]);
+            app.append(0, &l, 1000, i as f64).unwrap();
+            app.append(0, &l, 2000, 10.0 + i as f64).unwrap();
+        }
+        // Only before the range: must not be returned.
+        let old = Labels::from_pairs(&[("__name__", "up"), ("job", "old")]);
+        app.append(0, &old, 100, 1.0).unwrap();
+        app.commit().unwrap();
+
+        let q = HeadQuerier::new(head.clone(), 1500, 5000);
+        let ms = [Matcher::equal("__name__", "up")];
+        let sorted = read_all(q.select(true, None, &ms).unwrap());
+        let mut unsorted = read_all(q.select(false, None, &ms).unwrap());
+        assert_eq!(sorted.len(), 3);
+        assert_eq!(sorted[0].0.get("job"), Some("a"));
+        assert_eq!(sorted[0].1, vec![(2000, 12.0)]);
+        unsorted.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(unsorted, sorted);
     }
 }
