@@ -358,11 +358,12 @@ fn db_options(flags: &Flags) -> DbOptions {
         max_block_duration: max_block,
         retention,
         retention_size: (flags.tsdb_retention_size > 0).then_some(flags.tsdb_retention_size),
-        // Upstream keeps this behind a feature flag, off by default.
-        memory_snapshot_on_shutdown: flags
-            .enable_features
-            .iter()
-            .any(|f| f == "memory-snapshot-on-shutdown"),
+        // Upstream keeps this behind a feature flag, off by default. promlite
+        // writes the snapshot on every clean shutdown, so a restart loads
+        // chunks instead of re-encoding the whole WAL; a missing, stale or
+        // corrupt snapshot falls back to full replay, so it can only help.
+        // `--enable-feature=memory-snapshot-on-shutdown` is accepted.
+        memory_snapshot_on_shutdown: true,
         ..defaults
     }
 }
@@ -1300,7 +1301,7 @@ mod tests {
         assert_eq!(o.retention, Some(100 * 86_400_000));
         assert_eq!(o.max_block_duration, 10 * 86_400_000);
         assert!(o.no_lockfile && o.memory_snapshot_on_shutdown);
-        assert!(!db_options(&flags(&[])).memory_snapshot_on_shutdown);
+        assert!(db_options(&flags(&[])).memory_snapshot_on_shutdown);
     }
 
     #[test]
