@@ -450,7 +450,8 @@ impl ScrapeLoop {
             // Hot path: one lookup by the raw bytes.
             if let Some(e) = cache.entries.get_mut(raw) {
                 let sample = Sample { t, v, track };
-                self.append_cached(e, app, attempt, sample, None, &*p, &mut stats)?;
+                let labels = || self.mutate_sample_labels(&p.labels());
+                self.append_cached(e, app, attempt, sample, labels, &mut stats)?;
                 continue;
             }
             // Cold path: a series this target has not exposed lately.
@@ -467,7 +468,7 @@ impl ScrapeLoop {
                 seen_ok: 0,
             });
             let sample = Sample { t, v, track };
-            self.append_cached(e, app, attempt, sample, labels, &*p, &mut stats)?;
+            self.append_cached(e, app, attempt, sample, || labels, &mut stats)?;
         }
         st.cache
             .finish_ok(app, scrape_t, &|raw| self.labels_from_raw(raw));
@@ -475,18 +476,15 @@ impl ScrapeLoop {
     }
 
     /// Appends one sample of a cached series (or skips it when relabeling
-    /// dropped the series or the body repeats it). `labels` are the series'
-    /// labels when the caller just built them; otherwise they are rebuilt
-    /// from the parser's current series only if the storage needs them.
-    #[allow(clippy::too_many_arguments)]
+    /// dropped the series or the body repeats it). `labels` gives the
+    /// series' labels, called only when the storage needs them.
     fn append_cached(
         &self,
         e: &mut CacheEntry,
         app: &mut dyn Appender,
         attempt: u32,
         Sample { t, v, track }: Sample,
-        labels: Option<Labels>,
-        p: &dyn textparse::Parser,
+        labels: impl FnOnce() -> Option<Labels>,
         stats: &mut AppendStats,
     ) -> Result<(), (AppendStats, ScrapeError)> {
         if e.mark == attempt {
@@ -505,7 +503,6 @@ impl ScrapeLoop {
             self.metrics.exceeded_sample_limit.inc();
             return Err((*stats, ScrapeError::SampleLimit(self.cfg.sample_limit)));
         }
-        let labels = || labels.or_else(|| self.mutate_sample_labels(&p.labels()));
         match append_by_ref(app, e.series_ref, t, v, labels) {
             Ok(r) => e.series_ref = r,
             Err(StorageError::OutOfOrderSample) => self.metrics.out_of_order.inc(),
