@@ -7,6 +7,12 @@
 //! The hot path: a steady-state scrape parses a line, finds its raw series
 //! bytes in the cache and appends `(series_ref, t, v)`; labels are built,
 //! relabeled and limit-checked only for series the cache has not seen.
+//!
+//! The cache keeps no labels: a cached series is appended by its reference
+//! alone (the storage ignores labels for a reference it knows). When the
+//! storage no longer knows it, or the series never got one, the labels are
+//! rebuilt from the cache key, the raw series bytes, through the same steps
+//! a new series takes. This keeps a steady-state series at a few dozen bytes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,9 +60,10 @@ pub struct AppendStats {
     pub series_added: usize,
 }
 
+/// One cached series; kept small, there is one per series of every target.
 struct CacheEntry {
+    /// 0 until an append created the series in the storage.
     series_ref: SeriesRef,
-    labels: Labels,
     /// Metric relabeling dropped the series; remembered so it is not
     /// relabeled again every scrape.
     dropped: bool,
@@ -64,40 +71,53 @@ struct CacheEntry {
     /// upstream; set on every scrape that sees the series.
     track_staleness: bool,
     /// The attempt that last saw the series.
-    mark: u64,
+    mark: u32,
     /// The last successful attempt that saw the series.
-    seen_ok: u64,
+    seen_ok: u32,
 }
 
 /// Raw series bytes → series, plus what staleness needs.
 #[derive(Default)]
 struct SeriesCache {
     entries: HashMap<Box<[u8]>, CacheEntry>,
-    attempt: u64,
+    /// Counts scrapes; wraps (skipping 0, the mark of an unseen entry)
+    /// after 2^32 of them.
+    attempt: u32,
     /// The last attempt that succeeded, if the previous one did; stale
     /// markers are due for its series that the current attempt lacks.
-    last_ok: Option<u64>,
+    last_ok: Option<u32>,
 }
 
 /// Attempts after which an unseen cache entry is forgotten.
-const CACHE_KEEP_ATTEMPTS: u64 = 10;
+const CACHE_KEEP_ATTEMPTS: u32 = 10;
 
 impl SeriesCache {
     fn is_current(&self, e: &CacheEntry) -> bool {
         e.track_staleness && !e.dropped && self.last_ok == Some(e.seen_ok)
     }
 
+    fn next_attempt(&mut self) -> u32 {
+        self.attempt = self.attempt.wrapping_add(1).max(1);
+        self.attempt
+    }
+
     /// Ends a successful attempt: stale markers for series of the previous
-    /// success that this one did not have.
-    fn finish_ok(&mut self, app: &mut dyn Appender, t: i64) {
+    /// success that this one did not have. `labels` rebuilds a series'
+    /// labels from its raw bytes.
+    fn finish_ok(
+        &mut self,
+        app: &mut dyn Appender,
+        t: i64,
+        labels: &dyn Fn(&[u8]) -> Option<Labels>,
+    ) {
         let a = self.attempt;
         let last_ok = self.last_ok;
-        for e in self.entries.values_mut() {
+        for (raw, e) in self.entries.iter_mut() {
             if e.mark == a {
                 e.seen_ok = a;
             } else if e.track_staleness && !e.dropped && last_ok == Some(e.seen_ok) {
                 // A failed stale append is not worth failing the scrape.
-                let _ = app.append(e.series_ref, &e.labels, t, stale_nan());
+                let _ = append_by_ref(app, e.series_ref, t, stale_nan(), || labels(raw));
             }
         }
         self.last_ok = Some(a);
@@ -108,10 +128,15 @@ impl SeriesCache {
 
     /// Ends a failed attempt (or the target): every series of the last
     /// success goes stale.
-    fn finish_failed(&mut self, app: &mut dyn Appender, t: i64) {
-        for e in self.entries.values() {
+    fn finish_failed(
+        &mut self,
+        app: &mut dyn Appender,
+        t: i64,
+        labels: &dyn Fn(&[u8]) -> Option<Labels>,
+    ) {
+        for (raw, e) in &self.entries {
             if self.is_current(e) {
-                let _ = app.append(e.series_ref, &e.labels, t, stale_nan());
+                let _ = append_by_ref(app, e.series_ref, t, stale_nan(), || labels(raw));
             }
         }
         self.last_ok = None;
@@ -119,9 +144,48 @@ impl SeriesCache {
 
     fn evict(&mut self) {
         let a = self.attempt;
-        self.entries
-            .retain(|_, e| e.mark + CACHE_KEEP_ATTEMPTS > a || e.seen_ok + CACHE_KEEP_ATTEMPTS > a);
+        // Wrapping distances keep this right across a counter wrap.
+        self.entries.retain(|_, e| {
+            a.wrapping_sub(e.mark) < CACHE_KEEP_ATTEMPTS
+                || a.wrapping_sub(e.seen_ok) < CACHE_KEEP_ATTEMPTS
+        });
     }
+}
+
+/// Appends by reference alone; when the storage does not know the reference
+/// (or there is none yet) appends again with the series' labels from
+/// `labels`. An out-of-order, duplicate or out-of-bounds answer refused the
+/// sample, not the reference, so it is returned as is.
+fn append_by_ref(
+    app: &mut dyn Appender,
+    series_ref: SeriesRef,
+    t: i64,
+    v: f64,
+    labels: impl FnOnce() -> Option<Labels>,
+) -> Result<SeriesRef, StorageError> {
+    if series_ref != 0 {
+        match app.append(series_ref, &Labels::empty(), t, v) {
+            Ok(r) => return Ok(r),
+            Err(
+                e @ (StorageError::OutOfOrderSample
+                | StorageError::OutOfBounds
+                | StorageError::DuplicateSampleForTimestamp),
+            ) => return Err(e),
+            Err(_) => {}
+        }
+    }
+    let labels = labels().ok_or_else(|| {
+        StorageError::InvalidLabels("the series' labels could not be rebuilt".into())
+    })?;
+    app.append(0, &labels, t, v)
+}
+
+/// One parsed sample: its timestamp, value and whether it gets stale markers.
+#[derive(Clone, Copy)]
+struct Sample {
+    t: i64,
+    v: f64,
+    track: bool,
 }
 
 /// The synthetic series, in upstream's order; the last three only with
@@ -288,12 +352,14 @@ impl ScrapeLoop {
                     // the previous scrape's series stale in a fresh batch.
                     let _ = app.rollback();
                     app = self.storage.appender();
-                    st.cache.finish_failed(app.as_mut(), t);
+                    st.cache
+                        .finish_failed(app.as_mut(), t, &|raw| self.labels_from_raw(raw));
                     (stats, Some(e))
                 }
             },
             Err(e) => {
-                st.cache.finish_failed(app.as_mut(), t);
+                st.cache
+                    .finish_failed(app.as_mut(), t, &|raw| self.labels_from_raw(raw));
                 (AppendStats::default(), Some(e))
             }
         };
@@ -343,8 +409,7 @@ impl ScrapeLoop {
         )
         .map_err(|e| (stats, ScrapeError::ContentType(e)))?;
         let cache = &mut st.cache;
-        cache.attempt += 1;
-        let attempt = cache.attempt;
+        let attempt = cache.next_attempt();
         loop {
             let entry = match p.next() {
                 Ok(Some(e)) => e,
@@ -384,40 +449,42 @@ impl ScrapeLoop {
             let track = explicit.is_none() || self.cfg.track_timestamps_staleness;
             // Hot path: one lookup by the raw bytes.
             if let Some(e) = cache.entries.get_mut(raw) {
-                self.append_cached(e, app, attempt, (t, v), track, &mut stats)?;
+                let sample = Sample { t, v, track };
+                let labels = || self.mutate_sample_labels(&p.labels());
+                self.append_cached(e, app, attempt, sample, labels, &mut stats)?;
                 continue;
             }
             // Cold path: a series this target has not exposed lately.
             let labels = self.mutate_sample_labels(&p.labels());
-            let dropped = labels.is_none();
-            let labels = labels.unwrap_or_default();
-            if !dropped {
-                self.check_labels(&labels).map_err(|e| (stats, e))?;
+            if let Some(labels) = &labels {
+                self.check_labels(labels).map_err(|e| (stats, e))?;
                 stats.series_added += 1;
             }
             let e = cache.entries.entry(raw.into()).or_insert(CacheEntry {
                 series_ref: 0,
-                labels,
-                dropped,
+                dropped: labels.is_none(),
                 track_staleness: track,
                 mark: 0,
                 seen_ok: 0,
             });
-            self.append_cached(e, app, attempt, (t, v), track, &mut stats)?;
+            let sample = Sample { t, v, track };
+            self.append_cached(e, app, attempt, sample, || labels, &mut stats)?;
         }
-        st.cache.finish_ok(app, scrape_t);
+        st.cache
+            .finish_ok(app, scrape_t, &|raw| self.labels_from_raw(raw));
         Ok(stats)
     }
 
     /// Appends one sample of a cached series (or skips it when relabeling
-    /// dropped the series or the body repeats it).
+    /// dropped the series or the body repeats it). `labels` gives the
+    /// series' labels, called only when the storage needs them.
     fn append_cached(
         &self,
         e: &mut CacheEntry,
         app: &mut dyn Appender,
-        attempt: u64,
-        (t, v): (i64, f64),
-        track_staleness: bool,
+        attempt: u32,
+        Sample { t, v, track }: Sample,
+        labels: impl FnOnce() -> Option<Labels>,
         stats: &mut AppendStats,
     ) -> Result<(), (AppendStats, ScrapeError)> {
         if e.mark == attempt {
@@ -427,7 +494,7 @@ impl ScrapeLoop {
         }
         e.mark = attempt;
         // Decided per scrape: a series may gain or lose its timestamp.
-        e.track_staleness = track_staleness;
+        e.track_staleness = track;
         if e.dropped {
             return Ok(());
         }
@@ -436,7 +503,7 @@ impl ScrapeLoop {
             self.metrics.exceeded_sample_limit.inc();
             return Err((*stats, ScrapeError::SampleLimit(self.cfg.sample_limit)));
         }
-        match app.append(e.series_ref, &e.labels, t, v) {
+        match append_by_ref(app, e.series_ref, t, v, labels) {
             Ok(r) => e.series_ref = r,
             Err(StorageError::OutOfOrderSample) => self.metrics.out_of_order.inc(),
             Err(StorageError::DuplicateSampleForTimestamp) => {
@@ -446,6 +513,24 @@ impl ScrapeLoop {
             Err(err) => return Err((*stats, ScrapeError::Storage(err.to_string()))),
         }
         Ok(())
+    }
+
+    /// A cached series' labels rebuilt from its raw bytes (the cache key),
+    /// the way a new series gets them. `None` if relabeling drops it, which
+    /// cannot happen for a series it kept before.
+    fn labels_from_raw(&self, raw: &[u8]) -> Option<Labels> {
+        match textparse::series_labels(raw) {
+            Ok(scraped) => self.mutate_sample_labels(&scraped),
+            Err(e) => {
+                // The bytes passed the parser when they were cached.
+                log::warn!(
+                    "scrape: cached series {:?} of {}: {e}",
+                    String::from_utf8_lossy(raw),
+                    self.target.url()
+                );
+                None
+            }
+        }
     }
 
     /// Target labels, `honor_labels`, then `metric_relabel_configs` (upstream's
@@ -521,7 +606,8 @@ impl ScrapeLoop {
         }
         st.ended = true;
         let mut app = self.storage.appender();
-        st.cache.finish_failed(app.as_mut(), t);
+        st.cache
+            .finish_failed(app.as_mut(), t, &|raw| self.labels_from_raw(raw));
         let st = &*st;
         for (labels, r) in st.report_labels.iter().zip(&st.report_refs) {
             let _ = app.append(*r, labels, t, stale_nan());
@@ -649,6 +735,10 @@ mod tests {
     use crate::storage::Queryable;
 
     fn make_loop(cfg: PoolConfig, storage: &MemStorage) -> ScrapeLoop {
+        make_loop_on(cfg, Arc::new(storage.clone()))
+    }
+
+    fn make_loop_on(cfg: PoolConfig, storage: Arc<dyn Appendable>) -> ScrapeLoop {
         let target = Arc::new(Target::new(
             Labels::empty(),
             Labels::from_pairs(&[("__address__", "h:1"), ("instance", "h:1"), ("job", "j")]),
@@ -660,7 +750,7 @@ mod tests {
             target,
             cfg.clone(),
             Arc::new(Scraper::new(&cfg)),
-            Arc::new(storage.clone()),
+            storage,
             Arc::new(ScrapeMetrics::new(&crate::telemetry::Registry::new())),
         )
     }
@@ -893,5 +983,119 @@ mod tests {
         assert_eq!(md.len(), 1);
         assert_eq!(md[0].1.metric_type, MetricType::Counter);
         assert_eq!(md[0].1.help, "The a.");
+    }
+
+    /// A `MemStorage` whose references all become unknown on `forget`, as
+    /// head series do when garbage-collected; counts appends that had to go
+    /// by labels.
+    #[derive(Clone)]
+    struct ForgetfulStorage {
+        inner: MemStorage,
+        epoch: Arc<std::sync::atomic::AtomicU64>,
+        by_labels: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    const EPOCH: u64 = 1 << 32;
+
+    impl ForgetfulStorage {
+        fn forget(&self) {
+            self.epoch.fetch_add(1, Ordering::Relaxed);
+        }
+        fn take_by_labels(&self) -> usize {
+            self.by_labels.swap(0, Ordering::Relaxed)
+        }
+    }
+
+    struct ForgetfulAppender {
+        s: ForgetfulStorage,
+        inner: Box<dyn Appender>,
+    }
+
+    impl Appendable for ForgetfulStorage {
+        fn appender(&self) -> Box<dyn Appender> {
+            Box::new(ForgetfulAppender {
+                s: self.clone(),
+                inner: self.inner.appender(),
+            })
+        }
+    }
+
+    impl Appender for ForgetfulAppender {
+        fn append(
+            &mut self,
+            r: SeriesRef,
+            labels: &Labels,
+            t: i64,
+            v: f64,
+        ) -> Result<SeriesRef, StorageError> {
+            let epoch = self.s.epoch.load(Ordering::Relaxed);
+            let inner_ref = if r != 0 && r / EPOCH == epoch {
+                r % EPOCH
+            } else if labels.is_empty() {
+                return Err(StorageError::InvalidLabels("unknown ref".into()));
+            } else {
+                self.s.by_labels.fetch_add(1, Ordering::Relaxed);
+                0
+            };
+            let got = self.inner.append(inner_ref, labels, t, v)?;
+            Ok(epoch * EPOCH + got)
+        }
+        fn commit(self: Box<Self>) -> Result<(), StorageError> {
+            self.inner.commit()
+        }
+        fn rollback(self: Box<Self>) -> Result<(), StorageError> {
+            self.inner.rollback()
+        }
+    }
+
+    #[test]
+    fn lost_refs_rebuild_labels_from_the_raw_series() {
+        let s = ForgetfulStorage {
+            inner: MemStorage::new(),
+            epoch: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            by_labels: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        };
+        let l = make_loop_on(PoolConfig::new("j"), Arc::new(s.clone()));
+        let body = "a{job=\"other\"} 1\nb 2\n";
+        assert!(ingest(&l, body, 1000).is_ok());
+        // Two new series and five report series.
+        assert_eq!(s.take_by_labels(), 7);
+        assert!(ingest(&l, body, 2000).is_ok());
+        assert_eq!(s.take_by_labels(), 0, "steady state goes by ref");
+
+        s.forget();
+        let st = ingest(&l, "a{job=\"other\"} 3\n", 3000);
+        assert_eq!(st.map(|st| st.series_added), Ok(0));
+        // `a`, the stale marker of `b` and the report series.
+        assert_eq!(s.take_by_labels(), 7);
+        let a = samples(&s.inner, "a");
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(
+            a[0].0,
+            r#"{__name__="a", exported_job="other", instance="h:1", job="j"}"#
+        );
+        assert_eq!(a[0].1, vec![(1000, 1.0), (2000, 1.0), (3000, 3.0)]);
+        let b = samples(&s.inner, "b");
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(b[0].1.len(), 3);
+        assert!(b[0]
+            .1
+            .last()
+            .is_some_and(|&(t, v)| t == 3000 && is_stale_nan(v)));
+
+        // A failed scrape marks `a` stale, again by rebuilt labels.
+        s.forget();
+        let failed = l.ingest(
+            Err(ScrapeError::Storage("down".into())),
+            4000,
+            Duration::from_millis(5),
+        );
+        assert!(failed.is_err());
+        let a = samples(&s.inner, "a");
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert!(a[0]
+            .1
+            .last()
+            .is_some_and(|&(t, v)| t == 4000 && is_stale_nan(v)));
     }
 }

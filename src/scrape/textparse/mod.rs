@@ -201,6 +201,22 @@ pub fn new_parser_with_fallback<'a>(
     })
 }
 
+/// The labels of raw series bytes as `Parser::series` returned them (name
+/// and label set, no value). The scrape cache keeps only those bytes per
+/// series and rebuilds labels from them on its rare paths. Both text formats
+/// share this syntax; the trailing comma only the text format allows is
+/// accepted since the bytes already passed their format's parser.
+pub fn series_labels(raw: &[u8]) -> Result<Labels, String> {
+    let mut c = lex::Cursor::new(raw, 0, raw.len());
+    let mut pos = lex::SeriesPos::default();
+    c.series(&mut pos, true)?;
+    c.skip_ws();
+    if !c.at_end() {
+        return Err(format!("unexpected {:?} after the series", c.token()));
+    }
+    Ok(pos.to_labels(raw))
+}
+
 /// `new_parser_with_fallback` with the text format as the fallback, which is
 /// what a target without a `Content-Type` most likely sends.
 pub fn new_parser<'a>(content_type: &str, body: &'a [u8]) -> Box<dyn Parser + 'a> {
@@ -256,6 +272,28 @@ impl<'a> Lines<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_labels_match_the_parser() {
+        let body = "a_b{x=\"1\",y=\"q\\\"\\n\"} 1\n{\"odd.name\",z=\"2\",} 2\nplain 3 1000\n";
+        for mut p in [
+            new_parser("text/plain", body.as_bytes()),
+            new_parser("application/openmetrics-text", b"m{a=\"b\"} 1\n# EOF\n"),
+        ] {
+            let mut n = 0;
+            while let Ok(Some(e)) = p.next() {
+                if e != Entry::Series {
+                    continue;
+                }
+                n += 1;
+                let (raw, _, _) = p.series();
+                assert_eq!(series_labels(raw), Ok(p.labels()), "{raw:?}");
+            }
+            assert!(n > 0);
+        }
+        assert!(series_labels(b"").is_err());
+        assert!(series_labels(b"m{a=\"b\"} 1").is_err());
+    }
 
     #[test]
     fn content_type_negotiation() {
