@@ -3,14 +3,11 @@
 //! and samples with equal timestamps (the primary wins). This is how local
 //! storage and remote storage sit behind one `Appendable`/`Queryable`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{
-    Appendable, Appender, BoxSeries, Querier, Queryable, SelectHints, SeriesRef, SeriesSet,
-    StorageError, VecSeries,
-};
-use crate::model::{Labels, Matcher};
+use super::merge::MergeQuerier;
+use super::{Appendable, Appender, Querier, Queryable, SeriesRef, StorageError};
+use crate::model::Labels;
 
 /// A primary storage and any number of secondaries.
 pub struct Fanout<P> {
@@ -97,92 +94,8 @@ impl<P: Queryable + 'static> Queryable for Fanout<P> {
         }
         let mut all = vec![primary];
         all.extend(secondaries);
-        Ok(Box::new(MergeQuerier { queriers: all }))
+        Ok(Box::new(MergeQuerier::new(all)))
     }
-}
-
-/// Merges several queriers; the first one wins on equal timestamps.
-pub struct MergeQuerier {
-    pub queriers: Vec<Box<dyn Querier>>,
-}
-
-impl Querier for MergeQuerier {
-    fn select(
-        &self,
-        _sorted: bool,
-        hints: Option<&SelectHints>,
-        matchers: &[Matcher],
-    ) -> Result<SeriesSet, StorageError> {
-        let mut merged: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-        for q in &self.queriers {
-            for s in q.select(true, hints, matchers)? {
-                let s = s?;
-                let mut it = s.iterator();
-                let mut samples = Vec::new();
-                while let Some(p) = it.next() {
-                    samples.push(p);
-                }
-                drop(it);
-                let entry = merged.entry(s.labels().clone()).or_default();
-                if entry.is_empty() {
-                    *entry = samples;
-                } else {
-                    *entry = merge_samples(entry, &samples);
-                }
-            }
-        }
-        let out: Vec<Result<BoxSeries, StorageError>> = merged
-            .into_iter()
-            .map(|(labels, samples)| Ok(Box::new(VecSeries { labels, samples }) as BoxSeries))
-            .collect();
-        Ok(Box::new(out.into_iter()))
-    }
-
-    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut out = Vec::new();
-        for q in &self.queriers {
-            out.extend(q.label_values(name, matchers)?);
-        }
-        out.sort();
-        out.dedup();
-        Ok(out)
-    }
-
-    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut out = Vec::new();
-        for q in &self.queriers {
-            out.extend(q.label_names(matchers)?);
-        }
-        out.sort();
-        out.dedup();
-        Ok(out)
-    }
-}
-
-/// Merges two time-sorted sample lists; `a` wins on equal timestamps.
-pub fn merge_samples(a: &[(i64, f64)], b: &[(i64, f64)]) -> Vec<(i64, f64)> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
 #[cfg(test)]
@@ -220,13 +133,5 @@ mod tests {
         let mut it = s0.iterator();
         assert_eq!(it.next(), Some((1, 1.0)));
         assert_eq!(it.next(), Some((2, 2.0)));
-    }
-
-    #[test]
-    fn merge_prefers_first() {
-        assert_eq!(
-            merge_samples(&[(1, 1.0), (3, 3.0)], &[(1, 9.0), (2, 2.0)]),
-            vec![(1, 1.0), (2, 2.0), (3, 3.0)]
-        );
     }
 }

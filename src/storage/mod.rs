@@ -6,6 +6,7 @@
 
 pub mod fanout;
 pub mod memory;
+pub mod merge;
 pub mod remote;
 
 use std::fmt;

@@ -33,12 +33,12 @@ use super::head::snapshot::{
     usable_snapshot, write_snapshot, SnapshotPosition,
 };
 use super::head::{Head, HeadOptions, HeadStats, DEFAULT_CHUNK_RANGE};
-use super::querier::DbQuerier;
 use super::wal::checkpoint::{checkpoint, delete_checkpoints};
 use super::wal::{
     list_segments, segment_name, Wal, WalOptions, DEFAULT_FSYNC_INTERVAL, DEFAULT_SEGMENT_SIZE,
 };
 use super::TsdbError;
+use crate::storage::merge::MergeQuerier;
 use crate::storage::{Appendable, Appender, Querier, Queryable, SeriesRef, StorageError};
 use crate::telemetry::Histogram;
 
@@ -688,7 +688,7 @@ impl Queryable for Db {
             .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
             .collect();
         queriers.push(head);
-        Ok(Box::new(DbQuerier::new(queriers)))
+        Ok(Box::new(MergeQuerier::new(queriers)))
     }
 }
 

@@ -18,7 +18,6 @@ pub mod db;
 pub mod head;
 pub mod index;
 pub mod metrics;
-pub mod querier;
 pub mod tombstones;
 pub mod wal;
 

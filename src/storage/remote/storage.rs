@@ -15,7 +15,8 @@ use super::settings::RemoteConfig;
 use super::wal::WalReader;
 use super::RemoteError;
 use crate::model::Labels;
-use crate::storage::fanout::{FanoutSecondary, MergeQuerier};
+use crate::storage::fanout::FanoutSecondary;
+use crate::storage::merge::MergeQuerier;
 use crate::storage::{Appendable, Appender, Querier, Queryable, SeriesRef, StorageError};
 
 /// Remote write queues and remote read endpoints.
@@ -283,7 +284,7 @@ impl FanoutSecondary for RemoteStorage {
                 Err(e) => return Some(Err(e)),
             }
         }
-        Some(Ok(Box::new(MergeQuerier { queriers })))
+        Some(Ok(Box::new(MergeQuerier::new(queriers))))
     }
 }
 

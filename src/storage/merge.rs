@@ -1,5 +1,7 @@
-//! The database's querier: the head and every block overlapping the range,
-//! merged lazily. Each source yields series in label order; the merge walks
+//! A lazy merge of queriers: the TSDB merges its head and the blocks
+//! overlapping a range with it, and the fanout merges local storage with
+//! remote-read secondaries. Each source yields series in label order (the
+//! merge asks for sorted selects); the merge walks
 //! them like a k-way merge, passes a series found in one source through
 //! untouched, and chains the sample iterators of a series found in several
 //! (a block and the head after a restart, or overlapping blocks), keeping
@@ -7,23 +9,21 @@
 
 use std::iter::Peekable;
 
+use super::{BoxSeries, Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError};
 use crate::model::{Labels, Matcher};
-use crate::storage::{
-    BoxSeries, Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
-};
 
 /// Merges queriers; earlier ones win on equal timestamps.
-pub struct DbQuerier {
+pub struct MergeQuerier {
     queriers: Vec<Box<dyn Querier>>,
 }
 
-impl DbQuerier {
-    pub fn new(queriers: Vec<Box<dyn Querier>>) -> DbQuerier {
-        DbQuerier { queriers }
+impl MergeQuerier {
+    pub fn new(queriers: Vec<Box<dyn Querier>>) -> MergeQuerier {
+        MergeQuerier { queriers }
     }
 }
 
-impl Querier for DbQuerier {
+impl Querier for MergeQuerier {
     fn select(
         &self,
         _sorted: bool,
@@ -181,8 +181,8 @@ impl SampleIterator for ChainIterator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::memory::MemStorage;
     use crate::storage::{Appendable, Queryable};
+    use crate::storage::memory::MemStorage;
 
     fn storage(samples: &[(&str, i64, f64)]) -> Box<dyn Querier> {
         let s = MemStorage::new();
@@ -204,7 +204,7 @@ mod tests {
             ("a", 4, 40.0),
             ("b", 5, 5.0),
         ]);
-        let q = DbQuerier::new(vec![a, b]);
+        let q = MergeQuerier::new(vec![a, b]);
         let m = [Matcher::new(crate::model::MatchType::Regex, "__name__", ".+").unwrap()];
         let set: Vec<BoxSeries> = q
             .select(true, None, &m)
