@@ -148,11 +148,12 @@ EOF
 }
 
 # start_promlite <name> <config> [flags...]: sets <NAME>_URL, <NAME>_PID, <NAME>_DATA.
+# The data dir is $DATA_DIR when set, else a new one under $WORK.
 start_promlite() {
     local name=$1 cfg=$2 port data
     shift 2
     port=$(free_port)
-    data=$WORK/$name-data
+    data=${DATA_DIR:-$WORK/$name-data}
     mkdir -p "$data"
     spawn "$WORK/$name.log" "$PROMLITE_BIN" --config.file="$cfg" --storage.tsdb.path="$data" \
         --web.listen-address="127.0.0.1:$port" "$@"
@@ -167,7 +168,7 @@ start_prometheus() {
     local name=$1 cfg=$2 port data
     shift 2
     port=$(free_port)
-    data=$WORK/$name-data
+    data=${DATA_DIR:-$WORK/$name-data}
     mkdir -p "$data"
     spawn "$WORK/$name.log" "$PROMETHEUS" --config.file="$cfg" --storage.tsdb.path="$data" \
         --web.listen-address="127.0.0.1:$port" "$@"
