@@ -10,25 +10,37 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 
 use crate::cli::{format_bytes, Flags};
-use crate::config::{self, Config, ConfigError, LoadOptions};
+use crate::config::{self, AlertmanagerConfig, Config, ConfigError, LoadOptions};
+use crate::discovery::{self, DiscoveryManager, DiscoveryOptions, TargetGroup};
 use crate::latch::Latch;
 use crate::model::duration::format_duration;
 use crate::model::{Label, Labels};
+use crate::notifier::{self, NotifierManager, NotifierOptions};
+use crate::promql::parser::ParseOptions;
 use crate::promql::{Engine, EngineOpts};
+use crate::rules::{self, manager::ManagerOptions, EngineQueryFunc, RuleManager};
 use crate::run_group::RunGroup;
+use crate::scrape::{PoolConfig, ScrapeManager, ScrapeOptions};
+use crate::storage::fanout::{Fanout, FanoutSecondary};
 use crate::storage::memory::MemStorage;
+use crate::storage::remote::{AgentOptions, AgentStorage, QueueOptions, RemoteStorage, WalDir};
+use crate::storage::Appendable;
 use crate::storage::Queryable;
 use crate::telemetry;
+use crate::tsdb::{Db, DbOptions};
+use crate::web::adapters::wal_replay_json;
 use crate::web::api::v1::{Api, BuildInfo, ServerStatus};
 use crate::web::api::QueryEngine;
+use crate::web::api::{AlertmanagerStatus, RulesStatus, ScrapeStatus, TsdbStatus};
 use crate::web::server::HttpServer;
 use crate::web::{compile_cors, Options, ReloadRequest, WebHandler};
+use crate::web::{AdminApi, Backends};
 
 /// Why the server did not start or stopped with an error.
 #[derive(Debug)]
@@ -300,11 +312,100 @@ impl SignalForwarder {
     }
 }
 
+/// The `--enable-feature` names that switch on PromQL parser features.
+/// Upstream's server starts with every experimental feature off.
+fn parse_options(features: &[String]) -> ParseOptions {
+    let on = |name: &str| features.iter().any(|f| f == name);
+    ParseOptions {
+        enable_experimental_functions: on("promql-experimental-functions"),
+        experimental_duration_expr: on("promql-duration-expr"),
+        enable_extended_range_selectors: on("promql-extended-range-selectors"),
+        enable_binop_fill_modifiers: on("promql-binop-fill-modifiers"),
+    }
+}
+
+/// The TSDB's options from the `--storage.tsdb.*` flags; zero flag values
+/// mean upstream's defaults.
+fn db_options(flags: &Flags) -> DbOptions {
+    let defaults = DbOptions::default();
+    let retention = (flags.tsdb_retention_time_ms > 0).then_some(flags.tsdb_retention_time_ms);
+    let max_block = if flags.tsdb_max_block_duration_ms > 0 {
+        flags.tsdb_max_block_duration_ms
+    } else {
+        // Upstream: 10% of the retention, at most 31d, at least the minimum.
+        retention.map_or(defaults.max_block_duration, |r| {
+            (r / 10)
+                .min(31 * 24 * 3_600_000)
+                .max(flags.tsdb_min_block_duration_ms)
+        })
+    };
+    DbOptions {
+        wal_segment_size: match flags.tsdb_wal_segment_size {
+            0 => defaults.wal_segment_size,
+            n => usize::try_from(n).unwrap_or(defaults.wal_segment_size),
+        },
+        wal_compression: flags.tsdb_wal_compression,
+        no_lockfile: flags.tsdb_no_lockfile,
+        min_block_duration: if flags.tsdb_min_block_duration_ms > 0 {
+            flags.tsdb_min_block_duration_ms
+        } else {
+            defaults.min_block_duration
+        },
+        max_block_duration: max_block,
+        retention,
+        retention_size: (flags.tsdb_retention_size > 0).then_some(flags.tsdb_retention_size),
+        ..defaults
+    }
+}
+
+/// Scrape offsets are seeded from the host name, so two servers scraping
+/// the same targets spread their scrapes differently (upstream's seed).
+fn offset_seed() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    host.trim().hash(&mut h);
+    h.finish()
+}
+
+/// Discovered target groups as label sets: each target's labels over its
+/// group's common labels.
+fn group_targets(groups: &[TargetGroup]) -> Vec<Labels> {
+    let mut out = Vec::new();
+    for g in groups {
+        for t in &g.targets {
+            let mut b = g.labels.builder();
+            for l in t.iter() {
+                b.set(&l.name, &l.value);
+            }
+            out.push(b.build());
+        }
+    }
+    out
+}
+
+/// Local storage as the rest of the server sees it: the TSDB, or in agent
+/// mode the WAL-only agent storage.
+enum LocalStorage {
+    Tsdb(Arc<Db>),
+    Agent(Arc<AgentStorage>),
+}
+
+fn flag_value<T: std::str::FromStr>(flags: &Flags, name: &str, default: T) -> T {
+    flags
+        .values
+        .get(name)
+        .and_then(|v| v.parse::<f64>().ok().map(|f| f.to_string()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Runs the server until a signal, `/-/quit` or a component error stops it.
 pub fn run(flags: Flags) -> Result<(), ServerError> {
     crate::logging::Logger::new(flags.log_format, flags.log_level).install();
     let build = BuildInfo::current();
-    let mode = if flags.agent { "agent" } else { "server" };
+    let agent = flags.agent;
+    let mode = if agent { "agent" } else { "server" };
     let version = format!(
         "(version={}, branch={}, revision={})",
         build.version, build.branch, build.revision
@@ -313,14 +414,10 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     for (level, note) in &flags.notes {
         log::log!(*level, "{note}");
     }
-    if flags.agent {
-        return Err(ServerError::Runtime(
-            "agent mode (--agent) is not supported by promlite yet".to_string(),
-        ));
-    }
+    crate::promql::parser::set_default_options(parse_options(&flags.enable_features));
 
     // Throw an error for an invalid config before starting anything.
-    if let Err(e) = load_config(&flags.config_file, flags.agent) {
+    if let Err(e) = load_config(&flags.config_file, agent) {
         let message = e.to_string();
         let abs = std::fs::canonicalize(&flags.config_file)
             .map(|p| p.display().to_string())
@@ -336,33 +433,125 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     // the metric does not fire during a long start-up.
     reload_metrics.mark_success();
     let ready_gauge = register_build_metrics(&build);
+    let options = web_options(&flags)?;
+    let external_url = options.external_url.clone();
 
-    // Local storage. SLOT: the TSDB (`tsdb::DB`, opened by its own actor
-    // below, as upstream's "ready storage") replaces this in-memory storage;
-    // remote storage and a `storage::fanout::Fanout` over both go here too.
+    // Local storage. Opened here rather than in its own actor so that a
+    // locked or unreadable data directory stops start-up before anything
+    // listens; the TSDB actor below only keeps it open until shutdown.
     let storage_path = Path::new(flags.storage_path()).to_path_buf();
-    log::warn!(
-        path:% = storage_path.display();
-        "Local storage is in memory (the TSDB is not wired yet): samples are not written to disk and are lost at exit"
-    );
-    let local_storage = Arc::new(MemStorage::new());
-    let queryable: Arc<dyn Queryable> = local_storage.clone();
+    let local = if agent {
+        log::info!(path:% = storage_path.display(); "Starting WAL storage ...");
+        let wal_dir = storage_path.join("wal");
+        let opts = AgentOptions {
+            segment_size: match flags.agent_wal_segment_size {
+                0 => AgentOptions::default().segment_size,
+                n => usize::try_from(n).unwrap_or(AgentOptions::default().segment_size),
+            },
+            compress: flags.agent_wal_compression,
+        };
+        let a = AgentStorage::open(&wal_dir, opts)
+            .map_err(|e| ServerError::Runtime(format!("opening storage failed: {e}")))?;
+        log::info!("WAL storage started");
+        LocalStorage::Agent(Arc::new(a))
+    } else {
+        log::info!(path:% = storage_path.display(); "Starting TSDB ...");
+        let db = Db::open(&storage_path, db_options(&flags))
+            .map_err(|e| ServerError::Runtime(format!("opening storage failed: {e}")))?;
+        crate::tsdb::register_metrics(&db, telemetry::global());
+        log::info!("TSDB started");
+        LocalStorage::Tsdb(db)
+    };
 
-    let engine: Arc<dyn QueryEngine> = Arc::new(Engine::new(EngineOpts {
+    let queue_options = QueueOptions {
+        progress_dir: Some(storage_path.join("remote")),
+        flush_deadline: Duration::from_millis(flags.remote_flush_deadline_ms.max(0) as u64),
+        ..QueueOptions::default()
+    };
+    let (remote, appendable, queryable): (
+        Arc<RemoteStorage>,
+        Arc<dyn Appendable>,
+        Arc<dyn Queryable>,
+    ) = match &local {
+        LocalStorage::Tsdb(db) => {
+            let head = db.head().clone();
+            let remote = Arc::new(
+                RemoteStorage::new(
+                    Arc::new(WalDir::new(storage_path.join("wal"))),
+                    queue_options,
+                )
+                .with_local_start_time(Arc::new(move || head.min_time())),
+            );
+            let secondary: Arc<dyn FanoutSecondary> = remote.clone();
+            let fanout = Arc::new(Fanout::new(db.clone(), vec![secondary]));
+            (remote, fanout.clone(), fanout)
+        }
+        LocalStorage::Agent(a) => {
+            let remote = Arc::new(RemoteStorage::new(a.wal_reader(), queue_options));
+            let secondary: Arc<dyn FanoutSecondary> = remote.clone();
+            let fanout = Arc::new(Fanout::new(a.clone(), vec![secondary]));
+            // The agent keeps no queryable data; queries are refused by
+            // the web layer, so an empty storage stands in.
+            (remote, fanout, Arc::new(MemStorage::new()))
+        }
+    };
+
+    let engine = Engine::new(EngineOpts {
         max_samples: flags.query_max_samples,
         timeout: Duration::from_millis(flags.query_timeout_ms.max(0) as u64),
         lookback_delta: flags.query_lookback_delta_ms,
         max_concurrency: flags.query_max_concurrency,
         ..EngineOpts::default()
-    }));
-    // SLOT: the query_engine reloader (query log file from `global.query_log_file`)
-    // and the no-step-subquery interval (`global.evaluation_interval`) go with
-    // the config model.
+    });
 
-    // SLOT: notifier manager, scrape and notify discovery managers, scrape
-    // manager (with `flags.scrape_workers` workers, appending to the fanout),
-    // rule manager (querying `queryable`, appending to the fanout). Each
-    // exposes a `ScrapeStatus`/`RulesStatus` to the API below.
+    let notifier = NotifierManager::new(NotifierOptions {
+        queue_capacity: flags.notification_queue_capacity,
+        ..NotifierOptions::default()
+    });
+    let (scrape_disc, scrape_sets) = DiscoveryManager::new(DiscoveryOptions {
+        name: "scrape".to_string(),
+        ..DiscoveryOptions::default()
+    });
+    let (notify_disc, notify_sets) = DiscoveryManager::new(DiscoveryOptions {
+        name: "notify".to_string(),
+        ..DiscoveryOptions::default()
+    });
+    let scrape_disc = Arc::new(scrape_disc);
+    let notify_disc = Arc::new(notify_disc);
+    let scrape = Arc::new(ScrapeManager::new(
+        appendable.clone(),
+        ScrapeOptions {
+            workers: if flags.scrape_workers > 0 {
+                flags.scrape_workers
+            } else {
+                crate::scrape::default_workers()
+            },
+            offset_seed: offset_seed(),
+        },
+    ));
+    let rules = (!agent).then(|| {
+        RuleManager::new(ManagerOptions {
+            notify: Some(rules::manager::notify_func(
+                notifier.clone(),
+                external_url.clone(),
+            )),
+            external_url: external_url.clone(),
+            resend_delay: Duration::from_millis(flags.rules_resend_delay_ms.max(0) as u64),
+            outage_tolerance: Duration::from_millis(flags.rules_outage_tolerance_ms.max(0) as u64),
+            for_grace_period: Duration::from_millis(flags.rules_for_grace_period_ms.max(0) as u64),
+            ..ManagerOptions::new(
+                appendable.clone(),
+                queryable.clone(),
+                Arc::new(EngineQueryFunc {
+                    engine: engine.clone(),
+                    queryable: queryable.clone(),
+                }),
+            )
+        })
+    });
+    // The alertmanagers blocks of the applied config, for turning notify
+    // discovery's target sets into Alertmanager URLs.
+    let am_configs: Arc<Mutex<Vec<AlertmanagerConfig>>> = Arc::new(Mutex::new(Vec::new()));
 
     let retention = match (flags.tsdb_retention_time_ms, flags.tsdb_retention_size) {
         (0, 0) => String::new(),
@@ -376,48 +565,124 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         retention,
         flags.query_lookback_delta_ms,
     ));
+    let db = match &local {
+        LocalStorage::Tsdb(db) => Some(db.clone()),
+        LocalStorage::Agent(_) => None,
+    };
     let api = Api {
-        storage: queryable,
-        engine: Some(engine),
-        // SLOT: `Some(scrape_manager)` (a `ScrapeStatus`), `Some(rule_manager)`
-        // (a `RulesStatus`), `Some(notifier)` (an `AlertmanagerStatus`) and
-        // `Some(tsdb)` (a `TsdbStatus`).
-        scrape: None,
-        rules: None,
-        alertmanagers: None,
-        tsdb: None,
+        storage: queryable.clone(),
+        engine: Some(Arc::new(engine.clone()) as Arc<dyn QueryEngine>),
+        scrape: Some(scrape.clone() as Arc<dyn ScrapeStatus>),
+        rules: rules.clone().map(|r| r as Arc<dyn RulesStatus>),
+        alertmanagers: Some(notifier.clone() as Arc<dyn AlertmanagerStatus>),
+        tsdb: db.clone().map(|d| d as Arc<dyn TsdbStatus>),
         status: status.clone(),
         now: crate::model::value::now_millis,
     };
-    let web = WebHandler::new(web_options(&flags)?, api);
+    let backends = Backends {
+        write: (!agent).then(|| appendable.clone()),
+        read: (!agent).then(|| queryable.clone()),
+        read_sample_limit: flag_value(&flags, "storage.remote.read-sample-limit", 50_000_000usize),
+        admin: db.clone().map(|d| d as Arc<dyn AdminApi>),
+        wal_replay: db.clone().map(|d| {
+            Arc::new(move || wal_replay_json(&d)) as Arc<crate::web::backends::WalReplayStatus>
+        }),
+        agent,
+    };
+    let web = WebHandler::with_backends(options, api, backends);
     let http = HttpServer::bind(web.clone())
         .map_err(|e| ServerError::Runtime(format!("Unable to start web listeners: {e}")))?;
 
-    // Reloaders, in upstream's order. SLOT: db_storage, remote_storage
-    // before web_handler; scrape, scrape_sd, notify, notify_sd, rules after
-    // query_engine.
-    let reloaders: Arc<Vec<Reloader>> = Arc::new(vec![
-        Reloader {
+    // Reloaders, in upstream's order.
+    let mut reloaders: Vec<Reloader> = Vec::new();
+    {
+        let remote = remote.clone();
+        reloaders.push(Reloader {
+            name: "remote_storage",
+            apply: Box::new(move |c: &Config| remote.apply_config(c).map_err(|e| e.to_string())),
+        });
+    }
+    {
+        let status = status.clone();
+        reloaders.push(Reloader {
             name: "web_handler",
-            apply: {
-                let status = status.clone();
-                Box::new(move |c: &Config| {
-                    status.set_config(config_yaml(c)?, external_labels(c));
-                    Ok(())
-                })
-            },
-        },
-        Reloader {
-            name: "query_engine",
-            apply: Box::new(|c: &Config| {
-                if c.global.query_log_file.is_empty() {
-                    Ok(())
-                } else {
-                    Err("global.query_log_file is not supported by promlite".to_string())
-                }
+            apply: Box::new(move |c: &Config| {
+                status.set_config(config_yaml(c)?, external_labels(c));
+                Ok(())
             }),
-        },
-    ]);
+        });
+    }
+    reloaders.push(Reloader {
+        name: "query_engine",
+        apply: Box::new(|c: &Config| {
+            if c.global.query_log_file.is_empty() {
+                Ok(())
+            } else {
+                Err("global.query_log_file is not supported by promlite".to_string())
+            }
+        }),
+    });
+    {
+        let scrape = scrape.clone();
+        reloaders.push(Reloader {
+            name: "scrape",
+            apply: Box::new(move |c: &Config| {
+                let scs = c.get_scrape_configs().map_err(|e| e.to_string())?;
+                let pools = scs
+                    .iter()
+                    .map(PoolConfig::from_scrape_config)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                scrape.apply_config(pools).map_err(|e| e.to_string())
+            }),
+        });
+    }
+    {
+        let disc = scrape_disc.clone();
+        reloaders.push(Reloader {
+            name: "scrape_sd",
+            apply: Box::new(move |c: &Config| {
+                let scs = c.get_scrape_configs().map_err(|e| e.to_string())?;
+                let sds =
+                    discovery::sd_configs_from_scrape_configs(&scs).map_err(|e| e.to_string())?;
+                disc.apply_config(sds);
+                Ok(())
+            }),
+        });
+    }
+    {
+        let notifier = notifier.clone();
+        reloaders.push(Reloader {
+            name: "notify",
+            apply: Box::new(move |c: &Config| {
+                notifier::config::apply_config(&notifier, c);
+                Ok(())
+            }),
+        });
+    }
+    {
+        let disc = notify_disc.clone();
+        let am_configs = am_configs.clone();
+        reloaders.push(Reloader {
+            name: "notify_sd",
+            apply: Box::new(move |c: &Config| {
+                let sds = discovery::sd_configs_from_alertmanagers(&c.alerting.alertmanagers)
+                    .map_err(|e| e.to_string())?;
+                *am_configs.lock().unwrap_or_else(|e| e.into_inner()) =
+                    c.alerting.alertmanagers.clone();
+                disc.apply_config(sds);
+                Ok(())
+            }),
+        });
+    }
+    if let Some(rm) = &rules {
+        let rm = rm.clone();
+        reloaders.push(Reloader {
+            name: "rules",
+            apply: Box::new(move |c: &Config| rm.apply_config(c).map_err(|e| e.to_string())),
+        });
+    }
+    let reloaders = Arc::new(reloaders);
 
     // Start all components while the storage opens, but load the initial
     // config and mark ourselves ready only after that.
@@ -470,14 +735,97 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             },
         );
     }
-    // SLOT: scrape discovery manager actor (run / cancel).
-    // SLOT: notify discovery manager actor (run / cancel).
-    // SLOT: rule manager actor (waits on `reload_ready`, then runs; interrupt stops it).
-    // SLOT: scrape manager actor (waits on `reload_ready`, then runs; its
-    //       interrupt calls `stop()`, which must return only once every scrape
-    //       loop has stopped appending). Interrupts run one after another in
-    //       the order actors were added, and the TSDB actor is added later, so
-    //       scraping has stopped before the TSDB's interrupt closes it.
+    {
+        // Scrape discovery manager.
+        let (d1, d2) = (scrape_disc.clone(), scrape_disc.clone());
+        g.add(
+            "scrape discovery",
+            move || {
+                d1.run();
+                log::info!("Scrape discovery manager stopped");
+                Ok(())
+            },
+            move |_| d2.stop(),
+        );
+    }
+    {
+        // Notify discovery manager.
+        let (d1, d2) = (notify_disc.clone(), notify_disc.clone());
+        g.add(
+            "notify discovery",
+            move || {
+                d1.run();
+                log::info!("Notify discovery manager stopped");
+                Ok(())
+            },
+            move |_| d2.stop(),
+        );
+    }
+    {
+        // Notify discovery consumer: discovered Alertmanagers to the notifier.
+        let (cancel_tx, cancel_rx) = bounded::<()>(1);
+        let notifier = notifier.clone();
+        let am_configs = am_configs.clone();
+        g.add(
+            "notify targets",
+            move || loop {
+                select! {
+                    recv(notify_sets) -> sets => {
+                        let Ok(sets) = sets else { return Ok(()) };
+                        let cfgs = am_configs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        let am_sets = cfgs
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| {
+                                let groups = sets.get(&format!("config-{i}")).map(Vec::as_slice).unwrap_or(&[]);
+                                notifier::config::set_for_targets(c, &group_targets(groups))
+                            })
+                            .collect();
+                        notifier.set_alertmanagers(am_sets);
+                    }
+                    recv(cancel_rx) -> _ => return Ok(()),
+                }
+            },
+            move |_| {
+                let _ = cancel_tx.try_send(());
+            },
+        );
+    }
+    if let Some(rm) = &rules {
+        // Rule manager: evaluates only once the initial config is applied.
+        let (rm1, rm2) = (rm.clone(), rm.clone());
+        let reload_ready = reload_ready.clone();
+        g.add(
+            "rules",
+            move || {
+                if reload_ready.wait() {
+                    rm1.run();
+                }
+                log::info!("Rule manager stopped");
+                Ok(())
+            },
+            move |_| rm2.stop(),
+        );
+    }
+    {
+        // Scrape manager. Its interrupt returns only once every scrape loop
+        // has stopped appending; interrupts run in the order actors were
+        // added, so scraping and rules have stopped before remote storage
+        // and the TSDB below are closed.
+        let (s1, s2) = (scrape.clone(), scrape.clone());
+        let reload_ready = reload_ready.clone();
+        g.add(
+            "scrape",
+            move || {
+                if reload_ready.wait() {
+                    s1.run(scrape_sets);
+                }
+                log::info!("Scrape manager stopped");
+                Ok(())
+            },
+            move |_| s2.stop(),
+        );
+    }
     {
         // Reload handler: SIGHUP and /-/reload, after the initial load.
         let (cancel_tx, cancel_rx) = bounded::<()>(1);
@@ -495,14 +843,18 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
                 }
                 loop {
                     select! {
-                        recv(hup_rx) -> _ => {
-                            if let Err(e) = reload_config(&file, false, &reloaders, &metrics, &status) {
+                        recv(hup_rx) -> hup => {
+                            // A closed channel means the signal forwarder stopped: shutdown.
+                            if hup.is_err() {
+                                return Ok(());
+                            }
+                            if let Err(e) = reload_config(&file, agent, &reloaders, &metrics, &status) {
                                 log::error!(err:% = e; "Error reloading config");
                             }
                         }
                         recv(web_reloads) -> req => {
                             let Ok(reply) = req else { return Ok(()) };
-                            let result = reload_config(&file, false, &reloaders, &metrics, &status);
+                            let result = reload_config(&file, agent, &reloaders, &metrics, &status);
                             if let Err(e) = &result {
                                 log::error!(err:% = e; "Error reloading config");
                             }
@@ -518,8 +870,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         );
     }
     {
-        // Initial configuration loading. SLOT: with the TSDB wired, wait here
-        // until it is open (upstream's `dbOpen`) before loading.
+        // Initial configuration loading; the storage is already open.
         let (cancel_tx, cancel_rx) = bounded::<()>(1);
         let reload_ready = reload_ready.clone();
         let reloaders = reloaders.clone();
@@ -530,7 +881,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         g.add(
             "initial config",
             move || {
-                reload_config(&file, false, &reloaders, &metrics, &status)
+                reload_config(&file, agent, &reloaders, &metrics, &status)
                     .map_err(|e| format!("error loading config from {file:?}: {e}"))?;
                 reload_ready.open();
                 web.set_ready(true);
@@ -544,8 +895,67 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             },
         );
     }
-    // SLOT: TSDB actor (open the DB, signal `dbOpen`, block until interrupted;
-    //       interrupt closes the DB after flushing the WAL).
+    {
+        // Remote storage: its queues run on their own threads; the interrupt
+        // flushes them (bounded by --storage.remote.flush-deadline) after
+        // scrape and rules have stopped appending.
+        let (cancel_tx, cancel_rx) = bounded::<()>(1);
+        let remote = remote.clone();
+        let local_for_truncation = match &local {
+            LocalStorage::Agent(a) => Some(a.clone()),
+            LocalStorage::Tsdb(_) => None,
+        };
+        let every = Duration::from_millis(
+            flag_value(&flags, "storage.agent.wal-truncate-frequency", 0u64).max(7_200_000),
+        );
+        let keep = Duration::from_millis(match flags.agent_retention_max_time_ms {
+            t if t > 0 => t as u64,
+            _ => 4 * 3_600_000,
+        });
+        let remote2 = remote.clone();
+        g.add(
+            "remote storage",
+            move || {
+                match local_for_truncation {
+                    Some(a) => a.run_truncation(&remote2, every, keep, &cancel_rx),
+                    None => {
+                        let _ = cancel_rx.recv();
+                    }
+                }
+                Ok(())
+            },
+            move |_| {
+                let _ = cancel_tx.try_send(());
+                log::info!("Stopping remote storage...");
+                remote.close();
+                log::info!("Remote storage stopped.");
+            },
+        );
+    }
+    {
+        // Local storage: closed last among its users (fsyncs the WAL and
+        // releases the lock).
+        let (cancel_tx, cancel_rx) = bounded::<()>(1);
+        let local = Arc::new(local);
+        g.add(
+            "storage",
+            move || {
+                let _ = cancel_rx.recv();
+                Ok(())
+            },
+            move |_| {
+                let _ = cancel_tx.try_send(());
+                let result = match &*local {
+                    LocalStorage::Tsdb(db) => db.close().map_err(|e| e.to_string()),
+                    LocalStorage::Agent(a) => a.close().map_err(|e| e.to_string()),
+                };
+                match result {
+                    Ok(()) => log::info!("Local storage stopped."),
+                    Err(e) => log::error!(err:% = e; "Error stopping storage"),
+                }
+            },
+        );
+    }
     {
         // Web handler.
         let stop = http.stop_handle();
@@ -555,7 +965,23 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             move |_| stop.stop(),
         );
     }
-    // SLOT: notifier actor (waits on `reload_ready`, runs; interrupt stops and drains it).
+    {
+        // Notifier: sends once the initial config is in; its interrupt
+        // drains the queue (bounded by its drain timeout).
+        let (n1, n2) = (notifier.clone(), notifier.clone());
+        let reload_ready = reload_ready.clone();
+        g.add(
+            "notifier",
+            move || {
+                if reload_ready.wait() {
+                    n1.run();
+                }
+                log::info!("Notifier manager stopped");
+                Ok(())
+            },
+            move |_| n2.stop(),
+        );
+    }
 
     let result = g.run();
     match result.result {

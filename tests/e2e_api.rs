@@ -130,10 +130,23 @@ fn label_and_status_endpoints() {
     assert_eq!(v["data"]["headStats"]["numSeries"], 0);
     let v = p.get("/api/v1/status/walreplay").json();
     assert_eq!(v["data"], json!({"min": 0, "max": 0, "current": 0}));
-    let v = p.get("/api/v1/targets").json();
-    assert_eq!(v["data"]["activeTargets"], json!([]));
+    // The scrape manager is wired: the configured job's target is listed.
+    // Discovery sends its first target set within its 5s update interval.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut v = p.get("/api/v1/targets").json();
+    while v["data"]["activeTargets"][0].is_null() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        v = p.get("/api/v1/targets").json();
+    }
+    assert_eq!(v["data"]["activeTargets"][0]["scrapePool"], "prometheus");
+    assert_eq!(
+        v["data"]["activeTargets"][0]["labels"]["instance"],
+        "localhost:9090"
+    );
     let v = p.get("/api/v1/targets?state=active").json();
-    assert!(v["data"].get("droppedTargets").is_none());
+    // Upstream sets the unrequested list to `[]` and leaves the counts nil.
+    assert_eq!(v["data"]["droppedTargets"], json!([]));
+    assert_eq!(v["data"]["droppedTargetCounts"], json!(null));
     assert_eq!(p.get("/api/v1/targets/metadata").json()["data"], json!([]));
     assert_eq!(p.get("/api/v1/metadata").json()["data"], json!({}));
     assert_eq!(p.get("/api/v1/rules").json()["data"], json!({"groups": []}));

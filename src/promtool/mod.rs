@@ -7,7 +7,7 @@
 //! One module per command group: `check_config`, `check` (metrics,
 //! web-config, healthy, ready, service-discovery), `query`, `tsdb`.
 
-mod backfill;
+pub mod backfill;
 mod check;
 mod check_config;
 mod gotime;
@@ -214,7 +214,10 @@ fn rules_command(
     }
     let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
-    let mut out = rules_promtool::Output { out: &mut stdout, err: &mut stderr };
+    let mut out = rules_promtool::Output {
+        out: &mut stdout,
+        err: &mut stderr,
+    };
     Ok(u8::try_from(cmd(&args, &mut out)).unwrap_or(FAILURE))
 }
 

@@ -481,17 +481,167 @@ pub(super) fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
     Ok(matchers)
 }
 
-/// `tsdb analyze` needs the block's postings tables in full, which the block
-/// reader does not expose yet.
+/// `tsdb analyze [--limit] [--match] [<db path>] [<block id>]`.
 pub(super) fn analyze_command(mut parser: lexopt::Parser) -> Result<u8, UsageError> {
+    let mut limit = 20usize;
+    let mut matches: Vec<String> = Vec::new();
+    let mut positional: Vec<String> = Vec::new();
     while let Some(arg) = parser.next()? {
-        if let Long("help") | Short('h') = arg {
-            print!("{}", command_help("tsdb analyze", "", DB_ARG));
-            return Ok(SUCCESS);
+        match arg {
+            Long("help") | Short('h') => {
+                print!(
+                    "{}",
+                    command_help(
+                        "tsdb analyze",
+                        "      --limit=20     How many items to show in each list.\n      --match=MATCH  Series selector to analyze. Only 1 set of matchers is\n                     supported now.\n      --extended     Run extended analysis.\n",
+                        "  [<db path>]   Database path (default is data/).\n  [<block id>]  Block to analyze (default is the last block).\n"
+                    )
+                );
+                return Ok(SUCCESS);
+            }
+            Long("limit") => {
+                let v = parser.value()?.string()?;
+                limit = v.parse().map_err(|_| {
+                    UsageError(format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))
+                })?;
+            }
+            Long("match") => matches.push(parser.value()?.string()?),
+            Long("extended") => {
+                eprintln!("tsdb analyze --extended is not supported by promlite yet");
+                return Ok(FAILURE);
+            }
+            Value(v) if positional.len() < 2 => positional.push(v.string()?),
+            other => return Err(other.unexpected().into()),
         }
     }
-    eprintln!("tsdb analyze is not supported by promlite yet");
-    Ok(FAILURE)
+    let db = PathBuf::from(positional.first().map_or("data/", String::as_str));
+    let block_id = positional.get(1).map_or("", String::as_str);
+    let matchers = match matches.first() {
+        None => Vec::new(),
+        Some(m) => match parse_selector(m) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("{}", TsdbToolError::Selector(e));
+                return Ok(FAILURE);
+            }
+        },
+    };
+    match analyze(&db, block_id, limit, &matchers) {
+        Ok(text) => {
+            print!("{text}");
+            Ok(SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(FAILURE)
+        }
+    }
+}
+
+/// upstream's `analyzeBlock`. Upstream orders ties in each list by map
+/// iteration (randomly); here ties go by name so output is stable.
+fn analyze(
+    db: &Path,
+    block_id: &str,
+    limit: usize,
+    matchers: &[Matcher],
+) -> Result<String, TsdbToolError> {
+    use std::fmt::Write as _;
+    let blocks = open_blocks(db)?;
+    let block = if block_id.is_empty() {
+        blocks.last()
+    } else {
+        blocks.iter().find(|b| b.meta().ulid == block_id)
+    }
+    .ok_or_else(|| TsdbToolError::Block(format!("block {block_id} not found")))?;
+    let err = |e: crate::tsdb::TsdbError| TsdbToolError::Block(e.to_string());
+    let serr = |e: crate::storage::StorageError| TsdbToolError::Block(e.to_string());
+    let meta = block.meta();
+    let span = meta.max_time - meta.min_time;
+    let mut out = String::new();
+    let _ = writeln!(out, "Block ID: {}", meta.ulid);
+    let _ = writeln!(out, "Duration: {}", go_duration_ms(span));
+    let _ = writeln!(out, "Series: {}", meta.stats.num_series);
+    let q = block.querier(i64::MIN, i64::MAX);
+    let names = q.label_names(&[]).map_err(serr)?;
+    let _ = writeln!(out, "Label names: {}", names.len());
+
+    let mut names_uncovered: BTreeMap<String, u64> = BTreeMap::new();
+    let mut pairs_uncovered: BTreeMap<String, u64> = BTreeMap::new();
+    let mut pairs_count: BTreeMap<String, u64> = BTreeMap::new();
+    let mut entries = 0u64;
+    for sref in block.postings_for_matchers(matchers).map_err(err)? {
+        let (labels, chunks) = block.series(sref).map_err(err)?;
+        let covered = match (chunks.first(), chunks.last()) {
+            (Some(f), Some(l)) => l.max_t - f.min_t,
+            _ => 0,
+        };
+        let uncovered = (span as u64).wrapping_sub(covered as u64);
+        for l in labels.iter() {
+            let key = format!("{}={}", l.name, l.value);
+            *names_uncovered.entry(l.name.clone()).or_default() += uncovered;
+            *pairs_uncovered.entry(key.clone()).or_default() += uncovered;
+            *pairs_count.entry(key).or_default() += 1;
+            entries += 1;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Postings (unique label pairs): {}",
+        pairs_uncovered.len()
+    );
+    let _ = writeln!(out, "Postings entries (total label pairs): {entries}");
+    let print = |out: &mut String, title: &str, mut infos: Vec<(u64, String)>| {
+        infos.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let _ = writeln!(out, "\n{title}:");
+        for (m, k) in infos.into_iter().take(limit) {
+            let _ = writeln!(out, "{m} {k}");
+        }
+    };
+    let share = |m: u64| (m as f64 / span as f64) as u64;
+    print(
+        &mut out,
+        "Label pairs most involved in churning",
+        pairs_uncovered
+            .iter()
+            .map(|(k, m)| (share(*m), k.clone()))
+            .collect(),
+    );
+    print(
+        &mut out,
+        "Label names most involved in churning",
+        names_uncovered
+            .iter()
+            .map(|(k, m)| (share(*m), k.clone()))
+            .collect(),
+    );
+    print(
+        &mut out,
+        "Most common label pairs",
+        pairs_count.iter().map(|(k, m)| (*m, k.clone())).collect(),
+    );
+    let mut lengths = Vec::new();
+    let mut cardinality = Vec::new();
+    for n in &names {
+        let values = q.label_values(n, &[]).map_err(serr)?;
+        lengths.push((values.iter().map(|v| v.len() as u64).sum(), n.clone()));
+        cardinality.push((values.len() as u64, n.clone()));
+    }
+    print(
+        &mut out,
+        "Label names with highest cumulative label value length",
+        lengths,
+    );
+    print(&mut out, "Highest cardinality labels", cardinality);
+    let mut metric_names = Vec::new();
+    for n in q.label_values("__name__", &[]).map_err(serr)? {
+        let m = Matcher::new(MatchType::Equal, "__name__", &n)
+            .map_err(|e| TsdbToolError::Selector(e.to_string()))?;
+        let count = block.postings_for_matchers(&[m]).map_err(err)?.len() as u64;
+        metric_names.push((count, n));
+    }
+    print(&mut out, "Highest cardinality metric names", metric_names);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! itself: reloads and quits are requests sent over channels to the actors
 //! that own them.
 
+pub mod adapters;
 pub mod api;
+pub mod backends;
 pub mod federate;
 pub mod http;
 pub mod server;
@@ -19,6 +21,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::telemetry;
 use api::v1::Api;
+pub use backends::{AdminApi, Backends};
 use http::{Request, Response};
 
 /// A reload request: the reload handler answers on the enclosed channel.
@@ -72,6 +75,7 @@ pub fn compile_cors(s: &str) -> Result<regex::Regex, regex::Error> {
 pub struct WebHandler {
     pub options: Options,
     pub api: Api,
+    pub backends: Backends,
     ready: AtomicBool,
     reload_tx: Sender<ReloadRequest>,
     reload_rx: Receiver<ReloadRequest>,
@@ -125,11 +129,18 @@ impl HttpMetrics {
 
 impl WebHandler {
     pub fn new(options: Options, api: Api) -> Arc<WebHandler> {
+        WebHandler::with_backends(options, api, Backends::default())
+    }
+
+    /// A handler that also serves remote write/read, the admin API and WAL
+    /// replay status from `backends`.
+    pub fn with_backends(options: Options, api: Api, backends: Backends) -> Arc<WebHandler> {
         let (reload_tx, reload_rx) = bounded(1);
         let (quit_tx, quit_rx) = bounded(1);
         Arc::new(WebHandler {
             options,
             api,
+            backends,
             ready: AtomicBool::new(false),
             reload_tx,
             reload_rx,
@@ -179,35 +190,43 @@ impl WebHandler {
                 Response::new(200, http::EXPOSITION, telemetry::global().render()),
             ),
             "/" => {
-                let target = format!("{}/graph", self.options.route_prefix.trim_end_matches('/'));
+                let target = format!(
+                    "{}{}",
+                    self.options.route_prefix.trim_end_matches('/'),
+                    crate::web_ui::ROOT_REDIRECT
+                );
                 ("/".to_string(), Response::redirect(&target))
             }
             _ if !self.is_ready() && self.needs_ready(path) => (
                 route_label(path),
                 Response::new(503, http::TEXT, "Service Unavailable"),
             ),
+            "/federate" if self.backends.agent => (
+                path.to_string(),
+                api::error_response(&api::ApiError::new(
+                    api::ErrorType::Execution,
+                    backends::AGENT_UNAVAILABLE,
+                )),
+            ),
             "/federate" => (path.to_string(), federate::federate(&self.api, req)),
-            "/graph" => (path.to_string(), self.graph_page()),
             _ if path.starts_with("/api/v1/") => {
                 let sub = &path["/api/v1".len()..];
-                let label = Api::route_name(sub);
-                let resp = if sub == "/write" && self.options.enable_remote_write_receiver {
-                    api::error_response(&api::ApiError::new(
-                        api::ErrorType::Unavailable,
-                        "the remote write receiver is not yet wired into promlite",
-                    ))
-                } else if sub.starts_with("/admin/") && self.options.enable_admin_api {
-                    api::error_response(&api::ApiError::new(
-                        api::ErrorType::Unavailable,
-                        "admin APIs are not supported by promlite",
-                    ))
-                } else if req.method == "OPTIONS" {
-                    Response::new(200, http::TEXT, "")
-                } else {
-                    self.api.handle(req, sub)
-                };
-                (label, resp)
+                (Api::route_name(sub), self.serve_api(req, sub))
             }
+            _ if req.method == "GET" || req.method == "HEAD" => match crate::web_ui::asset(path) {
+                Some((content_type, body)) => (
+                    if path.starts_with("/static/") {
+                        "/static/*filepath".to_string()
+                    } else {
+                        path.to_string()
+                    },
+                    Response::new(200, content_type, body.to_vec()),
+                ),
+                None => (
+                    "other".to_string(),
+                    Response::text(404, "404 page not found"),
+                ),
+            },
             _ => (
                 "other".to_string(),
                 Response::text(404, "404 page not found"),
@@ -219,8 +238,39 @@ impl WebHandler {
         (handler, resp)
     }
 
+    /// Everything below `/api/v1`: the storage-facing endpoints of
+    /// [`Backends`] first, agent-mode refusals, then the query API.
+    fn serve_api(&self, req: &Request, sub: &str) -> Response {
+        if req.method == "OPTIONS" {
+            return Response::new(200, http::TEXT, "");
+        }
+        if sub == "/write" && self.options.enable_remote_write_receiver {
+            return self.backends.remote_write(req);
+        }
+        if sub == "/read" {
+            return self
+                .backends
+                .remote_read(req, self.api.status.external_labels());
+        }
+        if sub == "/status/walreplay" && req.method == "GET" {
+            return self.backends.wal_replay();
+        }
+        if let Some(op) = sub.strip_prefix("/admin/tsdb/") {
+            if self.options.enable_admin_api {
+                return self.backends.admin(req, op, self.api.engine.as_deref());
+            }
+        }
+        if self.backends.agent && agent_unavailable(sub) {
+            return api::error_response(&api::ApiError::new(
+                api::ErrorType::Execution,
+                backends::AGENT_UNAVAILABLE,
+            ));
+        }
+        self.api.handle(req, sub)
+    }
+
     fn needs_ready(&self, path: &str) -> bool {
-        path.starts_with("/api/") || path == "/federate" || path == "/graph"
+        path.starts_with("/api/") || path == "/federate"
     }
 
     fn ready_response(&self) -> Response {
@@ -290,23 +340,24 @@ impl WebHandler {
             origin.to_string(),
         ));
     }
+}
 
-    /// promlite has no expression browser yet; say so rather than serve a
-    /// half page, and point at what works.
-    fn graph_page(&self) -> Response {
-        let title = escape_html(&self.options.page_title);
-        let p = self.options.route_prefix.trim_end_matches('/');
-        Response::new(
-            200,
-            http::HTML,
-            format!(
-                "<!DOCTYPE html><html><head><title>{title}</title></head><body>\
-                 <h1>promlite</h1><p>The web UI is not built yet. The HTTP API works: \
-                 <a href=\"{p}/api/v1/query?query=up\">{p}/api/v1/query?query=up</a>, \
-                 <a href=\"{p}/metrics\">{p}/metrics</a>.</p></body></html>\n"
-            ),
-        )
-    }
+/// The endpoints upstream's agent answers with "unavailable with Prometheus
+/// Agent" (its `wrapAgent`): everything that reads local storage or rules.
+fn agent_unavailable(sub: &str) -> bool {
+    matches!(
+        sub,
+        "/query"
+            | "/query_range"
+            | "/query_exemplars"
+            | "/series"
+            | "/labels"
+            | "/rules"
+            | "/alerts"
+            | "/status/tsdb"
+            | "/status/walreplay"
+    ) || sub.starts_with("/label/")
+        || sub.starts_with("/admin/")
 }
 
 fn route_label(path: &str) -> String {
@@ -314,13 +365,6 @@ fn route_label(path: &str) -> String {
         Some(sub) => Api::route_name(sub),
         None => path.to_string(),
     }
-}
-
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -39,7 +39,62 @@ impl Promlite {
 
     /// Starts promlite without waiting.
     pub fn spawn(config: &str, extra: &[&str]) -> Promlite {
+        Promlite::spawn_in(tempfile::tempdir().expect("temp dir"), config, extra)
+    }
+
+    /// Starts promlite in an existing directory (its `data/` is kept), and
+    /// waits until `/-/ready` is 200: a restart on the same storage.
+    pub fn start_in(dir: tempfile::TempDir, config: &str, extra: &[&str]) -> Promlite {
+        let p = Promlite::spawn_in(dir, config, extra);
+        p.wait_ready();
+        p
+    }
+
+    /// Kills the process with SIGKILL and hands back its directory.
+    pub fn kill_and_keep_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// Stops the process with SIGTERM (bounded wait) and hands back its directory.
+    pub fn stop_and_keep_dir(mut self) -> tempfile::TempDir {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit(Duration::from_secs(20));
+        assert!(status.success(), "promlite exited with {status}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// Polls `f` every 100ms until it returns `Some`, for at most `within`.
+    pub fn wait_for<T>(
+        &self,
+        within: Duration,
+        mut f: impl FnMut(&Promlite) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(v) = f(self) {
+                return Some(v);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The result vector of an instant query.
+    pub fn query(&self, q: &str) -> Vec<serde_json::Value> {
+        let v = self
+            .get(&format!("/api/v1/query?query={}", encode(q)))
+            .json();
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Starts promlite in `dir` without waiting.
+    pub fn spawn_in(dir: tempfile::TempDir, config: &str, extra: &[&str]) -> Promlite {
         std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
         let port = free_port();
         let prefix = extra
@@ -311,4 +366,65 @@ pub fn peer_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/peer")));
     dir.is_dir().then_some(dir)
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A tiny HTTP server on 127.0.0.1 for tests: answers every request with
+/// `respond(method, path, body)` and stops when dropped.
+pub struct TestServer {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(
+        respond: impl Fn(&str, &str, Vec<u8>) -> (u16, String) + Send + 'static,
+    ) -> TestServer {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind test server");
+        let port = server
+            .server_addr()
+            .to_ip()
+            .map(|a| a.port())
+            .expect("test server port");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok(Some(mut req)) = server.recv_timeout(Duration::from_millis(50)) else {
+                    continue;
+                };
+                let mut body = Vec::new();
+                let _ = req.as_reader().read_to_end(&mut body);
+                let (status, text) = respond(req.method().as_str(), req.url(), body);
+                let _ =
+                    req.respond(tiny_http::Response::from_string(text).with_status_code(status));
+            }
+        });
+        TestServer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
