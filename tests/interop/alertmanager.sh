@@ -57,6 +57,7 @@ check_alert_firing() {
     local json
     # Alertmanager discovery and the resend delay bound how soon it arrives.
     wait_until 60 alert_listed || { amq alert query; echo "amtool alert query: InteropAlwaysFiring not listed after 60s"; return 1; }
+    touch "$WORK/alert-was-active"
     json=$(amq -o json alert query alertname=InteropAlwaysFiring) || { echo "amtool -o json failed"; return 1; }
     python3 - "$json" <<'EOF'
 import json, sys
@@ -79,6 +80,8 @@ EOF
 }
 
 check_alert_resolves() {
+    # Resolving means something only for an alert that was active.
+    [ -e "$WORK/alert-was-active" ] || { echo "the alert never reached Alertmanager, so it cannot resolve"; return 1; }
     write_rules 'vector(1) == 0'
     curl -fsS -XPOST --max-time 20 "$OURS_URL/-/reload" || { echo "POST /-/reload failed"; return 1; }
     local i

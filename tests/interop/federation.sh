@@ -34,7 +34,7 @@ compare_federated() {
 
 check_prometheus_stores_federated() {
     wait_until 30 has_series "$FED_URL" 'fixture_requests_total{job="fixture"}' ||
-        { echo "the federating Prometheus has no fixture_requests_total{job=\"fixture\"} after 30s"; tail -n 5 "$WORK/fed.log"; return 1; }
+        { tail -n 5 "$WORK/fed.log"; echo "the federating Prometheus has no fixture_requests_total{job=\"fixture\"} after 30s"; return 1; }
     # Two scrape pipelines in a row: allow a few seconds to converge.
     wait_until 10 compare_federated || compare_federated || return 1
     # up of the federation scrape itself is 1 (it parsed the whole page).

@@ -88,7 +88,7 @@ EOF
     spawn "$WORK/agent.log" "$PROMLITE_BIN" "${AGENT_FLAGS[@]}" --config.file="$WORK/agent.yml" \
         --storage.agent.path="$WORK/agent-data" --web.listen-address="127.0.0.1:$port"
     AGENT_URL=http://127.0.0.1:$port
-    wait_http "$AGENT_URL/-/ready" 60 || { log "agent not ready"; tail -n 20 "$WORK/agent.log" >&2; }
+    wait_http "$AGENT_URL/-/ready" 60 || { log "agent not ready:"; tail -n 3 "$WORK/agent.log" >&2; }
 }
 
 QUERIES=(
@@ -138,6 +138,7 @@ check_agent_feeds_prometheus() {
 check_agent_refuses_queries() {
     # Upstream's agent has no query engine: the query API is not served.
     local code
+    curl -fsS -o /dev/null --max-time 5 "$AGENT_URL/-/ready" || { echo "the agent is not running (see its log)"; return 1; }
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$AGENT_URL/api/v1/query?query=up")
     [ "$code" != 200 ] || { echo "agent answered /api/v1/query with 200; upstream's agent does not serve queries"; return 1; }
 }
