@@ -2,6 +2,10 @@
 //! 100 samples (1M samples) in snappy-compressed WAL records, as a scrape of
 //! 10k series every 15 s writes them. `SERIES` and `SAMPLES` in the
 //! environment change the shape (peerbench's restart case: 100000 and 59).
+//! `replay_*` replays the whole WAL (snapshots off); `snapshot_*` opens the
+//! same data from the head chunk snapshot written by the previous close.
+//! Only `Db::open` is timed; `close_with_snapshot_*` times only the
+//! `Db::close` that writes the snapshot.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use promlite::model::Labels;
@@ -17,9 +21,13 @@ fn replay(c: &mut Criterion) {
     };
     let series_n = env("SERIES", 10_000);
     let samples_n = env("SAMPLES", 100) as i64;
+    let wal_only = DbOptions {
+        memory_snapshot_on_shutdown: false,
+        ..DbOptions::default()
+    };
     let tmp = tempfile::tempdir().unwrap();
     {
-        let db = Db::open(tmp.path(), DbOptions::default()).unwrap();
+        let db = Db::open(tmp.path(), wal_only.clone()).unwrap();
         let lbls: Vec<Labels> = (0..series_n)
             .map(|i| {
                 Labels::from_pairs(&[
@@ -42,20 +50,73 @@ fn replay(c: &mut Criterion) {
         }
         db.close().unwrap();
     }
+    let snap = tempfile::tempdir().unwrap();
+    copy_dir(tmp.path(), snap.path());
+    {
+        // Writes the first snapshot.
+        let db = Db::open(snap.path(), DbOptions::default()).unwrap();
+        db.close().unwrap();
+    }
     let mut g = c.benchmark_group("wal");
     g.sample_size(10);
     g.throughput(Throughput::Elements(series_n as u64 * samples_n as u64));
-    g.bench_function(
+    let mut open_timed = |name: String, dir: &std::path::Path, opts: &DbOptions, snapshot: bool| {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let start = std::time::Instant::now();
+                    let db = Db::open(dir, opts.clone()).unwrap();
+                    total += start.elapsed();
+                    assert_eq!(db.head().num_series(), series_n as u64);
+                    assert_eq!(db.replay_stats().snapshot_series > 0, snapshot);
+                    db.close().unwrap();
+                }
+                total
+            })
+        });
+    };
+    open_timed(
         format!("replay_{series_n}_series_x_{samples_n}_samples"),
+        tmp.path(),
+        &wal_only,
+        false,
+    );
+    open_timed(
+        format!("snapshot_{series_n}_series_x_{samples_n}_samples"),
+        snap.path(),
+        &DbOptions::default(),
+        true,
+    );
+    // Shutdown cost of the snapshot: `Db::close` (WAL fsync + snapshot write).
+    g.bench_function(
+        format!("close_with_snapshot_{series_n}_series_x_{samples_n}_samples"),
         |b| {
-            b.iter(|| {
-                let db = Db::open(tmp.path(), DbOptions::default()).unwrap();
-                assert_eq!(db.head().num_series(), series_n as u64);
-                db.close().unwrap();
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let db = Db::open(snap.path(), DbOptions::default()).unwrap();
+                    let start = std::time::Instant::now();
+                    db.close().unwrap();
+                    total += start.elapsed();
+                }
+                total
             })
         },
     );
     g.finish();
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_dir(&src, &dst);
+        } else if e.file_name() != "lock" {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
 }
 
 criterion_group!(benches, replay);

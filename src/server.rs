@@ -4,9 +4,10 @@
 //! group, run. Nothing here serves a request or stores a sample; it only
 //! connects the parts and decides the order they start and stop in.
 //!
-//! Slots for components that are not wired yet (TSDB, remote storage, scrape
-//! and notify discovery, scrape manager, rule manager, notifier, PromQL
-//! engine) are marked `SLOT:` — each says what goes there and in which order.
+//! Storage: the TSDB (or, with `--agent`, the agent's WAL) behind a fanout
+//! with remote storage. Actors are added in the order their interrupts must
+//! run at shutdown: scrape and rules stop before remote storage flushes and
+//! local storage closes (see ARCHITECTURE.md for the table).
 
 use std::fmt;
 use std::path::Path;
@@ -19,7 +20,7 @@ use crate::cli::{format_bytes, Flags};
 use crate::config::{self, AlertmanagerConfig, Config, ConfigError, LoadOptions};
 use crate::discovery::{self, DiscoveryManager, DiscoveryOptions, TargetGroup};
 use crate::latch::Latch;
-use crate::model::duration::format_duration;
+use crate::model::duration::{format_duration, parse_duration};
 use crate::model::{Label, Labels};
 use crate::notifier::{self, NotifierManager, NotifierOptions};
 use crate::promql::parser::ParseOptions;
@@ -354,6 +355,11 @@ fn db_options(flags: &Flags) -> DbOptions {
         max_block_duration: max_block,
         retention,
         retention_size: (flags.tsdb_retention_size > 0).then_some(flags.tsdb_retention_size),
+        // Upstream keeps this behind a feature flag, off by default.
+        memory_snapshot_on_shutdown: flags
+            .enable_features
+            .iter()
+            .any(|f| f == "memory-snapshot-on-shutdown"),
         ..defaults
     }
 }
@@ -391,12 +397,23 @@ enum LocalStorage {
     Agent(Arc<AgentStorage>),
 }
 
-fn flag_value<T: std::str::FromStr>(flags: &Flags, name: &str, default: T) -> T {
+/// An integer flag without a typed field; upstream also accepts `5e7`.
+fn int_flag(flags: &Flags, name: &str, default: usize) -> usize {
     flags
         .values
         .get(name)
-        .and_then(|v| v.parse::<f64>().ok().map(|f| f.to_string()))
-        .and_then(|v| v.parse().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f >= 0.0)
+        .map_or(default, |f| f as usize)
+}
+
+/// A duration flag without a typed field, in ms; `default` when unset or 0.
+fn duration_flag(flags: &Flags, name: &str, default: i64) -> i64 {
+    flags
+        .values
+        .get(name)
+        .and_then(|v| parse_duration(v).ok())
+        .filter(|ms| *ms > 0)
         .unwrap_or(default)
 }
 
@@ -417,17 +434,20 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     crate::promql::parser::set_default_options(parse_options(&flags.enable_features));
 
     // Throw an error for an invalid config before starting anything.
-    if let Err(e) = load_config(&flags.config_file, agent) {
-        let message = e.to_string();
-        let abs = std::fs::canonicalize(&flags.config_file)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| flags.config_file.clone());
-        log::error!(
-            file:% = abs, err:% = message;
-            "Error loading config (--config.file={})", flags.config_file
-        );
-        return Err(ServerError::Config { file: abs, message });
-    }
+    let initial = match load_config(&flags.config_file, agent) {
+        Ok(c) => c,
+        Err(e) => {
+            let message = e.to_string();
+            let abs = std::fs::canonicalize(&flags.config_file)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| flags.config_file.clone());
+            log::error!(
+                file:% = abs, err:% = message;
+                "Error loading config (--config.file={})", flags.config_file
+            );
+            return Err(ServerError::Config { file: abs, message });
+        }
+    };
     let reload_metrics = ReloadMetrics::register();
     // Upstream marks the config good as soon as it validated, so an alert on
     // the metric does not fire during a long start-up.
@@ -501,12 +521,22 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         timeout: Duration::from_millis(flags.query_timeout_ms.max(0) as u64),
         lookback_delta: flags.query_lookback_delta_ms,
         max_concurrency: flags.query_max_concurrency,
+        // Upstream sets this from the evaluation interval on every reload;
+        // promlite's engine takes it once, from the config at start-up.
+        no_step_subquery_interval: initial.global.evaluation_interval.as_millis(),
         ..EngineOpts::default()
     });
 
     let notifier = NotifierManager::new(NotifierOptions {
         queue_capacity: flags.notification_queue_capacity,
-        ..NotifierOptions::default()
+        ..if flags.drain_notification_queue_on_shutdown {
+            NotifierOptions::default()
+        } else {
+            NotifierOptions {
+                drain_timeout: Duration::ZERO,
+                ..NotifierOptions::default()
+            }
+        }
     });
     let (scrape_disc, scrape_sets) = DiscoveryManager::new(DiscoveryOptions {
         name: "scrape".to_string(),
@@ -582,7 +612,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     let backends = Backends {
         write: (!agent).then(|| appendable.clone()),
         read: (!agent).then(|| queryable.clone()),
-        read_sample_limit: flag_value(&flags, "storage.remote.read-sample-limit", 50_000_000usize),
+        read_sample_limit: int_flag(&flags, "storage.remote.read-sample-limit", 50_000_000),
         admin: db.clone().map(|d| d as Arc<dyn AdminApi>),
         wal_replay: db.clone().map(|d| {
             Arc::new(move || wal_replay_json(&d)) as Arc<crate::web::backends::WalReplayStatus>
@@ -905,9 +935,12 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             LocalStorage::Agent(a) => Some(a.clone()),
             LocalStorage::Tsdb(_) => None,
         };
-        let every = Duration::from_millis(
-            flag_value(&flags, "storage.agent.wal-truncate-frequency", 0u64).max(7_200_000),
-        );
+        // Upstream's default truncation frequency is 2h.
+        let every = Duration::from_millis(duration_flag(
+            &flags,
+            "storage.agent.wal-truncate-frequency",
+            7_200_000,
+        ) as u64);
         let keep = Duration::from_millis(match flags.agent_retention_max_time_ms {
             t if t > 0 => t as u64,
             _ => 4 * 3_600_000,
@@ -1055,6 +1088,69 @@ mod tests {
         assert!(e.contains("broken: nope"), "{e}");
         // The other component still got the new config.
         assert_eq!(applied.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn features_switch_parser_options_on_one_by_one() {
+        assert_eq!(
+            parse_options(&[]),
+            ParseOptions {
+                enable_experimental_functions: false,
+                experimental_duration_expr: false,
+                enable_extended_range_selectors: false,
+                enable_binop_fill_modifiers: false,
+            }
+        );
+        let o = parse_options(&[
+            "promql-experimental-functions".to_string(),
+            "promql-binop-fill-modifiers".to_string(),
+        ]);
+        assert!(o.enable_experimental_functions && o.enable_binop_fill_modifiers);
+        assert!(!o.experimental_duration_expr && !o.enable_extended_range_selectors);
+    }
+
+    #[test]
+    fn discovered_targets_take_group_labels_under_their_own() {
+        let g = TargetGroup {
+            source: "0".to_string(),
+            targets: vec![Labels::from_pairs(&[("__address__", "a:9093"), ("x", "t")])],
+            labels: Labels::from_pairs(&[("x", "g"), ("y", "g")]),
+        };
+        let t = group_targets(&[g]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].get("x"), Some("t"));
+        assert_eq!(t[0].get("y"), Some("g"));
+        assert_eq!(t[0].get("__address__"), Some("a:9093"));
+    }
+
+    fn flags(args: &[&str]) -> Flags {
+        match crate::cli::parse(args.iter().copied()) {
+            Ok(crate::cli::Command::Run(f)) => *f,
+            _ => panic!("flags {args:?} did not parse to a run"),
+        }
+    }
+
+    #[test]
+    fn flags_without_typed_fields_and_db_options() {
+        let f = flags(&["--storage.remote.read-sample-limit=5e3"]);
+        assert_eq!(int_flag(&f, "storage.remote.read-sample-limit", 1), 5000);
+        let f = flags(&["--agent", "--storage.agent.wal-truncate-frequency=30m"]);
+        assert_eq!(
+            duration_flag(&f, "storage.agent.wal-truncate-frequency", 1),
+            1_800_000
+        );
+        assert_eq!(duration_flag(&f, "no.such.flag", 7), 7);
+
+        let f = flags(&[
+            "--storage.tsdb.retention.time=100d",
+            "--storage.tsdb.no-lockfile",
+            "--enable-feature=memory-snapshot-on-shutdown",
+        ]);
+        let o = db_options(&f);
+        assert_eq!(o.retention, Some(100 * 86_400_000));
+        assert_eq!(o.max_block_duration, 10 * 86_400_000);
+        assert!(o.no_lockfile && o.memory_snapshot_on_shutdown);
+        assert!(!db_options(&flags(&[])).memory_snapshot_on_shutdown);
     }
 
     #[test]

@@ -240,7 +240,7 @@ fn tsdb_list_and_dump_read_a_block() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "open missing: no such file or directory\n"
+        "opening the db dir: stat missing: no such file or directory\n"
     );
 }
 
@@ -298,4 +298,200 @@ fn usage_errors_and_help() {
         text(&out.stderr),
         "debug all is not supported by promlite yet\n"
     );
+}
+
+#[test]
+fn tsdb_analyze_and_backfill_round_trip() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap_or_else(|e| panic!("{e}"));
+    let samples: Vec<(i64, f64)> = (0..200).map(|i| (i * 15_000, i as f64 * 0.5)).collect();
+    let a = xor_chunk(samples.get(..120).unwrap_or_default());
+    let b = xor_chunk(samples.get(120..).unwrap_or_default());
+    let c = xor_chunk(&[(60_000, 7.0)]);
+    write_block(
+        &src,
+        vec![
+            (
+                Labels::from_pairs(&[("__name__", "http_requests_total"), ("code", "200")]),
+                vec![
+                    ChunkData {
+                        min_t: 0,
+                        max_t: 119 * 15_000,
+                        data: &a,
+                    },
+                    ChunkData {
+                        min_t: 120 * 15_000,
+                        max_t: 199 * 15_000,
+                        data: &b,
+                    },
+                ],
+            ),
+            (
+                Labels::from_pairs(&[("__name__", "http_requests_total"), ("code", "500")]),
+                vec![ChunkData {
+                    min_t: 60_000,
+                    max_t: 60_000,
+                    data: &c,
+                }],
+            ),
+        ],
+        0,
+        199 * 15_000 + 1,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let out = tool(&["tsdb", "analyze", "--limit=2", "src"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines.get(1..6),
+        Some(
+            &[
+                "Duration: 49m45.001s",
+                "Series: 2",
+                "Label names: 2",
+                "Postings (unique label pairs): 3",
+                "Postings entries (total label pairs): 4"
+            ][..]
+        )
+    );
+    assert!(
+        report.contains("\nMost common label pairs:\n2 __name__=http_requests_total\n1 code=200\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("\nHighest cardinality metric names:\n2 http_requests_total\n"),
+        "{report}"
+    );
+
+    let out = tool(&["tsdb", "dump-openmetrics", "src"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(dir.path().join("in.om"), &out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let out = tool(
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "-q",
+            "in.om",
+            "dst",
+        ],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let before = tool(&["tsdb", "dump", "src"], dir.path(), "");
+    let after = tool(&["tsdb", "dump", "dst"], dir.path(), "");
+    assert!(before.stdout.len() > 1000);
+    assert_eq!(text(&before.stdout), text(&after.stdout));
+}
+
+#[test]
+fn tsdb_dump_reads_the_head_of_a_promlite_data_dir() {
+    use promlite::storage::Appendable;
+    use promlite::tsdb::db::{Db, DbOptions};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    {
+        let db = Db::open(&data, DbOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut app = db.appender();
+        let l = Labels::from_pairs(&[("__name__", "up"), ("job", "x")]);
+        for i in 0..3 {
+            app.append(0, &l, 1000 * i, i as f64)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        app.commit().unwrap_or_else(|e| panic!("{e}"));
+        db.close().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let wal_before: Vec<_> = std::fs::read_dir(data.join("wal"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let out = tool(&["tsdb", "dump", "data"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{__name__=\"up\", job=\"x\"} 0 0\n{__name__=\"up\", job=\"x\"} 1 1000\n{__name__=\"up\", job=\"x\"} 2 2000\n"
+    );
+    let wal_after: Vec<_> = std::fs::read_dir(data.join("wal"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert_eq!(wal_before, wal_after, "dump must not change the WAL");
+}
+
+#[test]
+fn create_blocks_from_rules_writes_the_answers_under_the_rule_name() {
+    let api = FakeApi::start(vec![(
+        "/api/v1/query_range",
+        200,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"job":"node","team":"old"},"values":[[1700000000,"1"],[1700000060,"2"]]}]}}"#,
+    )]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n        labels:\n          team: new\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("--url={}", api.url);
+    let out = tool(
+        &[
+            "tsdb",
+            "create-blocks-from",
+            "rules",
+            "--start=1700000000",
+            "--end=1700000100",
+            &url,
+            "--output-dir=out",
+            "rules.yml",
+        ],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let seen = api.stop();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.contains("step=60") && r.contains("end=1700000100")),
+        "{seen:?}"
+    );
+    let out = tool(&["tsdb", "dump", "out"], dir.path(), "");
+    assert_eq!(
+        text(&out.stdout),
+        "{__name__=\"job:up:sum\", job=\"node\", team=\"new\"} 1 1700000000000\n{__name__=\"job:up:sum\", job=\"node\", team=\"new\"} 2 1700000060000\n"
+    );
+}
+
+#[test]
+fn check_healthy_and_ready() {
+    let api = FakeApi::start(vec![
+        ("/-/healthy", 200, "Prometheus Server is Healthy.\n"),
+        ("/-/ready", 503, "Service Unavailable"),
+    ]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("http.yml"),
+        "basic_auth:\n  username: u\n  password: p\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("--url={}", api.url);
+    let out = tool(
+        &["check", "healthy", &url, "--http.config.file=http.yml"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "  SUCCESS:  Prometheus Server is Healthy.\n\n"
+    );
+    let out = tool(&["check", "ready", &url], dir.path(), "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("check failed: URL={}, status=503\n", api.url)
+    );
+    api.stop();
 }

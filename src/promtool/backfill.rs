@@ -262,6 +262,9 @@ fn parse_sample_line(line: &str) -> Result<(Labels, f64, Option<i64>), String> {
     Ok((Labels::new(labels), v, ts))
 }
 
+/// A series' encoded chunks and each chunk's (min, max) time.
+type SeriesChunks = (Labels, Vec<Vec<u8>>, Vec<(i64, i64)>);
+
 /// Writes one block per block range holding samples; returns them opened,
 /// in time order.
 pub fn backfill(
@@ -283,54 +286,71 @@ pub fn backfill(
     }
     let mut blocks = Vec::new();
     for per_series in ranges.into_values() {
-        let mut chunks: Vec<(Labels, Vec<Vec<u8>>, Vec<(i64, i64)>)> = Vec::new();
-        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        let mut series = Vec::with_capacity(per_series.len());
         for (id, mut samples) in per_series {
             let labels = input.series.get(id as usize).cloned().unwrap_or_default();
             check_order(&labels, &mut samples)?;
-            let mut datas = Vec::new();
-            let mut bounds = Vec::new();
-            for part in samples.chunks(SAMPLES_PER_CHUNK) {
-                let mut app = XorAppender::with_capacity(part.len() * 2 + 16);
-                for &(t, v) in part {
-                    app.append(t, v);
-                }
-                let (lo, hi) = (
-                    part.first().map_or(0, |s| s.0),
-                    part.last().map_or(0, |s| s.0),
-                );
-                mint = mint.min(lo);
-                maxt = maxt.max(hi);
-                datas.push(app.into_bytes());
-                bounds.push((lo, hi));
-            }
-            chunks.push((labels, datas, bounds));
+            series.push((labels, samples));
         }
-        if chunks.is_empty() {
-            continue;
+        if let Some(block) = write_samples_block(out_dir, series).map_err(BackfillError::Block)? {
+            blocks.push(block);
         }
-        let series: Vec<(Labels, Vec<ChunkData<'_>>)> = chunks
-            .iter()
-            .map(|(l, datas, bounds)| {
-                let cd = datas
-                    .iter()
-                    .zip(bounds)
-                    .map(|(d, (lo, hi))| ChunkData {
-                        min_t: *lo,
-                        max_t: *hi,
-                        data: d,
-                    })
-                    .collect();
-                (l.clone(), cd)
-            })
-            .collect();
-        let meta = write_block(out_dir, series, mint, maxt + 1)
-            .map_err(|e| BackfillError::Block(e.to_string()))?;
-        let block = Block::open(&out_dir.join(&meta.ulid))
-            .map_err(|e| BackfillError::Block(e.to_string()))?;
-        blocks.push(block);
     }
     Ok(blocks)
+}
+
+/// Writes series (samples in time order) as one block spanning their
+/// samples, in XOR chunks of at most 120 samples; `None` when there is
+/// nothing to write (upstream writes no empty blocks).
+pub fn write_samples_block(
+    out_dir: &Path,
+    series: Vec<(Labels, Vec<(i64, f64)>)>,
+) -> Result<Option<std::sync::Arc<Block>>, String> {
+    let mut chunks: Vec<SeriesChunks> = Vec::new();
+    let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+    for (labels, samples) in series {
+        let mut datas = Vec::new();
+        let mut bounds = Vec::new();
+        for part in samples.chunks(SAMPLES_PER_CHUNK) {
+            let mut app = XorAppender::with_capacity(part.len() * 2 + 16);
+            for &(t, v) in part {
+                app.append(t, v);
+            }
+            let (lo, hi) = (
+                part.first().map_or(0, |s| s.0),
+                part.last().map_or(0, |s| s.0),
+            );
+            mint = mint.min(lo);
+            maxt = maxt.max(hi);
+            datas.push(app.into_bytes());
+            bounds.push((lo, hi));
+        }
+        if !datas.is_empty() {
+            chunks.push((labels, datas, bounds));
+        }
+    }
+    if chunks.is_empty() {
+        return Ok(None);
+    }
+    let series: Vec<(Labels, Vec<ChunkData<'_>>)> = chunks
+        .iter()
+        .map(|(l, datas, bounds)| {
+            let cd = datas
+                .iter()
+                .zip(bounds)
+                .map(|(d, (lo, hi))| ChunkData {
+                    min_t: *lo,
+                    max_t: *hi,
+                    data: d,
+                })
+                .collect();
+            (l.clone(), cd)
+        })
+        .collect();
+    let meta = write_block(out_dir, series, mint, maxt + 1).map_err(|e| e.to_string())?;
+    Block::open(&out_dir.join(&meta.ulid))
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// The head's append rules: time must not go back within a series; a

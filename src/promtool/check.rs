@@ -17,6 +17,7 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
         "check healthy"
     };
     let mut url = String::from("http://localhost:9090");
+    let mut headers: Vec<(String, String)> = Vec::new();
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
@@ -24,7 +25,7 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
                     "{}",
                     command_help(
                         words,
-                        "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n",
+                        "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n      --http.config.file=<filename>\n                 HTTP client configuration file.\n",
                         ""
                     )
                 );
@@ -32,9 +33,14 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
             }
             Long("url") => url = parser.value()?.string()?,
             Long("http.config.file") => {
-                let _ = parser.value()?;
-                eprintln!("--http.config.file for {words} is not supported by promlite yet");
-                return Ok(FAILURE);
+                let path = parser.value()?.string()?;
+                match super::query::load_http_config(&path) {
+                    Ok(h) => headers = h,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(FAILURE);
+                    }
+                }
             }
             other => return Err(other.unexpected().into()),
         }
@@ -52,7 +58,11 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    let mut resp = match agent.get(&endpoint).call() {
+    let mut req = agent.get(&endpoint);
+    for (n, v) in &headers {
+        req = req.header(n.as_str(), v.as_str());
+    }
+    let mut resp = match req.call() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Get {endpoint:?}: {e}");
@@ -187,17 +197,146 @@ fn check_web_config(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `check service-discovery` needs the discovery managers of the scrape
-/// engine; it is not built here.
+/// `check service-discovery CONFIG JOB`: the job's static and file-SD
+/// targets before and after relabeling, as JSON (upstream's
+/// `sdCheckResult` list). Other discovery mechanisms are refused.
+/// Like upstream 3.x, no default port is added to `__address__`.
 pub(super) fn service_discovery_command(mut parser: lexopt::Parser) -> Result<u8, UsageError> {
+    let mut positional: Vec<String> = Vec::new();
     while let Some(arg) = parser.next()? {
-        if let Long("help") | Short('h') = arg {
-            print!("{}", command_help("check service-discovery", "", ""));
-            return Ok(SUCCESS);
+        match arg {
+            Long("help") | Short('h') => {
+                print!(
+                    "{}",
+                    command_help(
+                        "check service-discovery",
+                        "      --timeout=30s  The time to wait for discovery results.\n",
+                        "  <config-file>  The prometheus config file.\n  <job>          The job to run service discovery for.\n"
+                    )
+                );
+                return Ok(SUCCESS);
+            }
+            Long("timeout") => {
+                let _ = parser.value()?;
+            }
+            Value(v) if positional.len() < 2 => positional.push(v.string()?),
+            other => return Err(other.unexpected().into()),
         }
     }
-    eprintln!("check service-discovery is not supported by promlite yet");
-    Ok(FAILURE)
+    let (Some(file), Some(job)) = (positional.first(), positional.get(1)) else {
+        let missing = if positional.is_empty() {
+            "config-file"
+        } else {
+            "job"
+        };
+        return Err(UsageError(format!(
+            "required argument '{missing}' not provided"
+        )));
+    };
+    if !std::path::Path::new(file).exists() {
+        return Err(UsageError(format!("path '{file}' does not exist")));
+    }
+    let cfg = match crate::config::load_file(std::path::Path::new(file)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Cannot load config {e}");
+            return Ok(FAILURE);
+        }
+    };
+    let Some(sc) = cfg.scrape_configs.iter().find(|sc| &sc.job_name == job) else {
+        eprintln!("Job {job} not found. Select one of:");
+        for sc in &cfg.scrape_configs {
+            eprintln!("\t{}", sc.job_name);
+        }
+        return Ok(FAILURE);
+    };
+    if !sc.http_sd_configs.is_empty() {
+        eprintln!("check service-discovery with http_sd_configs is not supported by promlite yet");
+        return Ok(FAILURE);
+    }
+    let mut results = Vec::new();
+    for group in &sc.static_configs {
+        for target in &group.targets {
+            let discovered = super::check_config::scrape_target_labels(target, group, sc);
+            results.push(sd_result(discovered, sc));
+        }
+    }
+    for fsd in &sc.file_sd_configs {
+        for pattern in &fsd.files {
+            for path in crate::config::glob::glob(pattern) {
+                let groups = match super::check_config::read_sd_file(&path) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        eprintln!("reading {}: {e}", path.display());
+                        return Ok(FAILURE);
+                    }
+                };
+                for group in &groups {
+                    for target in &group.targets {
+                        let mut b =
+                            super::check_config::scrape_target_labels(target, group, sc).builder();
+                        b.set("__meta_filepath", &path.to_string_lossy());
+                        results.push(sd_result(b.build(), sc));
+                    }
+                }
+            }
+        }
+    }
+    let items: Vec<String> = results
+        .iter()
+        .map(|(d, l)| {
+            format!(
+                "  {{\n    \"discoveredLabels\": {},\n    \"labels\": {}\n  }}",
+                indented_labels(d),
+                indented_labels(l)
+            )
+        })
+        .collect();
+    if items.is_empty() {
+        print!("null");
+    } else {
+        print!("[\n{}\n]", items.join(",\n"));
+    }
+    Ok(SUCCESS)
+}
+
+/// Discovered labels and the labels after relabeling (`{}` when dropped):
+/// upstream's `PopulateLabels` without the default port.
+fn sd_result(
+    discovered: crate::model::Labels,
+    sc: &crate::config::ScrapeConfig,
+) -> (crate::model::Labels, crate::model::Labels) {
+    let after = match crate::model::relabel::process(&discovered, &sc.relabel_configs) {
+        None => crate::model::Labels::empty(),
+        Some(l) => {
+            let mut b = l.builder();
+            b.retain(|l| !l.name.starts_with("__meta_"));
+            if b.get("instance").is_none() {
+                let addr = b.get("__address__").unwrap_or("").to_string();
+                b.set("instance", &addr);
+            }
+            b.build()
+        }
+    };
+    (discovered, after)
+}
+
+/// A label map as Go's `json.MarshalIndent(_, "  ", "  ")` nests it.
+fn indented_labels(l: &crate::model::Labels) -> String {
+    if l.is_empty() {
+        return "{}".into();
+    }
+    let lines: Vec<String> = l
+        .iter()
+        .map(|l| {
+            format!(
+                "      {}: {}",
+                super::query::go_json_string(&l.name),
+                super::query::go_json_string(&l.value)
+            )
+        })
+        .collect();
+    format!("{{\n{}\n    }}", lines.join(",\n"))
 }
 
 /// `check metrics`: lints exposition text from stdin with promlint's rules.
@@ -225,21 +364,83 @@ pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
         eprintln!("error while linting: {e}");
         return Ok(FAILURE);
     }
-    if extended {
-        eprintln!("check metrics --extended is not supported by promlite yet");
-        return Ok(FAILURE);
-    }
     match super::promlint::lint(&input) {
         Err(e) => {
             eprintln!("error while linting: {e}");
             Ok(FAILURE)
         }
-        Ok(problems) if problems.is_empty() => Ok(SUCCESS),
+        Ok(problems) if problems.is_empty() => {
+            if extended {
+                match super::promlint::cardinalities(&input) {
+                    Ok(stats) => print!("{}", cardinality_table(&stats)),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(FAILURE);
+                    }
+                }
+            }
+            Ok(SUCCESS)
+        }
         Ok(problems) => {
             for p in problems {
                 eprintln!("{} {}", p.metric, p.text);
             }
             Ok(LINT_FAILURE)
         }
+    }
+}
+
+/// `check metrics --extended`: promtool's table (tabwriter with padding 4,
+/// every cell tab-terminated, so every column is padded).
+fn cardinality_table(stats: &[(String, usize)]) -> String {
+    let total: usize = stats.iter().map(|s| s.1).sum();
+    let mut rows: Vec<[String; 3]> =
+        vec![["Metric".into(), "Cardinality".into(), "Percentage".into()]];
+    for (name, n) in stats {
+        let pct = if total == 0 {
+            0.0
+        } else {
+            *n as f64 / total as f64 * 100.0
+        };
+        rows.push([name.clone(), n.to_string(), format!("{pct:.2}%")]);
+    }
+    rows.push(["Total".into(), total.to_string(), "100%".into()]);
+    let mut widths = [4usize; 3];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count() + 4);
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (w, cell) in widths.iter().zip(row) {
+            out.push_str(cell);
+            out.extend(std::iter::repeat_n(
+                ' ',
+                w.saturating_sub(cell.chars().count()),
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cardinality_table_pads_every_column() {
+        let stats = vec![
+            ("http_requests_total".to_string(), 3),
+            ("up".to_string(), 1),
+        ];
+        assert_eq!(
+            cardinality_table(&stats),
+            "Metric                 Cardinality    Percentage    \n\
+             http_requests_total    3              75.00%        \n\
+             up                     1              25.00%        \n\
+             Total                  4              100%          \n"
+        );
     }
 }

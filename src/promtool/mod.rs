@@ -4,10 +4,15 @@
 //! [`main_with_args`] is the whole tool: it finds the command words, hands
 //! the rest of the command line to that command's module (each parses its
 //! own flags with lexopt) and prints kingpin-style usage errors.
-//! One module per command group: `check_config`, `check` (metrics,
-//! web-config, healthy, ready, service-discovery), `query`, `tsdb`.
+//! Modules: `check_config`; `check` (metrics, web-config, healthy, ready,
+//! service-discovery) with `promlint`; `query` (HTTP API commands); `tsdb`
+//! (list, dump, dump-openmetrics, analyze); `backfill` (create-blocks-from
+//! openmetrics); `gotime` (promtool's time parsing and printing).
+//! Commands listed in [`COMMANDS`] as not built answer
+//! "... is not supported by promlite yet".
 
 pub mod backfill;
+mod backfill_rules;
 mod check;
 mod check_config;
 mod gotime;
@@ -32,7 +37,7 @@ const TOOL: &str = "promlite-tool";
 
 /// Every command: its words, its usage line after the words, what it does,
 /// and whether promlite implements it.
-const COMMANDS: &[(&str, &str, &str, bool)] = &[
+pub const COMMANDS: &[(&str, &str, &str, bool)] = &[
     ("check service-discovery", "[<flags>] <config-file> <job>", "Perform service discovery for the given job name and report the results,\n    including relabeling.", true),
     ("check config", "[<flags>] <config-files>...", "Check if the config files are valid or not.", true),
     ("check web-config", "<web-config-files>...", "Check if the web config files are valid or not.", true),
@@ -55,7 +60,7 @@ const COMMANDS: &[(&str, &str, &str, bool)] = &[
     ("tsdb dump", "[<flags>] [<db path>]", "Dump samples from a TSDB.", true),
     ("tsdb dump-openmetrics", "[<flags>] [<db path>]", "[Experimental] Dump samples from a TSDB into OpenMetrics text format,\n    excluding native histograms and staleness markers, which are not\n    representable in OpenMetrics.", true),
     ("tsdb create-blocks-from openmetrics", "[<flags>] <input file> [<output directory>]", "Import samples from OpenMetrics input and produce TSDB blocks. Please refer\n    to the storage docs for more details.", true),
-    ("tsdb create-blocks-from rules", "--start=START [<flags>] <rule-files>...", "Create blocks of data for new recording rules.", false),
+    ("tsdb create-blocks-from rules", "--start=START [<flags>] <rule-files>...", "Create blocks of data for new recording rules.", true),
 ];
 
 /// A command line that could not be understood (kingpin's wording).
@@ -166,8 +171,14 @@ fn run(args: Vec<OsString>) -> Result<u8, UsageError> {
                 }
             }
             Some(other) => return Err(other.unexpected().into()),
-            None => {
+            None if words.is_empty() => {
                 return Err(UsageError("expected command but got none".into()));
+            }
+            None => {
+                return Err(UsageError(format!(
+                    "must select a subcommand of '{}'",
+                    words.join(" ")
+                )));
             }
         }
     }
@@ -192,6 +203,7 @@ fn dispatch(command: &str, parser: lexopt::Parser) -> Result<u8, UsageError> {
         "tsdb dump-openmetrics" => tsdb::dump_command(parser, tsdb::DumpFormat::OpenMetrics),
         "tsdb analyze" => tsdb::analyze_command(parser),
         "tsdb create-blocks-from openmetrics" => backfill::openmetrics_command(parser),
+        "tsdb create-blocks-from rules" => backfill_rules::rules_command(parser),
         other => {
             eprintln!("{other} is not supported by promlite yet");
             Ok(FAILURE)
@@ -253,6 +265,12 @@ mod tests {
         assert_eq!(
             run(args(&[])),
             Err(UsageError("expected command but got none".into()))
+        );
+        assert_eq!(
+            run(args(&["tsdb", "create-blocks-from"])),
+            Err(UsageError(
+                "must select a subcommand of 'tsdb create-blocks-from'".into()
+            ))
         );
         assert_eq!(
             run(args(&["--bogus"])),

@@ -33,6 +33,8 @@ struct Family {
     /// Label sets seen, to group histogram/summary samples.
     grouped: BTreeMap<Vec<(String, String)>, usize>,
     has_samples: bool,
+    /// Sample lines (buckets, sums and counts included).
+    samples: usize,
 }
 
 impl Family {
@@ -44,6 +46,7 @@ impl Family {
             metrics: Vec::new(),
             grouped: BTreeMap::new(),
             has_samples: false,
+            samples: 0,
         }
     }
 }
@@ -57,6 +60,17 @@ pub fn lint(text: &str) -> Result<Vec<Problem>, String> {
     }
     problems.sort_by(|a, b| a.metric.cmp(&b.metric).then_with(|| a.text.cmp(&b.text)));
     Ok(problems)
+}
+
+/// Series per metric family (promtool's `--extended` cardinality), biggest
+/// first; ties by name (upstream leaves them in map order).
+pub fn cardinalities(text: &str) -> Result<Vec<(String, usize)>, String> {
+    let mut out: Vec<(String, usize)> = parse(text)?
+        .into_iter()
+        .map(|f| (f.name, f.samples))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
 }
 
 fn parse(text: &str) -> Result<Vec<Family>, String> {
@@ -123,6 +137,7 @@ fn parse(text: &str) -> Result<Vec<Family>, String> {
             continue;
         };
         f.has_samples = true;
+        f.samples += 1;
         match f.kind {
             MetricType::Histogram | MetricType::Summary => {
                 let special = if f.kind == MetricType::Summary {

@@ -21,7 +21,7 @@ use crate::model::labels::go_quote;
 use crate::model::value::format_go_f;
 
 const QUERY_FLAGS: &str = "      --http.config.file=<filename>
-                    HTTP client configuration file for promtool to connect to
+                    HTTP client configuration file for promlite-tool to connect to
                     Prometheus.
   -o, --format=promql  Output format of the query.
 ";
@@ -364,7 +364,7 @@ fn run_and_print(
 }
 
 /// An error answer, as client_golang's `Error` prints.
-struct ApiError {
+pub(super) struct ApiError {
     kind: String,
     msg: String,
     detail: String,
@@ -415,13 +415,29 @@ struct HttpConfigFile {
 }
 
 /// A Prometheus HTTP API endpoint and the headers every request carries.
-struct ApiClient {
+pub(super) struct ApiClient {
     agent: ureq::Agent,
     base: String,
     headers: Vec<(String, String)>,
 }
 
 impl ApiClient {
+    /// A client without extra headers (for commands that only take a URL).
+    pub(super) fn plain(server: &str) -> Result<ApiClient, String> {
+        let q = QueryArgs {
+            format: Format::Promql,
+            http_config_file: None,
+            headers: Vec::new(),
+            time: None,
+            start: None,
+            end: None,
+            step: None,
+            matches: Vec::new(),
+            positional: Vec::new(),
+        };
+        ApiClient::new(server, &q)
+    }
+
     fn new(server: &str, q: &QueryArgs) -> Result<ApiClient, String> {
         let base = if server.contains("://") {
             server.trim_end_matches('/').to_string()
@@ -447,7 +463,12 @@ impl ApiClient {
     }
 
     /// Calls an endpoint and returns its `data`.
-    fn call(&self, path: &str, params: &[(&str, String)], post: bool) -> Result<Json, ApiError> {
+    pub(super) fn call(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        post: bool,
+    ) -> Result<Json, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut resp = None;
         if post {
@@ -457,7 +478,7 @@ impl ApiClient {
             }
             let r = req
                 .send_form(params.iter().map(|(k, v)| (*k, v.as_str())))
-                .map_err(|e| ApiError::transport(format!("Post {}: {e}", go_quote(&url))))?;
+                .map_err(|e| transport_error("Post", &url, &e))?;
             // Servers without POST support get the GET form, as upstream does.
             if !matches!(r.status().as_u16(), 405 | 501) {
                 resp = Some(r);
@@ -472,7 +493,7 @@ impl ApiClient {
                 }
                 req.query_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
                     .call()
-                    .map_err(|e| ApiError::transport(format!("Get {}: {e}", go_quote(&url))))?
+                    .map_err(|e| transport_error("Get", &url, &e))?
             }
         };
         let code = resp.status().as_u16();
@@ -484,6 +505,27 @@ impl ApiClient {
             .map_err(|e| ApiError::transport(format!("reading response: {e}")))?;
         decode_api_response(code, &body)
     }
+}
+
+/// A failed request in Go's `*url.Error` words where they are known
+/// (connection refused), ureq's otherwise.
+fn transport_error(method: &str, url: &str, e: &ureq::Error) -> ApiError {
+    let reason = match e {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            let host = rest.split('/').next().unwrap_or(rest);
+            let host = if host.contains(':') {
+                host.to_string()
+            } else if url.starts_with("https://") {
+                format!("{host}:443")
+            } else {
+                format!("{host}:80")
+            };
+            format!("dial tcp {host}: connect: connection refused")
+        }
+        other => other.to_string(),
+    };
+    ApiError::transport(format!("{method} {}: {reason}", go_quote(url)))
 }
 
 /// client_golang's handling of status codes and the response envelope.
@@ -531,14 +573,16 @@ fn decode_api_response(code: u16, body: &str) -> Result<Json, ApiError> {
 
 /// Headers from an HTTP client config file; TLS and proxies are refused
 /// rather than silently ignored.
-fn load_http_config(path: &str) -> Result<Vec<(String, String)>, String> {
+pub(super) fn load_http_config(path: &str) -> Result<Vec<(String, String)>, String> {
     let fail = |e: String| format!("error loading http config file {path:?}: {e}");
     let text = std::fs::read_to_string(path).map_err(|e| fail(super::io_reason(&e)))?;
     let cfg: HttpConfigFile = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
     let _ = (cfg.follow_redirects, cfg.enable_http2);
     if let Some(tls) = &cfg.tls_config {
         if *tls != TlsConfig::default() {
-            return Err(fail("tls_config is not supported by promlite-tool".into()));
+            return Err(fail(
+                "tls_config in --http.config.file is not supported by promlite yet".into(),
+            ));
         }
     }
     let read = |inline: &str, file: &str| -> Result<String, String> {
@@ -611,18 +655,18 @@ fn percent_encode_path(s: &str) -> String {
 }
 
 /// A label set as the API returns it (names are unique, so a map).
-type Metric = BTreeMap<String, String>;
+pub(super) type Metric = BTreeMap<String, String>;
 
 /// One `[ts, "value"]` pair; the time in milliseconds, as `model.Time`.
 #[derive(Clone, Debug, PartialEq)]
-struct SamplePair {
-    t_ms: i64,
-    v: f64,
+pub(super) struct SamplePair {
+    pub t_ms: i64,
+    pub v: f64,
 }
 
 /// A query result, as client_golang's `model.Value`.
 #[derive(Debug, PartialEq)]
-enum QueryValue {
+pub(super) enum QueryValue {
     Vector(Vec<(Metric, SamplePair)>),
     Matrix(Vec<(Metric, Vec<SamplePair>)>),
     Scalar(SamplePair),
@@ -630,7 +674,7 @@ enum QueryValue {
 }
 
 impl QueryValue {
-    fn from_api(data: &Json) -> Result<QueryValue, String> {
+    pub(super) fn from_api(data: &Json) -> Result<QueryValue, String> {
         let kind = data.get("resultType").and_then(Json::as_str).unwrap_or("");
         let result = data.get("result").unwrap_or(&Json::Null);
         let list = || {
@@ -871,7 +915,7 @@ fn label_map_json(m: &Metric) -> String {
 }
 
 /// A string as Go's `encoding/json` writes it (HTML-safe escapes included).
-fn go_json_string(s: &str) -> String {
+pub(super) fn go_json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -2,8 +2,8 @@
 //! persisted blocks, read with `tsdb::block::Block` (upstream's index v2 and
 //! chunk formats, so upstream's data dirs work too).
 //!
-//! Only blocks are read: samples still in the head (WAL) are not dumped
-//! and a note on stderr says so, where upstream would replay the WAL.
+//! `dump` also reads the head, replaying the WAL as upstream's read-only DB
+//! does; `list` and `analyze` look at blocks only, as upstream's do.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,12 +16,16 @@ use crate::model::value::format_go_g;
 use crate::model::{Labels, MatchType, Matcher};
 use crate::storage::Querier;
 use crate::tsdb::block::Block;
+use crate::tsdb::head::replay::replay_wal;
+use crate::tsdb::head::{Head, HeadOptions};
 
 const DB_ARG: &str = "  [<db path>]  Database path (default is data/).\n";
 
 /// What went wrong reading a data directory.
 #[derive(Debug)]
 pub enum TsdbToolError {
+    /// The data directory itself is missing or unreadable.
+    NoDir(PathBuf, std::io::Error),
     Io(PathBuf, std::io::Error),
     Block(String),
     Selector(String),
@@ -30,6 +34,12 @@ pub enum TsdbToolError {
 impl std::fmt::Display for TsdbToolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            TsdbToolError::NoDir(p, e) => write!(
+                f,
+                "opening the db dir: stat {}: {}",
+                p.display(),
+                super::io_reason(e)
+            ),
             TsdbToolError::Io(p, e) => {
                 write!(f, "open {}: {}", p.display(), super::io_reason(e))
             }
@@ -41,6 +51,7 @@ impl std::fmt::Display for TsdbToolError {
 
 /// The blocks of a data directory, sorted by min time as upstream lists them.
 fn open_blocks(db: &Path) -> Result<Vec<Arc<Block>>, TsdbToolError> {
+    std::fs::metadata(db).map_err(|e| TsdbToolError::NoDir(db.to_path_buf(), e))?;
     let entries = std::fs::read_dir(db).map_err(|e| TsdbToolError::Io(db.to_path_buf(), e))?;
     let mut blocks = Vec::new();
     for entry in entries.flatten() {
@@ -58,20 +69,60 @@ fn open_blocks(db: &Path) -> Result<Vec<Arc<Block>>, TsdbToolError> {
     Ok(blocks)
 }
 
-fn wal_note(db: &Path) {
+/// The head as a read-only upstream DB sees it: the WAL replayed (from a
+/// private copy, so a damaged tail is repaired there and never in the user's
+/// directory), samples older than the newest block left out.
+fn open_head(db: &Path, blocks: &[Arc<Block>]) -> Result<Option<Arc<Head>>, TsdbToolError> {
     let wal = db.join("wal");
-    let has_segments = std::fs::read_dir(&wal)
-        .map(|d| {
-            d.flatten()
-                .any(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.is_file() && m.len() > 0))
-        })
-        .unwrap_or(false);
-    if has_segments {
-        eprintln!(
-            "note: samples in {} (the head) are not read: dumping the head is not supported by promlite yet",
-            wal.display()
-        );
+    if !wal.is_dir() {
+        return Ok(None);
     }
+    let copy = ScratchDir::create()?;
+    copy_dir(&wal, &copy.0)?;
+    let head = Arc::new(Head::new(HeadOptions::default()));
+    if let Some(maxt) = blocks.iter().map(|b| b.meta().max_time).max() {
+        head.truncate(maxt);
+    }
+    replay_wal(&head, &copy.0)
+        .map_err(|e| TsdbToolError::Block(format!("replaying {}: {e}", wal.display())))?;
+    Ok(Some(head))
+}
+
+/// A directory under the system temp dir, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create() -> Result<ScratchDir, TsdbToolError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("promlite-tool-wal-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| TsdbToolError::Io(dir.clone(), e))?;
+        Ok(ScratchDir(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), TsdbToolError> {
+    let entries = std::fs::read_dir(from).map_err(|e| TsdbToolError::Io(from.to_path_buf(), e))?;
+    for entry in entries.flatten() {
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        if src.is_dir() {
+            std::fs::create_dir_all(&dst).map_err(|e| TsdbToolError::Io(dst.clone(), e))?;
+            copy_dir(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(|e| TsdbToolError::Io(src.clone(), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// `tsdb list [-r] [<db path>]`.
@@ -227,7 +278,7 @@ fn base2_bytes(n: u64) -> String {
     let mut parts = Vec::new();
     let mut n = n;
     for (i, unit) in UNITS.iter().enumerate() {
-        if n % 1024 != 0 || (i == 0 && n == 0) {
+        if !n.is_multiple_of(1024) || (i == 0 && n == 0) {
             let suffix = if i == 0 { "B" } else { "iB" };
             parts.push(format!("{}{unit}{suffix}", n % 1024));
         }
@@ -295,10 +346,7 @@ pub(super) fn dump_command(
     let db = db.unwrap_or_else(|| PathBuf::from("data/"));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match dump(&db, min_time, max_time, &matches, format, &mut out) {
-        Ok(()) => {
-            wal_note(&db);
-            Ok(SUCCESS)
-        }
+        Ok(()) => Ok(SUCCESS),
         // A reader that went away (`| head`) is not a failure.
         Err(TsdbToolError::Io(_, e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(SUCCESS),
         Err(e) => {
@@ -308,17 +356,14 @@ pub(super) fn dump_command(
     }
 }
 
-/// Every selected series over all blocks, merged by labels, samples in time
-/// order without duplicates (blocks may overlap).
+/// Every selected series over all blocks and the head, merged by labels,
+/// samples in time order without duplicates (blocks may overlap).
 fn collect_series(
-    blocks: &[Arc<Block>],
-    min_time: i64,
-    max_time: i64,
+    queriers: &[Box<dyn Querier>],
     matchers: &[Matcher],
 ) -> Result<BTreeMap<Labels, Vec<(i64, f64)>>, TsdbToolError> {
     let mut all: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-    for b in blocks {
-        let q = b.querier(min_time, max_time);
+    for q in queriers {
         let set = q
             .select(true, None, matchers)
             .map_err(|e| TsdbToolError::Block(e.to_string()))?;
@@ -347,10 +392,17 @@ fn dump(
     out: &mut impl std::io::Write,
 ) -> Result<(), TsdbToolError> {
     let blocks = open_blocks(db)?;
+    let mut queriers: Vec<Box<dyn Querier>> = blocks
+        .iter()
+        .map(|b| Box::new(b.querier(min_time, max_time)) as Box<dyn Querier>)
+        .collect();
+    if let Some(head) = open_head(db, &blocks)? {
+        queriers.push(Box::new(head.querier(min_time, max_time)));
+    }
     let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
     for sel in selectors {
         let matchers = parse_selector(sel).map_err(TsdbToolError::Selector)?;
-        series.extend(collect_series(&blocks, min_time, max_time, &matchers)?);
+        series.extend(collect_series(&queriers, &matchers)?);
     }
     let io = |e: std::io::Error| TsdbToolError::Io(PathBuf::from("stdout"), e);
     for (labels, samples) in &series {

@@ -5,12 +5,17 @@
 //! `wal_fsync_interval` and, every `truncate_interval`, cuts the head's
 //! oldest range into a block once the head spans 1.5 ranges (then truncates
 //! the head and checkpoints the WAL), and applies time and size retention.
-//! [`Db::close`] stops that thread and fsyncs the WAL. Queries merge the
-//! blocks overlapping their range with the head.
+//! [`Db::close`] stops that thread, fsyncs the WAL and (unless
+//! `memory_snapshot_on_shutdown` is off) writes a head chunk snapshot
+//! (`head::snapshot`), which the next open loads instead of replaying the
+//! WAL written before it. Queries merge the blocks overlapping their range
+//! with the head.
 //!
-//! What can be lost: after a kill -9, nothing whose commit returned (it was
-//! written to the WAL file before becoming visible). After a power loss or
-//! kernel crash, at most the commits of the last `wal_fsync_interval`.
+//! What can be lost (the snapshot changes nothing here): after a kill -9,
+//! nothing whose commit returned (it was written to the WAL file before
+//! becoming visible); no snapshot is written and the next open replays the
+//! WAL. After a power loss or kernel crash, at most the commits of the last
+//! `wal_fsync_interval`.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -22,11 +27,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 
 use super::compact::BlockSet;
-use super::head::replay::{replay_wal, ReplayStats};
+use super::head::replay::{replay_wal, replay_wal_after, ReplayStats};
+use super::head::snapshot::{
+    delete_snapshots_except, delete_snapshots_through, load_snapshot, snapshots_size,
+    usable_snapshot, write_snapshot, SnapshotPosition,
+};
 use super::head::{Head, HeadOptions, HeadStats, DEFAULT_CHUNK_RANGE};
 use super::querier::DbQuerier;
 use super::wal::checkpoint::{checkpoint, delete_checkpoints};
-use super::wal::{list_segments, Wal, WalOptions, DEFAULT_FSYNC_INTERVAL, DEFAULT_SEGMENT_SIZE};
+use super::wal::{
+    list_segments, segment_name, Wal, WalOptions, DEFAULT_FSYNC_INTERVAL, DEFAULT_SEGMENT_SIZE,
+};
 use super::TsdbError;
 use crate::storage::{Appendable, Appender, Querier, Queryable, SeriesRef, StorageError};
 use crate::telemetry::Histogram;
@@ -48,8 +59,8 @@ pub struct DbOptions {
     pub max_block_duration: i64,
     /// `--storage.tsdb.retention.time` in ms; `None` keeps everything.
     pub retention: Option<i64>,
-    /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL and
-    /// checkpoints; `None` for no limit.
+    /// `--storage.tsdb.retention.size` in bytes, counting blocks, WAL,
+    /// checkpoints and the head chunk snapshot; `None` for no limit.
     pub retention_size: Option<u64>,
     /// How often the WAL is fsynced.
     pub wal_fsync_interval: Duration,
@@ -57,6 +68,11 @@ pub struct DbOptions {
     pub truncate_interval: Duration,
     /// Lock stripes of the head.
     pub stripes: usize,
+    /// Upstream's `--enable-feature=memory-snapshot-on-shutdown`, on by
+    /// default in promlite: [`Db::close`] writes the head to a chunk
+    /// snapshot so the next open replays only the WAL written after it. A
+    /// usable snapshot is loaded on open either way.
+    pub memory_snapshot_on_shutdown: bool,
 }
 
 impl Default for DbOptions {
@@ -72,6 +88,7 @@ impl Default for DbOptions {
             wal_fsync_interval: DEFAULT_FSYNC_INTERVAL,
             truncate_interval: Duration::from_secs(60),
             stripes: 64,
+            memory_snapshot_on_shutdown: true,
         }
     }
 }
@@ -88,6 +105,8 @@ pub struct DbCounters {
     pub checkpoint_deletions_failed: AtomicU64,
     /// Replay duration in microseconds.
     pub replay_micros: AtomicU64,
+    /// Head chunk snapshots that could not be loaded (full replay instead).
+    pub snapshot_replay_errors: AtomicU64,
 }
 
 pub struct Db {
@@ -141,18 +160,25 @@ impl Db {
         } else {
             Some(lock_dir(dir)?)
         };
-        let head = Arc::new(Head::new(HeadOptions {
-            chunk_range: opts.min_block_duration,
-            stripes: opts.stripes,
-        }));
+        let new_head = || {
+            Arc::new(Head::new(HeadOptions {
+                chunk_range: opts.min_block_duration,
+                stripes: opts.stripes,
+            }))
+        };
         let wal_dir = dir.join("wal");
         let counters = Arc::new(DbCounters::default());
         let blocks = Arc::new(BlockSet::load(dir)?);
-        let replay = replay_wal(&head, &wal_dir)?;
-        if let Some(bmax) = blocks.max_time() {
-            // What the blocks hold is not the head's any more, and samples
-            // before the newest block are out of bounds, as upstream.
-            head.truncate(bmax);
+        let (head, replay) = match load_with_snapshot(dir, &wal_dir, &new_head, &counters) {
+            Some(loaded) => loaded,
+            None => {
+                let head = new_head();
+                let replay = replay_wal(&head, &wal_dir)?;
+                (head, replay)
+            }
+        };
+        if !opts.memory_snapshot_on_shutdown {
+            delete_snapshots_except(dir, None);
         }
         counters
             .wal_corruptions
@@ -177,6 +203,13 @@ impl Db {
         }));
         // The head was just created, so no WAL is attached yet.
         let _ = head.attach_wal(wal);
+        if let Some(bmax) = blocks.max_time() {
+            // What the blocks hold is not the head's any more, and samples
+            // before the newest block are out of bounds, as upstream. After
+            // attaching the WAL, so the ids of series removed here wait for
+            // a checkpoint before reuse like any others.
+            head.truncate(bmax);
+        }
         let db = Arc::new(Db {
             dir: dir.to_path_buf(),
             head,
@@ -388,6 +421,9 @@ impl Db {
             Some(wal) => wal.close().map_err(TsdbError::from),
             None => Ok(()),
         };
+        if result.is_ok() && self.opts.memory_snapshot_on_shutdown {
+            self.write_snapshot();
+        }
         if self
             .lock
             .lock()
@@ -398,6 +434,84 @@ impl Db {
             let _ = fs::remove_file(self.dir.join("lock"));
         }
         result
+    }
+}
+
+impl Db {
+    /// Writes the head chunk snapshot at the WAL's end, after the WAL was
+    /// fsynced and closed. A failure only costs the next start a full replay.
+    fn write_snapshot(&self) {
+        let Some(wal) = self.head.wal() else { return };
+        let segment = wal.current_segment();
+        let seg_path = self.dir.join("wal").join(segment_name(segment));
+        let offset = match fs::metadata(&seg_path) {
+            Ok(m) => m.len(),
+            Err(e) => {
+                log::warn!("no head chunk snapshot: {}: {e}", seg_path.display());
+                return;
+            }
+        };
+        let pos = SnapshotPosition { segment, offset };
+        let start = Instant::now();
+        match write_snapshot(&self.head, &self.dir, pos) {
+            Ok(path) => {
+                log::info!(
+                    "head chunk snapshot written: {} ({} series) in {:?}",
+                    path.display(),
+                    self.head.num_series(),
+                    start.elapsed()
+                );
+                delete_snapshots_except(&self.dir, Some(pos));
+            }
+            Err(e) => log::error!(
+                "writing head chunk snapshot (the next start replays the full WAL): {e}"
+            ),
+        }
+    }
+}
+
+/// Loads the newest usable head chunk snapshot into a fresh head and
+/// replays the WAL after it. `None` when there is none or it fails (logged);
+/// the caller then replays the full WAL into another fresh head.
+fn load_with_snapshot(
+    dir: &Path,
+    wal_dir: &Path,
+    new_head: &dyn Fn() -> Arc<Head>,
+    counters: &DbCounters,
+) -> Option<(Arc<Head>, ReplayStats)> {
+    let (pos, path) = usable_snapshot(dir, wal_dir)?;
+    let start = Instant::now();
+    let head = new_head();
+    let loaded = match load_snapshot(&head, &path) {
+        Ok(st) => st,
+        Err(e) => {
+            counters
+                .snapshot_replay_errors
+                .fetch_add(1, Ordering::Relaxed);
+            log::warn!("ignoring head chunk snapshot, replaying the full WAL: {e}");
+            return None;
+        }
+    };
+    log::info!(
+        "head chunk snapshot loaded: {} series, {} chunks in {:?}",
+        loaded.series,
+        loaded.chunks,
+        start.elapsed()
+    );
+    match replay_wal_after(&head, wal_dir, pos.segment) {
+        Ok(mut replay) => {
+            replay.snapshot_series = loaded.series;
+            replay.snapshot_chunks = loaded.chunks;
+            replay.duration = start.elapsed();
+            Some((head, replay))
+        }
+        Err(e) => {
+            counters
+                .snapshot_replay_errors
+                .fetch_add(1, Ordering::Relaxed);
+            log::warn!("replaying the WAL after the head chunk snapshot failed, replaying the full WAL: {e}");
+            None
+        }
     }
 }
 
@@ -476,7 +590,9 @@ fn maintain(
         blocks.apply_time_retention(r);
     }
     if let Some(limit) = opts.retention_size {
-        blocks.apply_size_retention(limit, super::metrics::dir_size(wal_dir));
+        // The WAL, its checkpoints and a head chunk snapshot all count.
+        let snapshots = wal_dir.parent().map(snapshots_size).unwrap_or(0);
+        blocks.apply_size_retention(limit, super::metrics::dir_size(wal_dir) + snapshots);
     }
 }
 
@@ -527,6 +643,10 @@ fn truncate(head: &Head, wal_dir: &Path, counters: &DbCounters, mint: i64, compr
             return Err(e.into());
         }
         counters.wal_truncations.fetch_add(1, Ordering::Relaxed);
+        if let Some(data_dir) = wal_dir.parent() {
+            delete_snapshots_through(data_dir, last);
+        }
+        head.wal_truncated_through(last);
         match delete_checkpoints(wal_dir, last) {
             Ok(()) => counters
                 .checkpoint_deletions

@@ -141,6 +141,16 @@ pub fn register_metrics(db: &Arc<Db>, registry: &Registry) {
         |db| load(&db.head().counters.truncations),
     );
     counter(
+        "prometheus_tsdb_snapshot_replay_error_total",
+        "Total number snapshot replays that failed.",
+        |db| load(&db.counters.snapshot_replay_errors),
+    );
+    gauge(
+        "prometheus_tsdb_head_symbols",
+        "Number of label names and values interned by the head (promlite).",
+        |db| db.head().num_symbols() as f64,
+    );
+    counter(
         "prometheus_tsdb_wal_corruptions_total",
         "Total number of WAL corruptions.",
         |db| load(&db.counters.wal_corruptions),

@@ -6,8 +6,10 @@
 //! `storage::{Appendable, Queryable}`.
 //!
 //! Blocks (`block`, `compact`) hold data older than the head's window in
-//! upstream's on-disk format. Not built yet: levelled compaction of blocks
-//! into larger ranges, deletion (tombstones) and snapshots.
+//! upstream's on-disk format, with levelled compaction, retention,
+//! tombstones and admin snapshots. On a clean shutdown the head is written to
+//! a chunk snapshot (`head::snapshot`) so a restart loads chunks as bytes and
+//! replays only the WAL written after it.
 
 pub mod block;
 pub mod chunkenc;

@@ -455,6 +455,57 @@ mod tests {
     }
 
     #[test]
+    fn ui_assets_and_root_redirect() {
+        let h = handler(false);
+        let (_, r) = h.serve(&Request::get("/"));
+        assert_eq!(r.status, 302);
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "Location" && v == crate::web_ui::ROOT_REDIRECT));
+        // The UI is static: it is served before the first config load too.
+        let (label, r) = h.serve(&Request::get("/static/promlite.css"));
+        assert_eq!((label.as_str(), r.status), ("/static/*filepath", 200));
+        assert!(r.content_type.starts_with("text/css"));
+        assert_eq!(h.serve(&Request::get("/graph")).1.status, 200);
+        assert_eq!(h.serve(&Request::get("/no-such-page")).1.status, 404);
+        assert_eq!(h.serve(&post("/graph")).1.status, 404);
+    }
+
+    #[test]
+    fn agent_mode_refuses_queries_but_lists_targets() {
+        let mut o = Options::for_address("127.0.0.1:0");
+        o.enable_admin_api = true;
+        let base = handler(false);
+        let api = Api {
+            storage: base.api.storage.clone(),
+            engine: base.api.engine.clone(),
+            scrape: None,
+            rules: None,
+            alertmanagers: None,
+            tsdb: None,
+            status: base.api.status.clone(),
+            now: crate::model::value::now_millis,
+        };
+        let h = WebHandler::with_backends(
+            o,
+            api,
+            Backends {
+                agent: true,
+                ..Backends::default()
+            },
+        );
+        h.set_ready(true);
+        for path in ["/api/v1/query?query=up", "/api/v1/labels", "/federate"] {
+            let (_, r) = h.serve(&Request::get(path));
+            assert_eq!(r.status, 422, "{path}");
+            assert!(String::from_utf8_lossy(&r.body).contains(backends::AGENT_UNAVAILABLE));
+        }
+        assert_eq!(h.serve(&post("/api/v1/admin/tsdb/snapshot")).1.status, 422);
+        assert_eq!(h.serve(&Request::get("/api/v1/targets")).1.status, 200);
+    }
+
+    #[test]
     fn odd_requests_never_panic() {
         let h = handler(true);
         h.set_ready(true);

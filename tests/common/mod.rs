@@ -93,10 +93,27 @@ impl Promlite {
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Starts promlite on a given port (for configs that name it), and waits until ready.
+    pub fn start_on_port(config: &str, port: u16, extra: &[&str]) -> Promlite {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = Promlite::spawn_with(dir, config, Some(port), extra);
+        p.wait_ready();
+        p
+    }
+
     /// Starts promlite in `dir` without waiting.
     pub fn spawn_in(dir: tempfile::TempDir, config: &str, extra: &[&str]) -> Promlite {
+        Promlite::spawn_with(dir, config, None, extra)
+    }
+
+    fn spawn_with(
+        dir: tempfile::TempDir,
+        config: &str,
+        port: Option<u16>,
+        extra: &[&str],
+    ) -> Promlite {
         std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
-        let port = free_port();
+        let port = port.unwrap_or_else(free_port);
         let prefix = extra
             .iter()
             .find_map(|a| a.strip_prefix("--web.route-prefix="))
@@ -108,10 +125,11 @@ impl Promlite {
                 dir.path().join("prometheus.yml").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(if extra.contains(&"--agent") {
+                format!("--storage.agent.path={}", dir.path().join("data").display())
+            } else {
+                format!("--storage.tsdb.path={}", dir.path().join("data").display())
+            })
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

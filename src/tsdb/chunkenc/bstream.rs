@@ -28,6 +28,33 @@ impl BitWriter {
         }
     }
 
+    /// A writer continuing a stream of `nbits` bits held in `bytes` (the
+    /// last byte zero-padded), as [`BitWriter::to_bytes`] and
+    /// [`BitWriter::bit_len`] describe it. `None` when the lengths disagree.
+    pub fn from_bits(bytes: &[u8], nbits: u64, capacity: usize) -> Option<BitWriter> {
+        let whole = usize::try_from(nbits / 8).ok()?;
+        let rem = (nbits % 8) as u8;
+        if bytes.len() != whole + usize::from(rem > 0) {
+            return None;
+        }
+        let mut v = Vec::with_capacity(capacity.max(bytes.len()));
+        v.extend_from_slice(bytes.get(..whole)?);
+        let acc = match bytes.get(whole) {
+            Some(&b) if rem > 0 => (u64::from(b) << 56) & !(u64::MAX >> rem),
+            _ => 0,
+        };
+        Some(BitWriter {
+            bytes: v,
+            acc,
+            n: rem,
+        })
+    }
+
+    /// Length of the stream in bits.
+    pub fn bit_len(&self) -> u64 {
+        self.bytes.len() as u64 * 8 + u64::from(self.n)
+    }
+
     /// The prefix bytes given at creation, for in-place header updates.
     pub fn prefix_mut(&mut self, len: usize) -> &mut [u8] {
         let len = len.min(self.bytes.len());

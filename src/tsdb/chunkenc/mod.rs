@@ -4,7 +4,7 @@
 pub mod bstream;
 pub mod xor;
 
-pub use xor::{num_samples, XorAppender, XorIterator};
+pub use xor::{num_samples, XorAppender, XorIterator, XorState};
 
 /// Upstream's `EncXOR`: the encoding byte of a float chunk in chunk files.
 pub const ENC_XOR: u8 = 1;

@@ -35,6 +35,20 @@ pub struct XorAppender {
     num: u16,
 }
 
+/// What an [`XorAppender`] needs besides the chunk bytes to continue
+/// appending: the head chunk snapshot stores it so a restart does not have
+/// to decode every open chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XorState {
+    /// Length of the chunk in bits (the last byte is zero-padded).
+    pub bits: u64,
+    pub t: i64,
+    pub v: u64,
+    pub t_delta: u64,
+    pub leading: u8,
+    pub trailing: u8,
+}
+
 impl Default for XorAppender {
     fn default() -> Self {
         XorAppender::new()
@@ -62,6 +76,36 @@ impl XorAppender {
 
     pub fn num_samples(&self) -> u16 {
         self.num
+    }
+
+    /// The state [`XorAppender::from_state`] continues from.
+    pub fn state(&self) -> XorState {
+        XorState {
+            bits: self.w.bit_len(),
+            t: self.t,
+            v: self.v,
+            t_delta: self.t_delta,
+            leading: self.leading,
+            trailing: self.trailing,
+        }
+    }
+
+    /// An appender continuing chunk `bytes` (header included) from `st`, as
+    /// taken by [`XorAppender::state`]; `None` when they do not fit together.
+    pub fn from_state(bytes: &[u8], st: XorState, capacity: usize) -> Option<XorAppender> {
+        let num = num_samples(bytes);
+        if bytes.len() < 2 || (num == 0 && st.bits != 16) {
+            return None;
+        }
+        Some(XorAppender {
+            w: BitWriter::from_bits(bytes, st.bits, capacity)?,
+            t: st.t,
+            v: st.v,
+            t_delta: st.t_delta,
+            leading: st.leading,
+            trailing: st.trailing,
+            num,
+        })
     }
 
     /// A copy of the chunk so far (header included); a valid chunk at any time.
@@ -359,6 +403,34 @@ mod tests {
         }
         assert_eq!(it.next(), None);
         assert!(!it.err());
+    }
+
+    #[test]
+    fn appender_continues_from_state() {
+        let mut rng = Rng(7);
+        let mut whole = XorAppender::new();
+        let mut first = XorAppender::new();
+        let mut samples = Vec::new();
+        for i in 0..100i64 {
+            let s = (
+                i * 15_000 + (rng.next() % 50) as i64,
+                (rng.next() % 1000) as f64 / 7.0,
+            );
+            samples.push(s);
+        }
+        for (i, &(t, v)) in samples.iter().enumerate() {
+            whole.append(t, v);
+            if i < 37 {
+                first.append(t, v);
+            }
+        }
+        let bytes = first.to_bytes();
+        let mut resumed = XorAppender::from_state(&bytes, first.state(), 64).unwrap();
+        for &(t, v) in &samples[37..] {
+            resumed.append(t, v);
+        }
+        assert_eq!(resumed.to_bytes(), whole.to_bytes());
+        assert!(XorAppender::from_state(&bytes[..bytes.len() - 1], first.state(), 0).is_none());
     }
 
     #[test]

@@ -13,6 +13,14 @@ fn opts() -> DbOptions {
     }
 }
 
+/// Options under which every open replays the whole WAL.
+fn wal_only() -> DbOptions {
+    DbOptions {
+        memory_snapshot_on_shutdown: false,
+        ..opts()
+    }
+}
+
 fn series(i: usize) -> Labels {
     Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string())])
 }
@@ -49,13 +57,13 @@ fn read_all(db: &Db) -> Vec<(Labels, Vec<(i64, f64)>)> {
 #[test]
 fn reopen_replays_everything_committed() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = Db::open(tmp.path(), opts()).unwrap();
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
     append(&db, 20, 0..300);
     let before = read_all(&db);
     db.close().unwrap();
     assert!(db.appender().append(0, &series(0), 1, 1.0).is_err());
     drop(db);
-    let db = Db::open(tmp.path(), opts()).unwrap();
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
     assert_eq!(read_all(&db), before);
     assert_eq!(db.replay_stats().samples, 20 * 300);
     assert!(list_segments(&tmp.path().join("wal")).unwrap().len() > 2);
@@ -89,7 +97,7 @@ fn second_open_fails_with_a_clear_message() {
 fn truncation_checkpoints_and_survives_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let wal_dir = tmp.path().join("wal");
-    let db = Db::open(tmp.path(), opts()).unwrap();
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
     append(&db, 10, 0..2000);
     let segs_before = list_segments(&wal_dir).unwrap().len();
     db.truncate_head(1_000_000).unwrap();
@@ -112,7 +120,7 @@ fn truncation_checkpoints_and_survives_restart() {
     );
     db.close().unwrap();
     drop(db);
-    let db = Db::open(tmp.path(), opts()).unwrap();
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
     let got = read_all(&db);
     // Replay can keep samples the memory truncation dropped (a checkpoint
     // keeps everything at or after mint, chunks are dropped whole), so
@@ -304,18 +312,18 @@ fn utc_formatting() {
 #[test]
 fn undecodable_record_is_cut_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = Db::open(tmp.path(), opts()).unwrap();
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
     append(&db, 2, 0..5);
     // A well-framed samples record whose body is cut short.
     db.head().wal().unwrap().log(&[&[2u8, 0, 0, 1]]).unwrap();
     db.close().unwrap();
     drop(db);
-    let db = Db::open(tmp.path(), opts()).unwrap();
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
     assert_eq!(db.counters.wal_corruptions.load(Ordering::Relaxed), 1);
     assert_eq!(read_all(&db)[0].1.len(), 5);
     db.close().unwrap();
     drop(db);
-    let db = Db::open(tmp.path(), opts()).unwrap();
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
     assert_eq!(db.counters.wal_corruptions.load(Ordering::Relaxed), 0);
     assert_eq!(read_all(&db)[0].1.len(), 5);
 }
@@ -470,4 +478,294 @@ fn series_of_a_dropped_appender_are_logged() {
     drop(db);
     let db = Db::open(tmp.path(), opts()).unwrap();
     assert_eq!(read_all(&db)[0].1, vec![(2000, 2.0)]);
+}
+
+/// Copies a data directory as a kill -9 would leave it: every file as the
+/// OS has it now, with no shutdown work done.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            copy_dir(&src, &dst);
+        } else if e.file_name() != "lock" {
+            fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+fn snapshots(dir: &Path) -> Vec<PathBuf> {
+    crate::tsdb::head::snapshot::list_snapshots(dir)
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+#[test]
+fn head_chunk_snapshot_round_trips_every_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    // 250 samples: two closed chunks and a partly filled open one per series.
+    append(&db, 20, 0..250);
+    db.delete(10_000, 20_000, &[Matcher::equal("i", "3")])
+        .unwrap();
+    let before = read_all(&db);
+    db.close().unwrap();
+    drop(db);
+    assert_eq!(snapshots(tmp.path()).len(), 1);
+    let size = crate::tsdb::head::snapshot::snapshots_size(tmp.path());
+    assert!(size > 20 * 250, "snapshot of {size} bytes is too small");
+
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let st = db.replay_stats().clone();
+    assert_eq!(st.snapshot_series, 20);
+    assert_eq!(st.samples, 0, "nothing before the snapshot is replayed");
+    assert_eq!(read_all(&db), before);
+    assert_eq!(db.head().num_chunks(), 20 * 3);
+    // Restored open chunks keep appending where they stopped.
+    append(&db, 20, 250..400);
+    let after = read_all(&db);
+    assert_eq!(after[0].1.len(), 400);
+    db.close().unwrap();
+    drop(db);
+    assert_eq!(
+        snapshots(tmp.path()).len(),
+        1,
+        "older snapshots are removed"
+    );
+
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(read_all(&db), after);
+    db.close().unwrap();
+    drop(db);
+    // The WAL alone gives the same head as the snapshot.
+    for p in snapshots(tmp.path()) {
+        fs::remove_file(p).unwrap();
+    }
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
+    assert_eq!(db.replay_stats().snapshot_series, 0);
+    assert_eq!(read_all(&db), after);
+}
+
+#[test]
+fn corrupt_snapshot_falls_back_to_full_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    append(&db, 5, 0..200);
+    let before = read_all(&db);
+    db.close().unwrap();
+    drop(db);
+    let snap = snapshots(tmp.path()).pop().unwrap();
+    let mut bytes = fs::read(&snap).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    fs::write(&snap, &bytes).unwrap();
+
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.replay_stats().snapshot_series, 0);
+    assert_eq!(
+        db.counters.snapshot_replay_errors.load(Ordering::Relaxed),
+        1
+    );
+    assert_eq!(db.replay_stats().samples, 5 * 200);
+    assert_eq!(read_all(&db), before);
+    db.close().unwrap();
+    drop(db);
+    // A snapshot cut short is ignored the same way.
+    let snap = snapshots(tmp.path()).pop().unwrap();
+    let len = fs::metadata(&snap).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&snap)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.replay_stats().snapshot_series, 0);
+    assert_eq!(read_all(&db), before);
+}
+
+#[test]
+fn commits_after_the_snapshot_are_replayed_after_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    append(&db, 8, 0..150);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.replay_stats().snapshot_series, 8);
+    append(&db, 8, 150..300);
+    // A new series after the snapshot point, with a deletion.
+    append(&db, 10, 300..310);
+    db.delete(0, 5_000, &[Matcher::equal("i", "1")]).unwrap();
+    let expect = read_all(&db);
+    let crash_tmp = tempfile::tempdir().unwrap();
+    let crashed = crash_tmp.path().join("data");
+    copy_dir(tmp.path(), &crashed);
+    db.close().unwrap();
+    drop(db);
+
+    let db = Db::open(&crashed, opts()).unwrap();
+    let st = db.replay_stats().clone();
+    assert_eq!(st.snapshot_series, 8, "the old snapshot is still valid");
+    assert_eq!(st.samples, 8 * 150 + 10 * 10);
+    assert_eq!(read_all(&db), expect);
+}
+
+#[test]
+fn snapshot_of_a_checkpointed_segment_is_not_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    append(&db, 10, 0..100);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    append(&db, 10, 100..2000);
+    db.truncate_head(1_000_000).unwrap();
+    // The snapshot's segment was checkpointed away: it is gone or unusable.
+    assert!(usable_snapshot(tmp.path(), &tmp.path().join("wal")).is_none());
+    let expect = read_all(&db);
+    let crash_tmp = tempfile::tempdir().unwrap();
+    let crashed = crash_tmp.path().join("data");
+    copy_dir(tmp.path(), &crashed);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(&crashed, opts()).unwrap();
+    assert_eq!(db.replay_stats().snapshot_series, 0);
+    assert!(db.replay_stats().checkpoint.is_some());
+    let got = read_all(&db);
+    for ((la, sa), (lb, sb)) in got.iter().zip(&expect) {
+        assert_eq!(la, lb);
+        let first = sb[0].0;
+        let tail: Vec<_> = sa.iter().copied().filter(|s| s.0 >= first).collect();
+        assert_eq!(&tail, sb);
+    }
+}
+
+fn churn_series(round: usize, k: usize) -> Labels {
+    Labels::from_pairs(&[
+        ("__name__", "m"),
+        ("i", &k.to_string()),
+        ("pod", &format!("pod-{round}")),
+    ])
+}
+
+/// Each round replaces every series by new ones (a new `pod`) and truncates
+/// the old ones away, as a deployment does.
+fn churn(db: &Db, rounds: std::ops::Range<usize>) {
+    for round in rounds {
+        let mut refs = vec![0u64; 50];
+        for t in 0..100i64 {
+            let ts = (round as i64 * 100 + t) * 1000;
+            let mut app = db.appender();
+            for (k, r) in refs.iter_mut().enumerate() {
+                *r = app
+                    .append(*r, &churn_series(round, k), ts, t as f64)
+                    .unwrap();
+            }
+            app.commit().unwrap();
+        }
+        db.truncate_head(round as i64 * 100 * 1000).unwrap();
+    }
+}
+
+#[test]
+fn label_churn_frees_symbols_and_reuses_series_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), wal_only()).unwrap();
+    churn(&db, 0..4);
+    let symbols_early = db.head().num_symbols();
+    churn(&db, 4..20);
+    let head = db.head();
+    assert_eq!(head.num_series(), 50);
+    // 20 rounds × 50 series were created; ids stay near the live count.
+    assert!(
+        head.last_series_id() < 300,
+        "ids not reused: last id {}",
+        head.last_series_id()
+    );
+    // __name__, m, i, 50 values of i, pod and a few rounds of pod values.
+    assert!(
+        head.num_symbols() <= symbols_early,
+        "symbols grow with churn: {} then {}",
+        symbols_early,
+        head.num_symbols()
+    );
+    assert!(head.num_symbols() < 60, "{} symbols", head.num_symbols());
+    let before = read_all(&db);
+    assert_eq!(before.len(), 50);
+    assert!(before
+        .iter()
+        .all(|(l, s)| l.get("pod") == Some("pod-19") && s.len() == 100));
+    db.close().unwrap();
+    drop(db);
+    // Replay with reused ids gives the same head, from the WAL and from a
+    // snapshot. Replay also brings back series the live head had truncated
+    // (their segments were not checkpointed yet), but never mixes two series
+    // that shared an id: each keeps exactly its own round's samples.
+    let check = |db: &Db| {
+        let got = read_all(db);
+        for (l, s) in &got {
+            let round: i64 = l
+                .get("pod")
+                .and_then(|p| p.strip_prefix("pod-"))
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(-1);
+            let want: Vec<(i64, f64)> = (0..100)
+                .map(|t| ((round * 100 + t) * 1000, t as f64))
+                .collect();
+            assert!(*s == want, "samples of {l} are not its own");
+        }
+        let live: Vec<_> = got
+            .into_iter()
+            .filter(|(l, _)| l.get("pod") == Some("pod-19"))
+            .collect();
+        assert!(live == before, "the live series differ after reopening");
+    };
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    check(&db);
+    let last_id = db.head().last_series_id();
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert!(db.replay_stats().snapshot_series >= 50);
+    assert_eq!(
+        db.head().last_series_id(),
+        last_id,
+        "the snapshot keeps the last id"
+    );
+    check(&db);
+}
+
+#[test]
+fn snapshot_keeps_ids_of_removed_series_out_of_reach() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    // Series 0..5 live on; 5..10 (the highest ids) stop early and are
+    // truncated away, while the WAL still names them.
+    append(&db, 10, 0..10);
+    let mut refs = [0u64; 5];
+    for t in 10..20 {
+        let mut app = db.appender();
+        for (i, r) in refs.iter_mut().enumerate() {
+            *r = app.append(*r, &series(i), t * 1000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    db.truncate_head(12_000).unwrap();
+    assert_eq!(db.head().num_series(), 5);
+    let last = db.head().last_series_id();
+    assert_eq!(last, 10);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.replay_stats().snapshot_series, 5);
+    let mut app = db.appender();
+    let id = app.append(0, &series(99), 30_000, 1.0).unwrap();
+    app.commit().unwrap();
+    assert!(
+        id > u64::from(last),
+        "new series took id {id}, still named in the WAL"
+    );
 }

@@ -16,9 +16,14 @@
 //!   held at a time. This is why no deadlock is possible between creating
 //!   appenders and readers.
 //!
-//! Ids are never reused (the WAL refers to series by id), so removing series
-//! on truncation leaves holes in the slab (a 64-slot page is freed once all
-//! its series are gone).
+//! Ids of removed series are reused, smallest first, once no WAL segment or
+//! checkpoint can mention them any more (the WAL refers to series by id;
+//! see `FreeIds`), so churn neither exhausts the `u32` id space nor leaves
+//! slab pages with a few survivors among many holes (a 64-slot page is
+//! freed once all its series are gone). One consequence callers must know:
+//! a `SeriesRef` kept for a series that was removed can, after the next
+//! checkpoint, name another series; the scrape cache only keeps refs of
+//! series it keeps appending to, and those are never removed.
 //!
 //! A time range of the head can be read through [`Head::series_chunks`],
 //! which is what cutting a block needs.
@@ -27,6 +32,7 @@ mod appender;
 mod querier;
 pub mod replay;
 pub mod series;
+pub mod snapshot;
 mod stats;
 pub mod symbols;
 
@@ -138,11 +144,71 @@ impl SeriesStripe {
     }
 }
 
+/// FxHash (rustc's): a multiply and a rotate per word, for maps keyed by
+/// our own integer ids, where SipHash's DoS resistance buys nothing.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+/// One series of a head chunk snapshot, for [`Head::restore_snapshot`].
+pub(crate) struct RestoredSeries {
+    pub id: u32,
+    /// Snapshot symbol ids, name and value alternating, sorted by name.
+    pub labels: Vec<u32>,
+    pub closed: Vec<series::ClosedChunk>,
+    pub open: crate::tsdb::chunkenc::XorAppender,
+    pub open_min_t: i64,
+}
+
 /// What a truncation removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TruncateStats {
     pub series_removed: usize,
     pub chunks_removed: usize,
+    /// Symbols freed (released by the truncation before this one).
+    pub symbols_freed: usize,
+}
+
+/// Ids of removed series on their way to reuse. An id is reused only once
+/// no WAL segment or checkpoint can mention it: the WAL refers to series by
+/// id, so a replay seeing two series records with one id would mix two
+/// series. Ids removed while segment `s` was current are safe once a
+/// checkpoint covered `s` and the segments up to it were deleted (the
+/// checkpoint keeps only series still in the head).
+#[derive(Default)]
+struct FreeIds {
+    /// (segment current at removal, ids).
+    waiting: Vec<(u32, Vec<u32>)>,
+    /// Ids removed from a head without WAL: ready at the next truncation.
+    no_wal: Vec<u32>,
+    /// Reusable ids, sorted descending so the smallest is reused first and
+    /// slab pages fill densely.
+    ready: Vec<u32>,
+}
+
+impl FreeIds {
+    fn make_ready(&mut self, ids: Vec<u32>) {
+        self.ready.extend(ids);
+        self.ready.sort_unstable_by(|a, b| b.cmp(a));
+    }
 }
 
 pub struct Head {
@@ -163,6 +229,7 @@ pub struct Head {
     pub counters: HeadCounters,
     wal: std::sync::OnceLock<Wal>,
     tombstones: Mutex<Tombstones>,
+    free_ids: Mutex<FreeIds>,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -196,6 +263,7 @@ impl Head {
             counters: HeadCounters::default(),
             wal: std::sync::OnceLock::new(),
             tombstones: Mutex::new(Tombstones::new()),
+            free_ids: Mutex::new(FreeIds::default()),
             opts,
         }
     }
@@ -330,7 +398,16 @@ impl Head {
         if let Some(id) = self.find_locked(&hs, hash, labels) {
             return Ok((id, false));
         }
-        let id = self.last_id.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        let reused = self
+            .free_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ready
+            .pop();
+        let id = match reused {
+            Some(id) => id,
+            None => self.last_id.fetch_add(1, Ordering::AcqRel).wrapping_add(1),
+        };
         if id == 0 {
             return Err(StorageError::Internal(
                 "series id space exhausted; restart to compact ids".into(),
@@ -396,6 +473,209 @@ impl Head {
         write(&self.postings).add(id, &pairs);
         self.num_series.fetch_add(1, Ordering::Relaxed);
         self.counters.series_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls `f` on every series, one stripe's read lock at a time.
+    pub(crate) fn for_each_series(&self, mut f: impl FnMut(u32, &MemSeries)) {
+        for (si, stripe) in self.stripes.iter().enumerate() {
+            let guard = read(stripe);
+            for (p, page) in guard.pages.iter().enumerate() {
+                let Some(slots) = page else { continue };
+                for (i, entry) in slots.iter().enumerate() {
+                    if let Some(s) = entry {
+                        f((((p * PAGE + i) as u32) << self.shift) | si as u32, s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every interned symbol with its id.
+    pub(crate) fn symbol_strings(&self) -> Vec<(u32, Arc<str>)> {
+        read(&self.symbols).entries()
+    }
+
+    /// Every deletion interval by series id.
+    pub(crate) fn tombstone_list(&self) -> Vec<(u32, Interval)> {
+        self.tombstones
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stones()
+    }
+
+    /// Raises the highest id handed out to `id` (snapshot loading): series
+    /// removed before the snapshot may still be named in the WAL by ids
+    /// above every live one, so new series must not take them.
+    pub(crate) fn set_last_series_id(&self, id: u32) {
+        self.last_id.fetch_max(id, Ordering::AcqRel);
+    }
+
+    /// Raises the out-of-bounds limit to `t` (snapshot loading).
+    pub(crate) fn set_min_valid_time(&self, t: i64) {
+        self.min_valid_time.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Fills an empty head with the series of a head chunk snapshot, in bulk:
+    /// symbols are interned once, series are placed by id without looking
+    /// their labels up as strings, and postings are built list by list.
+    /// `symbols` maps the snapshot's symbol ids to strings; `series` must be
+    /// sorted by id. Fails on an unknown symbol or a repeated label set.
+    pub(crate) fn restore_snapshot(
+        &self,
+        symbols: &[(u32, Arc<str>)],
+        series: Vec<RestoredSeries>,
+    ) -> Result<(), StorageError> {
+        if self.num_series() != 0 {
+            return Err(StorageError::Internal(
+                "a snapshot loads only into an empty head".into(),
+            ));
+        }
+        // Snapshot symbol id → (head symbol id, string). Snapshot ids are
+        // the writing head's, dense but for freed ones.
+        let max = symbols
+            .iter()
+            .map(|(id, _)| *id as usize)
+            .max()
+            .unwrap_or(0);
+        if max > 2 * symbols.len() + 1024 {
+            return Err(StorageError::Internal(format!(
+                "snapshot symbol id {max} is out of range for {} symbols",
+                symbols.len()
+            )));
+        }
+        let mut map: Vec<Option<(u32, Arc<str>)>> = vec![None; max + 1];
+        {
+            let mut st = write(&self.symbols);
+            st.reserve(symbols.len());
+            for (sid, s) in symbols {
+                let hid = st.intern(s);
+                if let Some(slot) = map.get_mut(*sid as usize) {
+                    *slot = Some((hid, st.resolve(hid).clone()));
+                }
+            }
+        }
+        // Pass 1: head symbol ids and label hash of every series.
+        let mut uses = vec![0u32; map.len()];
+        let mut labels: Vec<Box<[u32]>> = Vec::with_capacity(series.len());
+        let mut hashes: Vec<u64> = Vec::with_capacity(series.len());
+        let mut all = Vec::with_capacity(series.len());
+        let mut last_id = 0u32;
+        for s in &series {
+            if s.id == 0 || s.id <= last_id && !all.is_empty() {
+                return Err(StorageError::Internal(format!(
+                    "snapshot series ids are not ascending at {}",
+                    s.id
+                )));
+            }
+            last_id = s.id;
+            let mut ids = Vec::with_capacity(s.labels.len());
+            let mut h = crate::model::labels::Fnv64::new();
+            for &sym in &s.labels {
+                let Some(Some((hid, string))) = map.get(sym as usize) else {
+                    return Err(StorageError::Internal(format!(
+                        "snapshot series {} refers to unknown symbol {sym}",
+                        s.id
+                    )));
+                };
+                ids.push(*hid);
+                if let Some(u) = uses.get_mut(sym as usize) {
+                    *u += 1;
+                }
+                h.write(string.as_bytes());
+                h.write(&[0xff]);
+            }
+            if ids.is_empty() || ids.len() % 2 != 0 {
+                return Err(StorageError::InvalidLabels(format!(
+                    "snapshot series {} has malformed labels",
+                    s.id
+                )));
+            }
+            labels.push(ids.into_boxed_slice());
+            hashes.push(h.finish());
+            all.push(s.id);
+        }
+        // Pass 2, on both cores: postings on one thread, the slab and the
+        // label-hash map on this one; they share no lock.
+        let (mut mint, mut maxt, mut chunks) = (i64::MAX, i64::MIN, 0i64);
+        let placed = std::thread::scope(|scope| {
+            let (labels, all) = (&labels, &all);
+            scope.spawn(move || self.restore_postings(all, labels));
+            for ((s, ids), &hash) in series.into_iter().zip(labels).zip(&hashes) {
+                let series = MemSeries::from_parts(ids.clone(), s.closed, s.open, s.open_min_t);
+                if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
+                    mint = mint.min(a);
+                    maxt = maxt.max(b);
+                }
+                chunks += series.num_chunks() as i64;
+                {
+                    let mut hs = self
+                        .hash_stripe(hash)
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    match hs.ids.get(&hash) {
+                        None => {
+                            hs.ids.insert(hash, s.id);
+                        }
+                        Some(&other) => {
+                            let same = |id: u32| {
+                                self.with_series(id, |o| o.labels == series.labels)
+                                    .unwrap_or(false)
+                            };
+                            let colliding = hs.collisions.get(&hash).cloned().unwrap_or_default();
+                            if same(other) || colliding.into_iter().any(same) {
+                                return Err(StorageError::Internal(format!(
+                                    "snapshot holds the labels of series {other} twice"
+                                )));
+                            }
+                            hs.collisions.entry(hash).or_default().push(s.id);
+                        }
+                    }
+                }
+                let (stripe, slot) = self.stripe_of(s.id);
+                write(stripe).insert(slot, series);
+            }
+            Ok(())
+        });
+        placed?;
+        {
+            let mut st = write(&self.symbols);
+            // Interning counted one use per symbol; make it one per series
+            // label (a symbol no series uses is freed like any other).
+            for (m, &u) in map.iter().zip(&uses) {
+                if let Some((hid, _)) = m {
+                    st.add_refs(*hid, u);
+                    st.release(*hid);
+                }
+            }
+        }
+        self.last_id.fetch_max(last_id, Ordering::AcqRel);
+        let n = all.len() as u64;
+        self.num_series.fetch_add(n, Ordering::Relaxed);
+        self.counters.series_created.fetch_add(n, Ordering::Relaxed);
+        self.num_chunks.fetch_add(chunks, Ordering::Relaxed);
+        if mint <= maxt {
+            self.min_time.fetch_min(mint, Ordering::AcqRel);
+            self.max_time.fetch_max(maxt, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Indexes series `all` (ascending) with their symbol-id `labels`.
+    fn restore_postings(&self, all: &[u32], labels: &[Box<[u32]>]) {
+        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        for (&id, ids) in all.iter().zip(labels) {
+            for p in ids.chunks_exact(2) {
+                lists.entry((p[0], p[1])).or_default().push(id);
+            }
+        }
+        let lists: Vec<(Arc<str>, Arc<str>, Vec<u32>)> = {
+            let st = read(&self.symbols);
+            lists
+                .into_iter()
+                .map(|((n, v), ids)| (st.resolve(n).clone(), st.resolve(v).clone(), ids))
+                .collect()
+        };
+        write(&self.postings).add_sorted(all, lists);
     }
 
     /// Checks a sample against series `id` without appending it.
@@ -573,6 +853,53 @@ impl Head {
             .collect()
     }
 
+    /// Queues the ids of series just removed for reuse (see [`FreeIds`]).
+    fn retire_ids(&self, ids: Vec<u32>) {
+        let mut f = self.free_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let no_wal = std::mem::take(&mut f.no_wal);
+        f.make_ready(no_wal);
+        if ids.is_empty() {
+            return;
+        }
+        match self.wal() {
+            Some(w) => {
+                let seg = w.current_segment();
+                match f.waiting.last_mut() {
+                    Some((s, list)) if *s == seg => list.extend(ids),
+                    _ => f.waiting.push((seg, ids)),
+                }
+            }
+            None => f.no_wal = ids,
+        }
+    }
+
+    /// Tells the head that WAL segments up to `segment` were checkpointed
+    /// and deleted: ids of series removed while they were current can be
+    /// reused now.
+    pub fn wal_truncated_through(&self, segment: u32) {
+        let mut f = self.free_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut f.waiting)
+            .into_iter()
+            .partition(|(s, _)| *s <= segment);
+        f.waiting = waiting;
+        let ids: Vec<u32> = done.into_iter().flat_map(|(_, ids)| ids).collect();
+        f.make_ready(ids);
+    }
+
+    /// Number of removed series ids ready for reuse.
+    pub fn reusable_ids(&self) -> usize {
+        self.free_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ready
+            .len()
+    }
+
+    /// Number of interned label names and values.
+    pub fn num_symbols(&self) -> usize {
+        read(&self.symbols).len()
+    }
+
     /// Drops chunks ending before `mint` and series left without samples;
     /// later samples before `mint` are rejected as out of bounds.
     pub fn truncate(&self, mint: i64) -> TruncateStats {
@@ -608,6 +935,19 @@ impl Head {
                 })
                 .collect()
         };
+        let symbols_freed = {
+            let mut symbols = write(&self.symbols);
+            // Sweep first: what this truncation releases is freed by the
+            // next one, so readers resolving removed series stay correct.
+            let freed = symbols.sweep();
+            for (_, ids) in &removed {
+                for &sym in ids.iter() {
+                    symbols.release(sym);
+                }
+            }
+            freed
+        };
+        self.retire_ids(removed.iter().map(|(id, _)| *id).collect());
         for (id, labels, _) in &resolved {
             let hash = labels.stable_hash();
             let mut hs = self
@@ -668,6 +1008,7 @@ impl Head {
         TruncateStats {
             series_removed: n,
             chunks_removed,
+            symbols_freed,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct ReplayStats {
     pub samples: u64,
     pub unknown_refs: u64,
     pub corruptions: u64,
+    /// Series and chunks loaded from a head chunk snapshot before the WAL.
+    pub snapshot_series: u64,
+    pub snapshot_chunks: u64,
     pub duration: Duration,
 }
 
@@ -217,11 +220,33 @@ fn repair(wal_dir: &Path, segment: u32, offset: u64) -> Result<(), WalError> {
 
 /// Replays `wal_dir` into `head`, repairing a corrupt tail.
 pub fn replay_wal(head: &Head, wal_dir: &Path) -> Result<ReplayStats, WalError> {
+    replay(head, wal_dir, None)
+}
+
+/// Replays only the segments after `segment` into `head`, which holds
+/// everything up to the end of `segment` already (from a head chunk
+/// snapshot); checkpoints are older than that and skipped.
+pub fn replay_wal_after(
+    head: &Head,
+    wal_dir: &Path,
+    segment: u32,
+) -> Result<ReplayStats, WalError> {
+    replay(head, wal_dir, Some(segment))
+}
+
+fn replay(head: &Head, wal_dir: &Path, after: Option<u32>) -> Result<ReplayStats, WalError> {
     let start = Instant::now();
     let mut stats = ReplayStats::default();
     let mut multi_ref = HashMap::new();
     let mut first_segment = 0u32;
-    if let Some((idx, dir)) = last_checkpoint(wal_dir)? {
+    let checkpoint = match after {
+        Some(seg) => {
+            first_segment = seg.saturating_add(1);
+            None
+        }
+        None => last_checkpoint(wal_dir)?,
+    };
+    if let Some((idx, dir)) = checkpoint {
         stats.checkpoint = Some(idx);
         first_segment = idx.saturating_add(1);
         let segs = list_segments(&dir)?;

@@ -47,7 +47,7 @@ pub struct MemSeries {
 
 /// Initial capacity of an open chunk: a little below a typical closed
 /// chunk, so most chunks reallocate about twice before closing.
-const OPEN_CHUNK_CAPACITY: usize = 48;
+pub(crate) const OPEN_CHUNK_CAPACITY: usize = 48;
 
 impl MemSeries {
     pub fn new(labels: Box<[u32]>) -> MemSeries {
@@ -57,6 +57,42 @@ impl MemSeries {
             open: XorAppender::with_capacity(OPEN_CHUNK_CAPACITY),
             open_min_t: i64::MAX,
         }
+    }
+
+    /// A series rebuilt from a head chunk snapshot: `closed` oldest first,
+    /// then the open chunk and the time of its first sample.
+    pub(crate) fn from_parts(
+        labels: Box<[u32]>,
+        closed: Vec<ClosedChunk>,
+        open: XorAppender,
+        open_min_t: i64,
+    ) -> MemSeries {
+        let open_min_t = if open.num_samples() > 0 {
+            open_min_t
+        } else {
+            i64::MAX
+        };
+        MemSeries {
+            labels,
+            closed: closed.into_boxed_slice(),
+            open,
+            open_min_t,
+        }
+    }
+
+    /// The closed chunks, oldest first.
+    pub(crate) fn closed_chunks(&self) -> &[ClosedChunk] {
+        &self.closed
+    }
+
+    /// The open chunk and the time of its first sample.
+    pub(crate) fn open_chunk(&self) -> (&XorAppender, i64) {
+        (&self.open, self.open_min_t)
+    }
+
+    /// Time of the newest sample, if any.
+    pub fn max_time(&self) -> Option<i64> {
+        self.last().map(|s| s.0)
     }
 
     /// The newest sample.

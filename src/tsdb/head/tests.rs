@@ -282,3 +282,41 @@ fn concurrent_appenders_and_readers() {
     assert!(got.iter().all(|(_, s)| s.len() == 100));
     assert_eq!(h.counters.samples_appended.load(Ordering::Relaxed), 20_000);
 }
+
+#[test]
+fn memory_head_reuses_ids_one_truncation_later_and_frees_symbols() {
+    let h = head();
+    let keep = lbl(&[("__name__", "up"), ("job", "a")]);
+    let (k, _) = h.get_or_create(&keep).unwrap();
+    let mut app: Box<dyn Appender> = Box::new(h.appender());
+    app.append(u64::from(k), &keep, 5000, 1.0).unwrap();
+    for i in 0..10 {
+        let l = lbl(&[("__name__", "churn"), ("pod", &format!("p{i}"))]);
+        app.append(0, &l, 10, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    let symbols = h.num_symbols();
+    assert_eq!(h.truncate(1000).series_removed, 10);
+    assert_eq!(h.reusable_ids(), 0, "not reused right after removal");
+    h.truncate(1000);
+    assert_eq!(h.reusable_ids(), 10);
+    // Two truncations after their last use, "churn", "pod" and its 10 values go.
+    h.truncate(1000);
+    assert_eq!(h.num_symbols(), symbols - 12);
+    let fresh = lbl(&[("__name__", "new"), ("pod", "q")]);
+    let (id, created) = h.get_or_create(&fresh).unwrap();
+    assert!(created);
+    assert!(id <= 11 && id != k, "id {id} not reused");
+    assert_eq!(h.series_labels(id), Some(fresh.clone()));
+    assert_eq!(h.series_labels(k), Some(keep.clone()));
+    assert_eq!(h.get_by_labels(&fresh), Some(id));
+    let mut app: Box<dyn Appender> = Box::new(h.appender());
+    app.append(u64::from(id), &fresh, 6000, 2.0).unwrap();
+    app.commit().unwrap();
+    let got = select(&h, 0, 10_000, &[Matcher::equal("pod", "q")]);
+    assert_eq!(got, vec![(fresh, vec![(6000, 2.0)])]);
+    assert_eq!(
+        select(&h, 0, 10_000, &[Matcher::equal("__name__", "churn")]),
+        vec![]
+    );
+}

@@ -173,6 +173,39 @@ impl MemPostings {
         }
     }
 
+    /// Indexes many series at once: `ids` sorted, and per label pair the
+    /// sorted ids having it. Linear in the input, where `add` per series
+    /// would hash every name once per series.
+    pub fn add_sorted(&mut self, ids: &[u32], lists: Vec<(Arc<str>, Arc<str>, Vec<u32>)>) {
+        self.all = if self.all.is_empty() {
+            ids.to_vec()
+        } else {
+            merge(&[&self.all, ids])
+        };
+        // Sorted, so each name's values map can be built in one pass when
+        // it is new (the common case: loading into an empty head).
+        let mut lists = lists;
+        lists.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut lists = lists.into_iter().peekable();
+        while let Some((name, value, list)) = lists.next() {
+            if !self.by_name.contains_key(&*name) {
+                let mut group = vec![(value, list)];
+                while let Some((_, v, l)) = lists.next_if(|n| n.0 == name) {
+                    group.push((v, l));
+                }
+                self.by_name.insert(name, group.into_iter().collect());
+                continue;
+            }
+            let values = self.by_name.entry(name).or_default();
+            match values.get_mut(&*value) {
+                Some(old) => *old = merge(&[old, &list]),
+                None => {
+                    values.insert(value, list);
+                }
+            }
+        }
+    }
+
     /// Removes series (each with the labels it was added with). Batched so
     /// a head truncation removing many series rewrites `all` once.
     pub fn delete(&mut self, series: &[(u32, &LabelPairs)]) {
