@@ -20,6 +20,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export PROMLITE_BIN=${PROMLITE_BIN:-$ROOT/target/release/promlite}
 export PROMLITE_TOOL=${PROMLITE_TOOL:-$ROOT/target/release/promlite-tool}
 DIR=$ROOT/tests/interop
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/interop-run_all-XXXXXX")
+trap 'rm -rf "$OUT"' EXIT
 
 # Scripts that report PASS/FAIL lines themselves (lib.sh format).
 CHECK_SCRIPTS=(promtool_query node_exporter alertmanager prometheus_remote federation tsdb)
@@ -68,7 +70,7 @@ record() {
 for s in "${CHECK_SCRIPTS[@]}"; do
     selected "$s" || continue
     echo "== $s"
-    out=$DIR/.run_all.$s.out
+    out=$OUT/$s.out
     # Bounded: no script may take more than 10 minutes.
     timeout 600 bash "$DIR/$s.sh" >"$out" 2>&1
     rc=$?
@@ -96,13 +98,12 @@ for s in "${CHECK_SCRIPTS[@]}"; do
         echo "FAIL $s:script: exited $rc before reporting any check"
         record FAIL "$s:script"
     fi
-    rm -f "$out"
 done
 
 for s in "${WHOLE_SCRIPTS[@]}"; do
     selected "$s" || continue
     echo "== $s"
-    out=$DIR/.run_all.$s.out
+    out=$OUT/$s.out
     timeout 900 bash "$DIR/$s.sh" >"$out" 2>&1
     rc=$?
     tail -n 25 "$out" | sed 's/^/      | /'
@@ -116,7 +117,6 @@ for s in "${WHOLE_SCRIPTS[@]}"; do
         echo "FAIL $s:all: exit code $rc"
         record FAIL "$s:all"
     fi
-    rm -f "$out"
 done
 
 echo
