@@ -24,7 +24,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000usize);
-    let samples = 60i64;
+    // `SAMPLES=1440` shows a full 2h head (12 closed chunks per series).
+    let samples = std::env::var("SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60i64);
     let mut lbls: Vec<Labels> = (0..series)
         .map(|i| {
             let target = i / 2000;

@@ -11,7 +11,8 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender};
@@ -21,7 +22,7 @@ use crate::config::{self, AlertmanagerConfig, Config, ConfigError, LoadOptions};
 use crate::discovery::{self, DiscoveryManager, DiscoveryOptions, TargetGroup};
 use crate::latch::Latch;
 use crate::model::duration::{format_duration, parse_duration};
-use crate::model::{Label, Labels};
+use crate::model::{Label, Labels, Matcher};
 use crate::notifier::{self, NotifierManager, NotifierOptions};
 use crate::promql::parser::ParseOptions;
 use crate::promql::{Engine, EngineOpts};
@@ -31,14 +32,16 @@ use crate::scrape::{PoolConfig, ScrapeManager, ScrapeOptions};
 use crate::storage::fanout::{Fanout, FanoutSecondary};
 use crate::storage::memory::MemStorage;
 use crate::storage::remote::{AgentOptions, AgentStorage, QueueOptions, RemoteStorage, WalDir};
-use crate::storage::Appendable;
 use crate::storage::Queryable;
+use crate::storage::{Appendable, Appender, Querier, SeriesRef, StorageError};
 use crate::telemetry;
 use crate::tsdb::{Db, DbOptions};
 use crate::web::adapters::wal_replay_json;
 use crate::web::api::v1::{Api, BuildInfo, ServerStatus};
 use crate::web::api::QueryEngine;
-use crate::web::api::{AlertmanagerStatus, RulesStatus, ScrapeStatus, TsdbStatus};
+use crate::web::api::{
+    AlertmanagerStatus, ApiError, ErrorType, RulesStatus, ScrapeStatus, TsdbStatus,
+};
 use crate::web::server::HttpServer;
 use crate::web::{compile_cors, Options, ReloadRequest, WebHandler};
 use crate::web::{AdminApi, Backends};
@@ -364,12 +367,17 @@ fn db_options(flags: &Flags) -> DbOptions {
     }
 }
 
-/// Scrape offsets are seeded from the host name, so two servers scraping
-/// the same targets spread their scrapes differently (upstream's seed).
-fn offset_seed() -> u64 {
+/// Scrape offsets are seeded from the external labels and the host name, so
+/// HA replicas scraping the same targets spread their scrapes differently
+/// (upstream's seed).
+fn offset_seed(external: &Labels) -> u64 {
     use std::hash::{Hash, Hasher};
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    for l in external.iter() {
+        l.name.hash(&mut h);
+        l.value.hash(&mut h);
+    }
     host.trim().hash(&mut h);
     h.finish()
 }
@@ -390,11 +398,115 @@ fn group_targets(groups: &[TargetGroup]) -> Vec<Labels> {
     out
 }
 
-/// Local storage as the rest of the server sees it: the TSDB, or in agent
-/// mode the WAL-only agent storage.
+/// Local storage as the rest of the server sees it: the TSDB (opened later
+/// by its actor), or in agent mode the WAL-only agent storage.
 enum LocalStorage {
-    Tsdb(Arc<Db>),
+    Tsdb(Arc<ReadyStorage>),
     Agent(Arc<AgentStorage>),
+}
+
+/// Upstream's `readyStorage`: the TSDB once its actor has opened it. Until
+/// then appends and queries fail with `NotReady` ("TSDB not ready"), which
+/// nothing sees in practice: scrape, rules and the API wait for the first
+/// config, which waits for the TSDB.
+#[derive(Default)]
+struct ReadyStorage {
+    db: OnceLock<Arc<Db>>,
+    closed: AtomicBool,
+}
+
+impl ReadyStorage {
+    fn get(&self) -> Option<&Arc<Db>> {
+        self.db.get()
+    }
+
+    fn set(&self, db: Arc<Db>) {
+        // Only the TSDB actor sets it, once.
+        let _ = self.db.set(db);
+    }
+}
+
+/// The appender of a storage that is not open yet.
+struct NotReadyAppender;
+
+impl Appender for NotReadyAppender {
+    fn append(
+        &mut self,
+        _: SeriesRef,
+        _: &Labels,
+        _: i64,
+        _: f64,
+    ) -> Result<SeriesRef, StorageError> {
+        Err(StorageError::NotReady)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        Err(StorageError::NotReady)
+    }
+
+    fn rollback(self: Box<Self>) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+impl Appendable for ReadyStorage {
+    fn appender(&self) -> Box<dyn Appender> {
+        match self.get() {
+            Some(db) => db.appender(),
+            None => Box::new(NotReadyAppender),
+        }
+    }
+}
+
+impl Queryable for ReadyStorage {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        match self.get() {
+            Some(db) => db.querier(mint, maxt),
+            None => Err(StorageError::NotReady),
+        }
+    }
+}
+
+const TSDB_NOT_READY: &str = "TSDB not ready";
+
+impl TsdbStatus for ReadyStorage {
+    fn tsdb_status(&self, limit: usize) -> Result<serde_json::Value, ApiError> {
+        match self.get() {
+            Some(db) => db.tsdb_status(limit),
+            None => Err(ApiError::new(ErrorType::Unavailable, TSDB_NOT_READY)),
+        }
+    }
+}
+
+impl AdminApi for ReadyStorage {
+    fn delete_series(&self, start: i64, end: i64, sets: &[Vec<Matcher>]) -> Result<(), String> {
+        let db = self.get().ok_or(TSDB_NOT_READY)?;
+        AdminApi::delete_series(&**db, start, end, sets)
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        let db = self.get().ok_or(TSDB_NOT_READY)?;
+        AdminApi::clean_tombstones(&**db)
+    }
+
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        let db = self.get().ok_or(TSDB_NOT_READY)?;
+        AdminApi::snapshot(&**db, skip_head)
+    }
+}
+
+/// Closes the TSDB if it is open (fsyncs the WAL, releases the lock); safe to
+/// call twice.
+fn close_tsdb(ready: &ReadyStorage) {
+    if let Some(db) = ready.get() {
+        if ready.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match db.close() {
+            Ok(()) => log::info!("TSDB stopped."),
+            Err(e) => log::error!(err:% = e; "Error stopping storage"),
+        }
+    }
 }
 
 /// An integer flag without a typed field; upstream also accepts `5e7`.
@@ -456,9 +568,9 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     let options = web_options(&flags)?;
     let external_url = options.external_url.clone();
 
-    // Local storage. Opened here rather than in its own actor so that a
-    // locked or unreadable data directory stops start-up before anything
-    // listens; the TSDB actor below only keeps it open until shutdown.
+    // Local storage. The agent's WAL opens here; the TSDB is opened by its
+    // actor below (its WAL replay can take a while, and the web server
+    // answers /-/healthy meanwhile), and `ReadyStorage` stands in until then.
     let storage_path = Path::new(flags.storage_path()).to_path_buf();
     let local = if agent {
         log::info!(path:% = storage_path.display(); "Starting WAL storage ...");
@@ -475,12 +587,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         log::info!("WAL storage started");
         LocalStorage::Agent(Arc::new(a))
     } else {
-        log::info!(path:% = storage_path.display(); "Starting TSDB ...");
-        let db = Db::open(&storage_path, db_options(&flags))
-            .map_err(|e| ServerError::Runtime(format!("opening storage failed: {e}")))?;
-        crate::tsdb::register_metrics(&db, telemetry::global());
-        log::info!("TSDB started");
-        LocalStorage::Tsdb(db)
+        LocalStorage::Tsdb(Arc::new(ReadyStorage::default()))
     };
 
     let queue_options = QueueOptions {
@@ -494,13 +601,15 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         Arc<dyn Queryable>,
     ) = match &local {
         LocalStorage::Tsdb(db) => {
-            let head = db.head().clone();
+            let ready = db.clone();
             let remote = Arc::new(
                 RemoteStorage::new(
                     Arc::new(WalDir::new(storage_path.join("wal"))),
                     queue_options,
                 )
-                .with_local_start_time(Arc::new(move || head.min_time())),
+                .with_local_start_time(Arc::new(move || {
+                    ready.get().map_or(i64::MAX, |db| db.head().min_time())
+                })),
             );
             let secondary: Arc<dyn FanoutSecondary> = remote.clone();
             let fanout = Arc::new(Fanout::new(db.clone(), vec![secondary]));
@@ -556,7 +665,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             } else {
                 crate::scrape::default_workers()
             },
-            offset_seed: offset_seed(),
+            offset_seed: offset_seed(&external_labels(&initial)),
         },
     ));
     let rules = (!agent).then(|| {
@@ -615,7 +724,10 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         read_sample_limit: int_flag(&flags, "storage.remote.read-sample-limit", 50_000_000),
         admin: db.clone().map(|d| d as Arc<dyn AdminApi>),
         wal_replay: db.clone().map(|d| {
-            Arc::new(move || wal_replay_json(&d)) as Arc<crate::web::backends::WalReplayStatus>
+            Arc::new(move || match d.get() {
+                Some(db) => wal_replay_json(db),
+                None => serde_json::json!({ "min": 0, "max": 0, "current": 0 }),
+            }) as Arc<crate::web::backends::WalReplayStatus>
         }),
         agent,
     };
@@ -717,6 +829,11 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     // Start all components while the storage opens, but load the initial
     // config and mark ourselves ready only after that.
     let reload_ready = Arc::new(Latch::new());
+    // Upstream's `dbOpen`: the first config is applied only to open storage.
+    let db_open = Arc::new(Latch::new());
+    if matches!(local, LocalStorage::Agent(_)) {
+        db_open.open();
+    }
     let mut g = RunGroup::new();
 
     let (term_tx, term_rx) = bounded::<&'static str>(1);
@@ -740,6 +857,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         let quit_rx = web.quit();
         let web = web.clone();
         let reload_ready = reload_ready.clone();
+        let db_open = db_open.clone();
         g.add(
             "termination",
             move || {
@@ -755,7 +873,8 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
                     }
                     recv(cancel_rx) -> _ => {}
                 }
-                // Release everything still waiting for the first config.
+                // Release everything still waiting for storage or the first config.
+                db_open.cancel();
                 reload_ready.cancel();
                 Ok(())
             },
@@ -900,9 +1019,10 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         );
     }
     {
-        // Initial configuration loading; the storage is already open.
+        // Initial configuration loading, once local storage is open.
         let (cancel_tx, cancel_rx) = bounded::<()>(1);
         let reload_ready = reload_ready.clone();
+        let (db_open, db_open2) = (db_open.clone(), db_open.clone());
         let reloaders = reloaders.clone();
         let metrics = reload_metrics.clone();
         let status = status.clone();
@@ -911,6 +1031,9 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         g.add(
             "initial config",
             move || {
+                if !db_open.wait() {
+                    return Ok(());
+                }
                 reload_config(&file, agent, &reloaders, &metrics, &status)
                     .map_err(|e| format!("error loading config from {file:?}: {e}"))?;
                 reload_ready.open();
@@ -921,6 +1044,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
                 Ok(())
             },
             move |_| {
+                db_open2.cancel();
                 let _ = cancel_tx.try_send(());
             },
         );
@@ -965,29 +1089,55 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             },
         );
     }
-    {
-        // Local storage: closed last among its users (fsyncs the WAL and
-        // releases the lock).
-        let (cancel_tx, cancel_rx) = bounded::<()>(1);
-        let local = Arc::new(local);
-        g.add(
-            "storage",
-            move || {
-                let _ = cancel_rx.recv();
-                Ok(())
-            },
-            move |_| {
-                let _ = cancel_tx.try_send(());
-                let result = match &*local {
-                    LocalStorage::Tsdb(db) => db.close().map_err(|e| e.to_string()),
-                    LocalStorage::Agent(a) => a.close().map_err(|e| e.to_string()),
-                };
-                match result {
-                    Ok(()) => log::info!("Local storage stopped."),
-                    Err(e) => log::error!(err:% = e; "Error stopping storage"),
-                }
-            },
-        );
+    match &local {
+        LocalStorage::Tsdb(ready) => {
+            // TSDB: opened here (WAL replay included), then kept open until
+            // the interrupt closes it, last among its users.
+            let (cancel_tx, cancel_rx) = bounded::<()>(1);
+            let (ready, ready2) = (ready.clone(), ready.clone());
+            let db_open = db_open.clone();
+            let dir = storage_path.clone();
+            let opts = db_options(&flags);
+            g.add(
+                "tsdb",
+                move || {
+                    log::info!(path:% = dir.display(); "Starting TSDB ...");
+                    let db =
+                        Db::open(&dir, opts).map_err(|e| format!("opening storage failed: {e}"))?;
+                    crate::tsdb::register_metrics(&db, telemetry::global());
+                    ready.set(db);
+                    log::info!("TSDB started");
+                    db_open.open();
+                    let _ = cancel_rx.recv();
+                    // The interrupt may have run while the TSDB was still opening.
+                    close_tsdb(&ready);
+                    Ok(())
+                },
+                move |_| {
+                    let _ = cancel_tx.try_send(());
+                    close_tsdb(&ready2);
+                },
+            );
+        }
+        LocalStorage::Agent(agent_storage) => {
+            // The agent's WAL: closed last among its users.
+            let (cancel_tx, cancel_rx) = bounded::<()>(1);
+            let agent_storage = agent_storage.clone();
+            g.add(
+                "wal storage",
+                move || {
+                    let _ = cancel_rx.recv();
+                    Ok(())
+                },
+                move |_| {
+                    let _ = cancel_tx.try_send(());
+                    match agent_storage.close() {
+                        Ok(()) => log::info!("WAL storage stopped."),
+                        Err(e) => log::error!(err:% = e; "Error stopping storage"),
+                    }
+                },
+            );
+        }
     }
     {
         // Web handler.
@@ -1151,6 +1301,45 @@ mod tests {
         assert_eq!(o.max_block_duration, 10 * 86_400_000);
         assert!(o.no_lockfile && o.memory_snapshot_on_shutdown);
         assert!(!db_options(&flags(&[])).memory_snapshot_on_shutdown);
+    }
+
+    #[test]
+    fn ready_storage_refuses_until_set_then_delegates() {
+        let r = ReadyStorage::default();
+        let l = Labels::from_pairs(&[("__name__", "x")]);
+        let mut app = r.appender();
+        assert!(matches!(
+            app.append(0, &l, 1, 1.0),
+            Err(StorageError::NotReady)
+        ));
+        assert!(matches!(r.querier(0, 10), Err(StorageError::NotReady)));
+        assert!(r.tsdb_status(10).is_err());
+        assert_eq!(
+            AdminApi::snapshot(&r, true),
+            Err(TSDB_NOT_READY.to_string())
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        r.set(Db::open(dir.path(), DbOptions::default()).unwrap());
+        let mut app = r.appender();
+        app.append(0, &l, 1, 1.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!(r.tsdb_status(10).unwrap()["headStats"]["numSeries"], 1);
+        close_tsdb(&r);
+        close_tsdb(&r);
+        // Closed: the lock is released, so the directory opens again.
+        Db::open(dir.path(), DbOptions::default())
+            .unwrap()
+            .close()
+            .unwrap();
+    }
+
+    #[test]
+    fn replicas_get_different_offset_seeds() {
+        let a = Labels::from_pairs(&[("replica", "a")]);
+        let b = Labels::from_pairs(&[("replica", "b")]);
+        assert_eq!(offset_seed(&a), offset_seed(&a));
+        assert_ne!(offset_seed(&a), offset_seed(&b));
     }
 
     #[test]

@@ -220,3 +220,54 @@ fn remote_write_ships_up(flags: &[&str]) {
     });
     assert!(sent.is_some(), "the receiver never got `up` ({flags:?})");
 }
+
+#[test]
+fn remote_read_returns_stored_samples_with_external_labels() {
+    use promlite::model::{MatchType, Matcher};
+    use promlite::storage::remote::codec::{
+        decode_read_response, encode_read_request, matcher_to_proto,
+    };
+    use promlite::storage::remote::prompb::{Query, ReadRequest};
+
+    let p = Promlite::start(GOOD_CONFIG, &["--web.enable-remote-write-receiver"]);
+    let t = now_ms() - 1000;
+    let r = p.request(
+        "POST",
+        "/api/v1/write",
+        &WRITE_HEADERS,
+        &write_body("e2e_read_me", t, 3.0),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let m = Matcher::new(MatchType::Equal, "__name__", "e2e_read_me").unwrap();
+    let req = ReadRequest {
+        queries: vec![Query {
+            start_timestamp_ms: t - 60_000,
+            end_timestamp_ms: t + 60_000,
+            matchers: vec![matcher_to_proto(&m)],
+            hints: None,
+        }],
+        accepted_response_types: Vec::new(),
+    };
+    let body = encode_read_request(&req).unwrap();
+    let r = p.request(
+        "POST",
+        "/api/v1/read",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+        ],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let resp = decode_read_response(&r.body, 1 << 20).unwrap();
+    let series = &resp.results[0].timeseries;
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].samples[0].value, 3.0);
+    assert_eq!(series[0].samples[0].timestamp, t);
+    // GOOD_CONFIG's external label is added as upstream does.
+    assert!(series[0]
+        .labels
+        .iter()
+        .any(|l| l.name == "replica" && l.value == "e2e"));
+}

@@ -13,8 +13,8 @@
 //! - Deletions are per-series intervals (`tombstones`) applied when reading.
 //! - Lock order: a hash stripe may be held while taking any other lock; of
 //!   `symbols`, a series stripe, `postings` and `tombstones` at most one is
-//!   held at a time. This is why no deadlock is possible between creating
-//!   appenders and readers.
+//!   held at a time; `free_ids` is a leaf (nothing is taken under it). This
+//!   is why no deadlock is possible between creating appenders and readers.
 //!
 //! Ids of removed series are reused, smallest first, once no WAL segment or
 //! checkpoint can mention them any more (the WAL refers to series by id;
