@@ -3,7 +3,7 @@
 CARGO ?= cargo
 DATA  ?= data
 
-.PHONY: run build test interop bench lint
+.PHONY: run build test interop soak bench lint
 
 ## run: build in release and start promlite on ./prometheus.yml (scrapes itself on :9090), data under ./data
 run:
@@ -18,10 +18,18 @@ build:
 test:
 	$(CARGO) test --workspace
 
-## interop: upstream's promtool against promlite (skips when promtool is missing)
+## interop: promlite against the real upstream peers (Debian's prometheus, promtool,
+## alertmanager, amtool, node-exporter, chromium); one line per check, then a total.
+## Scripts skip a peer that is not installed.
 interop:
-	$(CARGO) build --bin promlite
-	tests/interop/promtool.sh
+	$(CARGO) build --release --bins
+	tests/interop/run_all.sh
+
+## soak: a 10-minute peerbench run of the release binary (5 targets x 200 series at 1s)
+soak:
+	$(CARGO) build --release --bin promlite
+	python3 ../shared/tools/peerbench/run.py --server ours=./target/release/promlite \
+		-K 5 -S 200 --interval 1s --duration 600
 
 ## bench: criterion benches, short runs
 bench:
