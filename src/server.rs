@@ -28,9 +28,12 @@ use crate::promql::parser::ParseOptions;
 use crate::promql::{Engine, EngineOpts};
 use crate::rules::{self, manager::ManagerOptions, EngineQueryFunc, RuleManager};
 use crate::run_group::RunGroup;
+use crate::scrape::textparse::MetricType as ScrapeMetricType;
 use crate::scrape::{PoolConfig, ScrapeManager, ScrapeOptions};
 use crate::storage::fanout::{Fanout, FanoutSecondary};
 use crate::storage::memory::MemStorage;
+use crate::storage::remote::metadata::MetadataSource;
+use crate::storage::remote::prompb::{MetricMetadata, MetricType as RemoteMetricType};
 use crate::storage::remote::{AgentOptions, AgentStorage, QueueOptions, RemoteStorage, WalDir};
 use crate::storage::Queryable;
 use crate::storage::{Appendable, Appender, Querier, SeriesRef, StorageError};
@@ -368,6 +371,51 @@ fn db_options(flags: &Flags) -> DbOptions {
     }
 }
 
+/// Feeds remote write's metadata loop (`metadata_config`) from what the
+/// scrape loops keep per target: one entry per distinct (family, type, help,
+/// unit). Late-bound because the scrape manager is built after remote storage.
+#[derive(Default)]
+struct ScrapeMetadata(OnceLock<Arc<ScrapeManager>>);
+
+impl MetadataSource for ScrapeMetadata {
+    fn metadata(&self) -> Vec<MetricMetadata> {
+        let Some(mgr) = self.0.get() else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for pool in mgr.pools_snapshot().values() {
+            for target in pool.active() {
+                for (name, md) in target.metadata() {
+                    let kind = remote_metric_type(md.metric_type) as i32;
+                    if seen.insert((name.clone(), kind, md.help.clone(), md.unit.clone())) {
+                        out.push(MetricMetadata {
+                            r#type: kind,
+                            metric_family_name: name,
+                            help: md.help,
+                            unit: md.unit,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn remote_metric_type(t: ScrapeMetricType) -> RemoteMetricType {
+    match t {
+        ScrapeMetricType::Counter => RemoteMetricType::Counter,
+        ScrapeMetricType::Gauge => RemoteMetricType::Gauge,
+        ScrapeMetricType::Histogram => RemoteMetricType::Histogram,
+        ScrapeMetricType::GaugeHistogram => RemoteMetricType::Gaugehistogram,
+        ScrapeMetricType::Summary => RemoteMetricType::Summary,
+        ScrapeMetricType::Info => RemoteMetricType::Info,
+        ScrapeMetricType::Stateset => RemoteMetricType::Stateset,
+        ScrapeMetricType::Unknown => RemoteMetricType::Unknown,
+    }
+}
+
 /// Scrape offsets are seeded from the external labels and the host name, so
 /// HA replicas scraping the same targets spread their scrapes differently
 /// (upstream's seed).
@@ -591,7 +639,11 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         LocalStorage::Tsdb(Arc::new(ReadyStorage::default()))
     };
 
+    // Remote write sends metadata from the scrape manager, which is built
+    // after remote storage (it appends through it): bound below.
+    let scrape_metadata = Arc::new(ScrapeMetadata::default());
     let queue_options = QueueOptions {
+        metadata_source: Some(scrape_metadata.clone()),
         progress_dir: Some(storage_path.join("remote")),
         flush_deadline: Duration::from_millis(flags.remote_flush_deadline_ms.max(0) as u64),
         ..QueueOptions::default()
@@ -669,6 +721,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             offset_seed: offset_seed(&external_labels(&initial)),
         },
     ));
+    let _ = scrape_metadata.0.set(scrape.clone());
     let rules = (!agent).then(|| {
         RuleManager::new(ManagerOptions {
             notify: Some(rules::manager::notify_func(

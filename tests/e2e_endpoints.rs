@@ -186,7 +186,7 @@ fn agent_remote_write_sends_scraped_samples() {
 }
 
 /// promlite scrapes itself and remote-writes to a test receiver, which must
-/// see the `up` series.
+/// see the `up` series and, on the metadata interval, the scraped metadata.
 fn remote_write_ships_up(flags: &[&str]) {
     use std::sync::{Arc, Mutex};
     let got: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
@@ -195,6 +195,9 @@ fn remote_write_ships_up(flags: &[&str]) {
         if method == "POST" && path == "/receive" {
             if let Ok(req) = promlite::storage::remote::codec::decode_write_request(&body) {
                 let mut names = g.lock().unwrap();
+                for md in req.metadata {
+                    names.push(format!("metadata:{}", md.metric_family_name));
+                }
                 for ts in req.timeseries {
                     for l in ts.labels {
                         if l.name == "__name__" {
@@ -211,7 +214,7 @@ fn remote_write_ships_up(flags: &[&str]) {
     let port = common::free_port();
     // promlite scrapes itself; every sample it stores is shipped.
     let config = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{}/receive\n    queue_config:\n      batch_send_deadline: 1s\n",
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\nremote_write:\n  - url: http://127.0.0.1:{}/receive\n    queue_config:\n      batch_send_deadline: 1s\n    metadata_config:\n      send_interval: 1s\n",
         receiver.port
     );
     let p = Promlite::start_on_port(&config, port, flags);
@@ -219,6 +222,17 @@ fn remote_write_ships_up(flags: &[&str]) {
         got.lock().unwrap().iter().any(|n| n == "up").then_some(())
     });
     assert!(sent.is_some(), "the receiver never got `up` ({flags:?})");
+    let meta = p.wait_for(Duration::from_secs(30), |_| {
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|n| n == "metadata:prometheus_http_requests_total")
+            .then_some(())
+    });
+    assert!(
+        meta.is_some(),
+        "the receiver never got metadata ({flags:?})"
+    );
 }
 
 #[test]

@@ -181,8 +181,8 @@ impl SampleIterator for ChainIterator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{Appendable, Queryable};
     use crate::storage::memory::MemStorage;
+    use crate::storage::{Appendable, Queryable};
 
     fn storage(samples: &[(&str, i64, f64)]) -> Box<dyn Querier> {
         let s = MemStorage::new();
