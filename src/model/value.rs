@@ -37,6 +37,19 @@ pub fn now_millis() -> i64 {
 /// Formats a float as Go's `strconv.FormatFloat(v, 'g', -1, 64)`, which is what
 /// the text exposition format and promtool print (`1e+06`, `0.5`, `+Inf`).
 pub fn format_go_g(v: f64) -> String {
+    format_go(v, true)
+}
+
+/// Formats a float as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: no exponent,
+/// shortest digits. Upstream's JSON API formats sample values this way.
+pub fn format_go_f(v: f64) -> String {
+    format_go(v, false)
+}
+
+/// Both Go formats: shortest round-trip digits, then either `%e` form (for
+/// `'g'`, when the exponent is < -4 or >= 6, as Go decides for shortest
+/// output) or positional form.
+fn format_go(v: f64, allow_exponent: bool) -> String {
     if v.is_nan() {
         return "NaN".to_string();
     }
@@ -55,20 +68,16 @@ pub fn format_go_g(v: f64) -> String {
         };
     }
     // Shortest round-trip digits and decimal exponent from Rust's `{:e}`.
-    let e = format!("{:e}", v);
+    let e = format!("{:e}", v.abs());
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
     let digits: String = mant.chars().filter(|c| *c != '.').collect();
     let mut out = String::new();
-    if neg {
+    if v < 0.0 {
         out.push('-');
     }
-    if !(-4..6).contains(&exp) {
-        // %e form: d.ddde±XX with at least two exponent digits.
+    if allow_exponent && !(-4..6).contains(&exp) {
+        // d.ddde±XX with at least two exponent digits.
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');
@@ -80,42 +89,6 @@ pub fn format_go_g(v: f64) -> String {
     } else {
         out.push_str(&format_positional(&digits, exp));
     }
-    out
-}
-
-/// Formats a float as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: no exponent,
-/// shortest digits. Upstream's JSON API formats sample values this way.
-pub fn format_go_f(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".to_string()
-        } else {
-            "-Inf".to_string()
-        };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".to_string()
-        } else {
-            "0".to_string()
-        };
-    }
-    let e = format!("{:e}", v);
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    out.push_str(&format_positional(&digits, exp));
     out
 }
 

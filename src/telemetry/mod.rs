@@ -191,6 +191,14 @@ impl Family {
         }
     }
 
+    fn remove_child(&self, values: &[&str]) {
+        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        self.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
     fn write(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(&self.help));
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind.as_str());
@@ -472,12 +480,7 @@ impl CounterVec {
     }
     /// Drops the child with these label values.
     pub fn remove(&self, values: &[&str]) {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        self.0
-            .children
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        self.0.remove_child(values);
     }
 }
 
@@ -490,12 +493,7 @@ impl GaugeVec {
         Gauge(self.0.child_value(values))
     }
     pub fn remove(&self, values: &[&str]) {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        self.0
-            .children
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        self.0.remove_child(values);
     }
 }
 
