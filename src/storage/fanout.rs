@@ -16,6 +16,13 @@ pub struct Fanout<P> {
 }
 
 /// A secondary storage: appendable, and optionally queryable.
+///
+/// A secondary's appender gets ref 0 and the caller's labels, which are
+/// empty when the caller appends by a ref the primary gave it (the scrape
+/// loop's steady state). The one secondary today, remote storage, only
+/// tracks timestamps (it reads series from the WAL) and ignores labels; a
+/// secondary that needs them must not be added without first making the
+/// fanout hand over the labels the primary resolved.
 pub trait FanoutSecondary: Appendable {
     /// A querier, or `None` when this secondary is write-only.
     fn querier(&self, mint: i64, maxt: i64) -> Option<Result<Box<dyn Querier>, StorageError>>;
