@@ -1,5 +1,5 @@
 //! Parser round-trip and error tests; the upstream-derived table lives in
-//! `tests/promql_parse.rs`.
+//! `tests/it/promql_parse.rs`.
 
 use super::*;
 

@@ -2,8 +2,6 @@
 //! 127.0.0.1 (tiny_http) that records requests and answers through a
 //! handler, and bounded waiting.
 
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;

@@ -3,7 +3,7 @@
 //! every sample arrives across segment cuts, checkpoints and truncation
 //! under the tail, and a receiver outage that outlasts a restart is replayed.
 
-mod remote_support;
+use crate::remote_support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! that outlasts a restart, reload keeping queues, and promlite's own
 //! receiver on the other end.
 
-mod remote_support;
+use crate::remote_support;
 
 use std::sync::Arc;
 use std::time::Duration;

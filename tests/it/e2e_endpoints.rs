@@ -3,7 +3,7 @@
 //! without `--web.enable-admin-api`, snapshots with it), the embedded UI, and
 //! agent mode (scrapes into its WAL, refuses queries as upstream's agent).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

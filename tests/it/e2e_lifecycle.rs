@@ -2,7 +2,7 @@
 //! config), shutdown (SIGTERM and HTTP), lifecycle protection, exit codes,
 //! route prefix, and the self-metrics — against the real binary.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! recording rule and an alert whose notification reaches a test
 //! Alertmanager, and the alert's state survives a reload and a restart.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! Prometheus' receiver; Prometheus remote-writes into promlite's receiver;
 //! Prometheus remote-reads from promlite's read handler.
 
-mod remote_support;
+use crate::remote_support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

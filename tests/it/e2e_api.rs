@@ -2,7 +2,7 @@
 //! with good and bad parameters, checked against upstream's JSON shapes,
 //! error types and HTTP codes.
 
-mod common;
+use crate::common;
 
 use common::{Promlite, GOOD_CONFIG};
 use serde_json::json;

@@ -2,8 +2,6 @@
 //! on a free 127.0.0.1 port with a temporary data dir and config, talk HTTP to
 //! it with a minimal blocking client, send it signals, wait for it with bounds.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! handler served on 127.0.0.1 — external label filtering on both sides,
 //! required matchers, read_recent, merging through the fanout, errors.
 
-mod remote_support;
+use crate::remote_support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! remote-write queue tailing its WAL, and truncation that never removes
 //! what the queue has not delivered.
 
-mod remote_support;
+use crate::remote_support;
 
 use std::time::Duration;
 
