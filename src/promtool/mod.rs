@@ -13,6 +13,7 @@
 
 pub mod backfill;
 mod backfill_rules;
+pub mod bench;
 mod check;
 mod check_config;
 mod gotime;
@@ -54,7 +55,7 @@ pub const COMMANDS: &[(&str, &str, &str, bool)] = &[
     ("debug metrics", "<server>", "Fetch metrics debug information.", false),
     ("debug all", "<server>", "Fetch all debug information.", false),
     ("test rules", "[<flags>] <test-rule-file>...", "Unit tests for rules.", true),
-    ("tsdb bench write", "[<flags>] [<file>]", "Run a write performance benchmark.", false),
+    ("tsdb bench write", "[<flags>] [<file>]", "Run a write performance benchmark.", true),
     ("tsdb analyze", "[<flags>] [<db path>] [<block id>]", "Analyze churn, label pair cardinality and compaction efficiency.", true),
     ("tsdb list", "[<flags>] [<db path>]", "List tsdb blocks.", true),
     ("tsdb dump", "[<flags>] [<db path>]", "Dump samples from a TSDB.", true),
@@ -202,6 +203,7 @@ fn dispatch(command: &str, parser: lexopt::Parser) -> Result<u8, UsageError> {
         "tsdb dump" => tsdb::dump_command(parser, tsdb::DumpFormat::Promql),
         "tsdb dump-openmetrics" => tsdb::dump_command(parser, tsdb::DumpFormat::OpenMetrics),
         "tsdb analyze" => tsdb::analyze_command(parser),
+        "tsdb bench write" => bench::write_command(parser),
         "tsdb create-blocks-from openmetrics" => backfill::openmetrics_command(parser),
         "tsdb create-blocks-from rules" => backfill_rules::rules_command(parser),
         other => {
