@@ -11,6 +11,7 @@
 //! Commands listed in [`COMMANDS`] as not built answer
 //! "... is not supported by promlite yet".
 
+pub mod analyze;
 pub mod backfill;
 mod backfill_rules;
 pub mod bench;
@@ -50,7 +51,7 @@ pub const COMMANDS: &[(&str, &str, &str, bool)] = &[
     ("query range", "[<flags>] <server> <expr>", "Run range query.", true),
     ("query series", "--match=MATCH [<flags>] <server>", "Run series query.", true),
     ("query labels", "[<flags>] <server> <name>", "Run labels query.", true),
-    ("query analyze", "--server=SERVER --type=TYPE --match=MATCH [<flags>]", "Run queries against your Prometheus to analyze the usage pattern of\n    certain metrics.", false),
+    ("query analyze", "--server=SERVER --type=TYPE --match=MATCH [<flags>]", "Run queries against your Prometheus to analyze the usage pattern of\n    certain metrics.", true),
     ("debug pprof", "<server>", "Fetch profiling debug information.", false),
     ("debug metrics", "<server>", "Fetch metrics debug information.", false),
     ("debug all", "<server>", "Fetch all debug information.", false),
@@ -199,6 +200,7 @@ fn dispatch(command: &str, parser: lexopt::Parser) -> Result<u8, UsageError> {
         "query range" => query::range_command(parser),
         "query series" => query::series_command(parser),
         "query labels" => query::labels_command(parser),
+        "query analyze" => analyze::analyze_command(parser),
         "tsdb list" => tsdb::list_command(parser),
         "tsdb dump" => tsdb::dump_command(parser, tsdb::DumpFormat::Promql),
         "tsdb dump-openmetrics" => tsdb::dump_command(parser, tsdb::DumpFormat::OpenMetrics),

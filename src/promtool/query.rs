@@ -424,7 +424,21 @@ pub(super) struct ApiClient {
 impl ApiClient {
     /// A client without extra headers (for commands that only take a URL).
     pub(super) fn plain(server: &str) -> Result<ApiClient, String> {
-        let q = QueryArgs {
+        ApiClient::new(server, &ApiClient::plain_args())
+    }
+
+    /// A client sending `headers` (from `--http.config.file`) on every request.
+    pub(super) fn with_http_config(
+        server: &str,
+        http_config_file: Option<&str>,
+    ) -> Result<ApiClient, String> {
+        let mut q = ApiClient::plain_args();
+        q.http_config_file = http_config_file.map(str::to_string);
+        ApiClient::new(server, &q)
+    }
+
+    fn plain_args() -> QueryArgs {
+        QueryArgs {
             format: Format::Promql,
             http_config_file: None,
             headers: Vec::new(),
@@ -434,8 +448,7 @@ impl ApiClient {
             step: None,
             matches: Vec::new(),
             positional: Vec::new(),
-        };
-        ApiClient::new(server, &q)
+        }
     }
 
     fn new(server: &str, q: &QueryArgs) -> Result<ApiClient, String> {
@@ -782,7 +795,7 @@ impl std::fmt::Display for QueryValue {
     }
 }
 
-fn metric(sample: &Json) -> Result<Metric, String> {
+pub(super) fn metric(sample: &Json) -> Result<Metric, String> {
     match sample.get("metric") {
         None | Some(Json::Null) => Ok(Metric::new()),
         Some(m) => label_map(m),
@@ -830,7 +843,7 @@ fn time_ms(t: &Json) -> Result<i64, String> {
     Ok((secs * 1000.0).round() as i64)
 }
 
-fn sample_pair(p: &Json) -> Result<SamplePair, String> {
+pub(super) fn sample_pair(p: &Json) -> Result<SamplePair, String> {
     let t = p.get(0).ok_or("sample without time")?;
     let v = p
         .get(1)
@@ -859,7 +872,7 @@ fn pair_json(p: &SamplePair) -> String {
 }
 
 /// `model.Metric.String()`: `name{a="1", b="2"}`, bare name when alone.
-fn metric_string(m: &Metric) -> String {
+pub(super) fn metric_string(m: &Metric) -> String {
     let name = m.get("__name__").map(String::as_str).unwrap_or("");
     let mut parts: Vec<String> = m
         .iter()

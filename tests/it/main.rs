@@ -37,6 +37,7 @@ mod scrape_interop;
 mod scrape_targets;
 mod scrape_textparse;
 mod tool_cli;
+mod tool_commands;
 mod tsdb_crash;
 mod tsdb_interop;
 mod ui_assets;
