@@ -339,9 +339,14 @@ fn indented_labels(l: &crate::model::Labels) -> String {
     format!("{{\n{}\n    }}", lines.join(",\n"))
 }
 
-/// `check metrics`: lints exposition text from stdin with promlint's rules.
+/// `check metrics [--extended] [--lint=all|none]`: lints exposition text
+/// from stdin with promlint's rules and, with `--extended`, prints the
+/// cardinality table. As upstream 3.x, the table comes even when linting
+/// found problems (2.42 stopped after the problems), and the exit code is
+/// still 3 then.
 pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageError> {
     let mut extended = false;
+    let mut lint = true;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
@@ -349,13 +354,15 @@ pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
                     "{}",
                     command_help(
                         "check metrics",
-                        "      --extended  Print extended information related to the cardinality\n                  of the metrics.\n",
+                        "      --extended  Print extended information related to the cardinality\n                  of the metrics.\n      --lint=\"all\"  Linting checks to apply for metrics. Available options\n                  are: all, none. Use --lint=none to disable metrics\n                  linting.\n",
                         ""
                     )
                 );
                 return Ok(SUCCESS);
             }
             Long("extended") => extended = true,
+            // Upstream lints for any value but "none".
+            Long("lint") => lint = parser.value()?.string()? != "none",
             other => return Err(other.unexpected().into()),
         }
     }
@@ -364,30 +371,34 @@ pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
         eprintln!("error while linting: {e}");
         return Ok(FAILURE);
     }
-    match super::promlint::lint(&input) {
-        Err(e) => {
-            eprintln!("error while linting: {e}");
-            Ok(FAILURE)
-        }
-        Ok(problems) if problems.is_empty() => {
-            if extended {
-                match super::promlint::cardinalities(&input) {
-                    Ok(stats) => print!("{}", cardinality_table(&stats)),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return Ok(FAILURE);
-                    }
-                }
+    let problems = if lint {
+        match super::promlint::lint(&input) {
+            Ok(problems) => problems,
+            Err(e) => {
+                eprintln!("error while linting: {e}");
+                return Ok(FAILURE);
             }
-            Ok(SUCCESS)
         }
-        Ok(problems) => {
-            for p in problems {
-                eprintln!("{} {}", p.metric, p.text);
+    } else {
+        Vec::new()
+    };
+    for p in &problems {
+        eprintln!("{} {}", p.metric, p.text);
+    }
+    if extended {
+        match super::promlint::cardinalities(&input) {
+            Ok(stats) => print!("{}", cardinality_table(&stats)),
+            Err(e) => {
+                eprintln!("error while parsing text to metric families: {e}");
+                return Ok(FAILURE);
             }
-            Ok(LINT_FAILURE)
         }
     }
+    Ok(if problems.is_empty() {
+        SUCCESS
+    } else {
+        LINT_FAILURE
+    })
 }
 
 /// `check metrics --extended`: promtool's table (tabwriter with padding 4,

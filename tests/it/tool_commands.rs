@@ -1,10 +1,12 @@
 //! End-to-end runs of the built `promlite-tool` for the commands that
 //! complete upstream's set: `query analyze` against a running promlite,
 //! `tsdb bench write` on a generated series file, `tsdb analyze --extended`
-//! on a block written by promlite's block writer.
+//! on a block written by promlite's block writer, `check metrics
+//! --extended` with and without linting.
 
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use promlite::model::Labels;
@@ -19,6 +21,24 @@ fn tool(args: &[&str], dir: &Path) -> Output {
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("running promlite-tool: {e}"))
+}
+
+fn tool_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_promlite-tool"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running promlite-tool: {e}"));
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for promlite-tool: {e}"))
 }
 
 fn text(b: &[u8]) -> String {
@@ -326,5 +346,39 @@ fn tsdb_analyze_extended_adds_the_compaction_analysis() {
             .contains("samples per float chunk (min/avg/max): 60/60/60\n[61, 70]: 1 ####"),
         "{}",
         text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_metrics_extended_prints_the_table_even_with_lint_problems() {
+    let input = "# TYPE requests counter\nrequests 1\n\
+                 # HELP h H.\n# TYPE h histogram\n\
+                 h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n";
+    let table = "Metric      Cardinality    Percentage    \n\
+                 h           4              80.00%        \n\
+                 requests    1              20.00%        \n\
+                 Total       5              100%          \n";
+    let out = tool_with_stdin(&["check", "metrics", "--extended"], input);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text(&out.stderr),
+        "requests counter metrics should have \"_total\" suffix\nrequests no help text\n"
+    );
+    assert_eq!(text(&out.stdout), table);
+
+    let out = tool_with_stdin(&["check", "metrics", "--extended", "--lint=none"], input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(text(&out.stdout), table);
+
+    let out = tool_with_stdin(
+        &["check", "metrics", "--extended", "--lint=none"],
+        "x{a=1} 1\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error while parsing text to metric families: "),
+        "{}",
+        text(&out.stderr)
     );
 }
