@@ -5,13 +5,15 @@
 //! the rest of the command line to that command's module (each parses its
 //! own flags with lexopt) and prints kingpin-style usage errors.
 //! Modules: `check_config`; `check` (metrics, web-config, healthy, ready,
-//! service-discovery) with `promlint`; `query` (HTTP API commands); `tsdb`
-//! (list, dump, dump-openmetrics, analyze); `backfill` (create-blocks-from
-//! openmetrics); `gotime` (promtool's time parsing and printing).
+//! service-discovery) with `promlint`; `query` (HTTP API commands) and
+//! `analyze` (query analyze); `tsdb` (list, dump, dump-openmetrics, analyze)
+//! and `bench` (tsdb bench write); `backfill` and `backfill_rules`
+//! (create-blocks-from openmetrics|rules); `gotime` (promtool's time
+//! parsing and printing).
 //! Commands listed in [`COMMANDS`] as not built answer
 //! "... is not supported by promlite yet".
 
-pub mod analyze;
+mod analyze;
 pub mod backfill;
 mod backfill_rules;
 pub mod bench;

@@ -4,6 +4,8 @@
 //!
 //! `dump` also reads the head, replaying the WAL as upstream's read-only DB
 //! does; `list` and `analyze` look at blocks only, as upstream's do.
+//! `analyze --extended` adds upstream 3.x's compaction analysis (samples and
+//! bytes per chunk).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
