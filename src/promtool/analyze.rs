@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use lexopt::prelude::*;
 use serde_json::Value as Json;
 
-use super::gotime::{parse_time, Instant};
+use super::gotime::{parse_go_duration, parse_time, Instant};
 use super::query::{metric, metric_string, sample_pair, ApiClient, Metric, SamplePair};
 use super::{command_help, UsageError, FAILURE, SUCCESS};
 use crate::model::labels::go_quote;
@@ -83,8 +83,7 @@ pub(super) fn analyze_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
             Long("type") => kind = Some(parser.value()?.string()?),
             Long("duration") => {
                 let d = parser.value()?.string()?;
-                duration_ms = crate::model::duration::parse_duration(&d)
-                    .map_err(|_| UsageError(format!("time: invalid duration {}", go_quote(&d))))?;
+                duration_ms = parse_go_duration(&d).map_err(UsageError)? / 1_000_000;
             }
             Long("time") => time = Some(parser.value()?.string()?),
             Long("match") => matchers.push(parser.value()?.string()?),

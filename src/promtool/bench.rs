@@ -106,6 +106,14 @@ pub(super) fn write_command(mut parser: lexopt::Parser) -> Result<u8, UsageError
         }
     }
     let file = file.unwrap_or_else(|| PathBuf::from(DEFAULT_SERIES_FILE));
+    if out.as_os_str().is_empty() {
+        // As upstream: an empty --out means a fresh temporary directory.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        out = std::env::temp_dir().join(format!("tsdb_bench{}{nanos}", std::process::id()));
+    }
     let mut stdout = std::io::stdout();
     match benchmark_write(&out, &file, metrics, scrapes, &mut stdout) {
         Ok(_) => Ok(SUCCESS),

@@ -1,6 +1,7 @@
 //! Time stamps as promtool reads and prints them: `parseTime` (a Unix
 //! timestamp in float seconds or RFC 3339), the API's float-seconds form,
-//! and the civil-date conversions the human-readable listings need.
+//! Go's `time.ParseDuration` for duration flags, and the civil-date
+//! conversions the human-readable listings need.
 
 use crate::model::value::format_go_f;
 
@@ -46,6 +47,87 @@ pub fn parse_time(s: &str) -> Result<Instant, String> {
         });
     }
     parse_rfc3339(s).ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
+}
+
+/// Go's `time.ParseDuration` in nanoseconds: an optional sign, then one or
+/// more decimal numbers (fractions allowed) each with a unit of `ns`, `us`
+/// (`µs`), `ms`, `s`, `m` or `h` (`1h30m`, `1.5h`, `300ms`); `0` alone.
+/// Errors read as Go's.
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+    let invalid = || {
+        format!(
+            "time: invalid duration {}",
+            crate::model::labels::go_quote(s)
+        )
+    };
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (whole, after) = rest.split_at(digits);
+        let (frac, after) = match after.strip_prefix('.') {
+            Some(a) => {
+                let n = a.find(|c: char| !c.is_ascii_digit()).unwrap_or(a.len());
+                a.split_at(n)
+            }
+            None => ("", after),
+        };
+        if whole.is_empty() && frac.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = after
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let scale: u128 = match unit {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => {
+                return Err(format!(
+                    "time: missing unit in duration {}",
+                    crate::model::labels::go_quote(s)
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    crate::model::labels::go_quote(other),
+                    crate::model::labels::go_quote(s)
+                ))
+            }
+        };
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| invalid())?
+        };
+        let mut value = whole.checked_mul(scale).ok_or_else(invalid)?;
+        // The fraction is scaled digit by digit, dropping what is below 1ns.
+        let mut place = scale;
+        for d in frac.bytes() {
+            place /= 10;
+            value += u128::from(d - b'0') * place;
+        }
+        total = total.checked_add(value).ok_or_else(invalid)?;
+        rest = next;
+    }
+    let total = i64::try_from(total).map_err(|_| invalid())?;
+    Ok(if neg { -total } else { total })
 }
 
 /// Go's `ParseFloat` accepts what Rust's does, minus some spellings of
@@ -168,6 +250,29 @@ pub fn go_time_string_utc(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_go_durations() {
+        assert_eq!(parse_go_duration("1h"), Ok(3_600_000_000_000));
+        assert_eq!(parse_go_duration("1h30m"), Ok(5_400_000_000_000));
+        assert_eq!(parse_go_duration("1.5h"), Ok(5_400_000_000_000));
+        assert_eq!(parse_go_duration("300ms"), Ok(300_000_000));
+        assert_eq!(parse_go_duration("-2s"), Ok(-2_000_000_000));
+        assert_eq!(parse_go_duration("0"), Ok(0));
+        assert_eq!(
+            parse_go_duration("1"),
+            Err("time: missing unit in duration \"1\"".into())
+        );
+        assert_eq!(
+            parse_go_duration("1d"),
+            Err("time: unknown unit \"d\" in duration \"1d\"".into())
+        );
+        assert_eq!(
+            parse_go_duration(""),
+            Err("time: invalid duration \"\"".into())
+        );
+        assert!(parse_go_duration("h").is_err());
+    }
 
     #[test]
     fn parses_unix_and_rfc3339() {

@@ -200,6 +200,23 @@ fn query_analyze_reports_bucket_usage_of_a_running_promlite() {
     );
 
     let out = tool(
+        &[
+            "query",
+            "analyze",
+            &format!("--server={url}"),
+            "--type=histogram",
+            "--duration=1d",
+            "--match=x",
+        ],
+        server.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "promlite-tool: error: time: unknown unit \"d\" in duration \"1d\", try --help\n"
+    );
+
+    let out = tool(
         &["query", "analyze", "--type=histogram", "--match=x"],
         server.dir.path(),
     );
