@@ -93,7 +93,7 @@ pub(super) fn write_command(mut parser: lexopt::Parser) -> Result<u8, UsageError
                     command_help(
                         "tsdb bench write",
                         "      --out=\"benchout\"  Set the output path (wiped first).\n      --metrics=10000   Number of metrics to read.\n      --scrapes=3000    Number of scrapes to simulate.\n\nUnlike upstream, no Go cpu/mem/block/mutex profiles are written.\n",
-                        "  [<file>]  Input file with samples data, default is\n            (../../tsdb/testdata/20kseries.json).\n"
+                        "  [<file>]  Input file of series, one JSON object of labels a line\n            (default ../../tsdb/testdata/20kseries.json, from upstream's\n            source tree, not shipped with promlite).\n"
                     )
                 );
                 return Ok(SUCCESS);

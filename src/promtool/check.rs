@@ -354,7 +354,7 @@ pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
                     "{}",
                     command_help(
                         "check metrics",
-                        "      --extended  Print extended information related to the cardinality\n                  of the metrics.\n      --lint=\"all\"  Linting checks to apply for metrics. Available options\n                  are: all, none. Use --lint=none to disable metrics\n                  linting.\n",
+                        "      --extended    Print extended information related to the\n                    cardinality of the metrics.\n      --lint=\"all\"  Linting checks to apply for metrics. Available\n                    options are: all, none. Use --lint=none to disable\n                    metrics linting.\n",
                         ""
                     )
                 );
