@@ -113,10 +113,11 @@ pub(crate) fn run(
         .summary_vec(
             REFRESH_DURATION_METRIC,
             "The duration of a refresh in seconds for the given SD mechanism.",
-            &["mechanism", "config"],
+            // client_golang writes label pairs sorted by name.
+            &["config", "mechanism"],
             telemetry::LATENCY_OBJECTIVES,
         )
-        .with(&["http", config]);
+        .with(&[config, "http"]);
     let mut last: Option<Vec<TargetGroup>> = None;
     loop {
         let started = Instant::now();
