@@ -231,16 +231,28 @@ impl Family {
             .remove(&key);
     }
 
-    fn write(&self, out: &mut String) {
+    fn write_header(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(&self.help));
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind.as_str());
+    }
+
+    /// A family without samples is left out entirely, as client_golang's
+    /// gatherer drops empty families (a vec nobody has used yet).
+    fn write(&self, out: &mut String) {
         if let Some(f) = &self.func {
-            for (values, v) in f() {
+            let samples = f();
+            if !samples.is_empty() {
+                self.write_header(out);
+            }
+            for (values, v) in samples {
                 write_sample(out, &self.name, "", &self.label_names, &values, None, v);
             }
             return;
         }
         let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        if !children.is_empty() {
+            self.write_header(out);
+        }
         for (values, child) in children.iter() {
             match child {
                 Child::Value(v) => write_sample(
@@ -719,6 +731,24 @@ mod tests {
         );
         empty.remove(&["x"]);
         assert!(!r.render().contains("f_seconds{"));
+    }
+
+    #[test]
+    fn empty_families_are_left_out() {
+        let r = Registry::new();
+        let v = r.summary_vec(
+            "unused_seconds",
+            "Never observed.",
+            &["x"],
+            LATENCY_OBJECTIVES,
+        );
+        r.counter_vec("unused_total", "Never incremented.", &["x"]);
+        r.gauge_func("unused", "Nothing to report.", &[], Vec::new);
+        assert_eq!(r.render(), "");
+        v.with(&["a"]);
+        assert!(r
+            .render()
+            .starts_with("# HELP unused_seconds Never observed.\n"));
     }
 
     #[test]

@@ -162,8 +162,14 @@ struct SummaryCore {
 pub struct Summary(Arc<SummaryCore>);
 
 impl std::fmt::Debug for Summary {
+    // Only what is cheap to read: formatting must not merge the buffer.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Summary").field(&self.snapshot()).finish()
+        let st = self.lock();
+        f.debug_struct("Summary")
+            .field("quantiles", &self.0.quantiles)
+            .field("sum", &st.sum)
+            .field("count", &st.count)
+            .finish()
     }
 }
 
