@@ -329,7 +329,7 @@ impl<'a> Evaluator<'a> {
                 .collect();
             return Ok(Value::Vector(out));
         }
-        // Not sorted here: the engine sorts range results itself, timed as
+        // Not sorted here: the engine sorts matrix results itself, timed as
         // upstream's `result_sort` slice.
         let out: Vec<MatrixSeries> = mat
             .into_iter()

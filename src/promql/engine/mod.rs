@@ -356,7 +356,8 @@ impl Engine {
         let mut value = ev.run(&expr, step == 0)?;
         self.metrics.inner_eval.observe_since(eval_began);
         if let Value::Matrix(m) = &mut value {
-            // As upstream, only range results are sorted (and timed).
+            // As upstream, matrix results (range queries, range-vector
+            // instant queries) are sorted and timed; vectors are not.
             let sort_began = Instant::now();
             m.sort_by(|a, b| a.labels.cmp(&b.labels));
             self.metrics.result_sort.observe_since(sort_began);
