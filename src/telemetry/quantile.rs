@@ -139,9 +139,8 @@ impl TargetedStream {
         m
     }
 
-    /// Merges a batch of observations that is already sorted ascending
-    /// (NaN-free order is the caller's job; NaNs sort last and are kept as
-    /// values like upstream does).
+    /// Merges a batch sorted ascending by `f64::total_cmp`. A NaN (which
+    /// that order puts last) is kept as a value, as client_golang keeps it.
     fn merge_sorted(&mut self, batch: &[f64]) {
         if batch.is_empty() {
             return;
