@@ -20,6 +20,8 @@ use crate::telemetry;
 
 /// Upstream's counter of failed file reads.
 pub const FILE_READ_ERRORS_METRIC: &str = "prometheus_sd_file_read_errors_total";
+/// Upstream's summary of scan durations.
+pub const FILE_SCAN_DURATION_METRIC: &str = "prometheus_sd_file_scan_duration_seconds";
 
 /// Settings of one `file_sd_configs` entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +58,11 @@ pub(crate) fn run(
         FILE_READ_ERRORS_METRIC,
         "The number of File-SD read errors.",
     );
+    let scan_duration = telemetry::global().summary(
+        FILE_SCAN_DURATION_METRIC,
+        "The duration of the File-SD scan in seconds.",
+        telemetry::LATENCY_OBJECTIVES,
+    );
     let mut files: BTreeMap<PathBuf, FileState> = BTreeMap::new();
     let mut last_refresh: Option<Instant> = None;
     loop {
@@ -63,7 +70,14 @@ pub(crate) fn run(
         if full {
             last_refresh = Some(Instant::now());
         }
-        if refresh(&cfg, &mut files, full, &errors) {
+        let scan_started = Instant::now();
+        let changed = refresh(&cfg, &mut files, full, &errors);
+        // Upstream scans on a file event or the refresh interval; the cheap
+        // mtime polls in between are not scans it would have counted.
+        if full || changed {
+            scan_duration.observe_since(scan_started);
+        }
+        if changed {
             let groups = files
                 .values()
                 .flat_map(|f| f.groups.iter().cloned())

@@ -3,7 +3,7 @@
 //! last good targets and is counted in `prometheus_sd_http_failures_total`.
 //! Every group carries `__meta_url`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
@@ -12,6 +12,9 @@ use super::{
     groups_from_document, parse_json_groups, DiscoveryError, TargetGroup, DEFAULT_REFRESH_INTERVAL,
 };
 use crate::telemetry;
+
+/// Upstream's refresh-duration summary, labelled `mechanism="http"` here.
+pub const REFRESH_DURATION_METRIC: &str = "prometheus_sd_refresh_duration_seconds";
 
 /// Settings of one `http_sd_configs` entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,14 +96,34 @@ pub(crate) fn fetch(cfg: &HttpSdConfig) -> Result<Vec<TargetGroup>, DiscoveryErr
 }
 
 /// The provider loop: runs until `stop` is disconnected.
-pub(crate) fn run(cfg: HttpSdConfig, id: u64, tx: Sender<ProviderUpdate>, stop: Receiver<()>) {
+/// `config` names the job (or alerting config) for upstream's refresh
+/// metrics.
+pub(crate) fn run(
+    cfg: HttpSdConfig,
+    id: u64,
+    config: &str,
+    tx: Sender<ProviderUpdate>,
+    stop: Receiver<()>,
+) {
     let failures = telemetry::global().counter(
         "prometheus_sd_http_failures_total",
         "Number of HTTP service discovery refresh failures.",
     );
+    let duration = telemetry::global()
+        .summary_vec(
+            REFRESH_DURATION_METRIC,
+            "The duration of a refresh in seconds for the given SD mechanism.",
+            // client_golang writes label pairs sorted by name.
+            &["config", "mechanism"],
+            telemetry::LATENCY_OBJECTIVES,
+        )
+        .with(&[config, "http"]);
     let mut last: Option<Vec<TargetGroup>> = None;
     loop {
-        match fetch(&cfg) {
+        let started = Instant::now();
+        let fetched = fetch(&cfg);
+        duration.observe_since(started);
+        match fetched {
             Ok(groups) => {
                 if last.as_ref() != Some(&groups) {
                     last = Some(groups.clone());

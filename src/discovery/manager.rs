@@ -145,9 +145,12 @@ impl DiscoveryManager {
                     .name(name)
                     .spawn(move || file::run(c, id, poll, tx, stop_rx))
             }
-            SdConfig::Http(c) => std::thread::Builder::new()
-                .name(name)
-                .spawn(move || http::run(c, id, tx, stop_rx)),
+            SdConfig::Http(c) => {
+                let job = job.to_string();
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || http::run(c, id, &job, tx, stop_rx))
+            }
         };
         if let Err(e) = spawned {
             log::error!("discovery: cannot start provider for job {job:?}: {e}");

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value as Json};
 
 use crate::model::Labels;
-use crate::telemetry::{self, Counter, CounterVec, Gauge, HistogramVec, Registry};
+use crate::telemetry::{self, Counter, CounterVec, Gauge, Registry, SummaryVec};
 use crate::template::funcs::format_go_layout;
 
 pub mod config;
@@ -188,7 +188,7 @@ impl std::error::Error for NotifierError {}
 struct Metrics {
     sent: CounterVec,
     errors: CounterVec,
-    latency: HistogramVec,
+    latency: SummaryVec,
     dropped: Counter,
     queue_length: Gauge,
     discovered: Gauge,
@@ -226,11 +226,11 @@ impl NotifierManager {
                 "Total number of sent alerts affected by errors.",
                 &["alertmanager"],
             ),
-            latency: r.histogram_vec(
+            latency: r.summary_vec(
                 "prometheus_notifications_latency_seconds",
                 "Latency quantiles for sending alert notifications.",
                 &["alertmanager"],
-                telemetry::DEFAULT_BUCKETS,
+                telemetry::LATENCY_OBJECTIVES,
             ),
             dropped: r.counter(
                 "prometheus_notifications_dropped_total",

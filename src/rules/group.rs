@@ -15,7 +15,7 @@ use crate::model::labels::METRIC_NAME;
 use crate::model::value::{now_millis, stale_nan};
 use crate::model::{Labels, Matcher};
 use crate::storage::{Appendable, Queryable};
-use crate::telemetry::{CounterVec, GaugeVec, Registry};
+use crate::telemetry::{self, CounterVec, GaugeVec, Registry, Summary};
 
 use super::alerting::{
     alerts_to_send, Alert, AlertingRule, ForState, RestoreOptions, ALERT_FOR_STATE_METRIC_NAME,
@@ -104,6 +104,10 @@ pub struct RuleMetrics {
     pub last_samples: GaugeVec,
     pub rules: GaugeVec,
     pub last_rule_duration_sum: GaugeVec,
+    /// `prometheus_rule_evaluation_duration_seconds` (no labels, as upstream).
+    pub eval_duration: Summary,
+    /// `prometheus_rule_group_duration_seconds` (no labels, as upstream).
+    pub group_duration: Summary,
 }
 
 impl RuleMetrics {
@@ -159,6 +163,16 @@ impl RuleMetrics {
                 "prometheus_rule_group_last_rule_duration_sum_seconds",
                 "The sum of time in seconds it took to evaluate each rule in the group regardless of concurrency.",
                 g,
+            ),
+            eval_duration: r.summary(
+                "prometheus_rule_evaluation_duration_seconds",
+                "The duration for a rule to execute.",
+                telemetry::LATENCY_OBJECTIVES,
+            ),
+            group_duration: r.summary(
+                "prometheus_rule_group_duration_seconds",
+                "The duration of rule group evaluations.",
+                telemetry::INTERVAL_OBJECTIVES,
             ),
         }
     }
@@ -331,6 +345,7 @@ impl Group {
                     );
                     m.eval_failures.with(&[&key]).inc();
                     let secs = start.elapsed().as_secs_f64();
+                    m.eval_duration.observe(secs);
                     rule.set_result(Some(e.to_string()), now_millis(), secs);
                     rule_secs_sum += secs;
                     continue;
@@ -377,6 +392,7 @@ impl Group {
                 *slot = returned;
             }
             let secs = start.elapsed().as_secs_f64();
+            m.eval_duration.observe(secs);
             rule_secs_sum += secs;
             rule.set_result(append_err, now_millis(), secs);
         }
@@ -521,6 +537,7 @@ impl Group {
         let start = Instant::now();
         self.eval(ts);
         let secs = start.elapsed().as_secs_f64();
+        m.group_duration.observe(secs);
         let mut st = self.lock();
         st.evaluation_seconds = secs;
         st.last_evaluation = wall;

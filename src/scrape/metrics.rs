@@ -1,7 +1,7 @@
 //! The scrape manager's self-metrics, with upstream's names and help texts,
 //! registered once and shared by every pool and loop.
 
-use crate::telemetry::{Counter, CounterVec, GaugeVec, HistogramVec, Registry};
+use crate::telemetry::{self, Counter, CounterVec, GaugeVec, Registry, SummaryVec};
 
 /// Upstream's `prometheus_target_*` metrics (plus one promlite addition for
 /// worker panics).
@@ -13,14 +13,14 @@ pub struct ScrapeMetrics {
     pub duplicate_timestamp: Counter,
     pub out_of_order: Counter,
     pub out_of_bounds: Counter,
-    pub interval_length: HistogramVec,
+    pub interval_length: SummaryVec,
     pub pool_targets: GaugeVec,
     pub pool_reloads: Counter,
     pub pool_reloads_failed: Counter,
     pub pools_total: Counter,
     pub sync_failed: CounterVec,
     pub syncs: CounterVec,
-    pub sync_length: HistogramVec,
+    pub sync_length: SummaryVec,
     pub scrapes_skipped: Counter,
     pub worker_panics: Counter,
 }
@@ -56,11 +56,11 @@ impl ScrapeMetrics {
                 "prometheus_target_scrapes_sample_out_of_bounds_total",
                 "Total number of samples rejected due to timestamp falling outside of the time bounds.",
             ),
-            interval_length: reg.histogram_vec(
+            interval_length: reg.summary_vec(
                 "prometheus_target_interval_length_seconds",
                 "Actual intervals between scrapes.",
                 &["interval"],
-                &[0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0],
+                telemetry::INTERVAL_OBJECTIVES,
             ),
             pool_targets: reg.gauge_vec(
                 "prometheus_target_scrape_pool_targets",
@@ -89,11 +89,11 @@ impl ScrapeMetrics {
                 "Total number of syncs that were executed on a scrape pool.",
                 &["scrape_job"],
             ),
-            sync_length: reg.histogram_vec(
+            sync_length: reg.summary_vec(
                 "prometheus_target_sync_length_seconds",
                 "Actual interval to sync the scrape pool.",
                 &["scrape_job"],
-                &[0.001, 0.01, 0.1, 1.0, 10.0],
+                telemetry::INTERVAL_OBJECTIVES,
             ),
             scrapes_skipped: reg.counter(
                 "promlite_target_scrapes_skipped_total",

@@ -292,10 +292,11 @@ impl ScrapeLoop {
         {
             let mut st = self.lock();
             if let Some(prev) = st.last_start.replace(started) {
+                // Upstream labels with Go's `time.Duration.String()` ("1m0s").
                 self.metrics
                     .interval_length
-                    .with(&[&crate::model::duration::format_duration(
-                        self.target.interval.as_millis() as i64,
+                    .with(&[&crate::template::funcs::format_go_duration(
+                        i64::try_from(self.target.interval.as_nanos()).unwrap_or(i64::MAX),
                     )])
                     .observe(started.duration_since(prev).as_secs_f64());
             }

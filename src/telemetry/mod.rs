@@ -1,9 +1,12 @@
-//! The process's own metrics: a small registry of counters, gauges and
-//! histograms (with or without labels) and a writer for the text exposition
-//! format 0.0.4 served at `/metrics`. Components register their metrics in
+//! The process's own metrics: a small registry of counters, gauges,
+//! histograms and summaries (with or without labels) and a writer for the
+//! text exposition format 0.0.4 served at `/metrics`, written as
+//! client_golang writes it. Components register their metrics in
 //! [`global()`] under upstream's names, so upstream dashboards work.
 
 mod process;
+mod quantile;
+mod summary;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,6 +17,10 @@ use crate::model::labels::go_quote;
 use crate::model::value::format_go_g;
 
 pub use process::register_process_metrics;
+pub use summary::{
+    Clock, ManualClock, Summary, SummaryOpts, SummarySnapshot, SystemClock, DEF_AGE_BUCKETS,
+    DEF_BUF_CAP, DEF_MAX_AGE, INTERVAL_OBJECTIVES, LATENCY_OBJECTIVES,
+};
 
 /// The registry `/metrics` serves.
 pub fn global() -> &'static Registry {
@@ -135,6 +142,7 @@ enum Kind {
     Counter,
     Gauge,
     Histogram,
+    Summary,
 }
 
 impl Kind {
@@ -143,6 +151,7 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
         }
     }
 }
@@ -150,6 +159,7 @@ impl Kind {
 enum Child {
     Value(Arc<AtomicF64>),
     Histogram(Histogram),
+    Summary(Summary),
 }
 
 /// Computes a family's samples at scrape time: `(label values, value)` pairs.
@@ -162,6 +172,8 @@ struct Family {
     kind: Kind,
     label_names: Vec<String>,
     buckets: Vec<f64>,
+    /// How the children of a summary family are built.
+    summary: Option<SummaryOpts>,
     children: Mutex<BTreeMap<Vec<String>, Child>>,
     func: Option<CollectFn>,
 }
@@ -175,7 +187,7 @@ impl Family {
             .or_insert_with(|| Child::Value(Arc::new(AtomicF64::default())))
         {
             Child::Value(v) => v.clone(),
-            Child::Histogram(_) => Arc::new(AtomicF64::default()),
+            Child::Histogram(_) | Child::Summary(_) => Arc::new(AtomicF64::default()),
         }
     }
 
@@ -187,7 +199,27 @@ impl Family {
             .or_insert_with(|| Child::Histogram(Histogram::new(&self.buckets)))
         {
             Child::Histogram(h) => h.clone(),
-            Child::Value(_) => Histogram::new(&self.buckets),
+            Child::Value(_) | Child::Summary(_) => Histogram::new(&self.buckets),
+        }
+    }
+
+    fn summary_opts(&self) -> SummaryOpts {
+        self.summary
+            .clone()
+            .unwrap_or_else(|| SummaryOpts::new(&[]))
+    }
+
+    fn child_summary(&self, values: &[&str]) -> Summary {
+        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        match children
+            .entry(key)
+            .or_insert_with(|| Child::Summary(Summary::new(&self.summary_opts())))
+        {
+            Child::Summary(s) => s.clone(),
+            // A name registered first as another type: the caller still gets
+            // a working summary, it is just not exposed (as for histograms).
+            Child::Value(_) | Child::Histogram(_) => Summary::new(&self.summary_opts()),
         }
     }
 
@@ -199,16 +231,28 @@ impl Family {
             .remove(&key);
     }
 
-    fn write(&self, out: &mut String) {
+    fn write_header(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(&self.help));
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind.as_str());
+    }
+
+    /// A family without samples is left out entirely, as client_golang's
+    /// gatherer drops empty families (a vec nobody has used yet).
+    fn write(&self, out: &mut String) {
         if let Some(f) = &self.func {
-            for (values, v) in f() {
+            let samples = f();
+            if !samples.is_empty() {
+                self.write_header(out);
+            }
+            for (values, v) in samples {
                 write_sample(out, &self.name, "", &self.label_names, &values, None, v);
             }
             return;
         }
         let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        if !children.is_empty() {
+            self.write_header(out);
+        }
         for (values, child) in children.iter() {
             match child {
                 Child::Value(v) => write_sample(
@@ -265,8 +309,45 @@ impl Family {
                         count as f64,
                     );
                 }
+                Child::Summary(s) => self.write_summary(out, values, s),
             }
         }
+    }
+
+    /// client_golang's order: one line per quantile (label `quantile` last),
+    /// then `_sum` and `_count`.
+    fn write_summary(&self, out: &mut String, values: &[String], s: &Summary) {
+        let snap = s.snapshot();
+        for (q, v) in &snap.quantiles {
+            let q = format_go_g(*q);
+            write_sample_with(
+                out,
+                &self.name,
+                "",
+                &self.label_names,
+                values,
+                Some(("quantile", &q)),
+                *v,
+            );
+        }
+        write_sample(
+            out,
+            &self.name,
+            "_sum",
+            &self.label_names,
+            values,
+            None,
+            snap.sum,
+        );
+        write_sample(
+            out,
+            &self.name,
+            "_count",
+            &self.label_names,
+            values,
+            None,
+            snap.count as f64,
+        );
     }
 }
 
@@ -279,9 +360,22 @@ fn write_sample(
     le: Option<&str>,
     v: f64,
 ) {
+    write_sample_with(out, name, suffix, names, values, le.map(|le| ("le", le)), v)
+}
+
+/// One sample line; `extra` is the `le` or `quantile` label, written last.
+fn write_sample_with(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    names: &[String],
+    values: &[String],
+    extra: Option<(&str, &str)>,
+    v: f64,
+) {
     out.push_str(name);
     out.push_str(suffix);
-    if !names.is_empty() || le.is_some() {
+    if !names.is_empty() || extra.is_some() {
         out.push('{');
         let mut first = true;
         for (n, val) in names.iter().zip(values) {
@@ -291,11 +385,11 @@ fn write_sample(
             first = false;
             let _ = write!(out, "{}={}", n, escape_label_value(val));
         }
-        if let Some(le) = le {
+        if let Some((n, val)) = extra {
             if !first {
                 out.push(',');
             }
-            let _ = write!(out, "le=\"{le}\"");
+            let _ = write!(out, "{n}=\"{val}\"");
         }
         out.push('}');
     }
@@ -343,6 +437,18 @@ impl Registry {
         labels: &[&str],
         buckets: &[f64],
     ) -> Arc<Family> {
+        self.family_with(name, help, kind, labels, buckets, None)
+    }
+
+    fn family_with(
+        &self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        labels: &[&str],
+        buckets: &[f64],
+        summary: Option<&SummaryOpts>,
+    ) -> Arc<Family> {
         let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
         families
             .entry(name.to_string())
@@ -353,6 +459,7 @@ impl Registry {
                     kind,
                     label_names: labels.iter().map(|s| s.to_string()).collect(),
                     buckets: buckets.to_vec(),
+                    summary: summary.cloned(),
                     children: Mutex::new(BTreeMap::new()),
                     func: None,
                 })
@@ -400,6 +507,39 @@ impl Registry {
         HistogramVec(self.family(name, help, Kind::Histogram, labels, buckets))
     }
 
+    /// A summary without labels, with upstream's window (10 minutes in 5
+    /// age buckets) and these `(quantile, allowed error)` objectives.
+    pub fn summary(&self, name: &str, help: &str, objectives: &[(f64, f64)]) -> Summary {
+        self.summary_with(name, help, &SummaryOpts::new(objectives))
+    }
+
+    /// A summary without labels built from `opts` (e.g. another clock).
+    pub fn summary_with(&self, name: &str, help: &str, opts: &SummaryOpts) -> Summary {
+        self.family_with(name, help, Kind::Summary, &[], &[], Some(opts))
+            .child_summary(&[])
+    }
+
+    /// Summaries keyed by label values, with upstream's window.
+    pub fn summary_vec(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        objectives: &[(f64, f64)],
+    ) -> SummaryVec {
+        self.summary_vec_with(name, help, labels, &SummaryOpts::new(objectives))
+    }
+
+    pub fn summary_vec_with(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        opts: &SummaryOpts,
+    ) -> SummaryVec {
+        SummaryVec(self.family_with(name, help, Kind::Summary, labels, &[], Some(opts)))
+    }
+
     /// A gauge family whose samples are computed at scrape time.
     pub fn gauge_func(
         &self,
@@ -439,6 +579,7 @@ impl Registry {
                 kind,
                 label_names: labels.iter().map(|s| s.to_string()).collect(),
                 buckets: Vec::new(),
+                summary: None,
                 children: Mutex::new(BTreeMap::new()),
                 func: Some(f),
             }),
@@ -507,6 +648,20 @@ impl HistogramVec {
     }
 }
 
+/// Summaries keyed by label values.
+#[derive(Clone)]
+pub struct SummaryVec(Arc<Family>);
+
+impl SummaryVec {
+    pub fn with(&self, values: &[&str]) -> Summary {
+        self.0.child_summary(values)
+    }
+    /// Drops the child with these label values.
+    pub fn remove(&self, values: &[&str]) {
+        self.0.remove_child(values);
+    }
+}
+
 /// Escapes for `go_quote` re-export convenience in tests.
 #[doc(hidden)]
 pub fn quote(s: &str) -> String {
@@ -537,6 +692,71 @@ mod tests {
         assert!(out.contains("b_total{code=\"5\\\"00\"} 1\n"));
         assert!(out.contains("c_seconds_bucket{le=\"0.1\"} 1\nc_seconds_bucket{le=\"1\"} 2\nc_seconds_bucket{le=\"+Inf\"} 3\n"));
         assert!(out.contains("c_seconds_sum 5.55\nc_seconds_count 3\n"));
+    }
+
+    #[test]
+    fn renders_summaries_as_client_golang() {
+        let r = Registry::new();
+        let s = r.summary("d_seconds", "A d.", LATENCY_OBJECTIVES);
+        for v in [1.0, 2.0, 3.0, 4.0] {
+            s.observe(v);
+        }
+        let v = r.summary_vec("e_seconds", "An e.", &["slice"], INTERVAL_OBJECTIVES);
+        v.with(&["inner_eval"]).observe(0.25);
+        let empty = r.summary_vec("f_seconds", "An f.", &["am"], LATENCY_OBJECTIVES);
+        empty.with(&["x"]);
+        let out = r.render();
+        assert!(
+            out.contains(
+                "# HELP d_seconds A d.\n# TYPE d_seconds summary\n\
+                 d_seconds{quantile=\"0.5\"} 2\nd_seconds{quantile=\"0.9\"} 4\n\
+                 d_seconds{quantile=\"0.99\"} 4\nd_seconds_sum 10\nd_seconds_count 4\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "e_seconds{slice=\"inner_eval\",quantile=\"0.01\"} 0.25\n\
+                 e_seconds{slice=\"inner_eval\",quantile=\"0.05\"} 0.25\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("e_seconds_sum{slice=\"inner_eval\"} 0.25\n"));
+        assert!(
+            out.contains(
+                "f_seconds{am=\"x\",quantile=\"0.99\"} NaN\nf_seconds_sum{am=\"x\"} 0\n\
+                 f_seconds_count{am=\"x\"} 0\n"
+            ),
+            "{out}"
+        );
+        empty.remove(&["x"]);
+        assert!(!r.render().contains("f_seconds{"));
+    }
+
+    #[test]
+    fn empty_families_are_left_out() {
+        let r = Registry::new();
+        let v = r.summary_vec(
+            "unused_seconds",
+            "Never observed.",
+            &["x"],
+            LATENCY_OBJECTIVES,
+        );
+        r.counter_vec("unused_total", "Never incremented.", &["x"]);
+        r.gauge_func("unused", "Nothing to report.", &[], Vec::new);
+        assert_eq!(r.render(), "");
+        v.with(&["a"]);
+        assert!(r
+            .render()
+            .starts_with("# HELP unused_seconds Never observed.\n"));
+    }
+
+    #[test]
+    fn same_name_same_summary() {
+        let r = Registry::new();
+        r.summary("s", "h", LATENCY_OBJECTIVES).observe(1.0);
+        r.summary("s", "h", LATENCY_OBJECTIVES).observe(2.0);
+        assert_eq!(r.summary("s", "h", LATENCY_OBJECTIVES).count(), 2);
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod scrape_http;
 mod scrape_interop;
 mod scrape_targets;
 mod scrape_textparse;
+mod telemetry_summaries;
 mod tool_cli;
 mod tool_commands;
 mod tsdb_crash;

@@ -329,7 +329,9 @@ impl<'a> Evaluator<'a> {
                 .collect();
             return Ok(Value::Vector(out));
         }
-        let mut out: Vec<MatrixSeries> = mat
+        // Not sorted here: the engine sorts matrix results itself, timed as
+        // upstream's `result_sort` slice.
+        let out: Vec<MatrixSeries> = mat
             .into_iter()
             .filter(|s| !s.floats.is_empty())
             .map(|s| MatrixSeries {
@@ -337,7 +339,6 @@ impl<'a> Evaluator<'a> {
                 samples: s.floats,
             })
             .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Value::Matrix(out))
     }
 

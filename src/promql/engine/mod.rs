@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::storage::Queryable;
-use crate::telemetry::{self, Counter, Gauge};
+use crate::telemetry::{self, Counter, Gauge, Summary};
 
 use super::ast::Expr;
 use super::value::Value;
@@ -199,6 +199,11 @@ struct EngineMetrics {
     queries: Gauge,
     /// `prometheus_engine_query_samples_total`.
     samples: Counter,
+    /// `prometheus_engine_query_duration_seconds`, one child per slice.
+    queue_time: Summary,
+    prepare_time: Summary,
+    inner_eval: Summary,
+    result_sort: Summary,
 }
 
 impl EngineMetrics {
@@ -209,7 +214,17 @@ impl EngineMetrics {
             "The max number of concurrent queries.",
         )
         .set(opts.max_concurrency as f64);
+        let durations = reg.summary_vec(
+            "prometheus_engine_query_duration_seconds",
+            "Query timings",
+            &["slice"],
+            telemetry::LATENCY_OBJECTIVES,
+        );
         EngineMetrics {
+            queue_time: durations.with(&["queue_time"]),
+            prepare_time: durations.with(&["prepare_time"]),
+            inner_eval: durations.with(&["inner_eval"]),
+            result_sort: durations.with(&["result_sort"]),
             queries: reg.gauge(
                 "prometheus_engine_queries",
                 "The current number of queries being executed or waiting.",
@@ -324,6 +339,9 @@ impl Engine {
         let deadline = queued + self.opts.timeout;
         let _slot = self.gate.enter(deadline)?;
         let began = Instant::now();
+        self.metrics
+            .queue_time
+            .observe((began - queued).as_secs_f64());
         for t in [start, end, step] {
             if t.abs() > preprocess::MAX_TIME_MS {
                 return Err(QueryError::bad_data(format!(
@@ -332,8 +350,18 @@ impl Engine {
             }
         }
         let expr = preprocess::preprocess(expr, start, end, step, &self.opts)?;
+        self.metrics.prepare_time.observe_since(began);
+        let eval_began = Instant::now();
         let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, step, deadline);
-        let value = ev.run(&expr, step == 0)?;
+        let mut value = ev.run(&expr, step == 0)?;
+        self.metrics.inner_eval.observe_since(eval_began);
+        if let Value::Matrix(m) = &mut value {
+            // As upstream, matrix results (range queries, range-vector
+            // instant queries) are sorted and timed; vectors are not.
+            let sort_began = Instant::now();
+            m.sort_by(|a, b| a.labels.cmp(&b.labels));
+            self.metrics.result_sort.observe_since(sort_began);
+        }
         self.metrics.samples.add(ev.total_samples as f64);
         let (warnings, infos) = ev.annotations.render(text);
         Ok(QueryResult {
