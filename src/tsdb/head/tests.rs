@@ -117,7 +117,7 @@ fn hash_collisions_are_told_apart_by_labels() {
     let b = lbl(&[("__name__", "b")]);
     // Force a collision by inserting b under a's hash.
     let (ida, _) = h.get_or_create(&a).unwrap();
-    let hash = a.stable_hash();
+    let hash = super::label_set_hash(&a);
     let idb = 77;
     {
         let mut hs = h.hash_stripe(hash).lock().unwrap();
