@@ -2,7 +2,11 @@
 //! pool, upstream's request headers, auth, redirects, the body size limit and
 //! gzip (ureq decodes `Content-Encoding: gzip` with flate2 underneath).
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::config::{HttpSettings, PoolConfig};
 use super::ScrapeError;
@@ -23,7 +27,7 @@ pub struct Scraper {
 
 impl Scraper {
     pub fn new(cfg: &PoolConfig) -> Scraper {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(if cfg.http.follow_redirects { 10 } else { 0 })
             .max_redirects_will_error(false)
@@ -33,8 +37,8 @@ impl Scraper {
                     .disable_verification(cfg.http.insecure_skip_verify)
                     .build(),
             )
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralResolver);
         Scraper {
             agent,
             http: cfg.http.clone(),
@@ -107,6 +111,47 @@ impl Scraper {
     }
 }
 
+/// Resolves IP-literal hosts (most scrape targets: discovery hands out
+/// addresses) without a lookup. ureq's default resolver spawns a thread per
+/// connection to bound a name lookup by the timeout, and targets that close
+/// their connection after each scrape would cost a thread per scrape.
+/// Names still go through the default resolver.
+#[derive(Debug)]
+struct LiteralResolver;
+
+impl Resolver for LiteralResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if let Some(addr) = literal_addr(uri) {
+            let mut out = self.empty();
+            out.push(addr);
+            return Ok(out);
+        }
+        DefaultResolver::default().resolve(uri, config, timeout)
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal.
+fn literal_addr(uri: &ureq::http::Uri) -> Option<SocketAddr> {
+    let authority = uri.authority()?;
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    let port = authority.port_u16().or(match uri.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    })?;
+    Some(SocketAddr::new(ip, port))
+}
+
 impl HttpSettings {
     /// The `Authorization` header value, reading credential files now so
     /// rotated secrets are picked up.
@@ -172,6 +217,24 @@ fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_hosts_resolve_without_lookup() {
+        let addr = |u: &str| literal_addr(&u.parse::<ureq::http::Uri>().unwrap());
+        assert_eq!(
+            addr("http://127.0.0.1:9100/metrics"),
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(
+            addr("http://[::1]/metrics"),
+            Some("[::1]:80".parse().unwrap())
+        );
+        assert_eq!(
+            addr("https://10.0.0.1/x"),
+            Some("10.0.0.1:443".parse().unwrap())
+        );
+        assert_eq!(addr("http://localhost:9100/metrics"), None);
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {

@@ -33,14 +33,8 @@ impl HeadAppender {
         }
     }
 
-    fn resolve_ref(&mut self, series_ref: SeriesRef, labels: &Labels) -> Result<u32, StorageError> {
-        if series_ref != 0 {
-            if let Ok(id) = u32::try_from(series_ref) {
-                if self.head.contains(id) {
-                    return Ok(id);
-                }
-            }
-        }
+    /// The series for `labels`, creating it (and noting it for the WAL) if new.
+    fn get_or_create(&mut self, labels: &Labels) -> Result<u32, StorageError> {
         let (id, created) = self.head.get_or_create(labels)?;
         if created {
             self.new_series.push(id);
@@ -102,8 +96,20 @@ impl Appender for HeadAppender {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(StorageError::OutOfBounds);
         }
-        let id = self.resolve_ref(series_ref, labels)?;
-        match self.head.appendable(id, t, v) {
+        // A known reference is checked with one stripe lock: `appendable`
+        // answers `None` for a series the head does not hold.
+        let known = u32::try_from(series_ref)
+            .ok()
+            .filter(|&id| id != 0)
+            .and_then(|id| Some((id, self.head.appendable(id, t, v)?)));
+        let (id, check) = match known {
+            Some((id, check)) => (id, Some(check)),
+            None => {
+                let id = self.get_or_create(labels)?;
+                (id, self.head.appendable(id, t, v))
+            }
+        };
+        match check {
             Some(Ok(true)) | None => self.samples.push((id, t, v)),
             Some(Ok(false)) => {}
             Some(Err(e)) => {
