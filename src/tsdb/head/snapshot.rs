@@ -448,7 +448,8 @@ pub fn load_snapshot(head: &Head, path: &Path) -> Result<SnapshotStats, TsdbErro
     // SAFETY: the map is only read. Snapshots are written under a temporary
     // name and renamed into place, never modified, and the data directory
     // is locked by this process, so the file does not change under the map.
-    let data = unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))?;
+    // Populated up front: one call instead of a page fault per 4 KiB.
+    let data = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io(path))?;
     let Some(body_len) = data.len().checked_sub(4) else {
         return Err(corrupt(path, "snapshot is shorter than its checksum"));
     };
@@ -484,8 +485,12 @@ fn decode_into(head: &Head, body: &[u8], path: &Path) -> Result<SnapshotStats, T
         symbols.push((id, Arc::from(s)));
     }
     let mut stats = SnapshotStats::default();
-    let mut series = Vec::new();
-    let mut labels = Vec::new();
+    // Sized from the file so the arrays rarely grow (copy, fault in new
+    // pages) while decoding: a series of a few labels and samples takes
+    // about 100 bytes of it; an overestimate reserves address space that is
+    // never touched.
+    let mut series = Vec::with_capacity(body.len() / 64);
+    let mut labels = Vec::with_capacity(body.len() / 12);
     loop {
         match c.byte() {
             Some(0) => break,
