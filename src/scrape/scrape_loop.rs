@@ -857,6 +857,56 @@ fn millis(t: SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(mark: u32) -> CacheEntry {
+        CacheEntry {
+            series_ref: u64::from(mark),
+            dropped: false,
+            track_staleness: true,
+            mark,
+            seen_ok: mark,
+        }
+    }
+
+    #[test]
+    fn series_cache_reuses_indexes_of_evicted_entries() {
+        let mut c = SeriesCache::default();
+        c.attempt = 1;
+        assert!(c.insert(b"old", entry(1)).is_some());
+        c.attempt = 20;
+        assert!(c.insert(b"new", entry(20)).is_some());
+        c.evict();
+        assert!(c.index.get(&b"old"[..]).is_none(), "unseen for 19 attempts");
+        assert_eq!(c.free, vec![0]);
+        assert!(c.insert(b"newer", entry(20)).is_some());
+        assert_eq!(
+            c.index.get(&b"newer"[..]),
+            Some(&0),
+            "the freed index is reused"
+        );
+        assert_eq!(c.entries.len(), 2);
+        let got = |k: &[u8]| {
+            let i = *c.index.get(k).unwrap();
+            c.entries[i as usize].as_ref().unwrap().series_ref
+        };
+        assert_eq!((got(b"new"), got(b"newer")), (20, 20));
+    }
+
+    #[test]
+    fn raw_hash_depends_on_every_byte_and_the_seed() {
+        use std::hash::BuildHasher;
+        let b = RawHashBuilder::default();
+        let key: &[u8] = b"metric_name{label=\"value\",other=\"x\"}";
+        assert_eq!(b.hash_one(key), b.hash_one(key));
+        for i in 0..key.len() {
+            let mut k = key.to_vec();
+            k[i] ^= 1;
+            assert_ne!(b.hash_one(key), b.hash_one(&k[..]), "byte {i}");
+        }
+        assert_ne!(b.hash_one(&b"a"[..]), b.hash_one(&b"a\0"[..]));
+        let other = RawHashBuilder { seed: b.seed ^ 1 };
+        assert_ne!(b.hash_one(key), other.hash_one(key));
+    }
     use crate::model::{is_stale_nan, MatchType, Matcher};
     use crate::storage::memory::MemStorage;
     use crate::storage::Queryable;
