@@ -870,13 +870,15 @@ mod tests {
 
     #[test]
     fn series_cache_reuses_indexes_of_evicted_entries() {
-        let mut c = SeriesCache::default();
-        c.attempt = 1;
+        let mut c = SeriesCache {
+            attempt: 1,
+            ..SeriesCache::default()
+        };
         assert!(c.insert(b"old", entry(1)).is_some());
         c.attempt = 20;
         assert!(c.insert(b"new", entry(20)).is_some());
         c.evict();
-        assert!(c.index.get(&b"old"[..]).is_none(), "unseen for 19 attempts");
+        assert!(!c.index.contains_key(&b"old"[..]), "unseen for 19 attempts");
         assert_eq!(c.free, vec![0]);
         assert!(c.insert(b"newer", entry(20)).is_some());
         assert_eq!(
