@@ -16,10 +16,11 @@ pub struct HeadAppender {
     head: Arc<Head>,
     min_valid_time: i64,
     samples: Vec<(u32, i64, f64)>,
-    /// Series this appender created; their records go to the WAL before the
-    /// samples that use them. Only ids: labels are read back from the head
-    /// at commit rather than held twice.
-    new_series: Vec<u32>,
+    /// The WAL series record of the series this appender created, encoded
+    /// from the labels the caller gave when each was created (no copy of
+    /// them is kept, and none is rebuilt from the head's symbols at
+    /// commit); it goes to the WAL before the samples that use them.
+    series_rec: Vec<u8>,
 }
 
 impl HeadAppender {
@@ -29,7 +30,7 @@ impl HeadAppender {
             head,
             min_valid_time,
             samples: Vec::new(),
-            new_series: Vec::new(),
+            series_rec: Vec::new(),
         }
     }
 
@@ -37,7 +38,7 @@ impl HeadAppender {
     fn get_or_create(&mut self, labels: &Labels) -> Result<u32, StorageError> {
         let (id, created) = self.head.get_or_create(labels)?;
         if created {
-            self.new_series.push(id);
+            record::push_series_entry(&mut self.series_rec, u64::from(id), labels);
         }
         Ok(id)
     }
@@ -47,15 +48,6 @@ impl HeadAppender {
         let Some(wal) = self.head.wal() else {
             return Ok(());
         };
-        let mut series_rec = Vec::new();
-        if !self.new_series.is_empty() {
-            let series: Vec<(u64, Labels)> = self
-                .new_series
-                .iter()
-                .filter_map(|&id| Some((u64::from(id), self.head.series_labels(id)?)))
-                .collect();
-            record::encode_series(series.iter().map(|(id, l)| (*id, l)), &mut series_rec);
-        }
         let mut samples_rec = Vec::new();
         if with_samples && !self.samples.is_empty() {
             let refs: Vec<RefSample> = self
@@ -69,7 +61,7 @@ impl HeadAppender {
                 .collect();
             record::encode_samples(&refs, &mut samples_rec);
         }
-        let recs: Vec<&[u8]> = [series_rec.as_slice(), samples_rec.as_slice()]
+        let recs: Vec<&[u8]> = [self.series_rec.as_slice(), samples_rec.as_slice()]
             .into_iter()
             .filter(|r| !r.is_empty())
             .collect();
@@ -134,7 +126,7 @@ impl Appender for HeadAppender {
             self.samples.clear();
             return logged;
         }
-        self.new_series.clear();
+        self.series_rec.clear();
         let mut samples = std::mem::take(&mut self.samples);
         self.head.apply_samples(&mut samples);
         Ok(())
@@ -145,7 +137,7 @@ impl Appender for HeadAppender {
         // must reach the WAL even though the samples are dropped.
         let logged = self.log(false);
         if logged.is_ok() {
-            self.new_series.clear();
+            self.series_rec.clear();
         }
         logged
     }
@@ -156,7 +148,7 @@ impl Drop for HeadAppender {
     /// it created: another appender may find them by labels and log samples
     /// for them, which replay could not place without the series record.
     fn drop(&mut self) {
-        if !self.new_series.is_empty() {
+        if !self.series_rec.is_empty() {
             if let Err(e) = self.log(false) {
                 log::warn!("logging series of a dropped appender: {e}");
             }
