@@ -76,10 +76,85 @@ struct CacheEntry {
     seen_ok: u32,
 }
 
+/// Hashes raw series bytes for the cache. Every sample of every scrape is
+/// looked up by its ~100 raw bytes, and std's SipHash was the largest single
+/// cost of a steady-state scrape; this folds 16 bytes per 64×64→128-bit
+/// multiply (as wyhash/foldhash do). The seed is random per cache, so a
+/// target cannot choose series names that collide in every server.
+#[derive(Clone, Copy)]
+struct RawHashBuilder {
+    seed: u64,
+}
+
+impl Default for RawHashBuilder {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
+        RawHashBuilder { seed }
+    }
+}
+
+impl std::hash::BuildHasher for RawHashBuilder {
+    type Hasher = RawHasher;
+    fn build_hasher(&self) -> RawHasher {
+        RawHasher {
+            seed: self.seed,
+            h: self.seed,
+        }
+    }
+}
+
+struct RawHasher {
+    seed: u64,
+    h: u64,
+}
+
+const MIX: [u64; 2] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344];
+
+fn folded_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    let n = b.len().min(8);
+    a[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(a)
+}
+
+impl std::hash::Hasher for RawHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.h;
+        let mut chunks = bytes.chunks_exact(16);
+        for c in &mut chunks {
+            let (a, b) = c.split_at(8);
+            h = folded_mul(le_u64(a) ^ self.seed ^ MIX[0], le_u64(b) ^ h ^ MIX[1]);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let (a, b) = rest.split_at(rest.len().min(8));
+            h = folded_mul(le_u64(a) ^ self.seed ^ MIX[0], le_u64(b) ^ h ^ MIX[1]);
+        }
+        // The length keeps "a" and "a\0" apart (the tail is zero-padded).
+        self.h = folded_mul(h ^ bytes.len() as u64, MIX[1] ^ self.seed);
+    }
+
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
+
 /// Raw series bytes → series, plus what staleness needs.
 #[derive(Default)]
 struct SeriesCache {
-    entries: HashMap<Box<[u8]>, CacheEntry>,
+    /// Raw series bytes → index in `entries`. An index rather than the
+    /// entry itself, so the parser's `next_known` lookup can hand the entry
+    /// over and a steady-state sample costs one hash lookup, not two.
+    index: HashMap<Box<[u8]>, u32, RawHashBuilder>,
+    /// `None` for an evicted entry, whose index waits in `free`.
+    entries: Vec<Option<CacheEntry>>,
+    free: Vec<u32>,
     /// Counts scrapes; wraps (skipping 0, the mark of an unseen entry)
     /// after 2^32 of them.
     attempt: u32,
@@ -112,7 +187,10 @@ impl SeriesCache {
     ) {
         let a = self.attempt;
         let last_ok = self.last_ok;
-        for (raw, e) in self.entries.iter_mut() {
+        for (raw, &i) in &self.index {
+            let Some(Some(e)) = self.entries.get_mut(i as usize) else {
+                continue;
+            };
             if e.mark == a {
                 e.seen_ok = a;
             } else if e.track_staleness && !e.dropped && last_ok == Some(e.seen_ok) {
@@ -134,7 +212,10 @@ impl SeriesCache {
         t: i64,
         labels: &dyn Fn(&[u8]) -> Option<Labels>,
     ) {
-        for (raw, e) in &self.entries {
+        for (raw, &i) in &self.index {
+            let Some(Some(e)) = self.entries.get(i as usize) else {
+                continue;
+            };
             if self.is_current(e) {
                 let _ = append_by_ref(app, e.series_ref, t, stale_nan(), || labels(raw));
             }
@@ -145,10 +226,37 @@ impl SeriesCache {
     fn evict(&mut self) {
         let a = self.attempt;
         // Wrapping distances keep this right across a counter wrap.
-        self.entries.retain(|_, e| {
-            a.wrapping_sub(e.mark) < CACHE_KEEP_ATTEMPTS
-                || a.wrapping_sub(e.seen_ok) < CACHE_KEEP_ATTEMPTS
+        let (entries, free) = (&mut self.entries, &mut self.free);
+        self.index.retain(|_, &mut i| {
+            let Some(slot) = entries.get_mut(i as usize) else {
+                return false;
+            };
+            let keep = slot.as_ref().is_some_and(|e| {
+                a.wrapping_sub(e.mark) < CACHE_KEEP_ATTEMPTS
+                    || a.wrapping_sub(e.seen_ok) < CACHE_KEEP_ATTEMPTS
+            });
+            if !keep {
+                *slot = None;
+                free.push(i);
+            }
+            keep
         });
+    }
+
+    /// Adds `raw`, which is not cached yet; returns its entry.
+    fn insert(&mut self, raw: &[u8], e: CacheEntry) -> Option<&mut CacheEntry> {
+        let i = match self.free.pop() {
+            Some(i) => {
+                *self.entries.get_mut(i as usize)? = Some(e);
+                i
+            }
+            None => {
+                self.entries.push(Some(e));
+                u32::try_from(self.entries.len() - 1).ok()?
+            }
+        };
+        self.index.insert(raw.into(), i);
+        self.entries.get_mut(i as usize)?.as_mut()
     }
 }
 
@@ -411,8 +519,19 @@ impl ScrapeLoop {
         .map_err(|e| (stats, ScrapeError::ContentType(e)))?;
         let cache = &mut st.cache;
         let attempt = cache.next_attempt();
+        // The cache index `next_known` found for the current line.
+        let found = std::cell::Cell::new(None::<u32>);
         loop {
-            let entry = match p.next() {
+            found.set(None);
+            // Series already in the cache were lexed when they entered it.
+            let known = |raw: &[u8]| match cache.index.get(raw) {
+                Some(&i) => {
+                    found.set(Some(i));
+                    true
+                }
+                None => false,
+            };
+            let entry = match p.next_known(&known) {
                 Ok(Some(e)) => e,
                 Ok(None) => break,
                 Err(e) => return Err((stats, ScrapeError::Parse(e))),
@@ -448,8 +567,10 @@ impl ScrapeLoop {
             let explicit = ts.filter(|_| self.cfg.honor_timestamps);
             let t = explicit.unwrap_or(scrape_t);
             let track = explicit.is_none() || self.cfg.track_timestamps_staleness;
-            // Hot path: one lookup by the raw bytes.
-            if let Some(e) = cache.entries.get_mut(raw) {
+            // Hot path: one lookup by the raw bytes (done by `known` above
+            // for the text format).
+            let i = found.get().or_else(|| cache.index.get(raw).copied());
+            if let Some(Some(e)) = i.and_then(|i| cache.entries.get_mut(i as usize)) {
                 let sample = Sample { t, v, track };
                 let labels = || self.mutate_sample_labels(&p.labels());
                 self.append_cached(e, app, attempt, sample, labels, &mut stats)?;
@@ -461,13 +582,19 @@ impl ScrapeLoop {
                 self.check_labels(labels).map_err(|e| (stats, e))?;
                 stats.series_added += 1;
             }
-            let e = cache.entries.entry(raw.into()).or_insert(CacheEntry {
-                series_ref: 0,
-                dropped: labels.is_none(),
-                track_staleness: track,
-                mark: 0,
-                seen_ok: 0,
-            });
+            let Some(e) = cache.insert(
+                raw,
+                CacheEntry {
+                    series_ref: 0,
+                    dropped: labels.is_none(),
+                    track_staleness: track,
+                    mark: 0,
+                    seen_ok: 0,
+                },
+            ) else {
+                let full = "the target's series cache is full (2^32 series)".to_string();
+                return Err((stats, ScrapeError::Storage(full)));
+            };
             let sample = Sample { t, v, track };
             self.append_cached(e, app, attempt, sample, || labels, &mut stats)?;
         }
@@ -731,6 +858,58 @@ fn millis(t: SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(mark: u32) -> CacheEntry {
+        CacheEntry {
+            series_ref: u64::from(mark),
+            dropped: false,
+            track_staleness: true,
+            mark,
+            seen_ok: mark,
+        }
+    }
+
+    #[test]
+    fn series_cache_reuses_indexes_of_evicted_entries() {
+        let mut c = SeriesCache {
+            attempt: 1,
+            ..SeriesCache::default()
+        };
+        assert!(c.insert(b"old", entry(1)).is_some());
+        c.attempt = 20;
+        assert!(c.insert(b"new", entry(20)).is_some());
+        c.evict();
+        assert!(!c.index.contains_key(&b"old"[..]), "unseen for 19 attempts");
+        assert_eq!(c.free, vec![0]);
+        assert!(c.insert(b"newer", entry(20)).is_some());
+        assert_eq!(
+            c.index.get(&b"newer"[..]),
+            Some(&0),
+            "the freed index is reused"
+        );
+        assert_eq!(c.entries.len(), 2);
+        let got = |k: &[u8]| {
+            let i = *c.index.get(k).unwrap();
+            c.entries[i as usize].as_ref().unwrap().series_ref
+        };
+        assert_eq!((got(b"new"), got(b"newer")), (20, 20));
+    }
+
+    #[test]
+    fn raw_hash_depends_on_every_byte_and_the_seed() {
+        use std::hash::BuildHasher;
+        let b = RawHashBuilder::default();
+        let key: &[u8] = b"metric_name{label=\"value\",other=\"x\"}";
+        assert_eq!(b.hash_one(key), b.hash_one(key));
+        for i in 0..key.len() {
+            let mut k = key.to_vec();
+            k[i] ^= 1;
+            assert_ne!(b.hash_one(key), b.hash_one(&k[..]), "byte {i}");
+        }
+        assert_ne!(b.hash_one(&b"a"[..]), b.hash_one(&b"a\0"[..]));
+        let other = RawHashBuilder { seed: b.seed ^ 1 };
+        assert_ne!(b.hash_one(key), other.hash_one(key));
+    }
     use crate::model::{is_stale_nan, MatchType, Matcher};
     use crate::storage::memory::MemStorage;
     use crate::storage::Queryable;

@@ -2,7 +2,13 @@
 //! pool, upstream's request headers, auth, redirects, the body size limit and
 //! gzip (ureq decodes `Content-Encoding: gzip` with flate2 underneath).
 
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::config::{HttpSettings, PoolConfig};
 use super::ScrapeError;
@@ -19,27 +25,35 @@ pub struct Scraper {
     http: HttpSettings,
     body_size_limit: u64,
     accept: String,
+    /// Size of the last body read: the next body's buffer starts there, so
+    /// a steady target's body is read without growing (reallocating and
+    /// copying) the buffer a dozen times.
+    body_hint: AtomicUsize,
 }
 
 impl Scraper {
     pub fn new(cfg: &PoolConfig) -> Scraper {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(if cfg.http.follow_redirects { 10 } else { 0 })
             .max_redirects_will_error(false)
             .user_agent(super::USER_AGENT)
+            // A scrape request is a few hundred bytes of headers; ureq's
+            // 128 KiB default output buffer was zeroed for every connection.
+            .output_buffer_size(32 * 1024)
             .tls_config(
                 ureq::tls::TlsConfig::builder()
                     .disable_verification(cfg.http.insecure_skip_verify)
                     .build(),
             )
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralResolver);
         Scraper {
             agent,
             http: cfg.http.clone(),
             body_size_limit: cfg.body_size_limit,
             accept: cfg.accept_header(),
+            body_hint: AtomicUsize::new(0),
         }
     }
 
@@ -93,18 +107,63 @@ impl Scraper {
         } else {
             self.body_size_limit
         };
-        let body = resp
-            .body_mut()
+        let hint = self.body_hint.load(Ordering::Relaxed);
+        let mut body =
+            Vec::with_capacity((hint + hint / 8).min(usize::try_from(limit).unwrap_or(usize::MAX)));
+        resp.body_mut()
             .with_config()
             .limit(limit)
-            .read_to_vec()
-            .map_err(|e| match e {
+            .reader()
+            .read_to_end(&mut body)
+            .map_err(|e| match ureq::Error::from(e) {
                 ureq::Error::BodyExceedsLimit(_) => ScrapeError::BodySizeLimit(limit),
                 ureq::Error::Timeout(_) => ScrapeError::Timeout(timeout),
                 e => ScrapeError::Http(e.to_string()),
             })?;
+        self.body_hint.store(body.len(), Ordering::Relaxed);
         Ok(ScrapeResponse { content_type, body })
     }
+}
+
+/// Resolves IP-literal hosts (most scrape targets: discovery hands out
+/// addresses) without a lookup. ureq's default resolver spawns a thread per
+/// connection to bound a name lookup by the timeout, and targets that close
+/// their connection after each scrape would cost a thread per scrape.
+/// Names still go through the default resolver.
+#[derive(Debug)]
+struct LiteralResolver;
+
+impl Resolver for LiteralResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if let Some(addr) = literal_addr(uri) {
+            let mut out = self.empty();
+            out.push(addr);
+            return Ok(out);
+        }
+        DefaultResolver::default().resolve(uri, config, timeout)
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal.
+fn literal_addr(uri: &ureq::http::Uri) -> Option<SocketAddr> {
+    let authority = uri.authority()?;
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    let port = authority.port_u16().or(match uri.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    })?;
+    Some(SocketAddr::new(ip, port))
 }
 
 impl HttpSettings {
@@ -172,6 +231,24 @@ fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_hosts_resolve_without_lookup() {
+        let addr = |u: &str| literal_addr(&u.parse::<ureq::http::Uri>().unwrap());
+        assert_eq!(
+            addr("http://127.0.0.1:9100/metrics"),
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(
+            addr("http://[::1]/metrics"),
+            Some("[::1]:80".parse().unwrap())
+        );
+        assert_eq!(
+            addr("https://10.0.0.1/x"),
+            Some("10.0.0.1:443".parse().unwrap())
+        );
+        assert_eq!(addr("http://localhost:9100/metrics"), None);
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {

@@ -5,7 +5,7 @@
 //! that is not `HELP`/`TYPE` is a comment. Timestamps are integer milliseconds.
 
 use super::lex::{self, Cursor, SeriesPos};
-use super::{Entry, Exemplar, Lines, MetricType, ParseError, Parser};
+use super::{Entry, Exemplar, KnownSeries, Lines, MetricType, ParseError, Parser};
 use crate::model::Labels;
 
 /// Pull parser over one text-format body.
@@ -13,6 +13,9 @@ pub struct PromParser<'a> {
     body: &'a [u8],
     lines: Lines<'a>,
     series: SeriesPos,
+    /// `series` holds the current line's labels; false when `next_known`
+    /// skipped lexing them (then `labels` lexes the raw bytes).
+    series_lexed: bool,
     series_end: (usize, usize),
     value: f64,
     timestamp: Option<i64>,
@@ -28,6 +31,7 @@ impl<'a> PromParser<'a> {
             body,
             lines: Lines::new(body),
             series: SeriesPos::default(),
+            series_lexed: false,
             series_end: (0, 0),
             value: 0.0,
             timestamp: None,
@@ -102,9 +106,27 @@ impl<'a> PromParser<'a> {
         Ok(entry)
     }
 
-    fn parse_series(&mut self, start: usize, end: usize) -> Result<Entry, String> {
+    fn parse_series(
+        &mut self,
+        start: usize,
+        end: usize,
+        known: Option<&KnownSeries<'_>>,
+    ) -> Result<Entry, String> {
         let mut c = Cursor::new(self.body, start, end);
-        c.series(&mut self.series, true)?;
+        let known_end = known.and_then(|known| {
+            let e = lex::series_end(self.body, start, end)?;
+            known(self.body.get(start..e)?).then_some(e)
+        });
+        match known_end {
+            Some(e) => {
+                c.pos = e;
+                self.series_lexed = false;
+            }
+            None => {
+                c.series(&mut self.series, true)?;
+                self.series_lexed = true;
+            }
+        }
         self.series_end = (start, c.pos);
         c.skip_ws();
         if c.at_end() {
@@ -158,8 +180,8 @@ fn help_unescape(raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-impl Parser for PromParser<'_> {
-    fn next(&mut self) -> Result<Option<Entry>, ParseError> {
+impl PromParser<'_> {
+    fn advance(&mut self, known: Option<&KnownSeries<'_>>) -> Result<Option<Entry>, ParseError> {
         loop {
             let Some((start, end)) = self.lines.next_line() else {
                 return Ok(None);
@@ -173,10 +195,20 @@ impl Parser for PromParser<'_> {
             let res = if c.peek() == Some(b'#') {
                 self.parse_comment(line_start, end)
             } else {
-                self.parse_series(line_start, end)
+                self.parse_series(line_start, end, known)
             };
             return res.map(Some).map_err(|m| self.err(m));
         }
+    }
+}
+
+impl Parser for PromParser<'_> {
+    fn next(&mut self) -> Result<Option<Entry>, ParseError> {
+        self.advance(None)
+    }
+
+    fn next_known(&mut self, known: &dyn Fn(&[u8]) -> bool) -> Result<Option<Entry>, ParseError> {
+        self.advance(Some(known))
     }
 
     fn series(&self) -> (&[u8], Option<i64>, f64) {
@@ -188,7 +220,16 @@ impl Parser for PromParser<'_> {
     }
 
     fn labels(&self) -> Labels {
-        self.series.to_labels(self.body)
+        if self.series_lexed {
+            return self.series.to_labels(self.body);
+        }
+        let (start, end) = self.series_end;
+        let mut pos = SeriesPos::default();
+        // The bytes passed this parser before (see `next_known`).
+        match Cursor::new(self.body, start, end).series(&mut pos, true) {
+            Ok(()) => pos.to_labels(self.body),
+            Err(_) => Labels::empty(),
+        }
     }
 
     fn exemplar(&self) -> Option<Exemplar> {

@@ -525,6 +525,11 @@ fn head_chunk_snapshot_round_trips_every_sample() {
     assert_eq!(db.head().num_chunks(), 20 * 3);
     // Restored open chunks keep appending where they stopped.
     append(&db, 20, 250..400);
+    assert_eq!(
+        db.head().num_series(),
+        20,
+        "appends by labels find restored series"
+    );
     let after = read_all(&db);
     assert_eq!(after[0].1.len(), 400);
     db.close().unwrap();

@@ -16,10 +16,11 @@ pub struct HeadAppender {
     head: Arc<Head>,
     min_valid_time: i64,
     samples: Vec<(u32, i64, f64)>,
-    /// Series this appender created; their records go to the WAL before the
-    /// samples that use them. Only ids: labels are read back from the head
-    /// at commit rather than held twice.
-    new_series: Vec<u32>,
+    /// The WAL series record of the series this appender created, encoded
+    /// from the labels the caller gave when each was created (no copy of
+    /// them is kept, and none is rebuilt from the head's symbols at
+    /// commit); it goes to the WAL before the samples that use them.
+    series_rec: Vec<u8>,
 }
 
 impl HeadAppender {
@@ -29,21 +30,15 @@ impl HeadAppender {
             head,
             min_valid_time,
             samples: Vec::new(),
-            new_series: Vec::new(),
+            series_rec: Vec::new(),
         }
     }
 
-    fn resolve_ref(&mut self, series_ref: SeriesRef, labels: &Labels) -> Result<u32, StorageError> {
-        if series_ref != 0 {
-            if let Ok(id) = u32::try_from(series_ref) {
-                if self.head.contains(id) {
-                    return Ok(id);
-                }
-            }
-        }
+    /// The series for `labels`, creating it (and noting it for the WAL) if new.
+    fn get_or_create(&mut self, labels: &Labels) -> Result<u32, StorageError> {
         let (id, created) = self.head.get_or_create(labels)?;
         if created {
-            self.new_series.push(id);
+            record::push_series_entry(&mut self.series_rec, u64::from(id), labels);
         }
         Ok(id)
     }
@@ -53,15 +48,6 @@ impl HeadAppender {
         let Some(wal) = self.head.wal() else {
             return Ok(());
         };
-        let mut series_rec = Vec::new();
-        if !self.new_series.is_empty() {
-            let series: Vec<(u64, Labels)> = self
-                .new_series
-                .iter()
-                .filter_map(|&id| Some((u64::from(id), self.head.series_labels(id)?)))
-                .collect();
-            record::encode_series(series.iter().map(|(id, l)| (*id, l)), &mut series_rec);
-        }
         let mut samples_rec = Vec::new();
         if with_samples && !self.samples.is_empty() {
             let refs: Vec<RefSample> = self
@@ -75,7 +61,7 @@ impl HeadAppender {
                 .collect();
             record::encode_samples(&refs, &mut samples_rec);
         }
-        let recs: Vec<&[u8]> = [series_rec.as_slice(), samples_rec.as_slice()]
+        let recs: Vec<&[u8]> = [self.series_rec.as_slice(), samples_rec.as_slice()]
             .into_iter()
             .filter(|r| !r.is_empty())
             .collect();
@@ -102,8 +88,20 @@ impl Appender for HeadAppender {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(StorageError::OutOfBounds);
         }
-        let id = self.resolve_ref(series_ref, labels)?;
-        match self.head.appendable(id, t, v) {
+        // A known reference is checked with one stripe lock: `appendable`
+        // answers `None` for a series the head does not hold.
+        let known = u32::try_from(series_ref)
+            .ok()
+            .filter(|&id| id != 0)
+            .and_then(|id| Some((id, self.head.appendable(id, t, v)?)));
+        let (id, check) = match known {
+            Some((id, check)) => (id, Some(check)),
+            None => {
+                let id = self.get_or_create(labels)?;
+                (id, self.head.appendable(id, t, v))
+            }
+        };
+        match check {
             Some(Ok(true)) | None => self.samples.push((id, t, v)),
             Some(Ok(false)) => {}
             Some(Err(e)) => {
@@ -128,7 +126,7 @@ impl Appender for HeadAppender {
             self.samples.clear();
             return logged;
         }
-        self.new_series.clear();
+        self.series_rec.clear();
         let mut samples = std::mem::take(&mut self.samples);
         self.head.apply_samples(&mut samples);
         Ok(())
@@ -139,7 +137,7 @@ impl Appender for HeadAppender {
         // must reach the WAL even though the samples are dropped.
         let logged = self.log(false);
         if logged.is_ok() {
-            self.new_series.clear();
+            self.series_rec.clear();
         }
         logged
     }
@@ -150,7 +148,7 @@ impl Drop for HeadAppender {
     /// it created: another appender may find them by labels and log samples
     /// for them, which replay could not place without the series record.
     fn drop(&mut self) {
-        if !self.new_series.is_empty() {
+        if !self.series_rec.is_empty() {
             if let Err(e) = self.log(false) {
                 log::warn!("logging series of a dropped appender: {e}");
             }

@@ -91,7 +91,9 @@ pub struct HeadCounters {
 
 #[derive(Default)]
 struct HashStripe {
-    ids: HashMap<u64, u32>,
+    /// Keyed by the label hash itself, so hashing it again with SipHash
+    /// would only cost time.
+    ids: HashMap<u64, u32, FxBuild>,
     /// Further series whose labels hash like the one in `ids`.
     collisions: HashMap<u64, Vec<u32>>,
 }
@@ -168,11 +170,58 @@ impl std::hash::Hasher for FxHasher {
 
 type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 
+/// The head's label-set hash, the key of its label-hash map (in memory
+/// only, never persisted). Each name and value is hashed on its own and the
+/// pair combined into a running state, so a snapshot load hashes each
+/// distinct symbol once and then combines a few words per series (byte-wise
+/// FNV over every series' strings was a fifth of a restart).
+pub(crate) fn label_set_hash(labels: &Labels) -> u64 {
+    labels.iter().fold(HASH_SEED, |h, l| {
+        combine_label(h, str_hash(l.name.as_bytes()), str_hash(l.value.as_bytes()))
+    })
+}
+
+const HASH_SEED: u64 = 0x243f_6a88_85a3_08d3;
+const HASH_MIX: [u64; 2] = [0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0];
+
+fn folded_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// One label (the hashes of its name and value) into the running state.
+fn combine_label(h: u64, name: u64, value: u64) -> u64 {
+    folded_mul(h ^ name ^ HASH_MIX[0], value ^ HASH_MIX[1])
+}
+
+/// A string's hash: 16 bytes per multiply, the length mixed in last.
+fn str_hash(b: &[u8]) -> u64 {
+    fn word(b: &[u8]) -> u64 {
+        let mut a = [0u8; 8];
+        let n = b.len().min(8);
+        a[..n].copy_from_slice(&b[..n]);
+        u64::from_le_bytes(a)
+    }
+    let mut h = HASH_SEED;
+    let mut chunks = b.chunks_exact(16);
+    for c in &mut chunks {
+        let (x, y) = c.split_at(8);
+        h = folded_mul(word(x) ^ HASH_MIX[0], word(y) ^ h);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let (x, y) = rest.split_at(rest.len().min(8));
+        h = folded_mul(word(x) ^ HASH_MIX[0], word(y) ^ h);
+    }
+    folded_mul(h ^ b.len() as u64, HASH_MIX[1])
+}
+
 /// One series of a head chunk snapshot, for [`Head::restore_snapshot`].
 pub(crate) struct RestoredSeries {
     pub id: u32,
-    /// Snapshot symbol ids, name and value alternating, sorted by name.
-    pub labels: Vec<u32>,
+    /// Where its labels are in the snapshot's label array: symbol ids, name
+    /// and value alternating, sorted by name.
+    pub labels: std::ops::Range<usize>,
     pub closed: Vec<series::ClosedChunk>,
     pub open: crate::tsdb::chunkenc::XorAppender,
     pub open_min_t: i64,
@@ -362,7 +411,7 @@ impl Head {
 
     /// Finds the series with exactly `labels`.
     pub fn get_by_labels(&self, labels: &Labels) -> Option<u32> {
-        let hash = labels.stable_hash();
+        let hash = label_set_hash(labels);
         let hs = self
             .hash_stripe(hash)
             .lock()
@@ -390,7 +439,7 @@ impl Head {
         if labels.is_empty() {
             return Err(StorageError::InvalidLabels("empty labelset".into()));
         }
-        let hash = labels.stable_hash();
+        let hash = label_set_hash(labels);
         let mut hs = self
             .hash_stripe(hash)
             .lock()
@@ -426,7 +475,7 @@ impl Head {
         if id == 0 {
             return Err(StorageError::Internal("series id 0 is reserved".into()));
         }
-        let hash = labels.stable_hash();
+        let hash = label_set_hash(labels);
         let mut hs = self
             .hash_stripe(hash)
             .lock()
@@ -523,6 +572,7 @@ impl Head {
     pub(crate) fn restore_snapshot(
         &self,
         symbols: &[(u32, Arc<str>)],
+        labels: &mut [u32],
         series: Vec<RestoredSeries>,
     ) -> Result<(), StorageError> {
         if self.num_series() != 0 {
@@ -543,96 +593,131 @@ impl Head {
                 symbols.len()
             )));
         }
-        let mut map: Vec<Option<(u32, Arc<str>)>> = vec![None; max + 1];
+        // Snapshot symbol id → (head symbol id, hash of the string).
+        let mut map: Vec<Option<(u32, u64)>> = vec![None; max + 1];
         {
             let mut st = write(&self.symbols);
             st.reserve(symbols.len());
             for (sid, s) in symbols {
                 let hid = st.intern(s);
                 if let Some(slot) = map.get_mut(*sid as usize) {
-                    *slot = Some((hid, st.resolve(hid).clone()));
+                    *slot = Some((hid, str_hash(s.as_bytes())));
                 }
             }
         }
-        // Pass 1: head symbol ids and label hash of every series.
+        // Pass 1: labels to head symbol ids in place, and each series' label
+        // hash. No allocation per series: the labels stay in one array.
         let mut uses = vec![0u32; map.len()];
-        let mut labels: Vec<Box<[u32]>> = Vec::with_capacity(series.len());
         let mut hashes: Vec<u64> = Vec::with_capacity(series.len());
-        let mut all = Vec::with_capacity(series.len());
-        let mut last_id = 0u32;
         for s in &series {
-            if s.id == 0 || s.id <= last_id && !all.is_empty() {
-                return Err(StorageError::Internal(format!(
-                    "snapshot series ids are not ascending at {}",
-                    s.id
-                )));
-            }
-            last_id = s.id;
-            let mut ids = Vec::with_capacity(s.labels.len());
-            let mut h = crate::model::labels::Fnv64::new();
-            for &sym in &s.labels {
-                let Some(Some((hid, string))) = map.get(sym as usize) else {
-                    return Err(StorageError::Internal(format!(
-                        "snapshot series {} refers to unknown symbol {sym}",
-                        s.id
-                    )));
-                };
-                ids.push(*hid);
-                if let Some(u) = uses.get_mut(sym as usize) {
-                    *u += 1;
-                }
-                h.write(string.as_bytes());
-                h.write(&[0xff]);
-            }
-            if ids.is_empty() || ids.len() % 2 != 0 {
-                return Err(StorageError::InvalidLabels(format!(
+            let malformed = || {
+                StorageError::InvalidLabels(format!(
                     "snapshot series {} has malformed labels",
                     s.id
+                ))
+            };
+            let ids = labels.get_mut(s.labels.clone()).ok_or_else(malformed)?;
+            if ids.is_empty() || ids.len() % 2 != 0 {
+                return Err(malformed());
+            }
+            let mut h = HASH_SEED;
+            for pair in ids.chunks_exact_mut(2) {
+                let mut sh = [0u64; 2];
+                for (sym, sh) in pair.iter_mut().zip(&mut sh) {
+                    let Some(Some((hid, hash))) = map.get(*sym as usize) else {
+                        return Err(StorageError::Internal(format!(
+                            "snapshot series {} refers to unknown symbol {sym}",
+                            s.id
+                        )));
+                    };
+                    if let Some(u) = uses.get_mut(*sym as usize) {
+                        *u += 1;
+                    }
+                    *sym = *hid;
+                    *sh = *hash;
+                }
+                h = combine_label(h, sh[0], sh[1]);
+            }
+            hashes.push(h);
+        }
+        let labels: &[u32] = labels;
+        // The file is in stripe order; postings want ids ascending. Sorting
+        // (id, index) pairs is cheaper than moving whole series.
+        let mut order: Vec<(u32, u32)> = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id, i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut last_id = 0u32;
+        for &(id, _) in &order {
+            if id == 0 || id == last_id {
+                return Err(StorageError::Internal(format!(
+                    "snapshot series ids are not unique and nonzero at {id}"
                 )));
             }
-            labels.push(ids.into_boxed_slice());
-            hashes.push(h.finish());
-            all.push(s.id);
+            last_id = id;
         }
-        // Pass 2, on both cores: postings on one thread, the slab and the
-        // label-hash map on this one; they share no lock.
+        // Pass 2, on both cores: postings on one thread; the slab and the
+        // label-hash map on this one, each stripe locked once. They share
+        // no lock.
+        let ranges: Vec<std::ops::Range<usize>> = series.iter().map(|s| s.labels.clone()).collect();
         let (mut mint, mut maxt, mut chunks) = (i64::MAX, i64::MIN, 0i64);
+        let n = series.len();
         let placed = std::thread::scope(|scope| {
-            let (labels, all) = (&labels, &all);
-            scope.spawn(move || self.restore_postings(all, labels));
-            for ((s, ids), &hash) in series.into_iter().zip(labels).zip(&hashes) {
-                let series = MemSeries::from_parts(ids.clone(), s.closed, s.open, s.open_min_t);
+            let (order, ranges) = (&order, &ranges);
+            scope.spawn(move || {
+                self.restore_postings(order.iter().filter_map(|&(id, i)| {
+                    Some((id, labels.get(ranges.get(i as usize)?.clone())?))
+                }))
+            });
+            let mut by_stripe: Vec<Vec<(usize, MemSeries)>> = (0..self.stripes.len())
+                .map(|_| Vec::with_capacity(n / self.stripes.len() + 1))
+                .collect();
+            let mut by_hash: Vec<Vec<(u64, u32)>> = (0..self.hashes.len())
+                .map(|_| Vec::with_capacity(n / self.hashes.len() + 1))
+                .collect();
+            for (s, &hash) in series.into_iter().zip(&hashes) {
+                let ids: Box<[u32]> = labels.get(s.labels).unwrap_or(&[]).into();
+                let series = MemSeries::from_parts(ids, s.closed, s.open, s.open_min_t);
                 if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
                     mint = mint.min(a);
                     maxt = maxt.max(b);
                 }
                 chunks += series.num_chunks() as i64;
-                {
-                    let mut hs = self
-                        .hash_stripe(hash)
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    match hs.ids.get(&hash) {
-                        None => {
-                            hs.ids.insert(hash, s.id);
-                        }
-                        Some(&other) => {
-                            let same = |id: u32| {
-                                self.with_series(id, |o| o.labels == series.labels)
-                                    .unwrap_or(false)
-                            };
-                            let colliding = hs.collisions.get(&hash).cloned().unwrap_or_default();
-                            if same(other) || colliding.into_iter().any(same) {
-                                return Err(StorageError::Internal(format!(
-                                    "snapshot holds the labels of series {other} twice"
-                                )));
-                            }
-                            hs.collisions.entry(hash).or_default().push(s.id);
-                        }
-                    }
+                if let Some(b) = by_stripe.get_mut(self.stripe_index(s.id)) {
+                    b.push(((s.id >> self.shift) as usize, series));
                 }
-                let (stripe, slot) = self.stripe_of(s.id);
-                write(stripe).insert(slot, series);
+                if let Some(b) = by_hash.get_mut((hash as usize) & self.mask as usize) {
+                    b.push((hash, s.id));
+                }
+            }
+            for (stripe, batch) in self.stripes.iter().zip(by_stripe) {
+                let mut guard = write(stripe);
+                for (slot, series) in batch {
+                    guard.insert(slot, series);
+                }
+            }
+            // After the slab, so a hash collision can compare labels.
+            for (hs, batch) in self.hashes.iter().zip(by_hash) {
+                let mut hs = hs.lock().unwrap_or_else(|e| e.into_inner());
+                hs.ids.reserve(batch.len());
+                for (hash, id) in batch {
+                    let Some(&other) = hs.ids.get(&hash) else {
+                        hs.ids.insert(hash, id);
+                        continue;
+                    };
+                    let labels_of = |id: u32| self.with_series(id, |o| o.labels.clone());
+                    let mine = labels_of(id);
+                    let same = |o: u32| labels_of(o) == mine;
+                    let colliding = hs.collisions.get(&hash).cloned().unwrap_or_default();
+                    if same(other) || colliding.into_iter().any(same) {
+                        return Err(StorageError::Internal(format!(
+                            "snapshot holds the labels of series {other} twice"
+                        )));
+                    }
+                    hs.collisions.entry(hash).or_default().push(id);
+                }
             }
             Ok(())
         });
@@ -649,7 +734,7 @@ impl Head {
             }
         }
         self.last_id.fetch_max(last_id, Ordering::AcqRel);
-        let n = all.len() as u64;
+        let n = order.len() as u64;
         self.num_series.fetch_add(n, Ordering::Relaxed);
         self.counters.series_created.fetch_add(n, Ordering::Relaxed);
         self.num_chunks.fetch_add(chunks, Ordering::Relaxed);
@@ -660,10 +745,12 @@ impl Head {
         Ok(())
     }
 
-    /// Indexes series `all` (ascending) with their symbol-id `labels`.
-    fn restore_postings(&self, all: &[u32], labels: &[Box<[u32]>]) {
+    /// Indexes series `(id, symbol-id labels)`, ids ascending.
+    fn restore_postings<'a>(&self, series: impl Iterator<Item = (u32, &'a [u32])>) {
+        let mut all = Vec::new();
         let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
-        for (&id, ids) in all.iter().zip(labels) {
+        for (id, ids) in series {
+            all.push(id);
             for p in ids.chunks_exact(2) {
                 lists.entry((p[0], p[1])).or_default().push(id);
             }
@@ -675,7 +762,7 @@ impl Head {
                 .map(|((n, v), ids)| (st.resolve(n).clone(), st.resolve(v).clone(), ids))
                 .collect()
         };
-        write(&self.postings).add_sorted(all, lists);
+        write(&self.postings).add_sorted(&all, lists);
     }
 
     /// Checks a sample against series `id` without appending it.
@@ -949,7 +1036,7 @@ impl Head {
         };
         self.retire_ids(removed.iter().map(|(id, _)| *id).collect());
         for (id, labels, _) in &resolved {
-            let hash = labels.stable_hash();
+            let hash = label_set_hash(labels);
             let mut hs = self
                 .hash_stripe(hash)
                 .lock()

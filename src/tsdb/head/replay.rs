@@ -266,7 +266,14 @@ fn replay(head: &Head, wal_dir: &Path, after: Option<u32>) -> Result<ReplayStats
         .filter(|(i, _)| *i >= first_segment)
         .collect();
     let last = segs.last().map(|(i, _)| *i).unwrap_or(0);
-    if let Some(e) = replay_segments(head, segs, &mut multi_ref, &mut stats, last)? {
+    // After a clean shutdown's snapshot there is usually nothing to replay:
+    // skip starting the decoder and applier threads for it.
+    let corruption = if segs.is_empty() {
+        None
+    } else {
+        replay_segments(head, segs, &mut multi_ref, &mut stats, last)?
+    };
+    if let Some(e) = corruption {
         stats.corruptions += 1;
         if let WalError::Corruption {
             segment, offset, ..

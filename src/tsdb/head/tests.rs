@@ -117,7 +117,7 @@ fn hash_collisions_are_told_apart_by_labels() {
     let b = lbl(&[("__name__", "b")]);
     // Force a collision by inserting b under a's hash.
     let (ida, _) = h.get_or_create(&a).unwrap();
-    let hash = a.stable_hash();
+    let hash = super::label_set_hash(&a);
     let idb = 77;
     {
         let mut hs = h.hash_stripe(hash).lock().unwrap();
@@ -319,4 +319,20 @@ fn memory_head_reuses_ids_one_truncation_later_and_frees_symbols() {
         select(&h, 0, 10_000, &[Matcher::equal("__name__", "churn")]),
         vec![]
     );
+}
+
+#[test]
+fn label_set_hash_tells_boundaries_and_order_apart() {
+    let h = |pairs: &[(&str, &str)]| super::label_set_hash(&lbl(pairs));
+    let base = h(&[("a", "bc")]);
+    // The same bytes split differently, or moved between labels, differ.
+    assert_ne!(base, h(&[("ab", "c")]));
+    assert_ne!(base, h(&[("a", "b"), ("c", "")]));
+    assert_ne!(h(&[("a", "1"), ("b", "2")]), h(&[("a", "2"), ("b", "1")]));
+    // Long strings (several 16-byte blocks plus a tail) are hashed whole.
+    let long = "x".repeat(40);
+    let mut other = long.clone();
+    other.replace_range(37..38, "y");
+    assert_ne!(h(&[("n", &long)]), h(&[("n", &other)]));
+    assert_eq!(h(&[("n", &long)]), h(&[("n", &long.clone())]));
 }

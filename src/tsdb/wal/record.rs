@@ -58,14 +58,24 @@ pub fn record_type(rec: &[u8]) -> Option<u8> {
 pub fn encode_series<'a>(series: impl IntoIterator<Item = (u64, &'a Labels)>, out: &mut Vec<u8>) {
     out.push(SERIES);
     for (r, labels) in series {
-        out.extend_from_slice(&r.to_be_bytes());
-        put_uvarint(out, labels.len() as u64);
-        for l in labels {
-            put_uvarint(out, l.name.len() as u64);
-            out.extend_from_slice(l.name.as_bytes());
-            put_uvarint(out, l.value.len() as u64);
-            out.extend_from_slice(l.value.as_bytes());
-        }
+        push_series_entry(out, r, labels);
+    }
+}
+
+/// Adds one series to the series record being built in `out`, starting the
+/// record when `out` is empty; so a record can be built one series at a
+/// time, as an appender creates them.
+pub fn push_series_entry(out: &mut Vec<u8>, r: u64, labels: &Labels) {
+    if out.is_empty() {
+        out.push(SERIES);
+    }
+    out.extend_from_slice(&r.to_be_bytes());
+    put_uvarint(out, labels.len() as u64);
+    for l in labels {
+        put_uvarint(out, l.name.len() as u64);
+        out.extend_from_slice(l.name.as_bytes());
+        put_uvarint(out, l.value.len() as u64);
+        out.extend_from_slice(l.value.as_bytes());
     }
 }
 
@@ -224,6 +234,21 @@ pub fn decode_tombstones(rec: &[u8], out: &mut Vec<Stone>) -> Result<(), RecordE
 mod tests {
     use super::*;
     use crate::model::STALE_NAN_BITS;
+
+    #[test]
+    fn series_record_built_one_entry_at_a_time_is_the_same() {
+        let a = Labels::from_pairs(&[("__name__", "up"), ("job", "x")]);
+        let b = Labels::from_pairs(&[("__name__", "go"), ("instance", "h:1")]);
+        let mut whole = Vec::new();
+        encode_series([(1, &a), (70_000, &b)], &mut whole);
+        let mut parts = Vec::new();
+        push_series_entry(&mut parts, 1, &a);
+        push_series_entry(&mut parts, 70_000, &b);
+        assert_eq!(parts, whole);
+        let mut back = Vec::new();
+        decode_series(&parts, &mut back).unwrap();
+        assert_eq!(back.len(), 2);
+    }
 
     #[test]
     fn series_round_trip() {
