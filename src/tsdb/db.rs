@@ -40,7 +40,7 @@ use super::wal::{
 use super::TsdbError;
 use crate::storage::merge::MergeQuerier;
 use crate::storage::{Appendable, Appender, Querier, Queryable, SeriesRef, StorageError};
-use crate::telemetry::Histogram;
+use crate::telemetry::Summary;
 
 /// Options of [`Db::open`], named after upstream's flags.
 #[derive(Clone, Debug)]
@@ -119,7 +119,7 @@ pub struct Db {
     stop: Mutex<Option<Sender<()>>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     pub(crate) counters: Arc<DbCounters>,
-    pub(crate) fsync_histogram: Arc<OnceLock<Histogram>>,
+    pub(crate) fsync_summary: Arc<OnceLock<Summary>>,
     replay: ReplayStats,
 }
 
@@ -194,11 +194,11 @@ impl Db {
                 compress: opts.wal_compression,
             },
         )?;
-        let fsync_histogram: Arc<OnceLock<Histogram>> = Arc::new(OnceLock::new());
-        let h = fsync_histogram.clone();
+        let fsync_summary: Arc<OnceLock<Summary>> = Arc::new(OnceLock::new());
+        let s = fsync_summary.clone();
         wal.set_fsync_observer(Box::new(move |secs| {
-            if let Some(h) = h.get() {
-                h.observe(secs);
+            if let Some(s) = s.get() {
+                s.observe(secs);
             }
         }));
         // The head was just created, so no WAL is attached yet.
@@ -219,7 +219,7 @@ impl Db {
             stop: Mutex::new(None),
             worker: Mutex::new(None),
             counters,
-            fsync_histogram,
+            fsync_summary,
             replay,
             opts,
         });

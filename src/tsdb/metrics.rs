@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use super::wal::list_segments;
 use super::Db;
-use crate::telemetry::Registry;
+use crate::telemetry::{Registry, LATENCY_OBJECTIVES};
 
 type Sample = Vec<(Vec<String>, f64)>;
 
@@ -278,14 +278,12 @@ pub fn register_metrics(db: &Arc<Db>, registry: &Registry) {
                 .unwrap_or(0.0)
         },
     );
-    // Upstream exposes a summary; a histogram keeps `_sum`/`_count` that
-    // dashboards rate() over.
-    let h = registry.histogram(
+    let s = registry.summary(
         "prometheus_tsdb_wal_fsync_duration_seconds",
         "Duration of write log fsync.",
-        &[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+        LATENCY_OBJECTIVES,
     );
-    let _ = db.fsync_histogram.set(h);
+    let _ = db.fsync_summary.set(s);
 }
 
 fn lowest(db: &Db) -> i64 {
