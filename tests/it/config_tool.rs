@@ -2,19 +2,8 @@
 //! files and checks promtool's output lines and exit codes.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn tool(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_promlite-tool"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("running promlite-tool: {e}"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::common::{text, tool};
 
 fn write(dir: &Path, name: &str, body: &str) {
     std::fs::write(dir.join(name), body).unwrap_or_else(|e| panic!("writing {name}: {e}"));

@@ -3,9 +3,6 @@
 //! tsdb commands on a block written by promlite's own block writer,
 //! `check metrics` on stdin, and usage errors.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,28 +11,7 @@ use promlite::model::Labels;
 use promlite::tsdb::block::{write_block, ChunkData};
 use promlite::tsdb::chunkenc::xor::XorAppender;
 
-fn tool(args: &[&str], dir: &Path, stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_promlite-tool"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("running promlite-tool: {e}"));
-    if let Some(mut input) = child.stdin.take() {
-        input
-            .write_all(stdin.as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("waiting for promlite-tool: {e}"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::common::{text, tool_with_stdin};
 
 /// Serves one canned API answer per path until stopped; records the
 /// request bodies it saw.
@@ -119,7 +95,7 @@ fn query_commands_print_as_promtool() {
         ),
     ]);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = tool(
+    let out = tool_with_stdin(
         &["query", "instant", "--time=1700000000", &api.url, "up"],
         dir.path(),
         "",
@@ -130,7 +106,7 @@ fn query_commands_print_as_promtool() {
         "up{job=\"node\"} => 1 @[1700000000.123]\n"
     );
 
-    let out = tool(
+    let out = tool_with_stdin(
         &["query", "range", "--start=1", "--end=2", &api.url, "foo{"],
         dir.path(),
         "",
@@ -141,10 +117,10 @@ fn query_commands_print_as_promtool() {
         "query error: bad_data: 1:5: parse error: unexpected end of input inside braces\n"
     );
 
-    let out = tool(&["query", "series", "--match=up", &api.url], dir.path(), "");
+    let out = tool_with_stdin(&["query", "series", "--match=up", &api.url], dir.path(), "");
     assert_eq!(text(&out.stdout), "{__name__=\"up\", job=\"node\"}\n");
 
-    let out = tool(
+    let out = tool_with_stdin(
         &["query", "labels", "-o", "json", &api.url, "job"],
         dir.path(),
         "",
@@ -202,14 +178,14 @@ fn tsdb_list_and_dump_read_a_block() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
 
-    let out = tool(&["tsdb", "dump", "."], dir.path(), "");
+    let out = tool_with_stdin(&["tsdb", "dump", "."], dir.path(), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
         "{__name__=\"up\", job=\"a\"} 1e+21 1500\n{__name__=\"up\", job=\"b\"} 1 1000\n{__name__=\"up\", job=\"b\"} 2.5 2000\n"
     );
 
-    let out = tool(
+    let out = tool_with_stdin(
         &[
             "tsdb",
             "dump",
@@ -222,7 +198,7 @@ fn tsdb_list_and_dump_read_a_block() {
     );
     assert_eq!(text(&out.stdout), "{__name__=\"up\", job=\"b\"} 2.5 2000\n");
 
-    let out = tool(&["tsdb", "list", "."], dir.path(), "");
+    let out = tool_with_stdin(&["tsdb", "list", "."], dir.path(), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let listing = text(&out.stdout);
     let mut lines = listing.lines();
@@ -236,7 +212,7 @@ fn tsdb_list_and_dump_read_a_block() {
         Some(&[meta.ulid.as_str(), "0", "60000", "1m0s", "3", "2", "2"][..])
     );
 
-    let out = tool(&["tsdb", "list", "missing"], dir.path(), "");
+    let out = tool_with_stdin(&["tsdb", "list", "missing"], dir.path(), "");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
@@ -248,40 +224,40 @@ fn tsdb_list_and_dump_read_a_block() {
 fn check_metrics_exit_codes() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clean = "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n";
-    let out = tool(&["check", "metrics"], dir.path(), clean);
+    let out = tool_with_stdin(&["check", "metrics"], dir.path(), clean);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    let out = tool(&["check", "metrics"], dir.path(), "# TYPE a counter\na 1\n");
+    let out = tool_with_stdin(&["check", "metrics"], dir.path(), "# TYPE a counter\na 1\n");
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stderr),
         "a counter metrics should have \"_total\" suffix\na no help text\n"
     );
 
-    let out = tool(&["check", "metrics"], dir.path(), "a{b=1} 1\n");
+    let out = tool_with_stdin(&["check", "metrics"], dir.path(), "a{b=1} 1\n");
     assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
 fn usage_errors_and_help() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = tool(&["query", "bogus"], dir.path(), "");
+    let out = tool_with_stdin(&["query", "bogus"], dir.path(), "");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
         "promlite-tool: error: expected command but got \"query bogus\", try --help\n"
     );
-    let out = tool(&["query", "instant", "--nope", "x", "y"], dir.path(), "");
+    let out = tool_with_stdin(&["query", "instant", "--nope", "x", "y"], dir.path(), "");
     assert_eq!(
         text(&out.stderr),
         "promlite-tool: error: unknown long flag '--nope', try --help\n"
     );
-    let out = tool(&["query", "instant", "http://x"], dir.path(), "");
+    let out = tool_with_stdin(&["query", "instant", "http://x"], dir.path(), "");
     assert_eq!(
         text(&out.stderr),
         "promlite-tool: error: required argument 'expr' not provided, try --help\n"
     );
-    let out = tool(&["--help"], dir.path(), "");
+    let out = tool_with_stdin(&["--help"], dir.path(), "");
     let help = text(&out.stdout);
     for cmd in [
         "check metrics",
@@ -292,7 +268,7 @@ fn usage_errors_and_help() {
     ] {
         assert!(help.contains(cmd), "{cmd} missing from --help");
     }
-    let out = tool(&["debug", "all", "http://x"], dir.path(), "");
+    let out = tool_with_stdin(&["debug", "all", "http://x"], dir.path(), "");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
@@ -341,7 +317,7 @@ fn tsdb_analyze_and_backfill_round_trip() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
 
-    let out = tool(&["tsdb", "analyze", "--limit=2", "src"], dir.path(), "");
+    let out = tool_with_stdin(&["tsdb", "analyze", "--limit=2", "src"], dir.path(), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report = text(&out.stdout);
     let lines: Vec<&str> = report.lines().collect();
@@ -366,10 +342,10 @@ fn tsdb_analyze_and_backfill_round_trip() {
         "{report}"
     );
 
-    let out = tool(&["tsdb", "dump-openmetrics", "src"], dir.path(), "");
+    let out = tool_with_stdin(&["tsdb", "dump-openmetrics", "src"], dir.path(), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     std::fs::write(dir.path().join("in.om"), &out.stdout).unwrap_or_else(|e| panic!("{e}"));
-    let out = tool(
+    let out = tool_with_stdin(
         &[
             "tsdb",
             "create-blocks-from",
@@ -383,8 +359,8 @@ fn tsdb_analyze_and_backfill_round_trip() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "");
-    let before = tool(&["tsdb", "dump", "src"], dir.path(), "");
-    let after = tool(&["tsdb", "dump", "dst"], dir.path(), "");
+    let before = tool_with_stdin(&["tsdb", "dump", "src"], dir.path(), "");
+    let after = tool_with_stdin(&["tsdb", "dump", "dst"], dir.path(), "");
     assert!(before.stdout.len() > 1000);
     assert_eq!(text(&before.stdout), text(&after.stdout));
 }
@@ -409,7 +385,7 @@ fn tsdb_dump_reads_the_head_of_a_promlite_data_dir() {
     let wal_before: Vec<_> = std::fs::read_dir(data.join("wal"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    let out = tool(&["tsdb", "dump", "data"], dir.path(), "");
+    let out = tool_with_stdin(&["tsdb", "dump", "data"], dir.path(), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
@@ -435,7 +411,7 @@ fn create_blocks_from_rules_writes_the_answers_under_the_rule_name() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let url = format!("--url={}", api.url);
-    let out = tool(
+    let out = tool_with_stdin(
         &[
             "tsdb",
             "create-blocks-from",
@@ -457,7 +433,7 @@ fn create_blocks_from_rules_writes_the_answers_under_the_rule_name() {
             .all(|r| r.contains("step=60") && r.contains("end=1700000100")),
         "{seen:?}"
     );
-    let out = tool(&["tsdb", "dump", "out"], dir.path(), "");
+    let out = tool_with_stdin(&["tsdb", "dump", "out"], dir.path(), "");
     assert_eq!(
         text(&out.stdout),
         "{__name__=\"job:up:sum\", job=\"node\", team=\"new\"} 1 1700000000000\n{__name__=\"job:up:sum\", job=\"node\", team=\"new\"} 2 1700000060000\n"
@@ -477,7 +453,7 @@ fn check_healthy_and_ready() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let url = format!("--url={}", api.url);
-    let out = tool(
+    let out = tool_with_stdin(
         &["check", "healthy", &url, "--http.config.file=http.yml"],
         dir.path(),
         "",
@@ -487,7 +463,7 @@ fn check_healthy_and_ready() {
         text(&out.stderr),
         "  SUCCESS:  Prometheus Server is Healthy.\n\n"
     );
-    let out = tool(&["check", "ready", &url], dir.path(), "");
+    let out = tool_with_stdin(&["check", "ready", &url], dir.path(), "");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),

@@ -4,46 +4,14 @@
 //! on a block written by promlite's block writer, `check metrics
 //! --extended` with and without linting.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use promlite::model::Labels;
 use promlite::tsdb::block::{write_block, ChunkData};
 use promlite::tsdb::chunkenc::xor::XorAppender;
 
-use crate::common::Promlite;
-
-fn tool(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_promlite-tool"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("running promlite-tool: {e}"))
-}
-
-fn tool_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_promlite-tool"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("running promlite-tool: {e}"));
-    if let Some(mut input) = child.stdin.take() {
-        input
-            .write_all(stdin.as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("waiting for promlite-tool: {e}"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::common::{text, tool, tool_with_stdin, Promlite};
 
 fn xor_chunk(samples: &[(i64, f64)]) -> Vec<u8> {
     let mut app = XorAppender::new();
@@ -375,7 +343,7 @@ fn check_metrics_extended_prints_the_table_even_with_lint_problems() {
                  h           4              80.00%        \n\
                  requests    1              20.00%        \n\
                  Total       5              100%          \n";
-    let out = tool_with_stdin(&["check", "metrics", "--extended"], input);
+    let out = tool_with_stdin(&["check", "metrics", "--extended"], Path::new("."), input);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         text(&out.stderr),
@@ -383,13 +351,18 @@ fn check_metrics_extended_prints_the_table_even_with_lint_problems() {
     );
     assert_eq!(text(&out.stdout), table);
 
-    let out = tool_with_stdin(&["check", "metrics", "--extended", "--lint=none"], input);
+    let out = tool_with_stdin(
+        &["check", "metrics", "--extended", "--lint=none"],
+        Path::new("."),
+        input,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
     assert_eq!(text(&out.stdout), table);
 
     let out = tool_with_stdin(
         &["check", "metrics", "--extended", "--lint=none"],
+        Path::new("."),
         "x{a=1} 1\n",
     );
     assert_eq!(out.status.code(), Some(1));

@@ -4,8 +4,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_promlite");
@@ -443,4 +443,34 @@ impl Drop for TestServer {
             let _ = t.join();
         }
     }
+}
+
+/// Runs the built `promlite-tool` with `args` in `dir`, stdin empty.
+pub fn tool(args: &[&str], dir: &Path) -> Output {
+    tool_with_stdin(args, dir, "")
+}
+
+/// Runs the built `promlite-tool` with `args` in `dir`, feeding it `stdin`.
+pub fn tool_with_stdin(args: &[&str], dir: &Path, stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_promlite-tool"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running promlite-tool: {e}"));
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.as_bytes())
+            .unwrap_or_else(|e| panic!("writing promlite-tool's stdin: {e}"));
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for promlite-tool: {e}"))
+}
+
+/// A process's output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
