@@ -3,7 +3,9 @@
 //! whose gauges (`app_memory_bytes`, ...) and `app_cpu_seconds_total`
 //! counters carry peerbench's label shapes, 60 samples each at 5 s. The
 //! queries are peerbench's: `topk(10, app_memory_bytes)` over 6,750 series,
-//! `count by (zone)`, `sum by (instance) (rate(...))` and the range `topk`.
+//! `count by (zone)`, `sum by (instance) (rate(...))` and the range `topk`;
+//! the instant ones both at the newest samples and (`_behind`) three
+//! scrapes before them, as peerbench asks while ingestion goes on.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -143,6 +145,16 @@ fn bench(c: &mut Criterion) {
     for (name, q) in instant {
         g.bench_function(name, |b| {
             b.iter(|| e.instant_query(&*db, q, end).expect("query runs"))
+        });
+    }
+    // As peerbench queries: at a time a few scrapes behind the newest
+    // samples, since ingestion goes on while the query suite runs.
+    for (name, q) in instant {
+        g.bench_function(format!("{name}_behind"), |b| {
+            b.iter(|| {
+                e.instant_query(&*db, q, end - 3 * SCRAPE)
+                    .expect("query runs")
+            })
         });
     }
     for (name, q) in range {

@@ -497,6 +497,26 @@ impl<'a> Evaluator<'a> {
             .select(false, Some(&hints), &vs.matchers)
             .map_err(storage_error)?;
         let steps: Vec<i64> = self.steps().collect();
+        // One step (instant queries, rules): only the newest sample in the
+        // lookback window matters, which a storage may know without
+        // decoding anything.
+        if let ([ts], false) = (steps.as_slice(), smoothed) {
+            let reft = vs.timestamp.unwrap_or(*ts) - vs.original_offset;
+            for (i, series) in set.enumerate() {
+                let series = series.map_err(storage_error)?;
+                if let Some((t, v)) = series.last_sample_in(reft - self.lookback + 1, reft) {
+                    self.total_samples += 1;
+                    if !is_stale_nan(v) {
+                        let v = if timestamps { t as f64 / 1000.0 } else { v };
+                        sink(self, series.labels(), vec![(*ts, v)])?;
+                    }
+                }
+                if i % 256 == 0 {
+                    self.check_deadline()?;
+                }
+            }
+            return Ok(());
+        }
         // Each series is walked once with its iterator: no sample buffer.
         for (i, series) in set.enumerate() {
             let series = series.map_err(storage_error)?;
