@@ -243,6 +243,16 @@ impl<'a> Evaluator<'a> {
         self.annotations.merge(child.annotations);
     }
 
+    /// The step a select hints at: 0 for a single evaluation (an instant
+    /// query, a step-invariant sub-tree), as upstream's `SelectHints`.
+    fn hint_step(&self) -> i64 {
+        if self.start == self.end {
+            0
+        } else {
+            self.interval
+        }
+    }
+
     pub fn num_steps(&self) -> usize {
         ((self.end - self.start) / self.interval + 1).max(0) as usize
     }
@@ -489,7 +499,7 @@ impl<'a> Evaluator<'a> {
         let hints = SelectHints {
             start: mint,
             end: maxt,
-            step: self.interval,
+            step: self.hint_step(),
             ..SelectHints::default()
         };
         let querier = self.queryable.querier(mint, maxt).map_err(storage_error)?;
@@ -585,7 +595,7 @@ impl<'a> Evaluator<'a> {
         let hints = SelectHints {
             start: mint,
             end: maxt,
-            step: self.interval,
+            step: self.hint_step(),
             range: ms.range,
             ..SelectHints::default()
         };

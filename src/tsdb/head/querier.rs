@@ -1,9 +1,11 @@
 //! `HeadQuerier`: reads the head through `storage::Querier`. A select
 //! resolves matchers on the postings index first, then reads labels and
 //! each series' newest sample when the series set reaches it. Chunks
-//! (cheap `Arc` clones; the open chunk is copied) are taken only when a
-//! series is iterated, so an instant selector at the head's newest samples
-//! (dashboards, rules) neither copies nor decodes any chunk. Samples are
+//! (cheap `Arc` clones; the open chunk is copied) are taken then for range
+//! selectors and selects over many steps (`SelectHints::range`/`step`); for
+//! a single evaluation only when a series is iterated, so an instant
+//! selector at the head's newest samples (dashboards, rules) neither copies
+//! nor decodes any chunk. Samples are
 //! decoded lazily by the series iterator and clipped to the querier's range.
 
 use std::cell::OnceCell;
@@ -47,7 +49,7 @@ impl Querier for HeadQuerier {
     fn select(
         &self,
         sorted: bool,
-        _hints: Option<&SelectHints>,
+        hints: Option<&SelectHints>,
         matchers: &[Matcher],
     ) -> Result<SeriesSet, StorageError> {
         if self.mint > self.maxt || self.head.num_series() == 0 {
@@ -55,30 +57,30 @@ impl Querier for HeadQuerier {
         }
         let head = self.head.clone();
         let (mint, maxt) = (self.mint, self.maxt);
+        // A range selector or a selector over many steps reads every
+        // sample in range: take the chunks under the same lock as the
+        // labels. A single evaluation (step 0) may only want the newest
+        // sample, so there chunks wait until a series is iterated.
+        let eager = hints.is_some_and(|h| h.range > 0 || h.step > 0);
         if !sorted {
             // In id order nothing needs the whole result at once: each
             // series' labels and chunks are read when the set reaches it,
             // so a select over every series never holds every label set.
             let ids = self.head.postings_for_matchers(matchers);
             return Ok(Box::new(ids.into_iter().filter_map(move |id| {
-                let (label_ids, newest) = head.with_series(id, |s| {
-                    overlaps(s, mint, maxt).then(|| (s.labels.clone(), s.last()))
+                let (label_ids, read) = head.with_series(id, |s| {
+                    read_series(s, mint, maxt, eager).map(|r| (s.labels.clone(), r))
                 })??;
                 let labels = head.resolve_labels(&label_ids);
-                let s: BoxSeries =
-                    Box::new(HeadSeries::lazy(&head, id, labels, newest, mint, maxt));
-                Some(Ok(s))
+                Some(Ok(series_from(&head, id, labels, read, mint, maxt)))
             })));
         }
         let mut entries = self.matching_labels(matchers);
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Box::new(entries.into_iter().filter_map(
             move |(labels, id)| {
-                let newest =
-                    head.with_series(id, |s| overlaps(s, mint, maxt).then(|| s.last()))??;
-                let s: BoxSeries =
-                    Box::new(HeadSeries::lazy(&head, id, labels, newest, mint, maxt));
-                Some(Ok(s))
+                let read = head.with_series(id, |s| read_series(s, mint, maxt, eager))??;
+                Some(Ok(series_from(&head, id, labels, read, mint, maxt)))
             },
         )))
     }
@@ -109,6 +111,42 @@ impl Querier for HeadQuerier {
         names.sort_unstable();
         names.dedup();
         Ok(names)
+    }
+}
+
+/// What a select reads of one series under its stripe lock.
+enum SeriesRead {
+    /// The chunks overlapping the range.
+    Chunks(Vec<ChunkSnapshot>),
+    /// Only the newest sample; chunks are taken on first iteration.
+    Newest(Option<(i64, f64)>),
+}
+
+/// Reads series `s` for a select over `[mint, maxt]`; `None` when it has no
+/// chunk there.
+fn read_series(s: &MemSeries, mint: i64, maxt: i64, eager: bool) -> Option<SeriesRead> {
+    if eager {
+        let chunks = s.snapshot(mint, maxt);
+        return (!chunks.is_empty()).then_some(SeriesRead::Chunks(chunks));
+    }
+    overlaps(s, mint, maxt).then(|| SeriesRead::Newest(s.last()))
+}
+
+fn series_from(
+    head: &Arc<Head>,
+    id: u32,
+    labels: Labels,
+    read: SeriesRead,
+    mint: i64,
+    maxt: i64,
+) -> BoxSeries {
+    match read {
+        SeriesRead::Chunks(chunks) => Box::new(
+            HeadSeries::new(labels, chunks, mint, maxt).with_deleted(head.deleted_intervals(id)),
+        ),
+        SeriesRead::Newest(newest) => {
+            Box::new(HeadSeries::lazy(head, id, labels, newest, mint, maxt))
+        }
     }
 }
 
@@ -439,6 +477,12 @@ mod tests {
         assert_eq!(sorted[0].1, vec![(2000, 12.0)]);
         unsorted.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(unsorted, sorted);
+        // A range selector's select takes the chunks at once: same answer.
+        let hints = SelectHints {
+            range: 60_000,
+            ..SelectHints::default()
+        };
+        assert_eq!(read_all(q.select(true, Some(&hints), &ms).unwrap()), sorted);
     }
 
     /// The newest-sample shortcut must answer exactly what walking the
