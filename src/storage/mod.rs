@@ -125,6 +125,25 @@ pub trait Querier: Send {
 pub trait Series: Send {
     fn labels(&self) -> &Labels;
     fn iterator(&self) -> Box<dyn SampleIterator + '_>;
+
+    /// The newest sample with `mint <= t <= maxt`: what an instant selector
+    /// reads. A storage that knows a series' newest sample without decoding
+    /// its chunks answers from it; the default walks the iterator.
+    fn last_sample_in(&self, mint: i64, maxt: i64) -> Option<(i64, f64)> {
+        last_sample_of(&mut *self.iterator(), mint, maxt)
+    }
+}
+
+/// The newest sample of `it` with `mint <= t <= maxt`, walking forward.
+pub fn last_sample_of(it: &mut dyn SampleIterator, mint: i64, maxt: i64) -> Option<(i64, f64)> {
+    let mut cur = it.seek(mint).filter(|s| s.0 <= maxt)?;
+    while let Some(s) = it.next() {
+        if s.0 > maxt {
+            break;
+        }
+        cur = s;
+    }
+    Some(cur)
 }
 
 /// A boxed series.

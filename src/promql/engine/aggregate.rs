@@ -263,6 +263,9 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
         ev.release_matrix(&m);
         return agg.finish(ev);
     }
+    if matches!(a.op, AggOp::Topk | AggOp::Bottomk) {
+        return eval_topk(ev, a, params);
+    }
     let m = ev.eval_matrix(&a.expr)?;
     // Group assignment, once per series, by a hash of the grouping labels
     // (as upstream): a group's label set is only built for its first member.
@@ -374,18 +377,16 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
             }
             out
         }
-        AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
-            select_k(ev, a, &m, &group_of, &params, param_pos)?
-        }
-        // Handled by `SimpleAggregator` above.
+        AggOp::Limitk | AggOp::LimitRatio => select_k(ev, a, &m, &group_of, &params, param_pos)?,
+        // Handled by `SimpleAggregator` and `eval_topk` above.
         _ => Vec::new(),
     };
     ev.release_matrix(&m);
     Ok(out)
 }
 
-/// `topk`, `bottomk`, `limitk` and `limit_ratio`: the output keeps the
-/// selected input series, with their labels.
+/// `limitk` and `limit_ratio`: the output keeps the selected input series,
+/// with their labels.
 fn select_k(
     ev: &mut Evaluator,
     a: &AggregateExpr,
@@ -473,17 +474,8 @@ fn select_k(
                     if kk < 1 {
                         continue;
                     }
-                    let kk = (kk as usize).min(members.len());
-                    match a.op {
-                        AggOp::Limitk => members.into_iter().take(kk).collect(),
-                        op => {
-                            let desc = op == AggOp::Topk;
-                            // Stable: ties keep input order, NaN always loses.
-                            members.sort_by(|x, y| rank_cmp(x.1, y.1, desc));
-                            members.truncate(kk);
-                            members
-                        }
-                    }
+                    members.truncate(kk as usize);
+                    members
                 }
             };
             for (i, v) in chosen {
@@ -515,20 +507,281 @@ fn select_k(
     Ok(out)
 }
 
-/// Best first: descending for `topk`, ascending for `bottomk`, NaN last.
-fn rank_cmp(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Greater,
-        (false, true) => Ordering::Less,
-        _ => {
-            let o = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
-            if desc {
-                o.reverse()
-            } else {
-                o
+/// A `topk`/`bottomk` heap entry: a value and the series it came from.
+#[derive(Clone, Copy)]
+struct Ranked {
+    v: f64,
+    /// Index into `TopkAggregator::kept`.
+    kept: u32,
+}
+
+/// Upstream's heap order: for `topk` (`vectorByValueHeap`) the smallest
+/// value is on top, for `bottomk` (`vectorByReverseValueHeap`) the largest;
+/// a NaN is "less" than anything in both.
+fn heap_less(desc: bool, a: f64, b: f64) -> bool {
+    if a.is_nan() {
+        return true;
+    }
+    if desc {
+        a < b
+    } else {
+        a > b
+    }
+}
+
+/// Go's `container/heap` `up`.
+fn heap_up(h: &mut [Ranked], mut j: usize, desc: bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !heap_less(desc, h[j].v, h[i].v) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
+    }
+}
+
+/// Go's `container/heap` `down`; whether the entry moved.
+fn heap_down(h: &mut [Ranked], i0: usize, desc: bool) -> bool {
+    let n = h.len();
+    let mut i = i0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        if j1 + 1 < n && heap_less(desc, h[j1 + 1].v, h[j1].v) {
+            j = j1 + 1;
+        }
+        if !heap_less(desc, h[j].v, h[i].v) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
+    }
+    i > i0
+}
+
+/// Orders a group's heap best first as upstream's `sort.Sort(sort.Reverse(heap))`:
+/// Go sorts up to 12 elements by insertion sort, reproduced exactly so ties
+/// come out in upstream's order; longer heaps are sorted stably by value.
+fn sort_best_first(h: &mut [Ranked], desc: bool) {
+    if h.len() <= 12 {
+        for i in 1..h.len() {
+            let mut j = i;
+            while j > 0 && heap_less(desc, h[j - 1].v, h[j].v) {
+                h.swap(j, j - 1);
+                j -= 1;
             }
         }
+        return;
     }
+    h.sort_by(|a, b| {
+        use std::cmp::Ordering;
+        match (a.v.is_nan(), b.v.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ if desc => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
+            _ => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
+        }
+    });
+}
+
+/// `topk` and `bottomk`, streamed as upstream's `aggregationK`: each input
+/// series is offered to its group's heap of at most k at every step it has
+/// a point, with upstream's heap discipline, so ties are broken the same
+/// way. Labels are cloned only for series that enter a heap: `topk(10, x)`
+/// over thousands of series keeps a few dozen label sets, not a copy of
+/// the whole input.
+struct TopkAggregator<'e> {
+    a: &'e AggregateExpr,
+    desc: bool,
+    steps: usize,
+    /// k at each step; 0 selects nothing.
+    ks: Vec<usize>,
+    /// The parameter of steps whose k does not fit an int64.
+    overflow: Vec<Option<f64>>,
+    index: HashMap<u64, usize>,
+    /// `steps` heaps per group, groups in order of their first member.
+    heaps: Vec<Vec<Ranked>>,
+    /// Labels and `drop_name` of every series that entered a heap.
+    kept: Vec<(Labels, bool)>,
+}
+
+impl<'e> TopkAggregator<'e> {
+    fn new(a: &'e AggregateExpr, steps: usize, params: &[f64]) -> TopkAggregator<'e> {
+        let mut ks = vec![0; steps];
+        let mut overflow = vec![None; steps];
+        for (k, p) in params.iter().enumerate().take(steps) {
+            if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(p) {
+                overflow[k] = Some(*p);
+            } else if *p >= 1.0 {
+                ks[k] = *p as i64 as usize;
+            }
+        }
+        TopkAggregator {
+            a,
+            desc: a.op == AggOp::Topk,
+            steps,
+            ks,
+            overflow,
+            index: HashMap::new(),
+            heaps: Vec::new(),
+            kept: Vec::new(),
+        }
+    }
+
+    fn add_points(
+        &mut self,
+        ev: &Evaluator,
+        metric: &Labels,
+        drop_name: bool,
+        floats: &[(i64, f64)],
+    ) -> Result<(), QueryError> {
+        let h = if self.a.without {
+            metric.hash_without_labels(&self.a.grouping)
+        } else {
+            metric.hash_for_labels(&self.a.grouping)
+        };
+        let g = match self.index.get(&h) {
+            Some(g) => *g,
+            None => {
+                let g = self.heaps.len() / self.steps.max(1);
+                self.index.insert(h, g);
+                self.heaps
+                    .resize_with(self.heaps.len() + self.steps, Vec::new);
+                g
+            }
+        };
+        let desc = self.desc;
+        let mut kept: Option<u32> = None;
+        for &(t, v) in floats {
+            let k = ev.step_index(t);
+            if let Some(Some(p)) = self.overflow.get(k) {
+                return Err(QueryError::exec(format!(
+                    "Scalar value {} overflows int64",
+                    format_go_g(*p)
+                )));
+            }
+            let limit = self.ks.get(k).copied().unwrap_or(0);
+            let Some(heap) = self.heaps.get_mut(g * self.steps + k) else {
+                continue;
+            };
+            let push = heap.len() < limit;
+            // As upstream: only a strictly better value (or a number over
+            // a NaN) replaces the top of a full heap.
+            let replace = !push
+                && heap.first().is_some_and(|top| {
+                    let better = if desc { top.v < v } else { top.v > v };
+                    better || (top.v.is_nan() && !v.is_nan())
+                });
+            if !push && !replace {
+                continue;
+            }
+            let kept = *kept.get_or_insert_with(|| {
+                self.kept.push((metric.clone(), drop_name));
+                (self.kept.len() - 1) as u32
+            });
+            let entry = Ranked { v, kept };
+            if push {
+                heap.push(entry);
+                let last = heap.len() - 1;
+                heap_up(heap, last, desc);
+            } else {
+                heap[0] = entry;
+                if limit > 1 && !heap_down(heap, 0, desc) {
+                    heap_up(heap, 0, desc);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, ev: &mut Evaluator) -> Result<Matrix, QueryError> {
+        let instant = ev.start == ev.end;
+        let desc = self.desc;
+        let mut selected: Vec<Vec<(i64, f64)>> = vec![Vec::new(); self.kept.len()];
+        // An instant query lists groups in order, each best first.
+        let mut order: Vec<u32> = Vec::new();
+        for (i, mut heap) in self.heaps.into_iter().enumerate() {
+            let k = i % self.steps.max(1);
+            let t = ev.start + k as i64 * ev.interval;
+            if instant {
+                sort_best_first(&mut heap, desc);
+            }
+            for e in heap {
+                if let Some(points) = selected.get_mut(e.kept as usize) {
+                    points.push((t, e.v));
+                }
+                if instant {
+                    order.push(e.kept);
+                }
+            }
+        }
+        if !instant {
+            // A range result lists series in input order. Each series is in
+            // one group, whose heaps were walked in step order, so its
+            // points are already in time order.
+            order = (0..self.kept.len() as u32).collect();
+        }
+        let mut out = Vec::with_capacity(order.len());
+        let mut kept: Vec<Option<(Labels, bool)>> = self.kept.into_iter().map(Some).collect();
+        for i in order {
+            let i = i as usize;
+            let floats = selected.get_mut(i).map(std::mem::take).unwrap_or_default();
+            let Some((metric, drop_name)) = kept.get_mut(i).and_then(Option::take) else {
+                continue;
+            };
+            if floats.is_empty() {
+                continue;
+            }
+            ev.account(floats.len())?;
+            out.push(Series {
+                metric,
+                floats,
+                drop_name,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// `topk`/`bottomk`: a selector or a range function below streams its
+/// series straight into the heaps; anything else is evaluated first.
+fn eval_topk(
+    ev: &mut Evaluator,
+    a: &AggregateExpr,
+    params: Vec<f64>,
+) -> Result<Matrix, QueryError> {
+    if params.iter().any(|p| p.is_nan()) {
+        return Err(QueryError::exec("Parameter value is NaN"));
+    }
+    let mut agg = TopkAggregator::new(a, ev.num_steps(), &params);
+    if let Expr::VectorSelector(vs) = unwrap(&a.expr) {
+        ev.for_each_selected(vs, false, &mut |ev, metric, floats| {
+            agg.add_points(ev, metric, false, &floats)
+        })?;
+        return agg.finish(ev);
+    }
+    if let Expr::Call(c) = unwrap(&a.expr) {
+        if let Some(idx) = c
+            .args
+            .iter()
+            .position(|x| expr_type(x) == ValueType::Matrix)
+        {
+            super::range_functions::for_each_range_result(ev, c, idx, &mut |ev, s| {
+                ev.release(s.floats.len());
+                agg.add_points(ev, &s.metric, s.drop_name, &s.floats)
+            })?;
+            return agg.finish(ev);
+        }
+    }
+    let m = ev.eval_matrix(&a.expr)?;
+    for s in &m {
+        agg.add_points(ev, &s.metric, s.drop_name, &s.floats)?;
+    }
+    ev.release_matrix(&m);
+    agg.finish(ev)
 }

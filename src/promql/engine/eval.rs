@@ -243,6 +243,16 @@ impl<'a> Evaluator<'a> {
         self.annotations.merge(child.annotations);
     }
 
+    /// The step a select hints at: 0 for a single evaluation (an instant
+    /// query, a step-invariant sub-tree), as upstream's `SelectHints`.
+    fn hint_step(&self) -> i64 {
+        if self.start == self.end {
+            0
+        } else {
+            self.interval
+        }
+    }
+
     pub fn num_steps(&self) -> usize {
         ((self.end - self.start) / self.interval + 1).max(0) as usize
     }
@@ -490,7 +500,7 @@ impl<'a> Evaluator<'a> {
         let hints = SelectHints {
             start: mint,
             end: maxt,
-            step: self.interval,
+            step: self.hint_step(),
             ..SelectHints::default()
         };
         let querier = self.queryable.querier(mint, maxt).map_err(storage_error)?;
@@ -498,6 +508,26 @@ impl<'a> Evaluator<'a> {
             .select(false, Some(&hints), &vs.matchers)
             .map_err(storage_error)?;
         let steps: Vec<i64> = self.steps().collect();
+        // One step (instant queries, rules): only the newest sample in the
+        // lookback window matters, which a storage may know without
+        // decoding anything.
+        if let ([ts], false) = (steps.as_slice(), smoothed) {
+            let reft = vs.timestamp.unwrap_or(*ts) - vs.original_offset;
+            for (i, series) in set.enumerate() {
+                let series = series.map_err(storage_error)?;
+                if let Some((t, v)) = series.last_sample_in(reft - self.lookback + 1, reft) {
+                    self.total_samples += 1;
+                    if !is_stale_nan(v) {
+                        let v = if timestamps { t as f64 / 1000.0 } else { v };
+                        sink(self, series.labels(), vec![(*ts, v)])?;
+                    }
+                }
+                if i % 256 == 0 {
+                    self.check_deadline()?;
+                }
+            }
+            return Ok(());
+        }
         // Each series is walked once with its iterator: no sample buffer.
         for (i, series) in set.enumerate() {
             let series = series.map_err(storage_error)?;
@@ -566,7 +596,7 @@ impl<'a> Evaluator<'a> {
         let hints = SelectHints {
             start: mint,
             end: maxt,
-            step: self.interval,
+            step: self.hint_step(),
             range: ms.range,
             ..SelectHints::default()
         };

@@ -77,6 +77,17 @@ impl BitWriter {
         out.extend_from_slice(&self.acc.to_be_bytes()[..pending]);
     }
 
+    /// Copies the stream's bytes (the last one zero-padded) to the start of
+    /// `out` and returns their length; `None` when `out` is too short.
+    pub fn copy_to_slice(&self, out: &mut [u8]) -> Option<usize> {
+        let pending = usize::from(self.n).div_ceil(8);
+        let n = self.bytes.len() + pending;
+        let (whole, rest) = out.get_mut(..n)?.split_at_mut(self.bytes.len());
+        whole.copy_from_slice(&self.bytes);
+        rest.copy_from_slice(&self.acc.to_be_bytes()[..pending]);
+        Some(n)
+    }
+
     /// A copy of the stream's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len());
@@ -306,6 +317,43 @@ mod tests {
             assert_eq!(r.read_bits(*n), Some(v & mask));
         }
         assert!(r.remaining() < 8);
+    }
+
+    /// Many reads of every width, so refills meet every register fill
+    /// level and the end of the stream.
+    #[test]
+    fn bits_round_trip_at_every_alignment() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut items = Vec::new();
+        for i in 0..2000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = i % 64 + 1;
+            let mask = if n == 64 { u64::MAX } else { (1 << n) - 1 };
+            items.push((x & mask, n));
+        }
+        let mut w = BitWriter::default();
+        for (v, n) in &items {
+            w.write_bits(*v, *n);
+        }
+        let bytes = w.into_bytes();
+        let mut r = BitReader::new(&bytes);
+        for (i, (v, n)) in items.iter().enumerate() {
+            assert_eq!(r.read_bits(*n), Some(*v), "item {i}");
+        }
+        assert!(r.remaining() < 8);
+    }
+
+    #[test]
+    fn copy_to_slice_matches_to_bytes() {
+        let mut w = BitWriter::with_prefix(&[0, 0], 8);
+        w.write_bits(0x1_2345, 17);
+        let want = w.to_bytes();
+        let mut buf = [0xaa; 16];
+        assert_eq!(w.copy_to_slice(&mut buf), Some(want.len()));
+        assert_eq!(&buf[..want.len()], &want[..]);
+        assert_eq!(w.copy_to_slice(&mut buf[..want.len() - 1]), None);
     }
 
     #[test]

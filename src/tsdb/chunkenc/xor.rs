@@ -113,6 +113,13 @@ impl XorAppender {
         self.w.to_bytes()
     }
 
+    /// Copies the chunk so far (as [`XorAppender::to_bytes`]) into `out`
+    /// without allocating, for readers holding a stack buffer; the length
+    /// copied, or `None` when `out` is too short.
+    pub fn copy_to_slice(&self, out: &mut [u8]) -> Option<usize> {
+        self.w.copy_to_slice(out)
+    }
+
     /// Size of the chunk so far in bytes.
     pub fn len(&self) -> usize {
         self.w.len()
