@@ -5,6 +5,12 @@
 //! Workers catch handler panics (500, logged, counted), add gzip when the
 //! client accepts it, and record upstream's HTTP metrics. Nothing here knows
 //! a route: that is [`WebHandler::serve`].
+//!
+//! `--web.read-timeout` is set on the listening socket (Linux copies it to
+//! every accepted connection), which also makes an idle `accept()` fail
+//! after that long; tiny_http's accept thread ends on any accept error, so
+//! each listener's [`Acceptor`] starts a new tiny_http server on the same
+//! socket when that happens.
 
 use std::io::Read as _;
 use std::net::{TcpListener, ToSocketAddrs};
@@ -38,7 +44,7 @@ impl std::error::Error for WebError {}
 /// Bound listeners, ready to serve.
 pub struct HttpServer {
     handler: Arc<WebHandler>,
-    servers: Vec<Arc<tiny_http::Server>>,
+    acceptors: Vec<Acceptor>,
     addrs: Vec<std::net::SocketAddr>,
     stop: Arc<AtomicBool>,
 }
@@ -57,7 +63,7 @@ impl HttpServer {
     /// Binds every listen address. Binding happens before the run group
     /// starts, so a taken port is a start-up error, as upstream's `Listeners()`.
     pub fn bind(handler: Arc<WebHandler>) -> Result<HttpServer, WebError> {
-        let mut servers = Vec::new();
+        let mut acceptors = Vec::new();
         let mut addrs = Vec::new();
         for addr in &handler.options.listen_addresses {
             let sock = addr
@@ -71,14 +77,14 @@ impl HttpServer {
             let local = listener
                 .local_addr()
                 .map_err(|e| WebError(format!("listen tcp {addr}: {e}")))?;
-            let server = tiny_http::Server::from_listener(listener, None)
+            let acceptor = Acceptor::new(listener, handler.options.read_timeout)
                 .map_err(|e| WebError(format!("listen tcp {addr}: {e}")))?;
-            servers.push(Arc::new(server));
+            acceptors.push(acceptor);
             addrs.push(local);
         }
         Ok(HttpServer {
             handler,
-            servers,
+            acceptors,
             addrs,
             stop: Arc::new(AtomicBool::new(false)),
         })
@@ -110,16 +116,15 @@ impl HttpServer {
             threads.push(t);
         }
         drop(rx);
-        for (server, addr) in self.servers.iter().zip(&self.addrs) {
+        for (acceptor, addr) in self.acceptors.into_iter().zip(&self.addrs) {
             log::info!(address:% = addr; "Start listening for connections");
-            let server = server.clone();
             let tx = tx.clone();
             let stop = self.stop.clone();
             let handler = self.handler.clone();
             let in_flight = in_flight.clone();
             let t = std::thread::Builder::new()
                 .name(format!("web-accept-{addr}"))
-                .spawn(move || dispatch(&server, &tx, &stop, &handler, &in_flight))
+                .spawn(move || dispatch(acceptor, &tx, &stop, &handler, &in_flight))
                 .map_err(|e| WebError(format!("cannot start web dispatcher: {e}")))?;
             threads.push(t);
         }
@@ -131,9 +136,90 @@ impl HttpServer {
     }
 }
 
+/// The accept side of one listener.
+///
+/// tiny_http's accept thread ends for good on the first error `accept()`
+/// returns, and an idle listener with `--web.read-timeout` set gets one
+/// (EAGAIN) every read timeout. So when the current tiny_http server reports
+/// an accept error, the acceptor starts a new one on a clone of the same
+/// socket; no connection is lost, they wait in the kernel's backlog. The old
+/// server is kept, retired, while its keep-alive connections may still send
+/// requests, and dropped once it has been quiet for longer than the read
+/// timeout: by then the kernel has timed out every idle connection it had.
+struct Acceptor {
+    listener: TcpListener,
+    current: tiny_http::Server,
+    retired: Vec<RetiredServer>,
+    quiet_limit: Duration,
+}
+
+struct RetiredServer {
+    server: tiny_http::Server,
+    last_request: Instant,
+}
+
+impl Acceptor {
+    fn new(listener: TcpListener, read_timeout: Duration) -> std::io::Result<Acceptor> {
+        let current = Acceptor::serve(&listener)?;
+        // Without a read timeout idle connections are never closed; a
+        // retired server is then kept for five quiet minutes.
+        let quiet_limit = if read_timeout.is_zero() {
+            Duration::from_secs(300)
+        } else {
+            read_timeout + Duration::from_secs(1)
+        };
+        Ok(Acceptor {
+            listener,
+            current,
+            retired: Vec::new(),
+            quiet_limit,
+        })
+    }
+
+    /// A tiny_http server (and its accept thread) on a clone of `listener`.
+    fn serve(listener: &TcpListener) -> std::io::Result<tiny_http::Server> {
+        let clone = listener.try_clone()?;
+        tiny_http::Server::from_listener(clone, None).map_err(std::io::Error::other)
+    }
+
+    /// The next request, waiting at most about `timeout`.
+    fn recv(&mut self, timeout: Duration) -> std::io::Result<Option<tiny_http::Request>> {
+        for retired in &mut self.retired {
+            if let Ok(Some(req)) = retired.server.try_recv() {
+                retired.last_request = Instant::now();
+                return Ok(Some(req));
+            }
+        }
+        let quiet_limit = self.quiet_limit;
+        self.retired
+            .retain(|r| r.last_request.elapsed() <= quiet_limit);
+        match self.current.recv_timeout(timeout) {
+            Ok(req) => Ok(req),
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut
+                {
+                    log::debug!("no connection within --web.read-timeout; accepting again");
+                } else {
+                    // E.g. out of file descriptors: back off before trying again.
+                    log::warn!("accepting HTTP connections failed, accepting again: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let fresh = Acceptor::serve(&self.listener)?;
+                let old = std::mem::replace(&mut self.current, fresh);
+                self.retired.push(RetiredServer {
+                    server: old,
+                    last_request: Instant::now(),
+                });
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// Takes requests off one listener until stopped.
 fn dispatch(
-    server: &tiny_http::Server,
+    mut acceptor: Acceptor,
     tx: &Sender<tiny_http::Request>,
     stop: &AtomicBool,
     handler: &WebHandler,
@@ -141,11 +227,11 @@ fn dispatch(
 ) {
     let max = handler.options.max_connections.max(1);
     while !stop.load(Ordering::SeqCst) {
-        let req = match server.recv_timeout(Duration::from_millis(100)) {
+        let req = match acceptor.recv(Duration::from_millis(100)) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
             Err(e) => {
-                log::error!("accepting HTTP connections failed: {e}");
+                log::error!("cannot accept HTTP connections any more: {e}");
                 return;
             }
         };
@@ -458,6 +544,24 @@ mod tests {
         assert!(r.contains("too many open connections"), "{r}");
         let r = slow.join().unwrap();
         assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+        let r = request(addr, "GET", "/-/healthy");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        stop.stop();
+        t.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn an_idle_listener_keeps_accepting_after_the_read_timeout() {
+        let mut o = Options::for_address("127.0.0.1:0");
+        o.read_timeout = Duration::from_millis(200);
+        let (addr, stop, t) = start(o);
+        // accept() on the listener times out twice over while nobody connects.
+        std::thread::sleep(Duration::from_millis(700));
+        for _ in 0..3 {
+            let r = request(addr, "GET", "/-/healthy");
+            assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
         let r = request(addr, "GET", "/-/healthy");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         stop.stop();

@@ -274,3 +274,16 @@ fn semantically_invalid_config_exits_two_and_fails_reload() {
         r.text()
     );
 }
+
+/// `--web.read-timeout` also bounds an idle `accept()`: a server nobody
+/// connects to for longer than that must still be there afterwards (it used
+/// to stop serving and shut down).
+#[test]
+fn a_quiet_server_outlives_its_read_timeout() {
+    let p = Promlite::start(GOOD_CONFIG, &["--web.read-timeout=1s"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = p.get("/-/healthy");
+    assert_eq!(r.status, 200);
+    let r = p.get("/api/v1/query?query=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
