@@ -227,6 +227,54 @@ pub(crate) struct RestoredSeries {
     pub open_min_t: i64,
 }
 
+/// A snapshot's symbol ids translated to the head's: snapshot id →
+/// (head symbol id, hash of the string). Read-only once built, so the
+/// threads decoding snapshot sections share it.
+pub(crate) struct SnapshotSymbols {
+    map: Vec<Option<(u32, u64)>>,
+}
+
+impl SnapshotSymbols {
+    /// A zeroed use counter per snapshot symbol, for [`Self::map_labels`].
+    pub(crate) fn new_uses(&self) -> Vec<u32> {
+        vec![0; self.map.len()]
+    }
+
+    /// Rewrites one series' labels (snapshot symbol ids, name and value
+    /// alternating) to head symbol ids in place, counts each symbol's use
+    /// in `uses`, and returns the series' label-set hash.
+    pub(crate) fn map_labels(
+        &self,
+        id: u32,
+        ids: &mut [u32],
+        uses: &mut [u32],
+    ) -> Result<u64, StorageError> {
+        if ids.is_empty() || ids.len() % 2 != 0 {
+            return Err(StorageError::InvalidLabels(format!(
+                "snapshot series {id} has malformed labels"
+            )));
+        }
+        let mut h = HASH_SEED;
+        for pair in ids.chunks_exact_mut(2) {
+            let mut sh = [0u64; 2];
+            for (sym, sh) in pair.iter_mut().zip(&mut sh) {
+                let Some(Some((hid, hash))) = self.map.get(*sym as usize) else {
+                    return Err(StorageError::Internal(format!(
+                        "snapshot series {id} refers to unknown symbol {sym}"
+                    )));
+                };
+                if let Some(u) = uses.get_mut(*sym as usize) {
+                    *u += 1;
+                }
+                *sym = *hid;
+                *sh = *hash;
+            }
+            h = combine_label(h, sh[0], sh[1]);
+        }
+        Ok(h)
+    }
+}
+
 /// What a truncation removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TruncateStats {
@@ -564,24 +612,20 @@ impl Head {
         self.min_valid_time.fetch_max(t, Ordering::AcqRel);
     }
 
-    /// Fills an empty head with the series of a head chunk snapshot, in bulk:
-    /// symbols are interned once, series are placed by id without looking
-    /// their labels up as strings, and postings are built list by list.
-    /// `symbols` maps the snapshot's symbol ids to strings; `series` must be
-    /// sorted by id. Fails on an unknown symbol or a repeated label set.
-    pub(crate) fn restore_snapshot(
+    /// Interns a snapshot's symbol table (`(snapshot id, string)`) into
+    /// this head, which must be empty, and returns the translation the
+    /// series' labels go through ([`SnapshotSymbols::map_labels`]). Each
+    /// symbol is interned and hashed once, however many series use it.
+    pub(crate) fn intern_snapshot_symbols(
         &self,
         symbols: &[(u32, Arc<str>)],
-        labels: &mut [u32],
-        series: Vec<RestoredSeries>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<SnapshotSymbols, StorageError> {
         if self.num_series() != 0 {
             return Err(StorageError::Internal(
                 "a snapshot loads only into an empty head".into(),
             ));
         }
-        // Snapshot symbol id → (head symbol id, string). Snapshot ids are
-        // the writing head's, dense but for freed ones.
+        // Snapshot ids are the writing head's, dense but for freed ones.
         let max = symbols
             .iter()
             .map(|(id, _)| *id as usize)
@@ -593,62 +637,72 @@ impl Head {
                 symbols.len()
             )));
         }
-        // Snapshot symbol id → (head symbol id, hash of the string).
         let mut map: Vec<Option<(u32, u64)>> = vec![None; max + 1];
-        {
-            let mut st = write(&self.symbols);
-            st.reserve(symbols.len());
-            for (sid, s) in symbols {
-                let hid = st.intern(s);
-                if let Some(slot) = map.get_mut(*sid as usize) {
-                    *slot = Some((hid, str_hash(s.as_bytes())));
-                }
+        let mut st = write(&self.symbols);
+        st.reserve(symbols.len());
+        for (sid, s) in symbols {
+            let hid = st.intern(s);
+            if let Some(slot) = map.get_mut(*sid as usize) {
+                *slot = Some((hid, str_hash(s.as_bytes())));
             }
         }
-        // Pass 1: labels to head symbol ids in place, and each series' label
-        // hash. No allocation per series: the labels stay in one array.
-        let mut uses = vec![0u32; map.len()];
+        Ok(SnapshotSymbols { map })
+    }
+
+    /// Fills an empty head with the series of a head chunk snapshot, in bulk:
+    /// symbols are interned once, series are placed by id without looking
+    /// their labels up as strings, and postings are built list by list.
+    /// `symbols` maps the snapshot's symbol ids to strings. Fails on an
+    /// unknown symbol or a repeated label set.
+    pub(crate) fn restore_snapshot(
+        &self,
+        symbols: &[(u32, Arc<str>)],
+        labels: &mut [u32],
+        series: Vec<RestoredSeries>,
+    ) -> Result<(), StorageError> {
+        let map = self.intern_snapshot_symbols(symbols)?;
+        let mut uses = map.new_uses();
         let mut hashes: Vec<u64> = Vec::with_capacity(series.len());
         for s in &series {
-            let malformed = || {
+            let ids = labels.get_mut(s.labels.clone()).ok_or_else(|| {
                 StorageError::InvalidLabels(format!(
                     "snapshot series {} has malformed labels",
                     s.id
                 ))
-            };
-            let ids = labels.get_mut(s.labels.clone()).ok_or_else(malformed)?;
-            if ids.is_empty() || ids.len() % 2 != 0 {
-                return Err(malformed());
-            }
-            let mut h = HASH_SEED;
-            for pair in ids.chunks_exact_mut(2) {
-                let mut sh = [0u64; 2];
-                for (sym, sh) in pair.iter_mut().zip(&mut sh) {
-                    let Some(Some((hid, hash))) = map.get(*sym as usize) else {
-                        return Err(StorageError::Internal(format!(
-                            "snapshot series {} refers to unknown symbol {sym}",
-                            s.id
-                        )));
-                    };
-                    if let Some(u) = uses.get_mut(*sym as usize) {
-                        *u += 1;
-                    }
-                    *sym = *hid;
-                    *sh = *hash;
-                }
-                h = combine_label(h, sh[0], sh[1]);
-            }
-            hashes.push(h);
+            })?;
+            hashes.push(map.map_labels(s.id, ids, &mut uses)?);
         }
-        let labels: &[u32] = labels;
-        // The file is in stripe order; postings want ids ascending. Sorting
+        self.place_snapshot(&map, &uses, labels, series, &hashes)
+    }
+
+    /// Places restored series whose labels were translated by
+    /// [`SnapshotSymbols::map_labels`] (`hashes[i]` is series `i`'s label
+    /// hash, `uses` the summed use counts) into this empty head. Series in
+    /// id order (snapshot v2) skip the sort.
+    pub(crate) fn place_snapshot(
+        &self,
+        map: &SnapshotSymbols,
+        uses: &[u32],
+        labels: &[u32],
+        series: Vec<RestoredSeries>,
+        hashes: &[u64],
+    ) -> Result<(), StorageError> {
+        let map = &map.map;
+        if self.num_series() != 0 || hashes.len() != series.len() {
+            return Err(StorageError::Internal(
+                "a snapshot loads only into an empty head, with one hash per series".into(),
+            ));
+        }
+        // A v1 file is in stripe order; postings want ids ascending. Sorting
         // (id, index) pairs is cheaper than moving whole series.
         let mut order: Vec<(u32, u32)> = series
             .iter()
             .enumerate()
             .map(|(i, s)| (s.id, i as u32))
             .collect();
-        order.sort_unstable();
+        if !order.is_sorted() {
+            order.sort_unstable();
+        }
         let mut last_id = 0u32;
         for &(id, _) in &order {
             if id == 0 || id == last_id {
@@ -677,7 +731,7 @@ impl Head {
             let mut by_hash: Vec<Vec<(u64, u32)>> = (0..self.hashes.len())
                 .map(|_| Vec::with_capacity(n / self.hashes.len() + 1))
                 .collect();
-            for (s, &hash) in series.into_iter().zip(&hashes) {
+            for (s, &hash) in series.into_iter().zip(hashes) {
                 let ids: Box<[u32]> = labels.get(s.labels).unwrap_or(&[]).into();
                 let series = MemSeries::from_parts(ids, s.closed, s.open, s.open_min_t);
                 if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
@@ -726,7 +780,7 @@ impl Head {
             let mut st = write(&self.symbols);
             // Interning counted one use per symbol; make it one per series
             // label (a symbol no series uses is freed like any other).
-            for (m, &u) in map.iter().zip(&uses) {
+            for (m, &u) in map.iter().zip(uses) {
                 if let Some((hid, _)) = m {
                     st.add_refs(*hid, u);
                     st.release(*hid);
