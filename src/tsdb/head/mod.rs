@@ -275,6 +275,31 @@ impl SnapshotSymbols {
     }
 }
 
+/// What one thread gathered while placing snapshot sections, for
+/// [`Head::finish_snapshot`].
+pub(crate) struct PlacedPart {
+    /// Uses of each snapshot symbol by the series placed.
+    uses: Vec<u32>,
+    min_time: i64,
+    max_time: i64,
+    chunks: i64,
+    /// (section index, its series ids, its postings by head symbol ids).
+    #[allow(clippy::type_complexity)]
+    sections: Vec<(usize, Vec<u32>, HashMap<(u32, u32), Vec<u32>, FxBuild>)>,
+}
+
+impl PlacedPart {
+    pub(crate) fn new(map: &SnapshotSymbols) -> PlacedPart {
+        PlacedPart {
+            uses: map.new_uses(),
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            chunks: 0,
+            sections: Vec::new(),
+        }
+    }
+}
+
 /// What a truncation removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TruncateStats {
@@ -649,164 +674,182 @@ impl Head {
         Ok(SnapshotSymbols { map })
     }
 
-    /// Fills an empty head with the series of a head chunk snapshot, in bulk:
-    /// symbols are interned once, series are placed by id without looking
-    /// their labels up as strings, and postings are built list by list.
-    /// `symbols` maps the snapshot's symbol ids to strings. Fails on an
-    /// unknown symbol or a repeated label set.
+    /// Fills an empty head with the series of a version 1 head chunk
+    /// snapshot (in stripe order): symbols are interned once, the series
+    /// sorted by id and placed as one section. `symbols` maps the
+    /// snapshot's symbol ids to strings. Fails on an unknown symbol or a
+    /// repeated label set.
     pub(crate) fn restore_snapshot(
         &self,
         symbols: &[(u32, Arc<str>)],
         labels: &mut [u32],
-        series: Vec<RestoredSeries>,
+        mut series: Vec<RestoredSeries>,
     ) -> Result<(), StorageError> {
         let map = self.intern_snapshot_symbols(symbols)?;
-        let mut uses = map.new_uses();
-        let mut hashes: Vec<u64> = Vec::with_capacity(series.len());
-        for s in &series {
-            let ids = labels.get_mut(s.labels.clone()).ok_or_else(|| {
+        series.sort_unstable_by_key(|s| s.id);
+        let mut part = PlacedPart::new(&map);
+        self.place_snapshot_section(&map, 0, series, labels, &mut part)?;
+        self.finish_snapshot(&map, vec![part])
+    }
+
+    /// Places section `index` of a snapshot (series in ascending id order,
+    /// `labels` in snapshot symbol ids, which this translates) into this
+    /// head. Called from several threads at once, one section each; every
+    /// stripe is locked once per section. What the head needs of all
+    /// sections together (symbol uses, postings, the duplicate check) is
+    /// gathered in `part` for [`Head::finish_snapshot`].
+    pub(crate) fn place_snapshot_section(
+        &self,
+        map: &SnapshotSymbols,
+        index: usize,
+        series: Vec<RestoredSeries>,
+        labels: &mut [u32],
+        part: &mut PlacedPart,
+    ) -> Result<(), StorageError> {
+        let n = series.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        let mut by_stripe: Vec<Vec<(usize, MemSeries)>> = (0..self.stripes.len())
+            .map(|_| Vec::with_capacity(n / self.stripes.len() + 1))
+            .collect();
+        let mut by_hash: Vec<Vec<(u64, u32)>> = (0..self.hashes.len())
+            .map(|_| Vec::with_capacity(n / self.hashes.len() + 1))
+            .collect();
+        for s in series {
+            if ids.last().is_some_and(|&last| last >= s.id) || s.id == 0 {
+                return Err(StorageError::Internal(format!(
+                    "snapshot series ids are not ascending and nonzero at {}",
+                    s.id
+                )));
+            }
+            ids.push(s.id);
+            let sym = labels.get_mut(s.labels.clone()).ok_or_else(|| {
                 StorageError::InvalidLabels(format!(
                     "snapshot series {} has malformed labels",
                     s.id
                 ))
             })?;
-            hashes.push(map.map_labels(s.id, ids, &mut uses)?);
+            let hash = map.map_labels(s.id, sym, &mut part.uses)?;
+            for p in sym.chunks_exact(2) {
+                lists.entry((p[0], p[1])).or_default().push(s.id);
+            }
+            let series = MemSeries::from_parts((&*sym).into(), s.closed, s.open, s.open_min_t);
+            if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
+                part.min_time = part.min_time.min(a);
+                part.max_time = part.max_time.max(b);
+            }
+            part.chunks += series.num_chunks() as i64;
+            if let Some(b) = by_stripe.get_mut(self.stripe_index(s.id)) {
+                b.push(((s.id >> self.shift) as usize, series));
+            }
+            if let Some(b) = by_hash.get_mut((hash as usize) & self.mask as usize) {
+                b.push((hash, s.id));
+            }
         }
-        self.place_snapshot(&map, &uses, labels, series, &hashes)
+        for (stripe, batch) in self.stripes.iter().zip(by_stripe) {
+            if batch.is_empty() {
+                continue;
+            }
+            let mut guard = write(stripe);
+            for (slot, series) in batch {
+                guard.insert(slot, series);
+            }
+        }
+        // Equal hashes are set aside as collisions; whether their labels
+        // differ is checked once every section is in the slab.
+        for (hs, batch) in self.hashes.iter().zip(by_hash) {
+            if batch.is_empty() {
+                continue;
+            }
+            let mut hs = hs.lock().unwrap_or_else(|e| e.into_inner());
+            hs.ids.reserve(batch.len());
+            for (hash, id) in batch {
+                match hs.ids.entry(hash) {
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(id);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        hs.collisions.entry(hash).or_default().push(id);
+                    }
+                }
+            }
+        }
+        part.sections.push((index, ids, lists));
+        Ok(())
     }
 
-    /// Places restored series whose labels were translated by
-    /// [`SnapshotSymbols::map_labels`] (`hashes[i]` is series `i`'s label
-    /// hash, `uses` the summed use counts) into this empty head. Series in
-    /// id order (snapshot v2) skip the sort.
-    pub(crate) fn place_snapshot(
+    /// Completes a snapshot load once every section is placed: symbol
+    /// reference counts, the check that no label set is there twice, the
+    /// postings (each section's lists appended in section order, so they
+    /// stay sorted) and the head's counters. Fails if the sections' ids do
+    /// not ascend across sections.
+    pub(crate) fn finish_snapshot(
         &self,
         map: &SnapshotSymbols,
-        uses: &[u32],
-        labels: &[u32],
-        series: Vec<RestoredSeries>,
-        hashes: &[u64],
+        parts: Vec<PlacedPart>,
     ) -> Result<(), StorageError> {
-        let map = &map.map;
-        if self.num_series() != 0 || hashes.len() != series.len() {
-            return Err(StorageError::Internal(
-                "a snapshot loads only into an empty head, with one hash per series".into(),
-            ));
-        }
-        // A v1 file is in stripe order; postings want ids ascending. Sorting
-        // (id, index) pairs is cheaper than moving whole series.
-        let mut order: Vec<(u32, u32)> = series
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id, i as u32))
-            .collect();
-        if !order.is_sorted() {
-            order.sort_unstable();
-        }
-        let mut last_id = 0u32;
-        for &(id, _) in &order {
-            if id == 0 || id == last_id {
-                return Err(StorageError::Internal(format!(
-                    "snapshot series ids are not unique and nonzero at {id}"
-                )));
-            }
-            last_id = id;
-        }
-        // Pass 2, on both cores: postings on one thread; the slab and the
-        // label-hash map on this one, each stripe locked once. They share
-        // no lock.
-        let ranges: Vec<std::ops::Range<usize>> = series.iter().map(|s| s.labels.clone()).collect();
+        let mut uses = map.new_uses();
         let (mut mint, mut maxt, mut chunks) = (i64::MAX, i64::MIN, 0i64);
-        let n = series.len();
-        let placed = std::thread::scope(|scope| {
-            let (order, ranges) = (&order, &ranges);
-            scope.spawn(move || {
-                self.restore_postings(order.iter().filter_map(|&(id, i)| {
-                    Some((id, labels.get(ranges.get(i as usize)?.clone())?))
-                }))
-            });
-            let mut by_stripe: Vec<Vec<(usize, MemSeries)>> = (0..self.stripes.len())
-                .map(|_| Vec::with_capacity(n / self.stripes.len() + 1))
-                .collect();
-            let mut by_hash: Vec<Vec<(u64, u32)>> = (0..self.hashes.len())
-                .map(|_| Vec::with_capacity(n / self.hashes.len() + 1))
-                .collect();
-            for (s, &hash) in series.into_iter().zip(hashes) {
-                let ids: Box<[u32]> = labels.get(s.labels).unwrap_or(&[]).into();
-                let series = MemSeries::from_parts(ids, s.closed, s.open, s.open_min_t);
-                if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
-                    mint = mint.min(a);
-                    maxt = maxt.max(b);
-                }
-                chunks += series.num_chunks() as i64;
-                if let Some(b) = by_stripe.get_mut(self.stripe_index(s.id)) {
-                    b.push(((s.id >> self.shift) as usize, series));
-                }
-                if let Some(b) = by_hash.get_mut((hash as usize) & self.mask as usize) {
-                    b.push((hash, s.id));
+        let mut sections = Vec::new();
+        for p in parts {
+            for (u, t) in uses.iter_mut().zip(&p.uses) {
+                *u += t;
+            }
+            mint = mint.min(p.min_time);
+            maxt = maxt.max(p.max_time);
+            chunks += p.chunks;
+            sections.extend(p.sections);
+        }
+        sections.sort_unstable_by_key(|s| s.0);
+        let total: usize = sections.iter().map(|s| s.1.len()).sum();
+        let mut all = Vec::with_capacity(total);
+        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        for (_, ids, section_lists) in sections {
+            if let (Some(&prev), Some(&first)) = (all.last(), ids.first()) {
+                if first <= prev {
+                    return Err(StorageError::Internal(format!(
+                        "snapshot series ids are not ascending at {first}"
+                    )));
                 }
             }
-            for (stripe, batch) in self.stripes.iter().zip(by_stripe) {
-                let mut guard = write(stripe);
-                for (slot, series) in batch {
-                    guard.insert(slot, series);
+            all.extend_from_slice(&ids);
+            for (k, l) in section_lists {
+                match lists.entry(k) {
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(l);
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        e.get_mut().extend_from_slice(&l);
+                    }
                 }
             }
-            // After the slab, so a hash collision can compare labels.
-            for (hs, batch) in self.hashes.iter().zip(by_hash) {
-                let mut hs = hs.lock().unwrap_or_else(|e| e.into_inner());
-                hs.ids.reserve(batch.len());
-                for (hash, id) in batch {
-                    let Some(&other) = hs.ids.get(&hash) else {
-                        hs.ids.insert(hash, id);
+        }
+        for hs in self.hashes.iter() {
+            let hs = hs.lock().unwrap_or_else(|e| e.into_inner());
+            for (hash, others) in &hs.collisions {
+                let mut seen: Vec<Box<[u32]>> = Vec::with_capacity(others.len() + 1);
+                for &id in hs.ids.get(hash).into_iter().chain(others) {
+                    let Some(l) = self.with_series(id, |s| s.labels.clone()) else {
                         continue;
                     };
-                    let labels_of = |id: u32| self.with_series(id, |o| o.labels.clone());
-                    let mine = labels_of(id);
-                    let same = |o: u32| labels_of(o) == mine;
-                    let colliding = hs.collisions.get(&hash).cloned().unwrap_or_default();
-                    if same(other) || colliding.into_iter().any(same) {
+                    if seen.contains(&l) {
                         return Err(StorageError::Internal(format!(
-                            "snapshot holds the labels of series {other} twice"
+                            "snapshot holds the labels of series {id} twice"
                         )));
                     }
-                    hs.collisions.entry(hash).or_default().push(id);
+                    seen.push(l);
                 }
             }
-            Ok(())
-        });
-        placed?;
+        }
         {
             let mut st = write(&self.symbols);
             // Interning counted one use per symbol; make it one per series
             // label (a symbol no series uses is freed like any other).
-            for (m, &u) in map.iter().zip(uses) {
+            for (m, &u) in map.map.iter().zip(&uses) {
                 if let Some((hid, _)) = m {
                     st.add_refs(*hid, u);
                     st.release(*hid);
                 }
-            }
-        }
-        self.last_id.fetch_max(last_id, Ordering::AcqRel);
-        let n = order.len() as u64;
-        self.num_series.fetch_add(n, Ordering::Relaxed);
-        self.counters.series_created.fetch_add(n, Ordering::Relaxed);
-        self.num_chunks.fetch_add(chunks, Ordering::Relaxed);
-        if mint <= maxt {
-            self.min_time.fetch_min(mint, Ordering::AcqRel);
-            self.max_time.fetch_max(maxt, Ordering::AcqRel);
-        }
-        Ok(())
-    }
-
-    /// Indexes series `(id, symbol-id labels)`, ids ascending.
-    fn restore_postings<'a>(&self, series: impl Iterator<Item = (u32, &'a [u32])>) {
-        let mut all = Vec::new();
-        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
-        for (id, ids) in series {
-            all.push(id);
-            for p in ids.chunks_exact(2) {
-                lists.entry((p[0], p[1])).or_default().push(id);
             }
         }
         let lists: Vec<(Arc<str>, Arc<str>, Vec<u32>)> = {
@@ -817,6 +860,18 @@ impl Head {
                 .collect()
         };
         write(&self.postings).add_sorted(&all, lists);
+        if let Some(&last) = all.last() {
+            self.last_id.fetch_max(last, Ordering::AcqRel);
+        }
+        let n = all.len() as u64;
+        self.num_series.fetch_add(n, Ordering::Relaxed);
+        self.counters.series_created.fetch_add(n, Ordering::Relaxed);
+        self.num_chunks.fetch_add(chunks, Ordering::Relaxed);
+        if mint <= maxt {
+            self.min_time.fetch_min(mint, Ordering::AcqRel);
+            self.max_time.fetch_max(maxt, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// Checks a sample against series `id` without appending it.

@@ -64,7 +64,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::series::{ClosedChunk, OPEN_CHUNK_CAPACITY};
-use super::{Head, RestoredSeries, SnapshotSymbols};
+use super::{Head, PlacedPart, RestoredSeries};
 use crate::tsdb::chunkenc::bstream::{put_uvarint, put_varint};
 use crate::tsdb::chunkenc::{XorAppender, XorState};
 use crate::tsdb::tombstones::Interval;
@@ -642,12 +642,10 @@ fn read_tombstones(c: &mut Cursor<'_>) -> Option<Vec<(u32, Interval)>> {
     Some(out)
 }
 
-/// One decoded section: series with labels already in head symbol ids.
+/// One decoded section: its series, whose `labels` index `labels`.
 struct DecodedSection {
     series: Vec<RestoredSeries>,
-    /// The section's label array, which `series[i].labels` index.
     labels: Vec<u32>,
-    hashes: Vec<u64>,
 }
 
 /// Checks the CRC of section `records` (followed in `data` by its CRC)
@@ -656,8 +654,6 @@ fn decode_section(
     data: &[u8],
     records: std::ops::Range<usize>,
     n: usize,
-    map: &SnapshotSymbols,
-    uses: &mut [u32],
 ) -> Result<DecodedSection, String> {
     let sum = data
         .get(records.end..records.end + 4)
@@ -673,21 +669,9 @@ fn decode_section(
     let mut out = DecodedSection {
         series: Vec::with_capacity(n),
         labels: Vec::with_capacity(n * 16),
-        hashes: Vec::with_capacity(n),
     };
-    let mut prev = 0u32;
     for _ in 0..n {
         let s = read_series(&mut c, &mut out.labels).ok_or("malformed series")?;
-        if s.id <= prev {
-            return Err(format!("series id {} is out of order", s.id));
-        }
-        prev = s.id;
-        let ids = out
-            .labels
-            .get_mut(s.labels.clone())
-            .ok_or("malformed labels")?;
-        out.hashes
-            .push(map.map_labels(s.id, ids, uses).map_err(|e| e.to_string())?);
         out.series.push(s);
     }
     if c.pos != body.len() {
@@ -699,9 +683,9 @@ fn decode_section(
     Ok(out)
 }
 
-/// Loads a version 2 snapshot: the index, then the sections decoded on
-/// every core (each thread takes the next section until none is left),
-/// then the series placed into the head in id order.
+/// Loads a version 2 snapshot: the index and symbols, then the sections
+/// decoded and placed into the head on every core (each thread takes the
+/// next section until none is left), then what needs all of them.
 fn load_v2(head: &Head, data: &[u8], path: &Path) -> Result<SnapshotStats, TsdbError> {
     let index = read_index(data, path)?;
     let map = head
@@ -711,71 +695,50 @@ fn load_v2(head: &Head, data: &[u8], path: &Path) -> Result<SnapshotStats, TsdbE
         .map_or(1, |n| n.get())
         .clamp(1, index.sections.len().max(1));
     let next = AtomicUsize::new(0);
-    let work = || {
-        let mut uses = map.new_uses();
-        let mut done = Vec::new();
-        loop {
+    let work = || -> Result<(PlacedPart, SnapshotStats), String> {
+        let mut part = PlacedPart::new(&map);
+        let mut stats = SnapshotStats::default();
+        let result = (|| loop {
             let i = next.fetch_add(1, AtomicOrdering::Relaxed);
             let Some((records, n)) = index.sections.get(i) else {
-                break;
+                return Ok(());
             };
-            let section = decode_section(data, records.clone(), *n, &map, &mut uses);
+            let mut section = decode_section(data, records.clone(), *n)?;
+            stats.series += section.series.len() as u64;
+            stats.chunks += section
+                .series
+                .iter()
+                .map(|s| s.closed.len() as u64 + u64::from(s.open.num_samples() > 0))
+                .sum::<u64>();
+            head.place_snapshot_section(&map, i, section.series, &mut section.labels, &mut part)
+                .map_err(|e| e.to_string())?;
+        })();
+        if result.is_err() {
             // The first failure stops every thread.
-            let failed = section.is_err();
-            done.push((i, section));
-            if failed {
-                next.store(index.sections.len(), AtomicOrdering::Relaxed);
-                break;
-            }
+            next.store(index.sections.len(), AtomicOrdering::Relaxed);
         }
-        (uses, done)
+        result.map(|()| (part, stats))
     };
     let results = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
         let mut all = vec![work()];
         for h in helpers {
-            // A panicked decoder counts as a corrupt section.
-            all.push(h.join().unwrap_or_default());
+            all.push(
+                h.join()
+                    .unwrap_or_else(|_| Err("a decoding thread panicked".into())),
+            );
         }
         all
     });
-    let mut uses = map.new_uses();
-    let mut sections: Vec<Option<DecodedSection>> =
-        (0..index.sections.len()).map(|_| None).collect();
-    for (thread_uses, done) in results {
-        for (u, t) in uses.iter_mut().zip(thread_uses) {
-            *u += t;
-        }
-        for (i, section) in done {
-            let section = section.map_err(|e| corrupt(path, e))?;
-            if let Some(slot) = sections.get_mut(i) {
-                *slot = Some(section);
-            }
-        }
-    }
-    let total: usize = index.sections.iter().map(|(_, n)| n).sum();
-    let mut series = Vec::with_capacity(total);
-    let mut hashes = Vec::with_capacity(total);
-    let mut labels = Vec::with_capacity(sections.iter().flatten().map(|s| s.labels.len()).sum());
+    let mut parts = Vec::with_capacity(results.len());
     let mut stats = SnapshotStats::default();
-    let mut prev = 0u32;
-    for section in sections {
-        let section = section.ok_or_else(|| corrupt(path, "a section was not decoded"))?;
-        if section.series.first().is_some_and(|s| s.id <= prev) {
-            return Err(corrupt(path, "series ids are out of order across sections"));
-        }
-        let base = labels.len();
-        labels.extend_from_slice(&section.labels);
-        for mut s in section.series {
-            prev = s.id;
-            stats.chunks += s.closed.len() as u64 + u64::from(s.open.num_samples() > 0);
-            s.labels = s.labels.start + base..s.labels.end + base;
-            series.push(s);
-        }
-        hashes.extend_from_slice(&section.hashes);
+    for r in results {
+        let (part, st) = r.map_err(|e| corrupt(path, e))?;
+        stats.series += st.series;
+        stats.chunks += st.chunks;
+        parts.push(part);
     }
-    stats.series = series.len() as u64;
-    head.place_snapshot(&map, &uses, &labels, series, &hashes)
+    head.finish_snapshot(&map, parts)
         .map_err(|e| corrupt(path, e.to_string()))?;
     for (id, iv) in index.tombstones {
         head.add_tombstone(id, iv);
