@@ -249,7 +249,7 @@ impl SnapshotSymbols {
         ids: &mut [u32],
         uses: &mut [u32],
     ) -> Result<u64, StorageError> {
-        if ids.is_empty() || ids.len() % 2 != 0 {
+        if ids.is_empty() || !ids.len().is_multiple_of(2) {
             return Err(StorageError::InvalidLabels(format!(
                 "snapshot series {id} has malformed labels"
             )));

@@ -541,6 +541,9 @@ pub fn load_snapshot(head: &Head, path: &Path) -> Result<SnapshotStats, TsdbErro
     // name and renamed into place, never modified, and the data directory
     // is locked by this process, so the file does not change under the map.
     // Populated up front: one call instead of a page fault per 4 KiB.
+    // Measured against no populate + MADV_WILLNEED (faults taken by the
+    // decoding threads): no faster with the file cached, and no faster
+    // with it evicted from the page cache either.
     let data = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io(path))?;
     match data.get(..MAGIC.len()) {
         Some(m) if m == MAGIC => load_v2(head, &data, path),
@@ -841,11 +844,13 @@ mod tests {
     use crate::storage::Appendable;
     use crate::tsdb::{Db, DbOptions};
 
+    /// (id, labels, closed chunks, open chunk bytes and first time).
+    type SeriesDump = (u32, Labels, Vec<(i64, i64, Vec<u8>)>, Vec<u8>, i64);
+
     /// Everything a load must restore, in a comparable form.
     #[derive(Debug, PartialEq)]
     struct HeadDump {
-        /// (id, labels, closed chunks, open chunk bytes and first time).
-        series: Vec<(u32, Labels, Vec<(i64, i64, Vec<u8>)>, Vec<u8>, i64)>,
+        series: Vec<SeriesDump>,
         /// Postings of every label pair, and the lookup by labels.
         postings: Vec<(String, String, Vec<u32>)>,
         by_labels: Vec<Option<u32>>,
