@@ -216,7 +216,7 @@ fn str_hash(b: &[u8]) -> u64 {
     folded_mul(h ^ b.len() as u64, HASH_MIX[1])
 }
 
-/// One series of a head chunk snapshot, for [`Head::restore_snapshot`].
+/// One series of a head chunk snapshot, for [`Head::place_snapshot_section`].
 pub(crate) struct RestoredSeries {
     pub id: u32,
     /// Where its labels are in the snapshot's label array: symbol ids, name
