@@ -4,7 +4,8 @@
 //! clean `Db::close`. `snapshot_open_*` times `Db::open` (the snapshot load
 //! and the empty WAL tail after it), which is most of promlite's
 //! exec-to-ready time. `SERIES` and `SAMPLES` in the environment change the
-//! shape.
+//! shape; `SNAPSHOT_DIR` keeps the data directory there (it must not exist
+//! yet), e.g. to time a `promlite` start on it.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use promlite::model::Labels;
@@ -38,8 +39,12 @@ fn snapshot_open(c: &mut Criterion) {
     let series_n = env("SERIES", 100_000);
     let samples_n = env("SAMPLES", 60) as i64;
     let tmp = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("SNAPSHOT_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => tmp.path().to_path_buf(),
+    };
     {
-        let db = Db::open(tmp.path(), DbOptions::default()).unwrap();
+        let db = Db::open(&dir, DbOptions::default()).unwrap();
         let lbls: Vec<Labels> = (0..series_n).map(series_labels).collect();
         let mut refs = vec![0u64; series_n];
         for t in 0..samples_n {
@@ -64,7 +69,7 @@ fn snapshot_open(c: &mut Criterion) {
                 let mut total = std::time::Duration::ZERO;
                 for _ in 0..iters {
                     let start = std::time::Instant::now();
-                    let db = Db::open(tmp.path(), DbOptions::default()).unwrap();
+                    let db = Db::open(&dir, DbOptions::default()).unwrap();
                     total += start.elapsed();
                     assert_eq!(db.head().num_series(), series_n as u64);
                     assert_eq!(db.replay_stats().snapshot_series, series_n as u64);

@@ -216,7 +216,7 @@ fn str_hash(b: &[u8]) -> u64 {
     folded_mul(h ^ b.len() as u64, HASH_MIX[1])
 }
 
-/// One series of a head chunk snapshot, for [`Head::restore_snapshot`].
+/// One series of a head chunk snapshot, for [`Head::place_snapshot_section`].
 pub(crate) struct RestoredSeries {
     pub id: u32,
     /// Where its labels are in the snapshot's label array: symbol ids, name
@@ -225,6 +225,79 @@ pub(crate) struct RestoredSeries {
     pub closed: Vec<series::ClosedChunk>,
     pub open: crate::tsdb::chunkenc::XorAppender,
     pub open_min_t: i64,
+}
+
+/// A snapshot's symbol ids translated to the head's: snapshot id →
+/// (head symbol id, hash of the string). Read-only once built, so the
+/// threads decoding snapshot sections share it.
+pub(crate) struct SnapshotSymbols {
+    map: Vec<Option<(u32, u64)>>,
+}
+
+impl SnapshotSymbols {
+    /// A zeroed use counter per snapshot symbol, for [`Self::map_labels`].
+    pub(crate) fn new_uses(&self) -> Vec<u32> {
+        vec![0; self.map.len()]
+    }
+
+    /// Rewrites one series' labels (snapshot symbol ids, name and value
+    /// alternating) to head symbol ids in place, counts each symbol's use
+    /// in `uses`, and returns the series' label-set hash.
+    pub(crate) fn map_labels(
+        &self,
+        id: u32,
+        ids: &mut [u32],
+        uses: &mut [u32],
+    ) -> Result<u64, StorageError> {
+        if ids.is_empty() || !ids.len().is_multiple_of(2) {
+            return Err(StorageError::InvalidLabels(format!(
+                "snapshot series {id} has malformed labels"
+            )));
+        }
+        let mut h = HASH_SEED;
+        for pair in ids.chunks_exact_mut(2) {
+            let mut sh = [0u64; 2];
+            for (sym, sh) in pair.iter_mut().zip(&mut sh) {
+                let Some(Some((hid, hash))) = self.map.get(*sym as usize) else {
+                    return Err(StorageError::Internal(format!(
+                        "snapshot series {id} refers to unknown symbol {sym}"
+                    )));
+                };
+                if let Some(u) = uses.get_mut(*sym as usize) {
+                    *u += 1;
+                }
+                *sym = *hid;
+                *sh = *hash;
+            }
+            h = combine_label(h, sh[0], sh[1]);
+        }
+        Ok(h)
+    }
+}
+
+/// What one thread gathered while placing snapshot sections, for
+/// [`Head::finish_snapshot`].
+pub(crate) struct PlacedPart {
+    /// Uses of each snapshot symbol by the series placed.
+    uses: Vec<u32>,
+    min_time: i64,
+    max_time: i64,
+    chunks: i64,
+    /// (section index, its series ids, its postings by head symbol ids).
+    #[allow(clippy::type_complexity)]
+    sections: Vec<(usize, Vec<u32>, HashMap<(u32, u32), Vec<u32>, FxBuild>)>,
+}
+
+impl PlacedPart {
+    pub(crate) fn new(map: &SnapshotSymbols) -> PlacedPart {
+        PlacedPart {
+            uses: map.new_uses(),
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            chunks: 0,
+            sections: Vec::new(),
+        }
+    }
 }
 
 /// What a truncation removed.
@@ -564,24 +637,20 @@ impl Head {
         self.min_valid_time.fetch_max(t, Ordering::AcqRel);
     }
 
-    /// Fills an empty head with the series of a head chunk snapshot, in bulk:
-    /// symbols are interned once, series are placed by id without looking
-    /// their labels up as strings, and postings are built list by list.
-    /// `symbols` maps the snapshot's symbol ids to strings; `series` must be
-    /// sorted by id. Fails on an unknown symbol or a repeated label set.
-    pub(crate) fn restore_snapshot(
+    /// Interns a snapshot's symbol table (`(snapshot id, string)`) into
+    /// this head, which must be empty, and returns the translation the
+    /// series' labels go through ([`SnapshotSymbols::map_labels`]). Each
+    /// symbol is interned and hashed once, however many series use it.
+    pub(crate) fn intern_snapshot_symbols(
         &self,
         symbols: &[(u32, Arc<str>)],
-        labels: &mut [u32],
-        series: Vec<RestoredSeries>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<SnapshotSymbols, StorageError> {
         if self.num_series() != 0 {
             return Err(StorageError::Internal(
                 "a snapshot loads only into an empty head".into(),
             ));
         }
-        // Snapshot symbol id → (head symbol id, string). Snapshot ids are
-        // the writing head's, dense but for freed ones.
+        // Snapshot ids are the writing head's, dense but for freed ones.
         let max = symbols
             .iter()
             .map(|(id, _)| *id as usize)
@@ -593,166 +662,194 @@ impl Head {
                 symbols.len()
             )));
         }
-        // Snapshot symbol id → (head symbol id, hash of the string).
         let mut map: Vec<Option<(u32, u64)>> = vec![None; max + 1];
-        {
-            let mut st = write(&self.symbols);
-            st.reserve(symbols.len());
-            for (sid, s) in symbols {
-                let hid = st.intern(s);
-                if let Some(slot) = map.get_mut(*sid as usize) {
-                    *slot = Some((hid, str_hash(s.as_bytes())));
-                }
+        let mut st = write(&self.symbols);
+        st.reserve(symbols.len());
+        for (sid, s) in symbols {
+            let hid = st.intern(s);
+            if let Some(slot) = map.get_mut(*sid as usize) {
+                *slot = Some((hid, str_hash(s.as_bytes())));
             }
         }
-        // Pass 1: labels to head symbol ids in place, and each series' label
-        // hash. No allocation per series: the labels stay in one array.
-        let mut uses = vec![0u32; map.len()];
-        let mut hashes: Vec<u64> = Vec::with_capacity(series.len());
-        for s in &series {
-            let malformed = || {
+        Ok(SnapshotSymbols { map })
+    }
+
+    /// Fills an empty head with the series of a version 1 head chunk
+    /// snapshot (in stripe order): symbols are interned once, the series
+    /// sorted by id and placed as one section. `symbols` maps the
+    /// snapshot's symbol ids to strings. Fails on an unknown symbol or a
+    /// repeated label set.
+    pub(crate) fn restore_snapshot(
+        &self,
+        symbols: &[(u32, Arc<str>)],
+        labels: &mut [u32],
+        mut series: Vec<RestoredSeries>,
+    ) -> Result<(), StorageError> {
+        let map = self.intern_snapshot_symbols(symbols)?;
+        series.sort_unstable_by_key(|s| s.id);
+        let mut part = PlacedPart::new(&map);
+        self.place_snapshot_section(&map, 0, series, labels, &mut part)?;
+        self.finish_snapshot(&map, vec![part])
+    }
+
+    /// Places section `index` of a snapshot (series in ascending id order,
+    /// `labels` in snapshot symbol ids, which this translates) into this
+    /// head. Called from several threads at once, one section each; every
+    /// stripe is locked once per section. What the head needs of all
+    /// sections together (symbol uses, postings, the duplicate check) is
+    /// gathered in `part` for [`Head::finish_snapshot`].
+    pub(crate) fn place_snapshot_section(
+        &self,
+        map: &SnapshotSymbols,
+        index: usize,
+        series: Vec<RestoredSeries>,
+        labels: &mut [u32],
+        part: &mut PlacedPart,
+    ) -> Result<(), StorageError> {
+        let n = series.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        let mut by_stripe: Vec<Vec<(usize, MemSeries)>> = (0..self.stripes.len())
+            .map(|_| Vec::with_capacity(n / self.stripes.len() + 1))
+            .collect();
+        let mut by_hash: Vec<Vec<(u64, u32)>> = (0..self.hashes.len())
+            .map(|_| Vec::with_capacity(n / self.hashes.len() + 1))
+            .collect();
+        for s in series {
+            if ids.last().is_some_and(|&last| last >= s.id) || s.id == 0 {
+                return Err(StorageError::Internal(format!(
+                    "snapshot series ids are not ascending and nonzero at {}",
+                    s.id
+                )));
+            }
+            ids.push(s.id);
+            let sym = labels.get_mut(s.labels.clone()).ok_or_else(|| {
                 StorageError::InvalidLabels(format!(
                     "snapshot series {} has malformed labels",
                     s.id
                 ))
-            };
-            let ids = labels.get_mut(s.labels.clone()).ok_or_else(malformed)?;
-            if ids.is_empty() || ids.len() % 2 != 0 {
-                return Err(malformed());
+            })?;
+            let hash = map.map_labels(s.id, sym, &mut part.uses)?;
+            for p in sym.chunks_exact(2) {
+                lists.entry((p[0], p[1])).or_default().push(s.id);
             }
-            let mut h = HASH_SEED;
-            for pair in ids.chunks_exact_mut(2) {
-                let mut sh = [0u64; 2];
-                for (sym, sh) in pair.iter_mut().zip(&mut sh) {
-                    let Some(Some((hid, hash))) = map.get(*sym as usize) else {
-                        return Err(StorageError::Internal(format!(
-                            "snapshot series {} refers to unknown symbol {sym}",
-                            s.id
-                        )));
-                    };
-                    if let Some(u) = uses.get_mut(*sym as usize) {
-                        *u += 1;
+            let series = MemSeries::from_parts((&*sym).into(), s.closed, s.open, s.open_min_t);
+            if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
+                part.min_time = part.min_time.min(a);
+                part.max_time = part.max_time.max(b);
+            }
+            part.chunks += series.num_chunks() as i64;
+            if let Some(b) = by_stripe.get_mut(self.stripe_index(s.id)) {
+                b.push(((s.id >> self.shift) as usize, series));
+            }
+            if let Some(b) = by_hash.get_mut((hash as usize) & self.mask as usize) {
+                b.push((hash, s.id));
+            }
+        }
+        for (stripe, batch) in self.stripes.iter().zip(by_stripe) {
+            if batch.is_empty() {
+                continue;
+            }
+            let mut guard = write(stripe);
+            for (slot, series) in batch {
+                guard.insert(slot, series);
+            }
+        }
+        // Equal hashes are set aside as collisions; whether their labels
+        // differ is checked once every section is in the slab.
+        for (hs, batch) in self.hashes.iter().zip(by_hash) {
+            if batch.is_empty() {
+                continue;
+            }
+            let mut hs = hs.lock().unwrap_or_else(|e| e.into_inner());
+            hs.ids.reserve(batch.len());
+            for (hash, id) in batch {
+                match hs.ids.entry(hash) {
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(id);
                     }
-                    *sym = *hid;
-                    *sh = *hash;
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        hs.collisions.entry(hash).or_default().push(id);
+                    }
                 }
-                h = combine_label(h, sh[0], sh[1]);
             }
-            hashes.push(h);
         }
-        let labels: &[u32] = labels;
-        // The file is in stripe order; postings want ids ascending. Sorting
-        // (id, index) pairs is cheaper than moving whole series.
-        let mut order: Vec<(u32, u32)> = series
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id, i as u32))
-            .collect();
-        order.sort_unstable();
-        let mut last_id = 0u32;
-        for &(id, _) in &order {
-            if id == 0 || id == last_id {
-                return Err(StorageError::Internal(format!(
-                    "snapshot series ids are not unique and nonzero at {id}"
-                )));
-            }
-            last_id = id;
-        }
-        // Pass 2, on both cores: postings on one thread; the slab and the
-        // label-hash map on this one, each stripe locked once. They share
-        // no lock.
-        let ranges: Vec<std::ops::Range<usize>> = series.iter().map(|s| s.labels.clone()).collect();
+        part.sections.push((index, ids, lists));
+        Ok(())
+    }
+
+    /// Completes a snapshot load once every section is placed: symbol
+    /// reference counts, the check that no label set is there twice, the
+    /// postings (each section's lists appended in section order, so they
+    /// stay sorted) and the head's counters. Fails if the sections' ids do
+    /// not ascend across sections.
+    pub(crate) fn finish_snapshot(
+        &self,
+        map: &SnapshotSymbols,
+        parts: Vec<PlacedPart>,
+    ) -> Result<(), StorageError> {
+        let mut uses = map.new_uses();
         let (mut mint, mut maxt, mut chunks) = (i64::MAX, i64::MIN, 0i64);
-        let n = series.len();
-        let placed = std::thread::scope(|scope| {
-            let (order, ranges) = (&order, &ranges);
-            scope.spawn(move || {
-                self.restore_postings(order.iter().filter_map(|&(id, i)| {
-                    Some((id, labels.get(ranges.get(i as usize)?.clone())?))
-                }))
-            });
-            let mut by_stripe: Vec<Vec<(usize, MemSeries)>> = (0..self.stripes.len())
-                .map(|_| Vec::with_capacity(n / self.stripes.len() + 1))
-                .collect();
-            let mut by_hash: Vec<Vec<(u64, u32)>> = (0..self.hashes.len())
-                .map(|_| Vec::with_capacity(n / self.hashes.len() + 1))
-                .collect();
-            for (s, &hash) in series.into_iter().zip(&hashes) {
-                let ids: Box<[u32]> = labels.get(s.labels).unwrap_or(&[]).into();
-                let series = MemSeries::from_parts(ids, s.closed, s.open, s.open_min_t);
-                if let (Some(a), Some(b)) = (series.min_time(), series.max_time()) {
-                    mint = mint.min(a);
-                    maxt = maxt.max(b);
-                }
-                chunks += series.num_chunks() as i64;
-                if let Some(b) = by_stripe.get_mut(self.stripe_index(s.id)) {
-                    b.push(((s.id >> self.shift) as usize, series));
-                }
-                if let Some(b) = by_hash.get_mut((hash as usize) & self.mask as usize) {
-                    b.push((hash, s.id));
+        let mut sections = Vec::new();
+        for p in parts {
+            for (u, t) in uses.iter_mut().zip(&p.uses) {
+                *u += t;
+            }
+            mint = mint.min(p.min_time);
+            maxt = maxt.max(p.max_time);
+            chunks += p.chunks;
+            sections.extend(p.sections);
+        }
+        sections.sort_unstable_by_key(|s| s.0);
+        let total: usize = sections.iter().map(|s| s.1.len()).sum();
+        let mut all = Vec::with_capacity(total);
+        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
+        for (_, ids, section_lists) in sections {
+            if let (Some(&prev), Some(&first)) = (all.last(), ids.first()) {
+                if first <= prev {
+                    return Err(StorageError::Internal(format!(
+                        "snapshot series ids are not ascending at {first}"
+                    )));
                 }
             }
-            for (stripe, batch) in self.stripes.iter().zip(by_stripe) {
-                let mut guard = write(stripe);
-                for (slot, series) in batch {
-                    guard.insert(slot, series);
+            all.extend_from_slice(&ids);
+            for (k, l) in section_lists {
+                match lists.entry(k) {
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(l);
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        e.get_mut().extend_from_slice(&l);
+                    }
                 }
             }
-            // After the slab, so a hash collision can compare labels.
-            for (hs, batch) in self.hashes.iter().zip(by_hash) {
-                let mut hs = hs.lock().unwrap_or_else(|e| e.into_inner());
-                hs.ids.reserve(batch.len());
-                for (hash, id) in batch {
-                    let Some(&other) = hs.ids.get(&hash) else {
-                        hs.ids.insert(hash, id);
+        }
+        for hs in self.hashes.iter() {
+            let hs = hs.lock().unwrap_or_else(|e| e.into_inner());
+            for (hash, others) in &hs.collisions {
+                let mut seen: Vec<Box<[u32]>> = Vec::with_capacity(others.len() + 1);
+                for &id in hs.ids.get(hash).into_iter().chain(others) {
+                    let Some(l) = self.with_series(id, |s| s.labels.clone()) else {
                         continue;
                     };
-                    let labels_of = |id: u32| self.with_series(id, |o| o.labels.clone());
-                    let mine = labels_of(id);
-                    let same = |o: u32| labels_of(o) == mine;
-                    let colliding = hs.collisions.get(&hash).cloned().unwrap_or_default();
-                    if same(other) || colliding.into_iter().any(same) {
+                    if seen.contains(&l) {
                         return Err(StorageError::Internal(format!(
-                            "snapshot holds the labels of series {other} twice"
+                            "snapshot holds the labels of series {id} twice"
                         )));
                     }
-                    hs.collisions.entry(hash).or_default().push(id);
+                    seen.push(l);
                 }
             }
-            Ok(())
-        });
-        placed?;
+        }
         {
             let mut st = write(&self.symbols);
             // Interning counted one use per symbol; make it one per series
             // label (a symbol no series uses is freed like any other).
-            for (m, &u) in map.iter().zip(&uses) {
+            for (m, &u) in map.map.iter().zip(&uses) {
                 if let Some((hid, _)) = m {
                     st.add_refs(*hid, u);
                     st.release(*hid);
                 }
-            }
-        }
-        self.last_id.fetch_max(last_id, Ordering::AcqRel);
-        let n = order.len() as u64;
-        self.num_series.fetch_add(n, Ordering::Relaxed);
-        self.counters.series_created.fetch_add(n, Ordering::Relaxed);
-        self.num_chunks.fetch_add(chunks, Ordering::Relaxed);
-        if mint <= maxt {
-            self.min_time.fetch_min(mint, Ordering::AcqRel);
-            self.max_time.fetch_max(maxt, Ordering::AcqRel);
-        }
-        Ok(())
-    }
-
-    /// Indexes series `(id, symbol-id labels)`, ids ascending.
-    fn restore_postings<'a>(&self, series: impl Iterator<Item = (u32, &'a [u32])>) {
-        let mut all = Vec::new();
-        let mut lists: HashMap<(u32, u32), Vec<u32>, FxBuild> = HashMap::default();
-        for (id, ids) in series {
-            all.push(id);
-            for p in ids.chunks_exact(2) {
-                lists.entry((p[0], p[1])).or_default().push(id);
             }
         }
         let lists: Vec<(Arc<str>, Arc<str>, Vec<u32>)> = {
@@ -763,6 +860,18 @@ impl Head {
                 .collect()
         };
         write(&self.postings).add_sorted(&all, lists);
+        if let Some(&last) = all.last() {
+            self.last_id.fetch_max(last, Ordering::AcqRel);
+        }
+        let n = all.len() as u64;
+        self.num_series.fetch_add(n, Ordering::Relaxed);
+        self.counters.series_created.fetch_add(n, Ordering::Relaxed);
+        self.num_chunks.fetch_add(chunks, Ordering::Relaxed);
+        if mint <= maxt {
+            self.min_time.fetch_min(mint, Ordering::AcqRel);
+            self.max_time.fetch_max(maxt, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// Checks a sample against series `id` without appending it.
