@@ -62,6 +62,8 @@ pub struct AppendStats {
 
 /// One cached series; kept small, there is one per series of every target.
 struct CacheEntry {
+    /// The raw series bytes, shared with the cache's index (one allocation).
+    key: Arc<[u8]>,
     /// 0 until an append created the series in the storage.
     series_ref: SeriesRef,
     /// Metric relabeling dropped the series; remembered so it is not
@@ -151,10 +153,16 @@ struct SeriesCache {
     /// Raw series bytes → index in `entries`. An index rather than the
     /// entry itself, so the parser's `next_known` lookup can hand the entry
     /// over and a steady-state sample costs one hash lookup, not two.
-    index: HashMap<Box<[u8]>, u32, RawHashBuilder>,
+    index: HashMap<Arc<[u8]>, u32, RawHashBuilder>,
     /// `None` for an evicted entry, whose index waits in `free`.
     entries: Vec<Option<CacheEntry>>,
     free: Vec<u32>,
+    /// The entries of the last attempt in body order, and of this attempt so
+    /// far. Targets expose the same series in the same order scrape after
+    /// scrape, so the n-th series of a body is first compared with the n-th
+    /// of the last one: a byte comparison instead of a hash lookup.
+    last_order: Vec<u32>,
+    order: Vec<u32>,
     /// Counts scrapes; wraps (skipping 0, the mark of an unseen entry)
     /// after 2^32 of them.
     attempt: u32,
@@ -173,7 +181,23 @@ impl SeriesCache {
 
     fn next_attempt(&mut self) -> u32 {
         self.attempt = self.attempt.wrapping_add(1).max(1);
+        std::mem::swap(&mut self.last_order, &mut self.order);
+        self.order.clear();
         self.attempt
+    }
+
+    /// The entry for `raw`: the one at the same position in the last
+    /// attempt's body when its bytes match, else the index's.
+    fn find(&self, raw: &[u8]) -> Option<u32> {
+        let guess = self.last_order.get(self.order.len()).copied();
+        if let Some(i) = guess {
+            if let Some(Some(e)) = self.entries.get(i as usize) {
+                if *e.key == *raw {
+                    return Some(i);
+                }
+            }
+        }
+        self.index.get(raw).copied()
     }
 
     /// Ends a successful attempt: stale markers for series of the previous
@@ -243,8 +267,10 @@ impl SeriesCache {
         });
     }
 
-    /// Adds `raw`, which is not cached yet; returns its entry.
-    fn insert(&mut self, raw: &[u8], e: CacheEntry) -> Option<&mut CacheEntry> {
+    /// Adds `raw`, which is not cached yet; returns its index.
+    fn insert(&mut self, raw: &[u8], e: CacheEntry) -> Option<u32> {
+        let key = e.key.clone();
+        debug_assert_eq!(*key, *raw);
         let i = match self.free.pop() {
             Some(i) => {
                 *self.entries.get_mut(i as usize)? = Some(e);
@@ -255,8 +281,8 @@ impl SeriesCache {
                 u32::try_from(self.entries.len() - 1).ok()?
             }
         };
-        self.index.insert(raw.into(), i);
-        self.entries.get_mut(i as usize)?.as_mut()
+        self.index.insert(key, i);
+        Some(i)
     }
 }
 
@@ -524,8 +550,8 @@ impl ScrapeLoop {
         loop {
             found.set(None);
             // Series already in the cache were lexed when they entered it.
-            let known = |raw: &[u8]| match cache.index.get(raw) {
-                Some(&i) => {
+            let known = |raw: &[u8]| match cache.find(raw) {
+                Some(i) => {
                     found.set(Some(i));
                     true
                 }
@@ -569,7 +595,10 @@ impl ScrapeLoop {
             let track = explicit.is_none() || self.cfg.track_timestamps_staleness;
             // Hot path: one lookup by the raw bytes (done by `known` above
             // for the text format).
-            let i = found.get().or_else(|| cache.index.get(raw).copied());
+            let i = found.get().or_else(|| cache.find(raw));
+            if let Some(i) = i {
+                cache.order.push(i);
+            }
             if let Some(Some(e)) = i.and_then(|i| cache.entries.get_mut(i as usize)) {
                 let sample = Sample { t, v, track };
                 let labels = || self.mutate_sample_labels(&p.labels());
@@ -582,16 +611,19 @@ impl ScrapeLoop {
                 self.check_labels(labels).map_err(|e| (stats, e))?;
                 stats.series_added += 1;
             }
-            let Some(e) = cache.insert(
-                raw,
-                CacheEntry {
-                    series_ref: 0,
-                    dropped: labels.is_none(),
-                    track_staleness: track,
-                    mark: 0,
-                    seen_ok: 0,
-                },
-            ) else {
+            let entry = CacheEntry {
+                key: raw.into(),
+                series_ref: 0,
+                dropped: labels.is_none(),
+                track_staleness: track,
+                mark: 0,
+                seen_ok: 0,
+            };
+            let inserted = cache.insert(raw, entry);
+            let Some(Some(e)) = inserted.and_then(|i| {
+                cache.order.push(i);
+                cache.entries.get_mut(i as usize)
+            }) else {
                 let full = "the target's series cache is full (2^32 series)".to_string();
                 return Err((stats, ScrapeError::Storage(full)));
             };
@@ -859,8 +891,9 @@ fn millis(t: SystemTime) -> i64 {
 mod tests {
     use super::*;
 
-    fn entry(mark: u32) -> CacheEntry {
+    fn entry(key: &[u8], mark: u32) -> CacheEntry {
         CacheEntry {
+            key: key.into(),
             series_ref: u64::from(mark),
             dropped: false,
             track_staleness: true,
@@ -875,13 +908,13 @@ mod tests {
             attempt: 1,
             ..SeriesCache::default()
         };
-        assert!(c.insert(b"old", entry(1)).is_some());
+        assert!(c.insert(b"old", entry(b"old", 1)).is_some());
         c.attempt = 20;
-        assert!(c.insert(b"new", entry(20)).is_some());
+        assert!(c.insert(b"new", entry(b"new", 20)).is_some());
         c.evict();
         assert!(!c.index.contains_key(&b"old"[..]), "unseen for 19 attempts");
         assert_eq!(c.free, vec![0]);
-        assert!(c.insert(b"newer", entry(20)).is_some());
+        assert!(c.insert(b"newer", entry(b"newer", 20)).is_some());
         assert_eq!(
             c.index.get(&b"newer"[..]),
             Some(&0),
@@ -893,6 +926,38 @@ mod tests {
             c.entries[i as usize].as_ref().unwrap().series_ref
         };
         assert_eq!((got(b"new"), got(b"newer")), (20, 20));
+    }
+
+    #[test]
+    fn series_cache_finds_by_position_then_by_index() {
+        let mut c = SeriesCache::default();
+        c.next_attempt();
+        for k in [&b"a"[..], b"b", b"c"] {
+            let i = c.insert(k, entry(k, 1)).unwrap();
+            c.order.push(i);
+        }
+        c.next_attempt();
+        // Same order: each guess matches.
+        assert_eq!(c.find(b"a"), Some(0));
+        c.order.push(0);
+        // Out of order: the guess (b) is wrong, the index answers.
+        assert_eq!(c.find(b"c"), Some(2));
+        c.order.push(2);
+        assert_eq!(c.find(b"b"), Some(1));
+        c.order.push(1);
+        // Past the last body's length, or unknown bytes.
+        assert_eq!(c.find(b"a"), Some(0));
+        assert_eq!(c.find(b"zz"), None);
+        // An evicted entry's slot reused by another series is not mistaken
+        // for the old one at the same position.
+        c.next_attempt();
+        c.entries[0] = None;
+        c.index.remove(&b"a"[..]);
+        c.free.push(0);
+        let i = c.insert(b"x", entry(b"x", 3)).unwrap();
+        assert_eq!(i, 0);
+        assert_eq!(c.find(b"a"), None);
+        assert_eq!(c.find(b"x"), Some(0));
     }
 
     #[test]
