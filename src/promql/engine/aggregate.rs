@@ -136,18 +136,16 @@ impl<'e> SimpleAggregator<'e> {
             accs: Vec::new(),
         }
     }
+}
 
-    fn add(&mut self, ev: &Evaluator, s: &Series) {
-        self.add_points(ev, &s.metric, s.drop_name, &s.floats);
-    }
-
+impl StreamingAggregator for SimpleAggregator<'_> {
     fn add_points(
         &mut self,
         ev: &Evaluator,
         metric: &Labels,
         drop_name: bool,
         floats: &[(i64, f64)],
-    ) {
+    ) -> Result<(), QueryError> {
         let h = if self.a.without {
             metric.hash_without_labels(&self.a.grouping)
         } else {
@@ -170,6 +168,7 @@ impl<'e> SimpleAggregator<'e> {
                 acc.add(self.a.op, v);
             }
         }
+        Ok(())
     }
 
     fn finish(self, ev: &mut Evaluator) -> Result<Matrix, QueryError> {
@@ -233,35 +232,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
         _ => {}
     }
     if is_simple(a.op) {
-        let mut agg = SimpleAggregator::new(a, ev.num_steps());
-        // A selector or a range function below streams its series straight in.
-        if let Expr::VectorSelector(vs) = unwrap(&a.expr) {
-            ev.for_each_selected(vs, false, &mut |ev, metric, floats| {
-                agg.add_points(ev, metric, false, &floats);
-                Ok(())
-            })?;
-            return agg.finish(ev);
-        }
-        if let Expr::Call(c) = unwrap(&a.expr) {
-            if let Some(idx) = c
-                .args
-                .iter()
-                .position(|x| expr_type(x) == ValueType::Matrix)
-            {
-                super::range_functions::for_each_range_result(ev, c, idx, &mut |ev, s| {
-                    agg.add(ev, &s);
-                    ev.release(s.floats.len());
-                    Ok(())
-                })?;
-                return agg.finish(ev);
-            }
-        }
-        let m = ev.eval_matrix(&a.expr)?;
-        for s in &m {
-            agg.add(ev, s);
-        }
-        ev.release_matrix(&m);
-        return agg.finish(ev);
+        return stream_aggregate(ev, &a.expr, SimpleAggregator::new(a, ev.num_steps()));
     }
     if matches!(a.op, AggOp::Topk | AggOp::Bottomk) {
         return eval_topk(ev, a, params);
@@ -632,7 +603,9 @@ impl<'e> TopkAggregator<'e> {
             kept: Vec::new(),
         }
     }
+}
 
+impl StreamingAggregator for TopkAggregator<'_> {
     fn add_points(
         &mut self,
         ev: &Evaluator,
@@ -748,8 +721,7 @@ impl<'e> TopkAggregator<'e> {
     }
 }
 
-/// `topk`/`bottomk`: a selector or a range function below streams its
-/// series straight into the heaps; anything else is evaluated first.
+/// `topk`/`bottomk`, streamed into a heap per group and step.
 fn eval_topk(
     ev: &mut Evaluator,
     a: &AggregateExpr,
@@ -758,14 +730,37 @@ fn eval_topk(
     if params.iter().any(|p| p.is_nan()) {
         return Err(QueryError::exec("Parameter value is NaN"));
     }
-    let mut agg = TopkAggregator::new(a, ev.num_steps(), &params);
-    if let Expr::VectorSelector(vs) = unwrap(&a.expr) {
+    stream_aggregate(ev, &a.expr, TopkAggregator::new(a, ev.num_steps(), &params))
+}
+
+/// An aggregation that takes its input one series at a time.
+trait StreamingAggregator {
+    fn add_points(
+        &mut self,
+        ev: &Evaluator,
+        metric: &Labels,
+        drop_name: bool,
+        floats: &[(i64, f64)],
+    ) -> Result<(), QueryError>;
+
+    fn finish(self, ev: &mut Evaluator) -> Result<Matrix, QueryError>;
+}
+
+/// Feeds `expr`'s series into `agg`: a selector or a range function below
+/// streams its series straight in, so the input is never held whole;
+/// anything else is evaluated first.
+fn stream_aggregate<A: StreamingAggregator>(
+    ev: &mut Evaluator,
+    expr: &Expr,
+    mut agg: A,
+) -> Result<Matrix, QueryError> {
+    if let Expr::VectorSelector(vs) = unwrap(expr) {
         ev.for_each_selected(vs, false, &mut |ev, metric, floats| {
             agg.add_points(ev, metric, false, &floats)
         })?;
         return agg.finish(ev);
     }
-    if let Expr::Call(c) = unwrap(&a.expr) {
+    if let Expr::Call(c) = unwrap(expr) {
         if let Some(idx) = c
             .args
             .iter()
@@ -778,7 +773,7 @@ fn eval_topk(
             return agg.finish(ev);
         }
     }
-    let m = ev.eval_matrix(&a.expr)?;
+    let m = ev.eval_matrix(expr)?;
     for s in &m {
         agg.add_points(ev, &s.metric, s.drop_name, &s.floats)?;
     }
