@@ -102,6 +102,16 @@ impl Acc {
     }
 }
 
+/// The hash that puts a series into its group (by or without the
+/// grouping labels), as upstream groups.
+fn group_hash(metric: &Labels, a: &AggregateExpr) -> u64 {
+    if a.without {
+        metric.hash_without_labels(&a.grouping)
+    } else {
+        metric.hash_for_labels(&a.grouping)
+    }
+}
+
 /// The labels of the group a series belongs to.
 fn group_labels(metric: &Labels, a: &AggregateExpr) -> Labels {
     if a.without {
@@ -146,11 +156,7 @@ impl StreamingAggregator for SimpleAggregator<'_> {
         drop_name: bool,
         floats: &[(i64, f64)],
     ) -> Result<(), QueryError> {
-        let h = if self.a.without {
-            metric.hash_without_labels(&self.a.grouping)
-        } else {
-            metric.hash_for_labels(&self.a.grouping)
-        };
+        let h = group_hash(metric, self.a);
         let g = match self.index.get(&h) {
             Some(g) => *g,
             None => {
@@ -244,11 +250,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
     let mut groups: Vec<(Labels, bool)> = Vec::new();
     let mut group_of: Vec<usize> = Vec::with_capacity(m.len());
     for s in &m {
-        let h = if a.without {
-            s.metric.hash_without_labels(&a.grouping)
-        } else {
-            s.metric.hash_for_labels(&a.grouping)
-        };
+        let h = group_hash(&s.metric, a);
         let g = match index.get(&h) {
             Some(g) => *g,
             None => {
@@ -613,11 +615,7 @@ impl StreamingAggregator for TopkAggregator<'_> {
         drop_name: bool,
         floats: &[(i64, f64)],
     ) -> Result<(), QueryError> {
-        let h = if self.a.without {
-            metric.hash_without_labels(&self.a.grouping)
-        } else {
-            metric.hash_for_labels(&self.a.grouping)
-        };
+        let h = group_hash(metric, self.a);
         let g = match self.index.get(&h) {
             Some(g) => *g,
             None => {
