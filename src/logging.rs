@@ -244,6 +244,84 @@ mod tests {
         assert_eq!(v["time"], "2026-11-21T10:00:00.123Z");
     }
 
+    /// A `Write` that keeps what was written, shared with the test.
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn level_filters_records() {
+        use log::Log as _;
+        let buf = Buffer::default();
+        let logger = Logger {
+            out: Mutex::new(Box::new(buf.clone())),
+            ..Logger::new(LogFormat::Logfmt, log::LevelFilter::Warn)
+        };
+        let emit = |level: log::Level, target: &str, msg: &str| {
+            logger.log(
+                &log::Record::builder()
+                    .args(format_args!("{msg}"))
+                    .level(level)
+                    .target(target)
+                    .build(),
+            );
+        };
+        emit(log::Level::Debug, "promlite::web", "debug line");
+        emit(log::Level::Info, "promlite::web", "info line");
+        emit(log::Level::Warn, "promlite::web", "warn line");
+        emit(log::Level::Error, "promlite::tsdb", "error line");
+        let out =
+            String::from_utf8_lossy(&buf.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+        assert!(
+            !out.contains("debug line") && !out.contains("info line"),
+            "{out}"
+        );
+        assert!(
+            out.contains("level=WARN") && out.contains("warn line"),
+            "{out}"
+        );
+        assert!(
+            out.contains("level=ERROR") && out.contains("error line"),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 2, "{out}");
+
+        // At debug, promlite's own debug lines show; a dependency's do not.
+        let buf = Buffer::default();
+        let logger = Logger {
+            out: Mutex::new(Box::new(buf.clone())),
+            ..Logger::new(LogFormat::Logfmt, log::LevelFilter::Debug)
+        };
+        for target in ["promlite::scrape", "tiny_http"] {
+            logger.log(
+                &log::Record::builder()
+                    .args(format_args!("from {target}"))
+                    .level(log::Level::Debug)
+                    .target(target)
+                    .build(),
+            );
+        }
+        let out =
+            String::from_utf8_lossy(&buf.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+        assert!(
+            out.contains("level=DEBUG") && out.contains("from promlite::scrape"),
+            "{out}"
+        );
+        assert!(!out.contains("from tiny_http"), "{out}");
+    }
+
     #[test]
     fn dates() {
         assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");

@@ -578,6 +578,22 @@ fn duration_flag(flags: &Flags, name: &str, default: i64) -> i64 {
         .unwrap_or(default)
 }
 
+/// Logs a note from flag parsing with its fields as key-values, the way
+/// upstream's `main` logs them (`msg="..." duration=15d`).
+fn log_note(note: &crate::cli::Note) {
+    let fields: Vec<(&str, &str)> = note.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    log::logger().log(
+        &log::Record::builder()
+            .args(format_args!("{}", note.msg))
+            .level(note.level)
+            .target(module_path!())
+            .file(Some(file!()))
+            .line(Some(line!()))
+            .key_values(&fields)
+            .build(),
+    );
+}
+
 /// Runs the server until a signal, `/-/quit` or a component error stops it.
 pub fn run(flags: Flags) -> Result<(), ServerError> {
     crate::logging::Logger::new(flags.log_format, flags.log_level).install();
@@ -589,8 +605,8 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         build.version, build.branch, build.revision
     );
     log::info!(mode = mode, version:% = version; "Starting Prometheus Server");
-    for (level, note) in &flags.notes {
-        log::log!(*level, "{note}");
+    for note in &flags.notes {
+        log_note(note);
     }
     crate::promql::parser::set_default_options(parse_options(&flags.enable_features));
 

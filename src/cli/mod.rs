@@ -118,7 +118,27 @@ pub struct Flags {
     /// Every flag's effective value as text, for `/api/v1/status/flags`.
     pub values: BTreeMap<String, String>,
     /// Things to log once logging is set up (deprecations, derived defaults).
-    pub notes: Vec<(log::Level, String)>,
+    pub notes: Vec<Note>,
+}
+
+/// A line to log once logging is set up: upstream logs these from `main`
+/// right after parsing the flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub level: log::Level,
+    pub msg: String,
+    /// Key-value fields after the message (`duration=15d`), as upstream's slog attributes.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Note {
+    fn new(level: log::Level, msg: &str) -> Note {
+        Note {
+            level,
+            msg: msg.to_string(),
+            fields: Vec::new(),
+        }
+    }
 }
 
 /// Parses the process arguments (without the program name).
@@ -468,10 +488,9 @@ impl Flags {
         let mut retention = r.duration("storage.tsdb.retention.time")?;
         let deprecated = r.duration("storage.tsdb.retention")?;
         if given.contains_key("storage.tsdb.retention") {
-            notes.push((
+            notes.push(Note::new(
                 log::Level::Warn,
-                "'storage.tsdb.retention' flag is deprecated use 'storage.tsdb.retention.time' instead."
-                    .to_string(),
+                "'storage.tsdb.retention' flag is deprecated use 'storage.tsdb.retention.time' instead.",
             ));
             if retention == 0 {
                 retention = deprecated;
@@ -483,19 +502,19 @@ impl Flags {
         if !agent {
             if retention == 0 && retention_size == 0 {
                 retention = DEFAULT_RETENTION_MS;
-                notes.push((
-                    log::Level::Info,
-                    format!(
-                        "No time or size retention was set so using the default time retention duration={}",
-                        format_duration(DEFAULT_RETENTION_MS)
-                    ),
-                ));
+                notes.push(Note {
+                    fields: vec![("duration", format_duration(DEFAULT_RETENTION_MS))],
+                    ..Note::new(
+                        log::Level::Info,
+                        "No time or size retention was set so using the default time retention",
+                    )
+                });
             }
             if retention > MAX_GO_DURATION_MS {
                 retention = HUNDRED_YEARS_MS;
-                notes.push((
+                notes.push(Note::new(
                     log::Level::Warn,
-                    "Time retention value is too high. Limiting to: 100y".to_string(),
+                    "Time retention value is too high. Limiting to: 100y",
                 ));
             }
             if max_block == 0 {
@@ -670,10 +689,69 @@ mod tests {
             f.values["storage.tsdb.retention.time"],
             format_duration(DEFAULT_RETENTION_MS)
         );
-        assert!(f
-            .notes
-            .iter()
-            .any(|(_, m)| m.contains("default time retention")));
+        assert_eq!(f.tsdb_min_block_duration_ms, 2 * 3600 * 1000);
+        assert_eq!(f.remote_flush_deadline_ms, 60 * 1000);
+        assert_eq!(f.rules_outage_tolerance_ms, 3600 * 1000);
+        assert_eq!(f.rules_for_grace_period_ms, 10 * 60 * 1000);
+        assert_eq!(f.rules_resend_delay_ms, 60 * 1000);
+        assert_eq!(f.query_lookback_delta_ms, 5 * 60 * 1000);
+        assert_eq!(f.query_max_concurrency, 20);
+        assert_eq!(f.agent_path, "data-agent/");
+        assert!(f.tsdb_wal_compression && !f.tsdb_no_lockfile && !f.agent);
+        assert_eq!(
+            (f.log_level, f.log_format),
+            (log::LevelFilter::Info, LogFormat::Logfmt)
+        );
+        // Logged at start-up as upstream does: the duration is a field.
+        assert!(f.notes.contains(&Note {
+            level: log::Level::Info,
+            msg: "No time or size retention was set so using the default time retention"
+                .to_string(),
+            fields: vec![("duration", "15d".to_string())],
+        }));
+    }
+
+    #[test]
+    fn console_flags_are_accepted() {
+        let f = run(&[
+            "--web.console.templates=/etc/prometheus/consoles",
+            "--web.console.libraries",
+            "/etc/prometheus/console_libraries",
+        ])
+        .unwrap();
+        assert_eq!(
+            f.values["web.console.templates"],
+            "/etc/prometheus/consoles"
+        );
+        assert_eq!(
+            f.values["web.console.libraries"],
+            "/etc/prometheus/console_libraries"
+        );
+    }
+
+    #[test]
+    fn every_value_flag_takes_both_forms() {
+        // One value per kind; both spellings must give the same Flags.
+        for (name, value) in [
+            ("config.file", "x.yml"),
+            ("web.listen-address", "127.0.0.1:1"),
+            ("web.max-connections", "7"),
+            ("storage.tsdb.retention.time", "3d"),
+            ("storage.tsdb.retention.size", "2GB"),
+            ("auto-gomemlimit.ratio", "0.5"),
+            ("enable-feature", "a,b"),
+        ] {
+            let joined = run(&[&format!("--{name}={value}")]).unwrap();
+            let split = run(&[&format!("--{name}"), value]).unwrap();
+            assert_eq!(joined.values, split.values, "--{name}");
+            assert_ne!(
+                joined.values,
+                run(&[]).unwrap().values,
+                "--{name} changed nothing"
+            );
+        }
+        let e = run(&["--query.timeout"]).unwrap_err();
+        assert!(e.to_string().contains("--query.timeout"), "{e}");
     }
 
     #[test]
@@ -741,14 +819,14 @@ mod tests {
         assert!(f
             .notes
             .iter()
-            .any(|(l, m)| *l == log::Level::Warn && m.contains("100y")));
+            .any(|n| n.level == log::Level::Warn && n.msg.contains("100y")));
     }
 
     #[test]
     fn deprecated_retention_warns() {
         let f = run(&["--storage.tsdb.retention=30d"]).unwrap();
         assert_eq!(f.tsdb_retention_time_ms, 30 * 24 * 3600 * 1000);
-        assert!(f.notes.iter().any(|(_, m)| m.contains("deprecated")));
+        assert!(f.notes.iter().any(|n| n.msg.contains("deprecated")));
     }
 
     #[test]

@@ -222,6 +222,71 @@ mod tests {
         assert_eq!(before, names.len());
     }
 
+    /// The flags the issue names, as upstream's `cmd/prometheus/main.go`
+    /// declares them: (name, default, help, scope, hidden). promlite may add
+    /// a sentence after upstream's help text, never change it.
+    const UPSTREAM: &[(&str, &str, &str, Scope, bool)] = &[
+        ("config.file", "prometheus.yml", "Prometheus configuration file path.", Scope::Both, false),
+        ("web.listen-address", "0.0.0.0:9090", "Address to listen on for UI, API, and telemetry. Can be repeated.", Scope::Both, false),
+        ("web.read-timeout", "5m", "Maximum duration before timing out read of the request, and closing idle connections.", Scope::Both, false),
+        ("web.max-connections", "512", "Maximum number of simultaneous connections across all listeners.", Scope::Both, false),
+        ("web.external-url", "", "The URL under which Prometheus is externally reachable (for example, if Prometheus is served via a reverse proxy). Used for generating relative and absolute links back to Prometheus itself. If the URL has a path portion, it will be used to prefix all HTTP endpoints served by Prometheus. If omitted, relevant URL components will be derived automatically.", Scope::Both, false),
+        ("web.route-prefix", "", "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url.", Scope::Both, false),
+        ("web.enable-lifecycle", "false", "Enable shutdown and reload via HTTP request.", Scope::Both, false),
+        ("web.enable-admin-api", "false", "Enable API endpoints for admin control actions.", Scope::Both, false),
+        ("web.enable-remote-write-receiver", "false", "Enable API endpoint accepting remote write requests.", Scope::Both, false),
+        ("web.console.templates", "consoles", "Path to the console template directory, available at /consoles.", Scope::Both, false),
+        ("web.console.libraries", "console_libraries", "Path to the console library directory.", Scope::Both, false),
+        ("storage.tsdb.path", "data/", "Base path for metrics storage.", Scope::ServerOnly, false),
+        ("storage.tsdb.retention.time", "", "How long to retain samples in storage. If neither this flag nor \"storage.tsdb.retention.size\" is set, the retention time defaults to 15d. Units Supported: y, w, d, h, m, s, ms.", Scope::ServerOnly, false),
+        ("storage.tsdb.retention.size", "", "Maximum number of bytes that can be stored for blocks. A unit is required, supported units: B, KB, MB, GB, TB, PB, EB. Ex: \"512MB\". Based on powers-of-2, so 1KB is 1024B.", Scope::ServerOnly, false),
+        ("storage.tsdb.retention", "", "[DEPRECATED] How long to retain samples in storage. This flag has been deprecated, use \"storage.tsdb.retention.time\" instead.", Scope::ServerOnly, true),
+        ("storage.tsdb.min-block-duration", "2h", "Minimum duration of a data block before being persisted. For use in testing.", Scope::ServerOnly, true),
+        ("storage.tsdb.max-block-duration", "", "Maximum duration compacted blocks may span. For use in testing. (Defaults to 10% of the retention period.)", Scope::ServerOnly, true),
+        ("storage.tsdb.wal-segment-size", "", "Size at which to split the tsdb WAL segment files. Example: 100MB", Scope::ServerOnly, true),
+        ("storage.tsdb.wal-compression", "true", "Compress the tsdb WAL.", Scope::ServerOnly, true),
+        ("storage.tsdb.no-lockfile", "false", "Do not create lockfile in data directory.", Scope::ServerOnly, false),
+        ("storage.agent.path", "data-agent/", "Base path for metrics storage.", Scope::AgentOnly, false),
+        ("storage.remote.flush-deadline", "1m", "How long to wait flushing sample on shutdown or config reload.", Scope::Both, false),
+        ("rules.alert.for-outage-tolerance", "1h", "Max time to tolerate prometheus outage for restoring \"for\" state of alert.", Scope::ServerOnly, false),
+        ("rules.alert.for-grace-period", "10m", "Minimum duration between alert and restored \"for\" state. This is maintained only for alerts with configured \"for\" time greater than grace period.", Scope::ServerOnly, false),
+        ("rules.alert.resend-delay", "1m", "Minimum amount of time to wait before resending an alert to Alertmanager.", Scope::ServerOnly, false),
+        ("alertmanager.notification-queue-capacity", "10000", "The capacity of the queue for pending Alertmanager notifications.", Scope::ServerOnly, false),
+        ("query.lookback-delta", "5m", "The maximum lookback duration for retrieving metrics during expression evaluations and federation.", Scope::ServerOnly, false),
+        ("query.timeout", "2m", "Maximum time a query may take before being aborted.", Scope::ServerOnly, false),
+        ("query.max-concurrency", "20", "Maximum number of queries executed concurrently.", Scope::ServerOnly, false),
+        ("query.max-samples", "50000000", "Maximum number of samples a single query can load into memory. Note that queries will fail if they try to load more samples than this into memory, so this also limits the number of samples a query can return.", Scope::ServerOnly, false),
+        ("enable-feature", "", "Comma separated feature names to enable.", Scope::Both, false),
+        ("agent", "false", "Run Prometheus in 'Agent mode'.", Scope::Both, false),
+        ("log.level", "info", "Only log messages with the given severity or above. One of: [debug, info, warn, error]", Scope::Both, false),
+        ("log.format", "logfmt", "Output format of log messages. One of: [logfmt, json]", Scope::Both, false),
+    ];
+
+    #[test]
+    fn issue_flags_match_upstream() {
+        for (name, default, help, scope, hidden) in UPSTREAM {
+            let f = find(name).unwrap_or_else(|| panic!("--{name} is missing"));
+            assert_eq!(f.default, *default, "default of --{name}");
+            assert!(
+                f.help.starts_with(help),
+                "help of --{name}:\n  ours: {}\n  upstream: {help}",
+                f.help
+            );
+            assert_eq!(f.scope, *scope, "scope of --{name}");
+            assert_eq!(f.hidden, *hidden, "hidden of --{name}");
+        }
+        // --help shows each visible one with its default and upstream's help.
+        let u = usage("promlite");
+        for (name, _, help, _, hidden) in UPSTREAM {
+            assert_eq!(
+                u.contains(&format!("--{name}=")) || u.contains(&format!("--[no-]{name}\n")),
+                !hidden,
+                "--help and --{name}"
+            );
+            assert_eq!(u.contains(help), !hidden, "--help text of --{name}");
+        }
+    }
+
     #[test]
     fn usage_lists_visible_flags_only() {
         let u = usage("promlite");

@@ -121,17 +121,45 @@ pub fn register_process_metrics(r: &Registry) {
 mod tests {
     use super::*;
 
+    fn value(out: &str, name: &str) -> f64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{out}"))
+    }
+
     #[test]
     fn process_metrics_are_plausible() {
         let r = Registry::new();
         register_process_metrics(&r);
         let out = r.render();
-        let rss: f64 = out
-            .lines()
-            .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        assert!(rss > 1e5, "{out}");
-        assert!(out.contains("process_max_fds "));
+        assert!(value(&out, "process_resident_memory_bytes") > 1e5, "{out}");
+        assert!(
+            value(&out, "process_virtual_memory_bytes")
+                >= value(&out, "process_resident_memory_bytes"),
+            "{out}"
+        );
+        assert!(value(&out, "process_cpu_seconds_total") >= 0.0, "{out}");
+        // Started in the last day, not at the epoch.
+        let now = crate::model::value::now_millis() as f64 / 1000.0;
+        let start = value(&out, "process_start_time_seconds");
+        assert!(
+            start <= now + 1.0 && start > now - 86_400.0,
+            "{start} vs {now}"
+        );
+        // stdin/stdout/stderr at least; never more than the limit.
+        let open = value(&out, "process_open_fds");
+        let max = value(&out, "process_max_fds");
+        assert!(open >= 3.0 && open <= max, "{open} of {max}");
+
+        // Opening files shows up in process_open_fds.
+        let files: Vec<std::fs::File> = (0..8)
+            .filter_map(|_| std::fs::File::open("/proc/self/stat").ok())
+            .collect();
+        let r2 = Registry::new();
+        register_process_metrics(&r2);
+        // Other tests open and close files concurrently, so only require growth
+        // by a part of what we hold.
+        assert!(value(&r2.render(), "process_open_fds") >= 3.0 + files.len() as f64 / 2.0);
     }
 }

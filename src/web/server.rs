@@ -522,8 +522,12 @@ mod tests {
     #[test]
     fn handler_panic_is_a_500_and_the_server_survives() {
         let (addr, stop, t) = start(Options::for_address("127.0.0.1:0"));
+        // The family is process-wide: asking for it again gives the same counter.
+        let panics = crate::telemetry::global().counter("promlite_http_handler_panics_total", "");
+        let before = panics.get();
         let r = request(addr, "GET", "/api/v1/targets");
         assert!(r.starts_with("HTTP/1.1 500"), "{r}");
+        assert!(panics.get() >= before + 1.0, "panic not counted");
         let r = request(addr, "GET", "/-/healthy");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         stop.stop();

@@ -36,8 +36,14 @@ fn ready_healthy_and_metrics() {
         "prometheus_http_requests_total{code=\"200\",handler=\"/-/ready\"}",
         "prometheus_http_request_duration_seconds_bucket{handler=\"/-/healthy\",le=\"0.1\"}",
         "prometheus_http_response_size_bytes_bucket{handler=\"/-/ready\",le=\"100\"} ",
+        "# TYPE prometheus_http_request_duration_seconds histogram",
+        "prometheus_http_request_duration_seconds_count{handler=\"/-/healthy\"} ",
+        "process_cpu_seconds_total ",
         "process_resident_memory_bytes ",
+        "process_virtual_memory_bytes ",
         "process_start_time_seconds ",
+        "process_open_fds ",
+        "process_max_fds ",
     ] {
         assert!(text.contains(name), "missing {name} in /metrics:\n{text}");
     }
@@ -150,6 +156,100 @@ fn sigterm_exits_zero() {
         "{log}"
     );
     assert!(log.contains("level=INFO"), "{log}");
+    // Neither retention flag given: upstream's default, logged with the duration as a field.
+    assert!(
+        log.contains(
+            "msg=\"No time or size retention was set so using the default time retention\" duration=15d"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn log_level_filters() {
+    let mut p = Promlite::start(GOOD_CONFIG, &["--log.level=warn"]);
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    let log = p.stderr();
+    assert!(
+        log.contains("level=WARN") && log.contains("Received an OS signal"),
+        "{log}"
+    );
+    assert!(!log.contains("level=INFO"), "{log}");
+    assert!(!log.contains("level=DEBUG"), "{log}");
+}
+
+#[test]
+fn both_flag_forms() {
+    // The harness passes `--flag=value`; these follow as `--flag value`.
+    let p = Promlite::start(
+        GOOD_CONFIG,
+        &[
+            "--query.lookback-delta",
+            "1m",
+            "--web.page-title",
+            "split form",
+            "--storage.tsdb.retention.size",
+            "1GB",
+        ],
+    );
+    let flags = p.get("/api/v1/status/flags").json();
+    assert_eq!(flags["data"]["query.lookback-delta"], "1m", "{flags}");
+    assert_eq!(flags["data"]["web.page-title"], "split form", "{flags}");
+    assert_eq!(
+        flags["data"]["storage.tsdb.retention.size"], "1GiB",
+        "{flags}"
+    );
+    assert_eq!(
+        flags["data"]["web.listen-address"],
+        format!("127.0.0.1:{}", p.port),
+        "{flags}"
+    );
+}
+
+/// The issue's crate rules, checked on the resolved dependency graph
+/// (`Cargo.lock` holds every package `cargo tree` can show, for every
+/// target) and on the manifest.
+#[test]
+fn crate_has_no_async_runtime_and_keeps_unwinding() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let lock = std::fs::read_to_string(format!("{root}/Cargo.lock")).unwrap();
+    let packages: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .collect();
+    assert!(packages.contains(&"crossbeam-channel"), "{packages:?}");
+    for p in &packages {
+        let runtime = p.starts_with("tokio")
+            || p.starts_with("async-")
+            || matches!(
+                *p,
+                "smol" | "futures-executor" | "glommio" | "actix-rt" | "mio" | "embassy-executor"
+            );
+        assert!(!runtime, "async runtime {p:?} in Cargo.lock");
+    }
+    // serde_yaml is archived upstream: the maintained fork under the old name.
+    assert!(packages.contains(&"serde_norway"), "{packages:?}");
+    assert!(!packages.contains(&"serde_yaml"), "{packages:?}");
+    let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
+    let dep = manifest
+        .lines()
+        .find(|l| l.starts_with("serde_yaml "))
+        .unwrap_or("");
+    assert!(dep.contains("package = \"serde_norway\""), "{dep}");
+    // A panic in one scrape or HTTP handler must be catchable in release too.
+    let release = manifest
+        .split("\n[")
+        .find(|s| s.starts_with("profile.release]"))
+        .unwrap_or("");
+    assert!(
+        release
+            .lines()
+            .any(|l| l.replace(' ', "") == "panic=\"unwind\""),
+        "[profile.release] must keep panic = \"unwind\":\n{release}"
+    );
+    assert!(!manifest.contains("panic = \"abort\""), "{manifest}");
 }
 
 #[test]
