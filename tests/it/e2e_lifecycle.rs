@@ -111,14 +111,38 @@ impl PutReload for Promlite {
 
 #[test]
 fn reload_by_sighup_good_and_bad() {
-    let p = Promlite::start(GOOD_CONFIG, &[]);
+    let mut p = Promlite::start(GOOD_CONFIG, &[]);
     p.write_config(BAD_CONFIG);
     p.signal(libc::SIGHUP);
     assert!(p.wait_metric("prometheus_config_last_reload_successful", "0"));
     assert_eq!(p.get("/-/ready").status, 200);
-    p.write_config(GOOD_CONFIG);
+    // The old config keeps serving.
+    let y = p.get("/api/v1/status/config").json();
+    assert!(
+        y["data"]["yaml"].as_str().unwrap_or("").contains("e2e"),
+        "{y}"
+    );
+    p.write_config(&GOOD_CONFIG.replace("e2e", "after-hup"));
     p.signal(libc::SIGHUP);
     assert!(p.wait_metric("prometheus_config_last_reload_successful", "1"));
+    let y = p.get("/api/v1/status/config").json();
+    assert!(
+        y["data"]["yaml"]
+            .as_str()
+            .unwrap_or("")
+            .contains("after-hup"),
+        "{y}"
+    );
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    // The failed reload was logged with its reason.
+    let log = p.stderr();
+    assert!(
+        log.lines().any(|l| l.contains("level=ERROR")
+            && l.contains("Error reloading config")
+            && l.contains("couldn't load configuration")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -270,12 +294,32 @@ fn bad_flags_exit_like_upstream() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--no-such-flag"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let (code, _, err) = run_to_exit(&["--query.timeout=forever"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("--query.timeout"), "{err}");
-    let (code, _, err) = run_to_exit(&["--storage.tsdb.retention.size=12QB"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("--storage.tsdb.retention.size"), "{err}");
+    for (arg, flag) in [
+        ("--query.timeout=forever", "--query.timeout"),
+        (
+            "--storage.tsdb.retention.time=5x",
+            "--storage.tsdb.retention.time",
+        ),
+        (
+            "--storage.tsdb.retention.size=12QB",
+            "--storage.tsdb.retention.size",
+        ),
+        (
+            "--storage.tsdb.retention.size=100",
+            "--storage.tsdb.retention.size",
+        ),
+    ] {
+        let (code, _, err) = run_to_exit(&[arg]);
+        assert_eq!(code, 2, "{arg}: {err}");
+        assert!(err.contains(flag), "{arg}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{arg}: {err}");
+    }
+    let (code, _, err) = run_to_exit(&["--storage.tsdb.wal-segment-size=1MB"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("between 10MB and 256MB"), "{err}");
+    let (code, _, err) = run_to_exit(&["--storage.agent.path=x"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("can only be used in agent mode"), "{err}");
     let (code, _, err) = run_to_exit(&["--agent", "--query.timeout=1m"]);
     assert_eq!(code, 3);
     assert!(err.contains("can not be used in agent mode"), "{err}");
