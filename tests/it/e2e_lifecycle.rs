@@ -431,3 +431,43 @@ fn a_quiet_server_outlives_its_read_timeout() {
     let r = p.get("/api/v1/query?query=1");
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// `/-/ready` answers 503 until the first config load has finished, while
+/// `/-/healthy` already answers 200. The load is held back by a rule file
+/// that is a FIFO: the rule manager's read blocks until the test writes it.
+#[test]
+fn ready_only_after_the_first_config_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("held.rules");
+    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let config = format!("{GOOD_CONFIG}rule_files: ['{}']\n", fifo.display());
+    let p = Promlite::spawn(&config, &[]);
+    let healthy = p.wait_for(Duration::from_secs(20), |p| {
+        p.try_request("GET", "/-/healthy", &[], b"")
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    assert!(healthy.is_some(), "never healthy");
+    let r = p.get("/-/ready");
+    assert_eq!((r.status, r.text().as_str()), (503, "Service Unavailable"));
+    assert_eq!(p.get("/api/v1/labels").status, 503);
+    assert!(p.get("/metrics").text().contains("prometheus_ready 0"));
+
+    // A non-blocking open for writing fails until the server opens the FIFO
+    // to read it (bounded, so a server that never reads fails the test).
+    let writer = p.wait_for(Duration::from_secs(20), |_| {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .ok()
+    });
+    let mut writer = writer.expect("the server never opened the rule file");
+    std::io::Write::write_all(&mut writer, b"groups: []\n").unwrap();
+    drop(writer);
+    p.wait_ready();
+    assert!(p.wait_metric("prometheus_ready", "1"));
+}
