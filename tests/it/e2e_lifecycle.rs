@@ -471,3 +471,30 @@ fn ready_only_after_the_first_config_load() {
     p.wait_ready();
     assert!(p.wait_metric("prometheus_ready", "1"));
 }
+
+/// Without `--web.route-prefix`, the path of `--web.external-url` prefixes
+/// every endpoint (upstream's default).
+#[test]
+fn external_url_path_prefixes_every_endpoint() {
+    let mut p = Promlite::spawn(
+        GOOD_CONFIG,
+        &["--web.external-url=http://prom.example.com:1234/ext/"],
+    );
+    p.prefix = "/ext".to_string();
+    p.wait_ready();
+    assert_eq!(p.get("/-/healthy").status, 200);
+    assert_eq!(p.get("/api/v1/labels").status, 200);
+    let bare = p.try_request("GET", "/-/ready", &[], b"").unwrap();
+    assert_eq!(bare.status, 404);
+    let root = p.get("/");
+    assert_eq!(
+        (root.status, root.header("Location")),
+        (302, Some("/ext/graph"))
+    );
+    let flags = p.get("/api/v1/status/flags").json();
+    assert_eq!(flags["data"]["web.route-prefix"], "/ext", "{flags}");
+    assert_eq!(
+        flags["data"]["web.external-url"], "http://prom.example.com:1234/ext/",
+        "{flags}"
+    );
+}
