@@ -555,6 +555,42 @@ impl Flags {
                 "flag --web.listen-address needs at least one address".to_string(),
             ));
         }
+        // Upstream's enum-valued flags: a value outside the set is a parse
+        // error. Values upstream accepts but promlite cannot honour are
+        // refused by name rather than ignored.
+        for msg in r.strings("web.remote-write-receiver.accepted-protobuf-messages") {
+            for m in msg.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+                if m != "prometheus.WriteRequest" && m != "io.prometheus.write.v2.Request" {
+                    return Err(FlagError::Parse(format!(
+                        "unknown remote write protobuf message {m} for flag --web.remote-write-receiver.accepted-protobuf-messages, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request"
+                    )));
+                }
+            }
+        }
+        for name in [
+            "storage.tsdb.wal-compression-type",
+            "storage.agent.wal-compression-type",
+        ] {
+            match r.string(name).as_str() {
+                "snappy" => {}
+                "zstd" => {
+                    return Err(FlagError::Invalid(format!(
+                        "--{name}=zstd is not supported by promlite (snappy only)"
+                    )))
+                }
+                other => {
+                    return Err(FlagError::Parse(format!(
+                        "enum value must be one of snappy,zstd, got '{other}' for flag --{name}"
+                    )))
+                }
+            }
+        }
+        let escaping = r.string("scrape.name-escaping-scheme");
+        if !["values", "underscores", "dots"].contains(&escaping.as_str()) {
+            return Err(FlagError::Invalid(format!(
+                "Invalid name escaping scheme: {escaping:?}; Needs to be one of \"values\", \"underscores\", or \"dots\""
+            )));
+        }
         for unsupported in ["web.config.file", "web.user-assets"] {
             if given.contains_key(unsupported) && !r.string(unsupported).is_empty() {
                 return Err(FlagError::Invalid(format!(
@@ -709,6 +745,38 @@ mod tests {
                 .to_string(),
             fields: vec![("duration", "15d".to_string())],
         }));
+    }
+
+    #[test]
+    fn newer_upstream_flags_are_accepted_and_checked() {
+        let f = run(&[
+            "--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
+            "--storage.tsdb.head-chunks-write-queue-size=1000",
+            "--storage.tsdb.max-block-chunk-segment-size=512MB",
+            "--storage.tsdb.wal-compression-type=snappy",
+            "--scrape.name-escaping-scheme=underscores",
+        ])
+        .unwrap();
+        assert_eq!(f.values["scrape.name-escaping-scheme"], "underscores");
+        assert_eq!(
+            f.values["storage.tsdb.max-block-chunk-segment-size"],
+            "512MiB"
+        );
+        let e = run(&["--web.remote-write-receiver.accepted-protobuf-messages=x.Y"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        let e = run(&["--storage.tsdb.wal-compression-type=lz4"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        let e = run(&["--storage.tsdb.wal-compression-type=zstd"]).unwrap_err();
+        assert!(
+            e.to_string().contains("is not supported by promlite"),
+            "{e}"
+        );
+        let e = run(&["--scrape.name-escaping-scheme=slashes"]).unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
+        // Scope as upstream: the agent's compression type in server mode.
+        let e = run(&["--storage.agent.wal-compression-type=snappy"]).unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(run(&["--agent", "--storage.agent.wal-compression-type=snappy"]).is_ok());
     }
 
     #[test]
