@@ -65,11 +65,27 @@ fn metrics_are_gzipped_when_accepted() {
     assert!(s.contains("prometheus_build_info"));
 }
 
+/// The value of an unlabelled metric on `/metrics`.
+fn metric(p: &Promlite, name: &str) -> f64 {
+    let text = p.get("/metrics").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
 #[test]
 fn reload_over_http_good_and_bad() {
     let p = Promlite::start(GOOD_CONFIG, &["--web.enable-lifecycle"]);
     let r = p.post("/-/reload");
     assert_eq!(r.status, 200, "{}", r.text());
+    let stamp = "prometheus_config_last_reload_success_timestamp_seconds";
+    let good_at = metric(&p, stamp);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - good_at).abs() < 60.0, "{good_at} vs {now}");
 
     p.write_config(BAD_CONFIG);
     let r = p.post("/-/reload");
@@ -80,6 +96,8 @@ fn reload_over_http_good_and_bad() {
         r.text()
     );
     assert!(p.wait_metric("prometheus_config_last_reload_successful", "0"));
+    // A failed reload leaves the last success time alone.
+    assert_eq!(metric(&p, stamp), good_at);
     // The old config keeps serving.
     let y = p.get("/api/v1/status/config").json();
     assert!(
@@ -92,6 +110,7 @@ fn reload_over_http_good_and_bad() {
     let r = p.put_reload();
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(p.wait_metric("prometheus_config_last_reload_successful", "1"));
+    assert!(metric(&p, stamp) >= good_at);
     let y = p.get("/api/v1/status/config").json();
     assert!(
         y["data"]["yaml"].as_str().unwrap().contains("second"),
@@ -497,4 +516,18 @@ fn external_url_path_prefixes_every_endpoint() {
         flags["data"]["web.external-url"], "http://prom.example.com:1234/ext/",
         "{flags}"
     );
+}
+
+/// Secrets in the config never come back out of the API.
+#[test]
+fn config_secrets_are_masked_in_the_api() {
+    let config = format!(
+        "{GOOD_CONFIG}  - job_name: private\n    basic_auth:\n      username: u\n      password: hunter2\n    static_configs:\n      - targets: ['localhost:1']\n"
+    );
+    let p = Promlite::start(&config, &[]);
+    let y = p.get("/api/v1/status/config").json();
+    let yaml = y["data"]["yaml"].as_str().unwrap_or("");
+    assert!(yaml.contains("job_name: private"), "{yaml}");
+    assert!(yaml.contains("password: <secret>"), "{yaml}");
+    assert!(!yaml.contains("hunter2"), "{yaml}");
 }
