@@ -610,6 +610,10 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     }
     crate::promql::parser::set_default_options(parse_options(&flags.enable_features));
 
+    // The external URL and CORS regex are checked before the config, as
+    // upstream's main does (both exit 2).
+    let options = web_options(&flags)?;
+
     // Throw an error for an invalid config before starting anything.
     let initial = match load_config(&flags.config_file, agent) {
         Ok(c) => c,
@@ -630,7 +634,6 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
     // the metric does not fire during a long start-up.
     reload_metrics.mark_success();
     let ready_gauge = register_build_metrics(&build);
-    let options = web_options(&flags)?;
     let external_url = options.external_url.clone();
 
     // Local storage. The agent's WAL opens here; the TSDB is opened by its

@@ -344,6 +344,23 @@ fn bad_flags_exit_like_upstream() {
     assert!(err.contains("can not be used in agent mode"), "{err}");
 }
 
+/// Flag values checked after parsing, before the config: exit 2 as upstream.
+#[test]
+fn bad_external_url_or_cors_regex_exit_two() {
+    let (code, _, err) = run_to_exit(&[
+        "--web.external-url='http://example.com/'",
+        "--config.file=/nonexistent/promlite.yml",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("external URL"), "{err}");
+    let (code, _, err) = run_to_exit(&[
+        "--web.cors.origin=(unclosed",
+        "--config.file=/nonexistent/promlite.yml",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("could not compile CORS regex"), "{err}");
+}
+
 #[test]
 fn bad_config_exits_two() {
     let mut p = Promlite::spawn(BAD_CONFIG, &[]);
