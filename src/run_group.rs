@@ -189,6 +189,40 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), "why");
     }
 
+    /// Any actor returning, even without an error, stops the group (upstream's
+    /// `run.Group`), and `run` returns only after every actor has finished:
+    /// each actor's closure owns a clone of `alive`, dropped when it returns.
+    #[test]
+    fn clean_return_stops_all_and_no_thread_is_left_behind() {
+        let alive = Arc::new(());
+        let mut g = RunGroup::new();
+        for i in 0..4 {
+            let (tx, rx) = bounded::<()>(1);
+            let alive = alive.clone();
+            g.add(
+                &format!("waiter{i}"),
+                move || {
+                    let _keep = alive;
+                    // Bounded so a broken run group fails the test, not hangs it.
+                    rx.recv_timeout(Duration::from_secs(10))
+                        .map_err(|_| "never interrupted".into())
+                },
+                move |_| {
+                    let _ = tx.send(());
+                },
+            );
+        }
+        g.add("quitter", || Ok(()), |_| {});
+        let r = g.run();
+        assert_eq!(r.actor, "quitter");
+        assert!(r.result.is_ok());
+        assert_eq!(
+            Arc::strong_count(&alive),
+            1,
+            "an actor thread outlived run()"
+        );
+    }
+
     #[test]
     fn panicking_actor_is_an_error() {
         let mut g = RunGroup::new();
