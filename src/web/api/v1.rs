@@ -882,6 +882,50 @@ mod tests {
         assert_eq!(r.status, 404);
     }
 
+    /// A storage whose every querier fails, as a broken disk would.
+    struct BrokenStorage;
+
+    impl Queryable for BrokenStorage {
+        fn querier(
+            &self,
+            _: i64,
+            _: i64,
+        ) -> Result<Box<dyn crate::storage::Querier>, crate::storage::StorageError> {
+            Err(crate::storage::StorageError::Internal(
+                "read chunk: i/o error".into(),
+            ))
+        }
+    }
+
+    #[test]
+    fn storage_failures_are_internal_in_queries_and_execution_elsewhere() {
+        let a = Api {
+            storage: Arc::new(BrokenStorage),
+            engine: Some(Arc::new(crate::promql::Engine::new(
+                crate::promql::EngineOpts::default(),
+            ))),
+            ..api()
+        };
+        // Upstream's returnAPIError: promql.ErrStorage is "internal" (500).
+        let r = a.handle(&Request::get("/x?query=up&time=1"), "/query");
+        assert_eq!(
+            (r.status, body(&r)["errorType"].clone()),
+            (500, json!("internal"))
+        );
+        assert!(body(&r)["error"].as_str().unwrap().contains("i/o error"));
+        // The metadata endpoints answer a querier error as "execution" (422).
+        for path in ["/labels", "/label/job/values"] {
+            let r = a.handle(&Request::get("/x"), path);
+            assert_eq!(
+                (r.status, body(&r)["errorType"].clone()),
+                (422, json!("execution")),
+                "{path}"
+            );
+        }
+        let r = a.handle(&Request::get("/x?match[]=up"), "/series");
+        assert_eq!(r.status, 422);
+    }
+
     #[test]
     fn utf8_names() {
         assert_eq!(unescape_utf8_name("my_2e_name").unwrap(), "my.name");
