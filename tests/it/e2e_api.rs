@@ -783,6 +783,12 @@ fn remaining_endpoints_reject_bad_parameters() {
         "bad_data",
         "invalid parameter \"start\"",
     );
+    assert_error(
+        &p.get("/api/v1/query_exemplars?query=up&start=100&end=99"),
+        400,
+        "bad_data",
+        "end timestamp must not be before start timestamp",
+    );
     let v = p
         .post_form("/api/v1/query_exemplars", "query=up&start=0&end=100")
         .json();

@@ -332,9 +332,13 @@ impl Api {
     }
 
     fn query_exemplars(&self, req: &Request) -> ApiResult {
-        let now = (self.now)();
-        Self::time_param(req, "start", MIN_TIME_MS)?;
-        Self::time_param(req, "end", now)?;
+        let start = Self::time_param(req, "start", MIN_TIME_MS)?;
+        let end = Self::time_param(req, "end", MAX_TIME_MS)?;
+        if end < start {
+            return Err(ApiError::bad_data(
+                "end timestamp must not be before start timestamp",
+            ));
+        }
         let engine = self.engine()?;
         // Validate the query as upstream does; promlite stores no exemplars.
         engine
