@@ -765,12 +765,32 @@ fn every_error_type_with_its_status() {
     );
     // A known endpoint with a method it does not take: 405, as upstream's router.
     assert_eq!(p.request("DELETE", "/api/v1/query", &[], b"").status, 405);
+    // internal → 500: upstream's (never built) DELETE /series, answered alike.
+    assert_error(
+        &p.request("DELETE", "/api/v1/series?match[]=up", &[], b""),
+        500,
+        "internal",
+        "not implemented",
+    );
     assert_eq!(p.post("/api/v1/status/config").status, 405);
 }
 
 #[test]
 fn remaining_endpoints_reject_bad_parameters() {
     let p = Promlite::start(GOOD_CONFIG, &[]);
+    // Handler audited elsewhere; here only that a bad limit is a client error.
+    let r = p.get("/api/v1/status/tsdb?limit=0");
+    assert_eq!(
+        (r.status, r.json()["errorType"].clone()),
+        (400, json!("bad_data"))
+    );
+    let v = p.get("/api/v1/targets?scrapePool=no_such_pool").json();
+    assert_eq!(v["data"]["activeTargets"], json!([]), "{v}");
+    let v = p.get("/api/v1/targets?state=dropped").json();
+    assert_eq!(v["data"]["activeTargets"], json!([]), "{v}");
+    assert_eq!(v["data"]["droppedTargets"], json!([]), "{v}");
+    let v = p.get("/api/v1/rules?type=alert").json();
+    assert_eq!(v, success(json!({"groups": []})));
     assert_error(
         &p.get("/api/v1/query_exemplars?query=up%7B"),
         400,

@@ -182,10 +182,11 @@ impl Api {
             "/query_exemplars" if get_post => self.query_exemplars(req),
             "/format_query" if get_post => self.format_query(req),
             "/series" if get_post => self.series(req),
-            "/series" if req.method == "DELETE" => Err(ApiError::new(
-                ErrorType::Unavailable,
-                "the series DELETE endpoint is not supported by promlite",
-            )),
+            // Upstream registers DELETE /series but never built it
+            // (`dropSeries`); the admin API's delete_series is the real one.
+            "/series" if req.method == "DELETE" => {
+                Err(ApiError::new(ErrorType::Internal, "not implemented"))
+            }
             "/labels" if get_post => self.labels(req),
             "/metadata" if req.method == "GET" => self.metadata(req),
             "/targets" if req.method == "GET" => self.targets(req),
