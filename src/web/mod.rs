@@ -317,13 +317,16 @@ impl WebHandler {
         Response::new(200, http::TEXT, "Requesting termination... Goodbye!")
     }
 
+    /// Upstream's `httputil.SetCORS`: `Vary: Origin` on every API answer;
+    /// with an `Origin` header the allowed headers, methods and exposed
+    /// headers; and `Access-Control-Allow-Origin` echoing the origin only
+    /// when the fully anchored `--web.cors.origin` regex matches it.
     fn add_cors(&self, req: &Request, resp: &mut Response) {
-        let Some(origin) = req.header("origin") else {
+        resp.headers
+            .push(("Vary".to_string(), "Origin".to_string()));
+        let Some(origin) = req.header("origin").filter(|o| !o.is_empty()) else {
             return;
         };
-        if !self.options.cors_origin.is_match(origin) {
-            return;
-        }
         for (k, v) in [
             (
                 "Access-Control-Allow-Headers",
@@ -331,14 +334,15 @@ impl WebHandler {
             ),
             ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
             ("Access-Control-Expose-Headers", "Date"),
-            ("Vary", "Origin"),
         ] {
             resp.headers.push((k.to_string(), v.to_string()));
         }
-        resp.headers.push((
-            "Access-Control-Allow-Origin".to_string(),
-            origin.to_string(),
-        ));
+        if self.options.cors_origin.is_match(origin) {
+            resp.headers.push((
+                "Access-Control-Allow-Origin".to_string(),
+                origin.to_string(),
+            ));
+        }
     }
 }
 
@@ -576,16 +580,70 @@ mod tests {
 
     #[test]
     fn cors() {
-        let h = handler(false);
+        let mut o = Options::for_address("127.0.0.1:0");
+        o.cors_origin = compile_cors("https?://good\\.example").unwrap();
+        let base = handler(false);
+        let api = Api {
+            storage: base.api.storage.clone(),
+            engine: base.api.engine.clone(),
+            scrape: None,
+            rules: None,
+            alertmanagers: None,
+            tsdb: None,
+            status: base.api.status.clone(),
+            now: crate::model::value::now_millis,
+        };
+        let h = WebHandler::new(o, api);
         h.set_ready(true);
-        let mut req = Request::get("/api/v1/labels");
-        req.headers
-            .push(("origin".into(), "http://x.example".into()));
-        let (label, r) = h.serve(&req);
+        let header = |r: &Response, name: &str| -> Option<String> {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let with_origin = |origin: &str| {
+            let mut req = Request::get("/api/v1/labels");
+            req.headers.push(("origin".into(), origin.into()));
+            h.serve(&req)
+        };
+        let (label, r) = with_origin("https://good.example");
         assert_eq!(label, "/api/v1/labels");
-        assert!(r
-            .headers
-            .iter()
-            .any(|(k, v)| k == "Access-Control-Allow-Origin" && v == "http://x.example"));
+        assert_eq!(
+            header(&r, "Access-Control-Allow-Origin").as_deref(),
+            Some("https://good.example")
+        );
+        assert_eq!(
+            header(&r, "Access-Control-Allow-Methods").as_deref(),
+            Some("GET, POST, OPTIONS")
+        );
+        // Anchored: a prefix or suffix match is no match.
+        for bad in ["https://good.example.evil", "xhttps://good.example"] {
+            let (_, r) = with_origin(bad);
+            assert_eq!(header(&r, "Access-Control-Allow-Origin"), None, "{bad}");
+            // Upstream still answers the other CORS headers for any Origin.
+            assert_eq!(
+                header(&r, "Access-Control-Allow-Headers").as_deref(),
+                Some("Accept, Authorization, Content-Type, Origin")
+            );
+            assert_eq!(
+                header(&r, "Access-Control-Expose-Headers").as_deref(),
+                Some("Date")
+            );
+        }
+        // Without an Origin only `Vary: Origin`.
+        let (_, r) = h.serve(&Request::get("/api/v1/labels"));
+        assert_eq!(header(&r, "Vary").as_deref(), Some("Origin"));
+        assert_eq!(header(&r, "Access-Control-Allow-Methods"), None);
+        // Preflight: OPTIONS on any API path answers 200 with the headers.
+        let mut req = Request::get("/api/v1/query");
+        req.method = "OPTIONS".into();
+        req.headers
+            .push(("origin".into(), "http://good.example".into()));
+        let (_, r) = h.serve(&req);
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            header(&r, "Access-Control-Allow-Origin").as_deref(),
+            Some("http://good.example")
+        );
     }
 }

@@ -132,11 +132,40 @@ check "graph: legend lists the series" "$ART/graph.html" 'scrape_duration_second
 chrome "$UI/graph?g0.expr=$(enc 'sum(rate(foo[')&g0.tab=1" graph-error
 check "graph: API errors are shown" "$ART/graph-error.html" 'class="error"[^>]*>[^<]*(parse error|bad_data)'
 
-# The same page under a route prefix: every asset and API URL must be relative.
+# The same page under a route prefix: every asset and API URL must be relative. When the
+# server embeds the UI, a second promlite runs with --web.route-prefix (scraping itself
+# under the prefix); otherwise the proxy serves the assets under the prefix.
 PPORT=$(free_port)
-python3 "$ROOT/tests/interop/ui_proxy.py" "$PPORT" "$BASE" "$ROOT/src/web_ui" /ui-prefix &
-PIDS+=($!)
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PPORT/ui-prefix/static/promlite.css" >/dev/null 2>&1 && break; sleep 0.1; done
+if [ "$UI" = "$BASE" ]; then
+  cat >"$TMP/prefix.yml" <<YAML
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: self
+    metrics_path: /ui-prefix/metrics
+    static_configs:
+      - targets: ['127.0.0.1:$PPORT']
+YAML
+  "$BIN" --config.file="$TMP/prefix.yml" --storage.tsdb.path="$TMP/data-prefix" \
+    --web.listen-address="127.0.0.1:$PPORT" --web.route-prefix=/ui-prefix >"$TMP/server-prefix.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    n=$(curl -sf "http://127.0.0.1:$PPORT/ui-prefix/api/v1/query" --data-urlencode 'query=count(up)' |
+      python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(len(r))' 2>/dev/null || echo 0)
+    [ "$n" -ge 1 ] && break
+    sleep 0.2
+  done
+  loc=$(curl -s -o /dev/null -w '%{redirect_url}' "http://127.0.0.1:$PPORT/ui-prefix/")
+  if [ "$loc" = "http://127.0.0.1:$PPORT/ui-prefix/graph" ]; then
+    passed=$((passed + 1)); echo "ok   <prefix>/ redirects to <prefix>/graph"
+  else
+    failed=$((failed + 1)); echo "FAIL <prefix>/ redirects to '$loc', not <prefix>/graph"
+  fi
+else
+  python3 "$ROOT/tests/interop/ui_proxy.py" "$PPORT" "$BASE" "$ROOT/src/web_ui" /ui-prefix &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PPORT/ui-prefix/static/promlite.css" >/dev/null 2>&1 && break; sleep 0.1; done
+fi
 chrome "http://127.0.0.1:$PPORT/ui-prefix/query?g0.expr=$Q_TABLE&g0.tab=table" graph-prefix
 check "graph: works under a route prefix" "$ART/graph-prefix.html" '<td class="series">up\{'
 check "graph: nav links stay under the prefix" "$ART/graph-prefix.html" 'class="navlink active" href="graph"'
@@ -160,6 +189,75 @@ check "status: build info" "$ART/status.html" 'Build Information'
 check "status: flags" "$ART/status.html" '<code>--config.file</code>'
 check "status: config yaml" "$ART/status.html" 'scrape_configs:'
 check "status: tsdb head stats" "$ART/status.html" 'Number of series'
+
+# The chart widget itself, driven by a page that loads the server's own chart.js: two
+# series of known values; checks the legend, that each line is drawn in its own colour
+# (canvas pixels), the hover read-out (a synthetic mousemove), stacking and the redraw
+# after the container is resized. Results are written into the DOM for --dump-dom.
+cat >"$TMP/chart-check.html" <<HTML
+<!DOCTYPE html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="$UI/static/promlite.css"></head>
+<body><div id="c" style="width:600px"></div><pre id="out">pending</pre>
+<script src="$UI/static/common.js"></script>
+<script src="$UI/static/chart.js"></script>
+<script>
+var out = [];
+function log(k, v) { out.push(k + "=" + v); }
+// How far (largest channel difference) the pixels around (x, y) come to colour css:
+// anti-aliasing blends a line's edge pixels, so the closest one in a small window counts.
+function near(ch, x, y, css) {
+  var d = window.devicePixelRatio || 1, ctx = ch.canvas.getContext("2d");
+  var e = document.createElement("i"); e.style.color = css; document.body.appendChild(e);
+  var want = getComputedStyle(e).color.match(/\d+/g).map(Number); e.remove();
+  var best = 255;
+  for (var dy = -3; dy <= 3; dy++) {
+    var p = ctx.getImageData(Math.round(x * d), Math.round((y + dy) * d), 1, 1).data;
+    best = Math.min(best, Math.max(Math.abs(p[0] - want[0]), Math.abs(p[1] - want[1]), Math.abs(p[2] - want[2])));
+  }
+  return best;
+}
+try {
+  var root = document.getElementById("c");
+  var ch = new PL.Chart(root);
+  var t0 = 1700000000;
+  ch.setData([
+    { metric: { __name__: "m", job: "a" }, values: [[t0, "1"], [t0 + 15, "2"], [t0 + 30, "3"]] },
+    { metric: { __name__: "m", job: "b" }, values: [[t0, "10"], [t0 + 15, "20"], [t0 + 30, "30"]] }
+  ], t0 * 1000, (t0 + 30) * 1000, 15000, false);
+  log("drawn", root.getAttribute("data-series-drawn"));
+  log("legend", ch.legend.textContent);
+  var g = ch.geom;
+  ch.series.forEach(function (s, i) {
+    // Midway between two samples the line is exactly between their values.
+    var v = (s.vals[0] + s.vals[1]) / 2, x = (g.X(0) + g.X(1)) / 2;
+    var other = ch.series[1 - i].color, dOwn = near(ch, x, g.Y(v), s.color), dOther = near(ch, x, g.Y(v), other);
+    log("line" + i + "colour", dOwn <= 48 && dOwn < dOther ? "own" : "off by " + dOwn + " (other " + dOther + ")");
+  });
+  log("colours", ch.series[0].color !== ch.series[1].color ? "distinct" : "same");
+  var r = ch.overlay.getBoundingClientRect();
+  ch.overlay.dispatchEvent(new MouseEvent("mousemove", { clientX: r.left + g.X(1), clientY: r.top + g.Y(20), bubbles: true }));
+  log("tip", ch.tip.style.display + " " + ch.tip.textContent);
+  ch.setStacked(true);
+  log("stacked", ch.geom.lay[1].top.join(","));
+  ch.setStacked(false);
+  var w1 = ch.canvas.width;
+  root.style.width = "900px";
+  setTimeout(function () {
+    log("resized", ch.canvas.width > w1 ? "wider" : "same " + w1 + " " + ch.canvas.width);
+    document.getElementById("out").textContent = out.join("\n");
+  }, 300);
+} catch (e) { document.getElementById("out").textContent = "ERROR " + e; }
+</script></body></html>
+HTML
+chrome "file://$TMP/chart-check.html" chart-check
+check "chart: both series drawn" "$ART/chart-check.html" 'drawn=2'
+check "chart: legend names the series" "$ART/chart-check.html" 'legend=m\{job="a"\}m\{job="b"\}'
+check "chart: first line in its own colour" "$ART/chart-check.html" 'line0colour=own'
+check "chart: second line in its own colour" "$ART/chart-check.html" 'line1colour=own'
+check "chart: one colour per series" "$ART/chart-check.html" 'colours=distinct'
+check "chart: hover shows labels and value" "$ART/chart-check.html" 'tip=block .*m\{job="b"\}value: 20'
+check "chart: stacked sums the series" "$ART/chart-check.html" 'stacked=11,22,33'
+check "chart: redraws when resized" "$ART/chart-check.html" 'resized=wider'
 
 echo "ui_browser: screenshots and DOM dumps in $ART"
 echo "$passed passed, $failed failed"

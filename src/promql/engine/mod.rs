@@ -280,8 +280,20 @@ impl Engine {
         query: &str,
         ts_ms: i64,
     ) -> Result<QueryResult, QueryError> {
+        self.instant_query_with_timeout(q, query, ts_ms, None)
+    }
+
+    /// As [`Engine::instant_query`], also bounded by `timeout` when that is
+    /// shorter than `--query.timeout` (the HTTP API's `timeout` parameter).
+    pub fn instant_query_with_timeout(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        ts_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult, QueryError> {
         let expr = parse(query)?;
-        self.exec(q, &expr, query, ts_ms, ts_ms, 0)
+        self.exec(q, &expr, query, (ts_ms, ts_ms, 0), timeout)
     }
 
     /// Parses and evaluates `query` at every step from `start_ms` to `end_ms`.
@@ -293,9 +305,23 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult, QueryError> {
+        self.range_query_with_timeout(q, query, start_ms, end_ms, step_ms, None)
+    }
+
+    /// As [`Engine::range_query`], also bounded by `timeout` when that is
+    /// shorter than `--query.timeout` (the HTTP API's `timeout` parameter).
+    pub fn range_query_with_timeout(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult, QueryError> {
         let expr = parse(query)?;
         check_range(start_ms, end_ms, step_ms)?;
-        self.exec(q, &expr, query, start_ms, end_ms, step_ms)
+        self.exec(q, &expr, query, (start_ms, end_ms, step_ms), timeout)
     }
 
     /// Evaluates an already parsed expression at `ts_ms` (for the rule
@@ -307,7 +333,7 @@ impl Engine {
         ts_ms: i64,
     ) -> Result<QueryResult, QueryError> {
         let text = expr.to_string();
-        self.exec(q, expr, &text, ts_ms, ts_ms, 0)
+        self.exec(q, expr, &text, (ts_ms, ts_ms, 0), None)
     }
 
     /// Evaluates an already parsed expression over a range.
@@ -321,7 +347,7 @@ impl Engine {
     ) -> Result<QueryResult, QueryError> {
         check_range(start_ms, end_ms, step_ms)?;
         let text = expr.to_string();
-        self.exec(q, expr, &text, start_ms, end_ms, step_ms)
+        self.exec(q, expr, &text, (start_ms, end_ms, step_ms), None)
     }
 
     fn exec(
@@ -329,14 +355,14 @@ impl Engine {
         q: &dyn Queryable,
         expr: &Expr,
         text: &str,
-        start: i64,
-        end: i64,
-        step: i64,
+        (start, end, step): (i64, i64, i64),
+        timeout: Option<Duration>,
     ) -> Result<QueryResult, QueryError> {
         self.metrics.queries.inc();
         let _running = RunningQuery(&self.metrics.queries);
         let queued = Instant::now();
-        let deadline = queued + self.opts.timeout;
+        let timeout = timeout.map_or(self.opts.timeout, |t| t.min(self.opts.timeout));
+        let deadline = queued + timeout;
         let _slot = self.gate.enter(deadline)?;
         let began = Instant::now();
         self.metrics
@@ -478,6 +504,32 @@ mod tests {
         let err = e.instant_query(&s, "reqs_total", 0).unwrap_err();
         assert_eq!(err.kind, QueryErrorKind::Timeout);
         assert_eq!(err.message, "query timed out in expression evaluation");
+    }
+
+    #[test]
+    fn a_per_query_timeout_shortens_the_engine_timeout() {
+        let s = storage();
+        let e = Engine::new(EngineOpts::default());
+        let err = e
+            .instant_query_with_timeout(&s, "reqs_total", 0, Some(Duration::ZERO))
+            .unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::Timeout);
+        let err = e
+            .range_query_with_timeout(&s, "reqs_total", 0, 60_000, 60_000, Some(Duration::ZERO))
+            .unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::Timeout);
+        assert!(e
+            .instant_query_with_timeout(&s, "reqs_total", 0, Some(Duration::from_secs(60)))
+            .is_ok());
+        // A longer per-query timeout never extends --query.timeout.
+        let e = Engine::new(EngineOpts {
+            timeout: Duration::ZERO,
+            ..EngineOpts::default()
+        });
+        let err = e
+            .instant_query_with_timeout(&s, "reqs_total", 0, Some(Duration::from_secs(60)))
+            .unwrap_err();
+        assert_eq!(err.kind, QueryErrorKind::Timeout);
     }
 
     #[test]

@@ -43,6 +43,13 @@ impl HeadQuerier {
             .map(|(l, id)| (super::resolve_with(&symbols, &l), id))
             .collect()
     }
+
+    /// Whether the querier's range misses every sample in the head; label
+    /// names and values are then empty, as upstream's `headIndexReader`
+    /// (which is what makes the API's `start`/`end` matter for them).
+    fn outside_head(&self) -> bool {
+        self.maxt < self.head.min_time() || self.mint > self.head.max_time()
+    }
 }
 
 impl Querier for HeadQuerier {
@@ -86,6 +93,9 @@ impl Querier for HeadQuerier {
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if self.outside_head() {
+            return Ok(Vec::new());
+        }
         if matchers.is_empty() {
             return Ok(super::read(&self.head.postings).label_values(name));
         }
@@ -100,6 +110,9 @@ impl Querier for HeadQuerier {
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if self.outside_head() {
+            return Ok(Vec::new());
+        }
         if matchers.is_empty() {
             return Ok(super::read(&self.head.postings).label_names());
         }
@@ -448,6 +461,33 @@ mod tests {
             (s.labels().clone(), out)
         })
         .collect()
+    }
+
+    #[test]
+    fn label_names_and_values_outside_the_head_range_are_empty() {
+        let head = Arc::new(Head::new(HeadOptions {
+            chunk_range: 1_000_000,
+            stripes: 4,
+        }));
+        let mut app: Box<dyn Appender> = Box::new(head.appender());
+        let l = Labels::from_pairs(&[("__name__", "up"), ("job", "a")]);
+        app.append(0, &l, 1000, 1.0).unwrap();
+        app.append(0, &l, 2000, 1.0).unwrap();
+        app.commit().unwrap();
+        let ms = [Matcher::equal("__name__", "up")];
+        for (mint, maxt, want) in [
+            (0, 999, false),
+            (2001, 3000, false),
+            (0, 1000, true),
+            (1500, 1600, true),
+        ] {
+            let q = HeadQuerier::new(head.clone(), mint, maxt);
+            let vals = q.label_values("job", &[]).unwrap();
+            assert_eq!(vals.len() == 1, want, "{mint}..{maxt}");
+            assert_eq!(q.label_values("job", &ms).unwrap().len() == 1, want);
+            assert_eq!(q.label_names(&[]).unwrap().len() == 2, want);
+            assert_eq!(q.label_names(&ms).unwrap().len() == 2, want);
+        }
     }
 
     #[test]

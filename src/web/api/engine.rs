@@ -1,6 +1,8 @@
 //! The PromQL engine behind the API's [`QueryEngine`] seam: query errors map
 //! to upstream's API error types, parse/format go through the PromQL parser.
 
+use std::time::Duration;
+
 use super::{ApiError, ErrorType, QueryEngine, QueryOutcome};
 use crate::model::Matcher;
 use crate::promql::{self, Engine, QueryError, QueryErrorKind};
@@ -18,18 +20,25 @@ fn api_error(e: QueryError) -> ApiError {
     ApiError::new(kind, e.message)
 }
 
+/// The API's `timeout` in milliseconds as a `Duration`; zero or negative
+/// means the deadline has already passed, as with upstream's context.
+fn timeout(ms: Option<i64>) -> Option<Duration> {
+    ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs()))
+}
+
 impl QueryEngine for Engine {
-    /// The per-request `timeout` is validated by the API, but the engine's
-    /// `--query.timeout` bounds every query: promql's `Engine` has one
-    /// timeout for all queries.
+    /// The request's `timeout` bounds the query together with
+    /// `--query.timeout`: whichever ends first, as upstream's context deadline.
     fn instant_query(
         &self,
         storage: &dyn Queryable,
         query: &str,
         ts_ms: i64,
-        _timeout_ms: Option<i64>,
+        timeout_ms: Option<i64>,
     ) -> Result<QueryOutcome, ApiError> {
-        let r = Engine::instant_query(self, storage, query, ts_ms).map_err(api_error)?;
+        let r =
+            Engine::instant_query_with_timeout(self, storage, query, ts_ms, timeout(timeout_ms))
+                .map_err(api_error)?;
         Ok(QueryOutcome {
             value: r.value,
             warnings: r.warnings,
@@ -45,10 +54,18 @@ impl QueryEngine for Engine {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
-        _timeout_ms: Option<i64>,
+        timeout_ms: Option<i64>,
     ) -> Result<QueryOutcome, ApiError> {
-        let r = Engine::range_query(self, storage, query, start_ms, end_ms, step_ms)
-            .map_err(api_error)?;
+        let r = Engine::range_query_with_timeout(
+            self,
+            storage,
+            query,
+            start_ms,
+            end_ms,
+            step_ms,
+            timeout(timeout_ms),
+        )
+        .map_err(api_error)?;
         Ok(QueryOutcome {
             value: r.value,
             warnings: r.warnings,
@@ -94,6 +111,11 @@ mod tests {
             "sum by (job) (up)"
         );
         assert_eq!(e.parse_metric_selector("up{job=\"a\"}").unwrap().len(), 2);
+        let err = QueryEngine::instant_query(&e, &mem, "up", 1000, Some(0)).unwrap_err();
+        assert_eq!(err.kind, ErrorType::Timeout);
+        let err = QueryEngine::range_query(&e, &mem, "up", 0, 1000, 1000, Some(-5)).unwrap_err();
+        assert_eq!(err.kind, ErrorType::Timeout);
+        assert!(QueryEngine::instant_query(&e, &mem, "up", 1000, Some(60_000)).is_ok());
         assert!(e.parse_metric_selector("1 + 1").is_err());
     }
 }

@@ -182,10 +182,11 @@ impl Api {
             "/query_exemplars" if get_post => self.query_exemplars(req),
             "/format_query" if get_post => self.format_query(req),
             "/series" if get_post => self.series(req),
-            "/series" if req.method == "DELETE" => Err(ApiError::new(
-                ErrorType::Unavailable,
-                "the series DELETE endpoint is not supported by promlite",
-            )),
+            // Upstream registers DELETE /series but never built it
+            // (`dropSeries`); the admin API's delete_series is the real one.
+            "/series" if req.method == "DELETE" => {
+                Err(ApiError::new(ErrorType::Internal, "not implemented"))
+            }
             "/labels" if get_post => self.labels(req),
             "/metadata" if req.method == "GET" => self.metadata(req),
             "/targets" if req.method == "GET" => self.targets(req),
@@ -332,9 +333,13 @@ impl Api {
     }
 
     fn query_exemplars(&self, req: &Request) -> ApiResult {
-        let now = (self.now)();
-        Self::time_param(req, "start", MIN_TIME_MS)?;
-        Self::time_param(req, "end", now)?;
+        let start = Self::time_param(req, "start", MIN_TIME_MS)?;
+        let end = Self::time_param(req, "end", MAX_TIME_MS)?;
+        if end < start {
+            return Err(ApiError::bad_data(
+                "end timestamp must not be before start timestamp",
+            ));
+        }
         let engine = self.engine()?;
         // Validate the query as upstream does; promlite stores no exemplars.
         engine
@@ -880,6 +885,50 @@ mod tests {
         assert_eq!(r.status, 400);
         let r = a.handle(&Request::get("/x"), "/nope");
         assert_eq!(r.status, 404);
+    }
+
+    /// A storage whose every querier fails, as a broken disk would.
+    struct BrokenStorage;
+
+    impl Queryable for BrokenStorage {
+        fn querier(
+            &self,
+            _: i64,
+            _: i64,
+        ) -> Result<Box<dyn crate::storage::Querier>, crate::storage::StorageError> {
+            Err(crate::storage::StorageError::Internal(
+                "read chunk: i/o error".into(),
+            ))
+        }
+    }
+
+    #[test]
+    fn storage_failures_are_internal_in_queries_and_execution_elsewhere() {
+        let a = Api {
+            storage: Arc::new(BrokenStorage),
+            engine: Some(Arc::new(crate::promql::Engine::new(
+                crate::promql::EngineOpts::default(),
+            ))),
+            ..api()
+        };
+        // Upstream's returnAPIError: promql.ErrStorage is "internal" (500).
+        let r = a.handle(&Request::get("/x?query=up&time=1"), "/query");
+        assert_eq!(
+            (r.status, body(&r)["errorType"].clone()),
+            (500, json!("internal"))
+        );
+        assert!(body(&r)["error"].as_str().unwrap().contains("i/o error"));
+        // The metadata endpoints answer a querier error as "execution" (422).
+        for path in ["/labels", "/label/job/values"] {
+            let r = a.handle(&Request::get("/x"), path);
+            assert_eq!(
+                (r.status, body(&r)["errorType"].clone()),
+                (422, json!("execution")),
+                "{path}"
+            );
+        }
+        let r = a.handle(&Request::get("/x?match[]=up"), "/series");
+        assert_eq!(r.status, 422);
     }
 
     #[test]
