@@ -24,7 +24,7 @@ use super::metadata::{run_metadata_loop, MetadataSource};
 use super::metrics::{samples_in_total, QueueMetrics};
 use super::progress::{ProgressFile, ProgressTracker, SavedProgress};
 use super::settings::RemoteWriteSettings;
-use super::shard::{QueuedSample, ShardContext, Shards};
+use super::shard::{join_unless_hard_stopped, QueuedSample, ShardContext, Shards};
 use super::sharding::{desired_shards, EwmaRate, ShardInputs};
 use super::wal::{WalPosition, WalReader};
 use super::watcher::{ReplayLimits, TailRecord, WalTail};
@@ -273,7 +273,7 @@ impl QueueManager {
             });
         let _ = reader.join();
         if let Some(m) = metadata {
-            let _ = m.join();
+            join_unless_hard_stopped(m, &self.shared.ctx.hard_stop);
         }
         let _ = done_tx.send(());
         if let Ok(w) = watchdog {
