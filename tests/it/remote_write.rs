@@ -12,7 +12,7 @@ use std::time::Duration;
 use promlite::model::Labels;
 use promlite::storage::memory::MemStorage;
 use promlite::storage::remote::codec::decode_write_request;
-use promlite::storage::remote::settings::{BasicAuth, Secret, WriteRelabel};
+use promlite::storage::remote::settings::{Authorization, BasicAuth, Secret, WriteRelabel};
 use promlite::storage::remote::wal::{MemWal, RefSample, RefSeries};
 use promlite::storage::remote::{
     handle_write, QueueManager, QueueOptions, RemoteConfig, RemoteStorage, RemoteWriteSettings,
@@ -188,7 +188,7 @@ fn samples_arrive_with_protocol_headers_external_labels_and_relabeling() {
     assert!(r
         .header("User-Agent")
         .unwrap_or("")
-        .starts_with("promlite/"));
+        .starts_with("Prometheus/"));
     assert_eq!(r.header("Authorization"), Some("Basic dXNlcjpwYXNz"));
     assert_eq!(r.header("X-Scope-OrgID"), Some("tenant-1"));
 }
@@ -637,4 +637,67 @@ fn capacity_bounds_what_is_read_ahead_and_batches_respect_max_samples_per_send()
         "a request exceeded max_samples_per_send: {sizes:?}"
     );
     assert!(sizes.contains(&10), "full batches are sent: {sizes:?}");
+}
+
+#[test]
+fn authorization_from_a_credentials_file_is_sent() {
+    let ep = Endpoint::start("/w", status(204));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    // A trailing newline in the file is not part of the credentials.
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let wal = MemWal::new();
+    wal.log_series(&[series(1, "a")]);
+    let mut s = settings(&ep.url);
+    s.http.authorization = Some(Authorization {
+        kind: "Bearer".into(),
+        credentials: Some(Secret::File(file.clone())),
+    });
+    let q = start(s, Labels::empty(), &wal, options());
+    wal.log_samples(&samples(1, 0..2));
+    q.notify();
+    assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() == 2));
+    // The file is read per request, so a rotated token is picked up.
+    std::fs::write(&file, "rotated").unwrap();
+    wal.log_samples(&samples(1, 2..4));
+    q.notify();
+    assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() == 4));
+    q.stop();
+    let auth: Vec<String> = ep
+        .recorded()
+        .iter()
+        .filter_map(|r| r.header("Authorization").map(str::to_string))
+        .collect();
+    assert_eq!(auth.first().map(String::as_str), Some("Bearer s3cret"));
+    assert_eq!(auth.last().map(String::as_str), Some("Bearer rotated"));
+}
+
+#[test]
+fn remote_timeout_makes_a_hung_send_recoverable() {
+    // Never accepted, never answered: only remote_timeout ends a send.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/w", silent.local_addr().unwrap());
+    let wal = MemWal::new();
+    wal.log_series(&[series(1, "a")]);
+    let mut s = settings(&url);
+    s.http.timeout = Duration::from_millis(200);
+    let q = start(s, Labels::empty(), &wal, options());
+    wal.log_samples(&samples(1, 0..4));
+    q.notify();
+    // Each attempt times out after 200 ms and is retried with the batch's
+    // 4 samples counted as retried.
+    let retried = wait_until(Duration::from_secs(5), || {
+        queue_metric("prometheus_remote_storage_samples_retried_total", &url)
+            .is_some_and(|v| v >= 8.0)
+    });
+    q.stop();
+    assert!(
+        retried,
+        "timed-out sends were retried ({:?} samples retried)",
+        queue_metric("prometheus_remote_storage_samples_retried_total", &url)
+    );
+    assert_eq!(
+        queue_metric("prometheus_remote_storage_samples_failed_total", &url),
+        Some(0.0)
+    );
 }
