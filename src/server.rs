@@ -775,7 +775,9 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         now: crate::model::value::now_millis,
     };
     let backends = Backends {
-        write: (!agent).then(|| appendable.clone()),
+        // Upstream's agent also receives remote write (a relay): only the
+        // flag gates the receiver, in both modes.
+        write: Some(appendable.clone()),
         read: (!agent).then(|| queryable.clone()),
         read_sample_limit: int_flag(&flags, "storage.remote.read-sample-limit", 50_000_000),
         admin: db.clone().map(|d| d as Arc<dyn AdminApi>),

@@ -210,3 +210,71 @@ fn agent_refuses_rules_alerting_and_remote_read_in_its_config() {
         );
     }
 }
+
+#[test]
+fn agent_with_the_receiver_relays_remote_write() {
+    use promlite::storage::remote::codec::{encode_write_request, labels_to_proto};
+    use promlite::storage::remote::prompb::{Sample, TimeSeries, WriteRequest};
+
+    let ep = Endpoint::start("/receive", status(204));
+    let config = format!(
+        "remote_write:\n  - url: {}\n    queue_config:\n      batch_send_deadline: 100ms\n    metadata_config:\n      send: false\n",
+        ep.url
+    );
+    let p =
+        crate::common::Promlite::start(&config, &["--agent", "--web.enable-remote-write-receiver"]);
+    let t = promlite::model::value::now_millis();
+    let body = encode_write_request(
+        &WriteRequest {
+            timeseries: vec![TimeSeries {
+                labels: labels_to_proto(&Labels::from_pairs(&[
+                    ("__name__", "relayed"),
+                    ("via", "agent"),
+                ])),
+                samples: vec![Sample {
+                    value: 4.5,
+                    timestamp: t,
+                }],
+                exemplars: Vec::new(),
+            }],
+            metadata: Vec::new(),
+        },
+        &mut Vec::new(),
+    )
+    .unwrap();
+    // The queue starts at the WAL's end: write once it is positioned.
+    assert!(wait_until(Duration::from_secs(10), || {
+        crate::common::http_request(p.port, "GET", "/metrics", &[], b"")
+            .map(|r| {
+                // The shard count is set once the queue has positioned itself.
+                String::from_utf8_lossy(&r.body).lines().any(|l| {
+                    l.starts_with("prometheus_remote_storage_shards{") && l.ends_with(" 1")
+                })
+            })
+            .unwrap_or(false)
+    }));
+    let r = p.request(
+        "POST",
+        "/api/v1/write",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+        ],
+        &body,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let got = wait_until(Duration::from_secs(15), || {
+        ep.recorded().iter().any(|r| {
+            decode_write_request(&r.body).is_ok_and(|w| {
+                w.timeseries.iter().any(|ts| {
+                    ts.labels.iter().any(|l| l.value == "relayed")
+                        && ts
+                            .samples
+                            .iter()
+                            .any(|s| s.timestamp == t && s.value == 4.5)
+                })
+            })
+        })
+    });
+    assert!(got, "the agent forwarded what it received");
+}

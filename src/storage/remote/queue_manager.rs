@@ -115,6 +115,13 @@ impl QueueManager {
     ) -> Result<QueueManager, RemoteError> {
         let remote_name = settings.remote_name();
         let client = HttpClient::new(&settings.url, settings.http.clone())?;
+        if settings.send_exemplars {
+            // Upstream sends none either without exemplar storage; say so
+            // instead of silently sending nothing.
+            log::warn!(
+                "remote write {remote_name}: send_exemplars is set, but exemplar storage is not supported by promlite: no exemplars are sent"
+            );
+        }
         let metrics = QueueMetrics::new(&remote_name, &settings.url);
         let q = &settings.queue;
         let min_shards = q.min_shards.max(1);
