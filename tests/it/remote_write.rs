@@ -624,6 +624,20 @@ fn capacity_bounds_what_is_read_ahead_and_batches_respect_max_samples_per_send()
         "{most} samples read ahead of the receiver"
     );
     assert!(most >= 50, "the shard's channel filled up ({most})");
+    // Upstream's dashboard panels for the same facts.
+    let metric = |name: &str| queue_metric(name, &ep.url);
+    assert_eq!(
+        metric("prometheus_remote_storage_shard_capacity"),
+        Some(50.0)
+    );
+    assert_eq!(
+        metric("prometheus_remote_storage_max_samples_per_send"),
+        Some(10.0)
+    );
+    assert!(
+        metric("prometheus_remote_storage_enqueue_retries_total").is_some_and(|v| v > 0.0),
+        "a full shard makes enqueue retry"
+    );
     ep.set_handler(status(204));
     assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() == 500));
     q.stop();

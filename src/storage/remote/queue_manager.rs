@@ -128,6 +128,10 @@ impl QueueManager {
         let max_shards = q.max_shards.max(min_shards);
         metrics.shards_min.set(min_shards as f64);
         metrics.shards_max.set(max_shards as f64);
+        metrics.shard_capacity.set(q.capacity as f64);
+        metrics
+            .max_samples_per_send
+            .set(q.max_samples_per_send as f64);
         metrics.shards_desired.set(min_shards as f64);
         let ctx = Arc::new(ShardContext {
             remote_name: remote_name.clone(),
@@ -454,6 +458,7 @@ impl Reader {
                         Ok(()) => break,
                         Err(back) => {
                             item = back;
+                            ctx.metrics.enqueue_retries_total.inc();
                             if self.stopping() {
                                 return Err(Interrupted::Stop);
                             }
