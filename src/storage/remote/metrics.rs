@@ -146,6 +146,12 @@ impl QueueMetrics {
         for (name, help) in GAUGES {
             reg.gauge_vec(name, help, LABELS).remove(&values);
         }
+        reg.gauge_vec(
+            WAL_WATCHER_CURRENT_SEGMENT.0,
+            WAL_WATCHER_CURRENT_SEGMENT.1,
+            &["consumer"],
+        )
+        .remove(&[values[0]]);
     }
 }
 
@@ -166,3 +172,19 @@ pub fn highest_timestamp_in_seconds() -> Gauge {
         "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch. Initialized to 0 when no data has been received yet.",
     )
 }
+
+/// `prometheus_wal_watcher_current_segment{consumer}`: the WAL segment a
+/// queue is reading (upstream's watcher metric; `consumer` is the queue's
+/// remote name), plotted against the TSDB's current segment to see a queue
+/// fall behind.
+pub fn wal_watcher_current_segment(consumer: &str) -> Gauge {
+    let (name, help) = WAL_WATCHER_CURRENT_SEGMENT;
+    telemetry::global()
+        .gauge_vec(name, help, &["consumer"])
+        .with(&[consumer])
+}
+
+const WAL_WATCHER_CURRENT_SEGMENT: (&str, &str) = (
+    "prometheus_wal_watcher_current_segment",
+    "Current segment the WAL watcher is reading records from.",
+);

@@ -21,7 +21,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use super::client::HttpClient;
 use super::metadata::{run_metadata_loop, MetadataSource};
-use super::metrics::{samples_in_total, QueueMetrics};
+use super::metrics::{samples_in_total, wal_watcher_current_segment, QueueMetrics};
 use super::progress::{ProgressFile, ProgressTracker, SavedProgress};
 use super::settings::RemoteWriteSettings;
 use super::shard::{join_unless_hard_stopped, QueuedSample, ShardContext, Shards};
@@ -370,6 +370,7 @@ impl Reader {
         let mut last_saved_pos: Option<WalPosition> = None;
         let mut last_too_old_log = Instant::now();
         let samples_in = samples_in_total();
+        let current_segment = wal_watcher_current_segment(&name);
 
         let result = loop {
             if self.stopping() {
@@ -401,6 +402,7 @@ impl Reader {
                 }
                 last_too_old_log = Instant::now();
             }
+            current_segment.set(tail.position().segment as f64);
             match tail.next(self.options.read_chunk_bytes) {
                 Ok(Some(records)) => {
                     if let Err(Interrupted::Stop) = self.enqueue(records, &shards, &samples_in) {
