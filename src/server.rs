@@ -34,7 +34,9 @@ use crate::storage::fanout::{Fanout, FanoutSecondary};
 use crate::storage::memory::MemStorage;
 use crate::storage::remote::metadata::MetadataSource;
 use crate::storage::remote::prompb::{MetricMetadata, MetricType as RemoteMetricType};
-use crate::storage::remote::{AgentOptions, AgentStorage, QueueOptions, RemoteStorage, WalDir};
+use crate::storage::remote::{
+    AgentOptions, AgentRetention, AgentStorage, QueueOptions, RemoteStorage, WalDir,
+};
 use crate::storage::Queryable;
 use crate::storage::{Appendable, Appender, Querier, SeriesRef, StorageError};
 use crate::telemetry;
@@ -792,7 +794,9 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         now: crate::model::value::now_millis,
     };
     let backends = Backends {
-        write: (!agent).then(|| appendable.clone()),
+        // Upstream's agent also receives remote write (a relay): only the
+        // flag gates the receiver, in both modes.
+        write: Some(appendable.clone()),
         read: (!agent).then(|| queryable.clone()),
         read_sample_limit: int_flag(&flags, "storage.remote.read-sample-limit", 50_000_000),
         admin: db.clone().map(|d| d as Arc<dyn AdminApi>),
@@ -1138,16 +1142,22 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
             "storage.agent.wal-truncate-frequency",
             7_200_000,
         ) as u64);
-        let keep = Duration::from_millis(match flags.agent_retention_max_time_ms {
-            t if t > 0 => t as u64,
-            _ => 4 * 3_600_000,
-        });
+        // Unset (0) retention flags keep upstream's defaults (5m, 4h).
+        let defaults = AgentRetention::default();
+        let flag_or = |ms: i64, default: Duration| match ms {
+            t if t > 0 => Duration::from_millis(t as u64),
+            _ => default,
+        };
+        let retention = AgentRetention {
+            min_time: flag_or(flags.agent_retention_min_time_ms, defaults.min_time),
+            max_time: flag_or(flags.agent_retention_max_time_ms, defaults.max_time),
+        };
         let remote2 = remote.clone();
         g.add(
             "remote storage",
             move || {
                 match local_for_truncation {
-                    Some(a) => a.run_truncation(&remote2, every, keep, &cancel_rx),
+                    Some(a) => a.run_truncation(&remote2, every, retention, &cancel_rx),
                     None => {
                         let _ = cancel_rx.recv();
                     }

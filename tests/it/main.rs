@@ -20,6 +20,7 @@ mod promql_parse;
 mod promql_parse_peer;
 mod promqltest;
 mod remote_agent;
+mod remote_fault;
 mod remote_interop;
 mod remote_read;
 mod remote_wal;

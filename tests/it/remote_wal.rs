@@ -122,10 +122,20 @@ fn follows_rotation_and_checkpoints_of_a_real_wal() {
     assert!(wal.current_segment() > 3, "rotated several times");
     q.notify();
     let all = wait_until(WAIT, || delivered(&ep.recorded()).0.len() == 30_000);
+    // Upstream's watcher gauge follows the segment being read.
+    let line = format!(
+        "prometheus_wal_watcher_current_segment{{consumer=\"{}\"}} {}\n",
+        q.settings().remote_name(),
+        wal.current_segment()
+    );
+    let followed = wait_until(WAIT, || {
+        promlite::telemetry::global().render().contains(&line)
+    });
     q.stop();
     let (set, n) = delivered(&ep.recorded());
     assert!(all, "delivered {} of 30000", set.len());
     assert_eq!(n, 30_000, "no duplicates without failures");
+    assert!(followed, "{line:?} not exported");
 }
 
 #[test]

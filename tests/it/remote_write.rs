@@ -12,7 +12,7 @@ use std::time::Duration;
 use promlite::model::Labels;
 use promlite::storage::memory::MemStorage;
 use promlite::storage::remote::codec::decode_write_request;
-use promlite::storage::remote::settings::{BasicAuth, Secret, WriteRelabel};
+use promlite::storage::remote::settings::{Authorization, BasicAuth, Secret, WriteRelabel};
 use promlite::storage::remote::wal::{MemWal, RefSample, RefSeries};
 use promlite::storage::remote::{
     handle_write, QueueManager, QueueOptions, RemoteConfig, RemoteStorage, RemoteWriteSettings,
@@ -96,6 +96,18 @@ fn sample_count(reqs: &[Recorded]) -> usize {
         .sum()
 }
 
+/// The value of one queue metric (found by its `url` label; every test
+/// has its own endpoint port) in the process's registry.
+fn queue_metric(name: &str, url: &str) -> Option<f64> {
+    let exposition = promlite::telemetry::global().render();
+    let url_label = format!("url=\"{url}\"}} ");
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find_map(|l| l.split_once(&url_label))
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
 fn start(s: RemoteWriteSettings, ext: Labels, wal: &MemWal, opts: QueueOptions) -> QueueManager {
     let q = QueueManager::start(s, ext, Arc::new(wal.clone()), opts).expect("queue starts");
     assert!(wait_until(WAIT, || q.is_started()), "queue positioned");
@@ -127,12 +139,25 @@ fn samples_arrive_with_protocol_headers_external_labels_and_relabeling() {
     wal.log_samples(&samples(2, 10..20));
     q.notify();
     assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() >= 10));
-    // Upstream's metric names and labels, so its dashboards work.
-    let exposition = promlite::telemetry::global().render();
+    // Upstream's metric names and labels, so its dashboards work. The
+    // receiver records a request before it answers, so the sender counts a
+    // moment after the samples arrived.
     let name = q.settings().remote_name();
+    let samples_line = format!(
+        "prometheus_remote_storage_samples_total{{remote_name=\"{name}\",url=\"{}\"}} 10\n",
+        ep.url
+    );
+    let counted = wait_until(WAIT, || {
+        promlite::telemetry::global()
+            .render()
+            .contains(&samples_line)
+    });
+    let exposition = promlite::telemetry::global().render();
     for metric in [
         "prometheus_remote_storage_samples_total",
         "prometheus_remote_storage_samples_dropped_total",
+        "prometheus_remote_storage_samples_failed_total",
+        "prometheus_remote_storage_samples_retried_total",
         "prometheus_remote_storage_bytes_total",
         "prometheus_remote_storage_shards",
         "prometheus_remote_storage_samples_pending",
@@ -141,11 +166,7 @@ fn samples_arrive_with_protocol_headers_external_labels_and_relabeling() {
         let line = format!("{metric}{{remote_name=\"{name}\",url=\"{}\"}}", ep.url);
         assert!(exposition.contains(&line), "{line} missing");
     }
-    let samples_line = format!(
-        "prometheus_remote_storage_samples_total{{remote_name=\"{name}\",url=\"{}\"}} 10\n",
-        ep.url
-    );
-    assert!(exposition.contains(&samples_line), "10 samples counted");
+    assert!(counted, "10 samples counted");
     q.stop();
 
     let got = delivered(&ep.recorded());
@@ -167,7 +188,7 @@ fn samples_arrive_with_protocol_headers_external_labels_and_relabeling() {
     assert!(r
         .header("User-Agent")
         .unwrap_or("")
-        .starts_with("promlite/"));
+        .starts_with("Prometheus/"));
     assert_eq!(r.header("Authorization"), Some("Basic dXNlcjpwYXNz"));
     assert_eq!(r.header("X-Scope-OrgID"), Some("tenant-1"));
 }
@@ -187,6 +208,20 @@ fn retries_on_503_then_succeeds_once() {
     q.stop();
     let recs = ep.recorded();
     assert_eq!(delivered(&recs).len(), 3, "delivered exactly once");
+    // Each failed attempt counts its samples as retried, none as failed.
+    let failed_attempts = recs.iter().filter(|r| r.status == 503).count();
+    assert_eq!(
+        queue_metric("prometheus_remote_storage_samples_retried_total", &ep.url),
+        Some(3.0 * failed_attempts as f64)
+    );
+    assert_eq!(
+        queue_metric("prometheus_remote_storage_samples_failed_total", &ep.url),
+        Some(0.0)
+    );
+    assert_eq!(
+        queue_metric("prometheus_remote_storage_samples_total", &ep.url),
+        Some(3.0)
+    );
     // Every attempt carried the same batch.
     assert!(recs
         .iter()
@@ -212,6 +247,15 @@ fn no_retry_on_400_and_the_queue_moves_on() {
     let pos = q.delivered();
     q.stop();
     assert!(pos.offset > 0, "progress passed the rejected batch");
+    assert_eq!(
+        queue_metric("prometheus_remote_storage_samples_failed_total", &ep.url),
+        Some(3.0),
+        "the rejected batch counts as failed"
+    );
+    assert_eq!(
+        queue_metric("prometheus_remote_storage_samples_retried_total", &ep.url),
+        Some(0.0)
+    );
 }
 
 #[test]
@@ -514,5 +558,160 @@ fn retry_after_header_sets_the_retry_delay() {
         t[1] - t[0] >= Duration::from_millis(900),
         "{:?}",
         t[1] - t[0]
+    );
+}
+
+#[test]
+fn flush_deadline_bounds_stop_when_the_receiver_never_answers() {
+    // A listener that never accepts: connections complete in the kernel's
+    // backlog and requests are never answered, so each send blocks for the
+    // whole remote_timeout (30 s) unless the flush deadline cuts it short.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/w", silent.local_addr().unwrap());
+    let wal = MemWal::new();
+    wal.log_series(&[series(1, "a")]);
+    let mut s = settings(&url);
+    s.http.timeout = Duration::from_secs(30);
+    s.metadata_send = false;
+    let opts = QueueOptions {
+        flush_deadline: Duration::from_millis(300),
+        ..options()
+    };
+    let q = start(s, Labels::empty(), &wal, opts);
+    wal.log_samples(&samples(1, 0..50));
+    q.notify();
+    // Give the shard time to be inside its request.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    q.stop();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stop took {:?}, the flush deadline is 300 ms",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn capacity_bounds_what_is_read_ahead_and_batches_respect_max_samples_per_send() {
+    let ep = Endpoint::start("/w", status(503));
+    let wal = MemWal::new();
+    wal.log_series(&(1..=5).map(|r| series(r, "m")).collect::<Vec<_>>());
+    let mut s = settings(&ep.url);
+    s.queue.capacity = 50;
+    s.queue.max_samples_per_send = 10;
+    s.queue.min_shards = 1;
+    s.queue.max_shards = 1;
+    let q = start(s, Labels::empty(), &wal, options());
+    // 100 records of 5 samples: 500 samples behind a failing receiver.
+    for t in 0..100 {
+        wal.log_samples(
+            &(1..=5)
+                .flat_map(|r| samples(r, t..t + 1))
+                .collect::<Vec<_>>(),
+        );
+    }
+    q.notify();
+    assert!(wait_until(WAIT, || ep.count() >= 3), "sends are failing");
+    let mut most = 0;
+    for _ in 0..30 {
+        most = most.max(q.pending_samples());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The shard's channel (capacity), its batch and the record being
+    // handed over: the WAL stays the queue, memory does not grow with it.
+    assert!(
+        most <= 50 + 10 + 5,
+        "{most} samples read ahead of the receiver"
+    );
+    assert!(most >= 50, "the shard's channel filled up ({most})");
+    // Upstream's dashboard panels for the same facts.
+    let metric = |name: &str| queue_metric(name, &ep.url);
+    assert_eq!(
+        metric("prometheus_remote_storage_shard_capacity"),
+        Some(50.0)
+    );
+    assert_eq!(
+        metric("prometheus_remote_storage_max_samples_per_send"),
+        Some(10.0)
+    );
+    assert!(
+        metric("prometheus_remote_storage_enqueue_retries_total").is_some_and(|v| v > 0.0),
+        "a full shard makes enqueue retry"
+    );
+    ep.set_handler(status(204));
+    assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() == 500));
+    q.stop();
+    let sizes: Vec<usize> = ep
+        .recorded()
+        .iter()
+        .map(|r| sample_count(std::slice::from_ref(r)))
+        .collect();
+    assert!(
+        sizes.iter().all(|&n| n <= 10),
+        "a request exceeded max_samples_per_send: {sizes:?}"
+    );
+    assert!(sizes.contains(&10), "full batches are sent: {sizes:?}");
+}
+
+#[test]
+fn authorization_from_a_credentials_file_is_sent() {
+    let ep = Endpoint::start("/w", status(204));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    // A trailing newline in the file is not part of the credentials.
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let wal = MemWal::new();
+    wal.log_series(&[series(1, "a")]);
+    let mut s = settings(&ep.url);
+    s.http.authorization = Some(Authorization {
+        kind: "Bearer".into(),
+        credentials: Some(Secret::File(file.clone())),
+    });
+    let q = start(s, Labels::empty(), &wal, options());
+    wal.log_samples(&samples(1, 0..2));
+    q.notify();
+    assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() == 2));
+    // The file is read per request, so a rotated token is picked up.
+    std::fs::write(&file, "rotated").unwrap();
+    wal.log_samples(&samples(1, 2..4));
+    q.notify();
+    assert!(wait_until(WAIT, || delivered(&ep.recorded()).len() == 4));
+    q.stop();
+    let auth: Vec<String> = ep
+        .recorded()
+        .iter()
+        .filter_map(|r| r.header("Authorization").map(str::to_string))
+        .collect();
+    assert_eq!(auth.first().map(String::as_str), Some("Bearer s3cret"));
+    assert_eq!(auth.last().map(String::as_str), Some("Bearer rotated"));
+}
+
+#[test]
+fn remote_timeout_makes_a_hung_send_recoverable() {
+    // Never accepted, never answered: only remote_timeout ends a send.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/w", silent.local_addr().unwrap());
+    let wal = MemWal::new();
+    wal.log_series(&[series(1, "a")]);
+    let mut s = settings(&url);
+    s.http.timeout = Duration::from_millis(200);
+    let q = start(s, Labels::empty(), &wal, options());
+    wal.log_samples(&samples(1, 0..4));
+    q.notify();
+    // Each attempt times out after 200 ms and is retried with the batch's
+    // 4 samples counted as retried.
+    let retried = wait_until(Duration::from_secs(5), || {
+        queue_metric("prometheus_remote_storage_samples_retried_total", &url)
+            .is_some_and(|v| v >= 8.0)
+    });
+    q.stop();
+    assert!(
+        retried,
+        "timed-out sends were retried ({:?} samples retried)",
+        queue_metric("prometheus_remote_storage_samples_retried_total", &url)
+    );
+    assert_eq!(
+        queue_metric("prometheus_remote_storage_samples_failed_total", &url),
+        Some(0.0)
     );
 }

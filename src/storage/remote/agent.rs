@@ -43,6 +43,38 @@ impl Default for AgentOptions {
     }
 }
 
+/// How long the agent keeps idle series (`--storage.agent.retention.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentRetention {
+    /// `--storage.agent.retention.min-time` (default 5 m): a series is kept
+    /// this long after every queue has sent its newest sample.
+    pub min_time: Duration,
+    /// `--storage.agent.retention.max-time` (default 4 h): a series idle
+    /// this long is collected even when a queue is stuck behind it.
+    pub max_time: Duration,
+}
+
+impl Default for AgentRetention {
+    fn default() -> AgentRetention {
+        AgentRetention {
+            min_time: Duration::from_secs(5 * 60),
+            max_time: Duration::from_secs(4 * 3600),
+        }
+    }
+}
+
+impl AgentRetention {
+    /// The time before which a series' newest sample makes it collectable,
+    /// as upstream's agent computes it: the lowest timestamp every queue has
+    /// sent (`0` when one has sent nothing) less `min_time`, but never older
+    /// than `now - max_time`.
+    pub fn mint(&self, now_ms: i64, lowest_sent_ms: i64) -> i64 {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let by_queues = lowest_sent_ms.saturating_sub(ms(self.min_time)).max(0);
+        by_queues.max(now_ms.saturating_sub(ms(self.max_time)))
+    }
+}
+
 /// What one truncation did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TruncateStats {
@@ -173,15 +205,15 @@ impl AgentStorage {
         Ok(stats)
     }
 
-    /// The agent's truncation actor: every `every`, drops series idle for
-    /// longer than `keep` and truncates what every queue of `remote` has
-    /// delivered (upstream's `--storage.agent.wal-truncate-frequency` and
-    /// `max_wal_time`). Returns when `stop` is closed or receives.
+    /// The agent's truncation actor (upstream's `truncateLoop`): every
+    /// `every` (`--storage.agent.wal-truncate-frequency`), one
+    /// [`AgentStorage::truncate_for`]. Returns when `stop` is closed or
+    /// receives.
     pub fn run_truncation(
         &self,
         remote: &super::RemoteStorage,
         every: Duration,
-        keep: Duration,
+        retention: AgentRetention,
         stop: &Receiver<()>,
     ) {
         loop {
@@ -189,8 +221,7 @@ impl AgentStorage {
                 Err(RecvTimeoutError::Timeout) => {}
                 _ => return,
             }
-            let mint = crate::model::value::now_millis().saturating_sub(keep.as_millis() as i64);
-            match self.truncate(mint, remote.lowest_delivered()) {
+            match self.truncate_for(remote, retention) {
                 Ok(stats) => log::info!(
                     "agent WAL truncated: {} series removed, checkpoint up to segment {:?}",
                     stats.series_removed,
@@ -199,6 +230,22 @@ impl AgentStorage {
                 Err(e) => log::error!("agent WAL truncation failed: {e}"),
             }
         }
+    }
+
+    /// One truncation against the queues of `remote`: series are collected
+    /// once every queue has sent past their newest sample (by
+    /// `retention.min_time`), or when idle for `retention.max_time` whatever
+    /// the queues did; segments go only once every queue delivered them.
+    pub fn truncate_for(
+        &self,
+        remote: &super::RemoteStorage,
+        retention: AgentRetention,
+    ) -> Result<TruncateStats, RemoteError> {
+        let mint = retention.mint(
+            crate::model::value::now_millis(),
+            remote.lowest_sent_timestamp(),
+        );
+        self.truncate(mint, remote.lowest_delivered())
     }
 
     /// Flushes and closes the WAL.
@@ -445,5 +492,20 @@ mod tests {
             1,
             "the checkpoint kept only the live series"
         );
+    }
+
+    #[test]
+    fn retention_follows_the_slowest_queue_within_max_time() {
+        let r = AgentRetention::default();
+        let now = 100 * 3_600_000;
+        let min = 5 * 60_000;
+        // Every queue sent up to a minute ago: series idle since before
+        // that, less min-time, go.
+        assert_eq!(r.mint(now, now - 60_000), now - 60_000 - min);
+        // A queue that has sent nothing (or a stuck one): max-time bounds
+        // how long series are kept.
+        assert_eq!(r.mint(now, 0), now - 4 * 3_600_000);
+        assert_eq!(r.mint(now, now - 10 * 3_600_000), now - 4 * 3_600_000);
+        assert_eq!(r.mint(1000, 0), 0, "never negative");
     }
 }

@@ -22,9 +22,11 @@ pub const REMOTE_READ_VERSION_HEADER: &str = "X-Prometheus-Remote-Read-Version";
 /// Value of [`REMOTE_READ_VERSION_HEADER`].
 pub const REMOTE_READ_VERSION: &str = "0.1.0";
 
-/// The `User-Agent` promlite sends (upstream sends `Prometheus/<version>`).
+/// The `User-Agent` of remote write and read: upstream's `Prometheus/<version>`
+/// form (receivers and proxies that tell senders apart by it treat promlite
+/// as a Prometheus), marked as promlite the way scrapes are.
 pub fn user_agent() -> String {
-    format!("promlite/{}", env!("CARGO_PKG_VERSION"))
+    format!("Prometheus/{} (promlite)", env!("CARGO_PKG_VERSION"))
 }
 
 /// Upper bound on a decompressed body. Upstream applies 32 MiB to a read

@@ -19,6 +19,9 @@ pub struct QueueMetrics {
     pub shards_desired: Gauge,
     pub queue_highest_sent_timestamp_seconds: Gauge,
     pub bytes_total: Counter,
+    pub enqueue_retries_total: Counter,
+    pub shard_capacity: Gauge,
+    pub max_samples_per_send: Gauge,
     pub sent_batch_duration_seconds: Histogram,
 }
 
@@ -45,6 +48,10 @@ const COUNTERS: &[(&str, &str)] = &[
     (
         "prometheus_remote_storage_bytes_total",
         "The total number of bytes of data (not metadata) sent by the queue after compression.",
+    ),
+    (
+        "prometheus_remote_storage_enqueue_retries_total",
+        "Total number of times enqueue has failed because a shards queue was full.",
     ),
 ];
 
@@ -73,6 +80,14 @@ const GAUGES: &[(&str, &str)] = &[
         "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
         "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
     ),
+    (
+        "prometheus_remote_storage_shard_capacity",
+        "The capacity of each shard of the queue used for parallel sending to the remote storage.",
+    ),
+    (
+        "prometheus_remote_storage_max_samples_per_send",
+        "The maximum number of samples to be sent, in a single request, to the remote storage. Note that, when sending of exemplars over remote write is enabled, exemplars count towards this limt.",
+    ),
 ];
 
 const SENT_BATCH_DURATION: (&str, &str) = (
@@ -100,12 +115,15 @@ impl QueueMetrics {
             samples_retried_total: counter(2),
             samples_dropped_total: counter(3),
             bytes_total: counter(4),
+            enqueue_retries_total: counter(5),
             samples_pending: gauge(0),
             shards: gauge(1),
             shards_min: gauge(2),
             shards_max: gauge(3),
             shards_desired: gauge(4),
             queue_highest_sent_timestamp_seconds: gauge(5),
+            shard_capacity: gauge(6),
+            max_samples_per_send: gauge(7),
             sent_batch_duration_seconds: reg
                 .histogram_vec(
                     SENT_BATCH_DURATION.0,
@@ -128,6 +146,12 @@ impl QueueMetrics {
         for (name, help) in GAUGES {
             reg.gauge_vec(name, help, LABELS).remove(&values);
         }
+        reg.gauge_vec(
+            WAL_WATCHER_CURRENT_SEGMENT.0,
+            WAL_WATCHER_CURRENT_SEGMENT.1,
+            &["consumer"],
+        )
+        .remove(&[values[0]]);
     }
 }
 
@@ -148,3 +172,19 @@ pub fn highest_timestamp_in_seconds() -> Gauge {
         "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch. Initialized to 0 when no data has been received yet.",
     )
 }
+
+/// `prometheus_wal_watcher_current_segment{consumer}`: the WAL segment a
+/// queue is reading (upstream's watcher metric; `consumer` is the queue's
+/// remote name), plotted against the TSDB's current segment to see a queue
+/// fall behind.
+pub fn wal_watcher_current_segment(consumer: &str) -> Gauge {
+    let (name, help) = WAL_WATCHER_CURRENT_SEGMENT;
+    telemetry::global()
+        .gauge_vec(name, help, &["consumer"])
+        .with(&[consumer])
+}
+
+const WAL_WATCHER_CURRENT_SEGMENT: (&str, &str) = (
+    "prometheus_wal_watcher_current_segment",
+    "Current segment the WAL watcher is reading records from.",
+);

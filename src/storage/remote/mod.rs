@@ -39,7 +39,7 @@ pub mod wal_dir;
 pub mod watcher;
 pub mod write_handler;
 
-pub use agent::{AgentOptions, AgentStorage};
+pub use agent::{AgentOptions, AgentRetention, AgentStorage};
 pub use queue_manager::{QueueManager, QueueOptions};
 pub use read::RemoteReadQueryable;
 pub use read_handler::{handle_read, ReadHandlerSettings};

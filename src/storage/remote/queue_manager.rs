@@ -21,10 +21,10 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use super::client::HttpClient;
 use super::metadata::{run_metadata_loop, MetadataSource};
-use super::metrics::{samples_in_total, QueueMetrics};
+use super::metrics::{samples_in_total, wal_watcher_current_segment, QueueMetrics};
 use super::progress::{ProgressFile, ProgressTracker, SavedProgress};
 use super::settings::RemoteWriteSettings;
-use super::shard::{QueuedSample, ShardContext, Shards};
+use super::shard::{join_unless_hard_stopped, QueuedSample, ShardContext, Shards};
 use super::sharding::{desired_shards, EwmaRate, ShardInputs};
 use super::wal::{WalPosition, WalReader};
 use super::watcher::{ReplayLimits, TailRecord, WalTail};
@@ -115,12 +115,23 @@ impl QueueManager {
     ) -> Result<QueueManager, RemoteError> {
         let remote_name = settings.remote_name();
         let client = HttpClient::new(&settings.url, settings.http.clone())?;
+        if settings.send_exemplars {
+            // Upstream sends none either without exemplar storage; say so
+            // instead of silently sending nothing.
+            log::warn!(
+                "remote write {remote_name}: send_exemplars is set, but exemplar storage is not supported by promlite: no exemplars are sent"
+            );
+        }
         let metrics = QueueMetrics::new(&remote_name, &settings.url);
         let q = &settings.queue;
         let min_shards = q.min_shards.max(1);
         let max_shards = q.max_shards.max(min_shards);
         metrics.shards_min.set(min_shards as f64);
         metrics.shards_max.set(max_shards as f64);
+        metrics.shard_capacity.set(q.capacity as f64);
+        metrics
+            .max_samples_per_send
+            .set(q.max_samples_per_send as f64);
         metrics.shards_desired.set(min_shards as f64);
         let ctx = Arc::new(ShardContext {
             remote_name: remote_name.clone(),
@@ -273,7 +284,7 @@ impl QueueManager {
             });
         let _ = reader.join();
         if let Some(m) = metadata {
-            let _ = m.join();
+            join_unless_hard_stopped(m, &self.shared.ctx.hard_stop);
         }
         let _ = done_tx.send(());
         if let Ok(w) = watchdog {
@@ -359,6 +370,7 @@ impl Reader {
         let mut last_saved_pos: Option<WalPosition> = None;
         let mut last_too_old_log = Instant::now();
         let samples_in = samples_in_total();
+        let current_segment = wal_watcher_current_segment(&name);
 
         let result = loop {
             if self.stopping() {
@@ -390,6 +402,7 @@ impl Reader {
                 }
                 last_too_old_log = Instant::now();
             }
+            current_segment.set(tail.position().segment as f64);
             match tail.next(self.options.read_chunk_bytes) {
                 Ok(Some(records)) => {
                     if let Err(Interrupted::Stop) = self.enqueue(records, &shards, &samples_in) {
@@ -447,6 +460,7 @@ impl Reader {
                         Ok(()) => break,
                         Err(back) => {
                             item = back;
+                            ctx.metrics.enqueue_retries_total.inc();
                             if self.stopping() {
                                 return Err(Interrupted::Stop);
                             }

@@ -56,6 +56,7 @@ pub struct ShardContext {
 pub struct Shards {
     senders: Vec<Sender<QueuedSample>>,
     threads: Vec<JoinHandle<()>>,
+    ctx: Arc<ShardContext>,
 }
 
 impl Shards {
@@ -66,6 +67,7 @@ impl Shards {
         let mut shards = Shards {
             senders: Vec::with_capacity(n),
             threads: Vec::with_capacity(n),
+            ctx: ctx.clone(),
         };
         for i in 0..n {
             let (tx, rx) = bounded(capacity);
@@ -115,9 +117,25 @@ impl Shards {
     pub fn stop(self) {
         drop(self.senders);
         for t in self.threads {
-            let _ = t.join();
+            join_unless_hard_stopped(t, &self.ctx.hard_stop);
         }
     }
+}
+
+/// Joins `thread`, except that once `hard_stop` is set a thread still busy
+/// is left behind: it may sit in a request to a receiver that accepted the
+/// connection and never answers, for up to `remote_timeout`, and the flush
+/// deadline must bound shutdown all the same (upstream cancels the request;
+/// ureq cannot, so the thread ends on its own when the request times out,
+/// its batch unmarked and thus resent after the restart).
+pub fn join_unless_hard_stopped(thread: JoinHandle<()>, hard_stop: &AtomicBool) {
+    while !thread.is_finished() {
+        if hard_stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = thread.join();
 }
 
 /// Spreads series refs (often sequential) over shards.

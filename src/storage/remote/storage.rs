@@ -160,6 +160,22 @@ impl RemoteStorage {
         self.lock().queues.iter().map(|q| q.delivered()).min()
     }
 
+    /// The lowest of the queues' newest sent sample timestamps (ms), as
+    /// upstream's `LowestSentTimestamp`: 0 when no queue runs or one has
+    /// sent nothing yet. Agent mode collects series older than this.
+    pub fn lowest_sent_timestamp(&self) -> i64 {
+        let state = self.lock();
+        if state.queues.is_empty() {
+            return 0;
+        }
+        state
+            .queues
+            .iter()
+            .map(|q| q.highest_sent_timestamp().unwrap_or(0))
+            .min()
+            .unwrap_or(0)
+    }
+
     /// The running queues (for the status page and tests).
     pub fn queues(&self) -> Vec<Arc<QueueManager>> {
         self.lock().queues.clone()

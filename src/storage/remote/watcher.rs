@@ -437,6 +437,38 @@ mod tests {
     use super::*;
     use crate::storage::remote::wal::{MemWal, RefSample};
 
+    /// Keeps the warnings logged in this test process, so the give-up lines
+    /// a user greps for are checked. The library's unit tests install no
+    /// other logger; if one were installed first, `warned` says so.
+    struct Capture;
+    static CAPTURE: Capture = Capture;
+    static LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    impl log::Log for Capture {
+        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+            m.level() <= log::Level::Warn
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            if self.enabled(r.metadata()) {
+                let mut lines = LINES.lock().unwrap_or_else(|e| e.into_inner());
+                lines.push(r.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    fn capture_warnings() {
+        if log::set_logger(&CAPTURE).is_ok() {
+            log::set_max_level(log::LevelFilter::Warn);
+        }
+    }
+
+    /// Whether a warning containing every part was logged.
+    fn warned(parts: &[&str]) -> bool {
+        let lines = LINES.lock().unwrap_or_else(|e| e.into_inner());
+        lines.iter().any(|l| parts.iter().all(|p| l.contains(p)))
+    }
+
     fn series(r: u64, name: &str) -> RefSeries {
         RefSeries {
             series_ref: r,
@@ -536,6 +568,7 @@ mod tests {
 
     #[test]
     fn tail_jumps_over_segments_removed_under_it() {
+        capture_warnings();
         let wal = MemWal::new();
         wal.log_series(&[series(1, "a")]);
         let mut tail = open(&wal, Some(WalPosition::new(0, 0)));
@@ -546,6 +579,10 @@ mod tests {
         wal.log_samples(&[sample(1, 3)]);
         wal.checkpoint(1, |_| true);
         assert_eq!(drain(&mut tail), vec![("a".into(), 3)]);
+        assert!(warned(&[
+            "remote write test: gave up the unsent samples of WAL segments 0..1",
+            "removed by WAL truncation",
+        ]));
     }
 
     #[test]
@@ -566,6 +603,7 @@ mod tests {
 
     #[test]
     fn size_and_age_bounds_give_up_data() {
+        capture_warnings();
         let wal = MemWal::new();
         wal.log_series(&[series(1, "a")]);
         wal.log_samples(&[sample(1, 1)]);
@@ -575,7 +613,7 @@ mod tests {
         let tail = |limits| {
             WalTail::open(
                 Arc::new(wal.clone()),
-                "t",
+                "giveup",
                 Some(SavedProgress {
                     position: WalPosition::new(0, 0),
                     saved_at_ms: 0,
@@ -593,6 +631,10 @@ mod tests {
             max_bytes: 40,
         });
         assert_eq!(by_size.resume_position(), WalPosition::new(1, 0));
+        assert!(warned(&[
+            "remote write giveup: the unsent backlog exceeds the replay limit of 40 bytes",
+            "gave up the samples of WAL segments 0..0",
+        ]));
         assert_eq!(drain(&mut by_size).len(), 2);
         let mut by_age = tail(ReplayLimits {
             max_age: Duration::from_secs(5),

@@ -258,4 +258,65 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&r.body), "out of bounds\n");
         assert_eq!(s.num_series(), 0);
     }
+
+    #[test]
+    fn out_of_order_sample_is_400_and_the_request_rolled_back() {
+        let s = MemStorage::new();
+        let ok = handle_write(&body(vec![(up(), vec![(10, 1.0)])]), HEADERS, &s);
+        assert_eq!(ok.status, 204, "{ok:?}");
+        let other = labels_to_proto(&Labels::from_pairs(&[("__name__", "other")]));
+        let r = handle_write(
+            &body(vec![(other, vec![(5, 1.0)]), (up(), vec![(5, 2.0)])]),
+            HEADERS,
+            &s,
+        );
+        assert_eq!(r.status, 400, "{r:?}");
+        assert_eq!(String::from_utf8_lossy(&r.body), "out of order sample\n");
+        assert_eq!(s.num_series(), 1, "the whole request was rolled back");
+    }
+
+    /// Storage whose appends fail with `err`.
+    struct Failing(StorageError);
+    struct FailingAppender(StorageError);
+    impl Appendable for Failing {
+        fn appender(&self) -> Box<dyn crate::storage::Appender> {
+            Box::new(FailingAppender(self.0.clone()))
+        }
+    }
+    impl crate::storage::Appender for FailingAppender {
+        fn append(
+            &mut self,
+            _: crate::storage::SeriesRef,
+            _: &Labels,
+            _: i64,
+            _: f64,
+        ) -> Result<crate::storage::SeriesRef, StorageError> {
+            Err(self.0.clone())
+        }
+        fn commit(self: Box<Self>) -> Result<(), StorageError> {
+            Ok(())
+        }
+        fn rollback(self: Box<Self>) -> Result<(), StorageError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn storage_errors_are_5xx_so_the_sender_retries() {
+        let b = body(vec![(up(), vec![(1, 1.0)])]);
+        for err in [
+            StorageError::Internal("disk full".into()),
+            StorageError::NotReady,
+        ] {
+            let r = handle_write(&b, HEADERS, &Failing(err.clone()));
+            assert_eq!(r.status, 500, "{err}: {r:?}");
+            assert_eq!(String::from_utf8_lossy(&r.body), format!("{err}\n"));
+        }
+        let r = handle_write(
+            &b,
+            HEADERS,
+            &Failing(StorageError::DuplicateSampleForTimestamp),
+        );
+        assert_eq!(r.status, 400, "{r:?}");
+    }
 }

@@ -44,7 +44,17 @@ impl Endpoint {
         path: &str,
         handler: impl Fn(&[(String, String)], &[u8]) -> Reply + Send + Sync + 'static,
     ) -> Endpoint {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
+        Endpoint::start_at("127.0.0.1:0", path, handler)
+    }
+
+    /// Starts an endpoint listening on `addr` (e.g. the address of an
+    /// endpoint that was dropped: a receiver coming back after an outage).
+    pub fn start_at(
+        addr: &str,
+        path: &str,
+        handler: impl Fn(&[(String, String)], &[u8]) -> Reply + Send + Sync + 'static,
+    ) -> Endpoint {
+        let server = tiny_http::Server::http(addr).expect("bind 127.0.0.1");
         let addr = server.server_addr().to_ip().expect("ip listener");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Mutex<Arc<Handler>>> = Arc::new(Mutex::new(Arc::new(handler)));
@@ -106,6 +116,12 @@ impl Endpoint {
 
     pub fn count(&self) -> usize {
         self.requests.lock().unwrap().len()
+    }
+
+    /// The `host:port` the endpoint listens on.
+    pub fn addr(&self) -> String {
+        let rest = self.url.trim_start_matches("http://");
+        rest.split('/').next().unwrap_or(rest).to_string()
     }
 }
 
