@@ -153,3 +153,64 @@ fn scraper_http_cases() {
     server.unblock();
     let _ = handle.join();
 }
+
+#[test]
+fn body_size_limit_fails_the_scrape_and_is_counted() {
+    use promlite::discovery::TargetGroup;
+    use promlite::model::{Labels, MatchType, Matcher};
+    use promlite::scrape::pool::ScrapePool;
+    use promlite::scrape::ScrapeMetrics;
+    use promlite::storage::memory::MemStorage;
+    use promlite::storage::Queryable;
+
+    let (server, addr, handle) = serve();
+    let metrics = Arc::new(ScrapeMetrics::new(&promlite::telemetry::Registry::new()));
+    let storage = MemStorage::new();
+    let mut cfg = PoolConfig::new("j");
+    cfg.body_size_limit = 100;
+    cfg.extra_scrape_metrics = true;
+    let pool = ScrapePool::new(cfg, Arc::new(storage.clone()), metrics.clone());
+    let r = pool.sync(&[TargetGroup {
+        source: "0".into(),
+        targets: vec![Labels::from_pairs(&[
+            ("__address__", addr.as_str()),
+            ("__metrics_path__", "/big"),
+        ])],
+        labels: Labels::empty(),
+    }]);
+    let l = r
+        .started
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("no target"));
+    l.run_once();
+    server.unblock();
+    let _ = handle.join();
+
+    assert_eq!(
+        l.target.status().last_error,
+        "body size limit exceeded (limit: 100 bytes)"
+    );
+    assert_eq!(metrics.exceeded_body_size_limit.get(), 1.0);
+    let value = |name: &str| -> Vec<f64> {
+        let q = storage
+            .querier(i64::MIN, i64::MAX)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let m = Matcher::new(MatchType::Equal, "__name__", name).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        for s in q
+            .select(false, None, &[m])
+            .unwrap_or_else(|e| panic!("{e}"))
+        {
+            let s = s.unwrap_or_else(|e| panic!("{e}"));
+            let mut it = s.iterator();
+            while let Some((_, v)) = it.next() {
+                out.push(v);
+            }
+        }
+        out
+    };
+    assert_eq!(value("up"), vec![0.0]);
+    // Upstream reports -1 for a body over the limit.
+    assert_eq!(value("scrape_body_size_bytes"), vec![-1.0]);
+}
