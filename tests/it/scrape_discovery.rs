@@ -176,11 +176,25 @@ fn file_sd_follows_changes() {
         addresses(s, "f") == ["a:1", "a:2", "b:1"]
     });
 
+    // Counted under upstream's name in the process registry.
+    let read_errors = promlite::telemetry::global().counter(
+        promlite::discovery::FILE_READ_ERRORS_METRIC,
+        "The number of File-SD read errors.",
+    );
+    assert_eq!(
+        promlite::discovery::FILE_READ_ERRORS_METRIC,
+        "prometheus_sd_file_read_errors_total"
+    );
+    let errors_before = read_errors.get();
     write(&yaml, "- targets: [");
     write(&json, r#"[{"targets": ["a:3"]}]"#);
     wait_for(&rx, "the broken file keeping its targets", |s| {
         addresses(s, "f") == ["a:3", "b:1"]
     });
+    assert!(
+        read_errors.get() > errors_before,
+        "the broken file was not counted"
+    );
 
     std::fs::remove_file(&yaml).unwrap_or_else(|e| panic!("{e}"));
     wait_for(&rx, "the deleted file's targets to go", |s| {
