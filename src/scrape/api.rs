@@ -51,15 +51,81 @@ fn labels_json(l: &Labels) -> Value {
     Value::Object(m)
 }
 
-fn active_json(pool: &str, t: &Target) -> Value {
+/// What `globalUrl` needs to know about this server (upstream's
+/// `GlobalURLOptions`): its first listen address and its external URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalUrlOptions {
+    /// `--web.listen-address` (the first one), `host:port`.
+    pub listen_address: String,
+    /// The external URL's scheme, e.g. `http`.
+    pub scheme: String,
+    /// The external URL's `host[:port]`.
+    pub host: String,
+}
+
+impl GlobalUrlOptions {
+    /// From `--web.external-url` (or its derived default) and the first
+    /// listen address; `None` when the URL has no `scheme://host`.
+    pub fn new(external_url: &str, listen_address: &str) -> Option<GlobalUrlOptions> {
+        let (scheme, rest) = external_url.split_once("://")?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        (!host.is_empty()).then(|| GlobalUrlOptions {
+            listen_address: listen_address.to_string(),
+            scheme: scheme.to_string(),
+            host: host.to_string(),
+        })
+    }
+}
+
+/// Go's `net.SplitHostPort` for the forms URLs carry: `host:port` and
+/// `[v6]:port`. `None` without a port.
+fn split_host_port(hostport: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = hostport.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return Some((host, after.strip_prefix(':')?));
+    }
+    let (host, port) = hostport.rsplit_once(':')?;
+    (!host.contains(':')).then_some((host, port))
+}
+
+/// Upstream's `getGlobalURL`: a target on localhost is not reachable from
+/// elsewhere, so its host becomes the external URL's (and, when it is this
+/// very server, its scheme and port too). Other URLs are unchanged.
+fn global_url(url: &str, opts: Option<&GlobalUrlOptions>) -> String {
+    let Some(opts) = opts else {
+        return url.to_string();
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((host, port)) = split_host_port(authority) else {
+        return url.to_string();
+    };
+    if !["127.0.0.1", "localhost", "::1"].contains(&host) {
+        return url.to_string();
+    }
+    let own_port = split_host_port(&opts.listen_address).map(|(_, p)| p);
+    if own_port == Some(port) {
+        return format!("{}://{}{tail}", opts.scheme, opts.host);
+    }
+    // Only the host is known to be wrong: keep the target's port.
+    match split_host_port(&opts.host) {
+        Some((external_host, _)) => format!("{scheme}://{external_host}:{port}{tail}"),
+        None => url.to_string(),
+    }
+}
+
+fn active_json(pool: &str, t: &Target, global: Option<&GlobalUrlOptions>) -> Value {
     let st = t.status();
     let url = t.url();
     json!({
         "discoveredLabels": labels_json(&t.discovered_labels),
         "labels": labels_json(&t.public_labels()),
         "scrapePool": pool,
+        "globalUrl": global_url(&url, global),
         "scrapeUrl": url,
-        "globalUrl": url,
         "lastError": st.last_error,
         "lastScrape": rfc3339(st.last_scrape),
         "lastScrapeDuration": st.last_scrape_duration.as_secs_f64(),
@@ -81,7 +147,7 @@ pub fn targets_json(mgr: &ScrapeManager, state: TargetState, scrape_pool: Option
     for (job, pool) in selected {
         if state.shows_active() {
             for l in pool.active() {
-                active.push(active_json(job, &l.target));
+                active.push(active_json(job, &l.target, mgr.global_url_options()));
             }
         }
         if state.shows_dropped() {
@@ -244,6 +310,39 @@ mod tests {
         assert_eq!(rfc3339(Some(t)), "2023-11-14T22:13:20.123Z");
         let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(rfc3339(Some(t)), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn global_url_as_upstream() {
+        let opts = GlobalUrlOptions::new("https://prom.example.com:9443/p/", "0.0.0.0:9090");
+        let g = |u: &str| global_url(u, opts.as_ref());
+        // This very server: external scheme, host and port.
+        assert_eq!(
+            g("http://localhost:9090/metrics"),
+            "https://prom.example.com:9443/metrics"
+        );
+        // Another local port: only the host changes.
+        assert_eq!(
+            g("http://127.0.0.1:9100/metrics?x=1"),
+            "http://prom.example.com:9100/metrics?x=1"
+        );
+        assert_eq!(g("http://[::1]:9100/m"), "http://prom.example.com:9100/m");
+        assert_eq!(g("http://10.0.0.1:9100/m"), "http://10.0.0.1:9100/m");
+        assert_eq!(g("http://localhost/m"), "http://localhost/m");
+        // An external URL without a port cannot supply one.
+        let bare = GlobalUrlOptions::new("http://prom/", "0.0.0.0:9090");
+        assert_eq!(
+            global_url("http://localhost:9100/m", bare.as_ref()),
+            "http://localhost:9100/m"
+        );
+        assert_eq!(
+            global_url("http://localhost:9090/m", bare.as_ref()),
+            "http://prom/m"
+        );
+        assert_eq!(
+            global_url("http://localhost:1/m", None),
+            "http://localhost:1/m"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
 
+use super::api::GlobalUrlOptions;
 use super::config::PoolConfig;
 use super::metrics::ScrapeMetrics;
 use super::pool::{ScrapePool, SyncResult};
@@ -78,6 +79,8 @@ pub struct ScrapeManager {
     work_rx: Receiver<Work>,
     stop_tx: Sender<()>,
     stop_rx: Receiver<()>,
+    /// For the targets API's `globalUrl`; set once by the server.
+    global_url: std::sync::OnceLock<GlobalUrlOptions>,
 }
 
 impl ScrapeManager {
@@ -109,7 +112,18 @@ impl ScrapeManager {
             work_rx,
             stop_tx,
             stop_rx,
+            global_url: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Tells the targets API how this server is reached from elsewhere
+    /// (upstream's `GlobalURLOptions`); only the first call counts.
+    pub fn set_global_url_options(&self, opts: GlobalUrlOptions) {
+        let _ = self.global_url.set(opts);
+    }
+
+    pub(crate) fn global_url_options(&self) -> Option<&GlobalUrlOptions> {
+        self.global_url.get()
     }
 
     fn pools(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<ScrapePool>>> {
