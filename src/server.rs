@@ -743,6 +743,10 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         },
     ));
     let _ = scrape_metadata.0.set(scrape.clone());
+    let listen = options.listen_addresses.first().map_or("", String::as_str);
+    if let Some(g) = crate::scrape::api::GlobalUrlOptions::new(&external_url, listen) {
+        scrape.set_global_url_options(g);
+    }
     let rules = (!agent).then(|| {
         RuleManager::new(ManagerOptions {
             notify: Some(rules::manager::notify_func(

@@ -284,4 +284,47 @@ mod tests {
         assert!(refresh(&cfg, &mut files, false, &errors));
         assert!(files.is_empty());
     }
+
+    #[test]
+    fn refresh_interval_rereads_files_whose_mtime_did_not_change() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("t.yml");
+        std::fs::write(&path, "- targets: ['a:1']\n").unwrap_or_else(|e| panic!("{e}"));
+        let mtime = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cfg = FileSdConfig {
+            files: vec![path.display().to_string()],
+            refresh_interval: Duration::from_millis(100),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
+        let runner =
+            std::thread::spawn(move || run(cfg, 1, Duration::from_millis(20), tx, stop_rx));
+        let addresses = |u: ProviderUpdate| -> Vec<String> {
+            u.groups
+                .iter()
+                .flat_map(|g| g.targets.iter())
+                .map(|t| t.get_or_empty("__address__").to_string())
+                .collect()
+        };
+        let first = rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("no first update: {e}"));
+        assert_eq!(addresses(first), ["a:1"]);
+
+        // New content under the old mtime: only the periodic full re-read
+        // can see it.
+        std::fs::write(&path, "- targets: ['a:2']\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(mtime))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second = rx.recv_timeout(Duration::from_secs(5));
+        drop(stop_tx);
+        let _ = runner.join();
+        let second = second.unwrap_or_else(|e| panic!("refresh_interval did not re-read: {e}"));
+        assert_eq!(addresses(second), ["a:2"]);
+    }
 }

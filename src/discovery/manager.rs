@@ -325,4 +325,65 @@ mod tests {
         m.stop();
         runner.join().unwrap_or_else(|_| panic!("manager panicked"));
     }
+
+    #[test]
+    fn bursts_are_coalesced() {
+        // Upstream's discovery manager sends at most every 5 s.
+        assert_eq!(
+            DiscoveryOptions::default().update_interval,
+            Duration::from_secs(5)
+        );
+        let interval = Duration::from_millis(200);
+        let (m, rx) = DiscoveryManager::new(DiscoveryOptions {
+            update_interval: interval,
+            ..opts()
+        });
+        let m = Arc::new(m);
+        m.apply_config(HashMap::from([(
+            "a".to_string(),
+            vec![SdConfig::static_targets(&["s:0"], Labels::empty())],
+        )]));
+        let id = m.lock().providers.first().map_or(0, |p| p.id);
+        let runner = {
+            let m = m.clone();
+            std::thread::spawn(move || m.run())
+        };
+        assert_eq!(addresses(&recv(&rx), "a"), vec!["s:0"]);
+
+        // 40 provider updates in ~400 ms.
+        let started = std::time::Instant::now();
+        let burst = {
+            let tx = m.updates_tx.clone();
+            std::thread::spawn(move || {
+                for i in 1..=40 {
+                    let groups = vec![TargetGroup {
+                        source: "0".into(),
+                        targets: vec![Labels::from_pairs(&[("__address__", &format!("s:{i}"))])],
+                        labels: Labels::empty(),
+                    }];
+                    let _ = tx.send(ProviderUpdate { id, groups });
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        let mut sends = 0;
+        loop {
+            let sets = recv(&rx);
+            sends += 1;
+            if addresses(&sets, "a") == ["s:40"] {
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        let _ = burst.join();
+        let ticks = (elapsed.as_millis() / interval.as_millis()) as usize;
+        assert!(
+            sends <= ticks + 1,
+            "{sends} sends for 40 updates in {elapsed:?} (interval {interval:?})"
+        );
+        assert!(sends < 40);
+
+        m.stop();
+        runner.join().unwrap_or_else(|_| panic!("manager panicked"));
+    }
 }

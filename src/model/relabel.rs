@@ -889,6 +889,78 @@ mod tests {
   rules:
     - {source_labels: [a], regex: "(f)oo", target_label: d, replacement: "$1x-${1}x"}
   output: {a: foo, d: -fx}
+# keepequal/dropequal compare the joined sources with the target, missing
+# labels reading as "": both missing is equal.
+- input: {a: foo}
+  rules:
+    - {source_labels: [missing], action: keepequal, target_label: absent}
+  output: {a: foo}
+- input: {a: foo}
+  rules:
+    - {source_labels: [missing], action: dropequal, target_label: absent}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], action: keepequal, target_label: absent}
+- input: {a: foo}
+  rules:
+    - {source_labels: [missing], action: keepequal, target_label: a}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a], action: dropequal, target_label: absent}
+  output: {a: foo}
+- input: {a: foo, b: bar, t: "foo;bar"}
+  rules:
+    - {source_labels: [a, b], action: keepequal, target_label: t}
+  output: {a: foo, b: bar, t: "foo;bar"}
+# lowercase/uppercase of a missing source is "": the target label is deleted.
+- input: {a: foo, t: KEEP}
+  rules:
+    - {source_labels: [missing], action: lowercase, target_label: t}
+  output: {a: foo}
+- input: {a: foo, t: keep}
+  rules:
+    - {source_labels: [missing], action: uppercase, target_label: t}
+  output: {a: foo}
+- input: {a: Foo, b: Bar}
+  rules:
+    - {source_labels: [a, missing, b], separator: "-", action: lowercase, target_label: l}
+    - {source_labels: [a, missing, b], separator: "-", action: uppercase, target_label: u}
+  output: {a: Foo, b: Bar, l: foo--bar, u: FOO--BAR}
+# hashmod hashes the joined sources, "" for missing ones (md5 tail mod n).
+- input: {a: foo}
+  rules:
+    - {source_labels: [missing], action: hashmod, modulus: 1000, target_label: h}
+  output: {a: foo, h: "958"}
+- input: {a: foo}
+  rules:
+    - {source_labels: [a, missing], action: hashmod, modulus: 1000, target_label: h}
+  output: {a: foo, h: "92"}
+# keep/drop on a missing label match the regex against "".
+- input: {a: foo}
+  rules:
+    - {source_labels: [missing], action: drop}
+- input: {a: foo}
+  rules:
+    - {source_labels: [missing], regex: ".+", action: keep}
+- input: {a: foo}
+  rules:
+    - {source_labels: [missing], regex: ".+", action: drop}
+  output: {a: foo}
+# label* actions with nothing matching change nothing, or keep nothing.
+- input: {a: foo}
+  rules:
+    - {regex: "zzz", action: labelmap, replacement: "x_$1"}
+    - {regex: "zzz", action: labeldrop}
+  output: {a: foo}
+- input: {a: foo, b: bar}
+  rules:
+    - {regex: "zzz", action: labelkeep}
+  output: {}
+# labelmap onto an existing name overwrites it.
+- input: {a: foo, x_a: old}
+  rules:
+    - {regex: "(a)", action: labelmap, replacement: "x_$1"}
+  output: {a: foo, x_a: foo}
 "#;
 
     #[derive(serde::Deserialize)]
@@ -909,7 +981,7 @@ mod tests {
     #[test]
     fn upstream_relabel_table() {
         let cases: Vec<Case> = serde_yaml::from_str(CASES).unwrap_or_else(|e| panic!("{e}"));
-        assert!(cases.len() >= 25);
+        assert!(cases.len() >= 45);
         for (i, case) in cases.iter().enumerate() {
             let got = process(&labels(&case.input), &case.rules);
             let want = case.output.as_ref().map(labels);

@@ -308,6 +308,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unsupported_http_settings_are_refused() {
+        type Case = (fn(&mut HttpClientConfig), &'static str);
+        let cases: &[Case] = &[
+            (
+                |c| c.tls_config.ca_file = "/etc/ca.pem".into(),
+                "tls_config with ca, cert or key is not supported by promlite",
+            ),
+            (
+                |c| c.tls_config.cert_file = "/etc/cert.pem".into(),
+                "tls_config with ca, cert or key is not supported by promlite",
+            ),
+            (
+                |c| c.proxy_from_environment = true,
+                "proxy_url/proxy_from_environment is not supported by promlite",
+            ),
+        ];
+        for (set, want) in cases {
+            let mut c = HttpClientConfig::default();
+            set(&mut c);
+            match HttpSettings::from_client(&c) {
+                Err(e) => assert_eq!(e.to_string(), *want),
+                Ok(h) => panic!("{want}: accepted as {h:?}"),
+            }
+        }
+        // What promlite does support maps through.
+        let mut c = HttpClientConfig::default();
+        c.tls_config.insecure_skip_verify = true;
+        c.follow_redirects = false;
+        let h = HttpSettings::from_client(&c).unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.insecure_skip_verify && !h.follow_redirects);
+    }
+
+    #[test]
     fn accept_header_as_upstream() {
         let cfg = PoolConfig::new("j");
         assert_eq!(

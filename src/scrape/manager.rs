@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
 
+use super::api::GlobalUrlOptions;
 use super::config::PoolConfig;
 use super::metrics::ScrapeMetrics;
 use super::pool::{ScrapePool, SyncResult};
@@ -78,6 +79,8 @@ pub struct ScrapeManager {
     work_rx: Receiver<Work>,
     stop_tx: Sender<()>,
     stop_rx: Receiver<()>,
+    /// For the targets API's `globalUrl`; set once by the server.
+    global_url: std::sync::OnceLock<GlobalUrlOptions>,
 }
 
 impl ScrapeManager {
@@ -109,7 +112,18 @@ impl ScrapeManager {
             work_rx,
             stop_tx,
             stop_rx,
+            global_url: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Tells the targets API how this server is reached from elsewhere
+    /// (upstream's `GlobalURLOptions`); only the first call counts.
+    pub fn set_global_url_options(&self, opts: GlobalUrlOptions) {
+        let _ = self.global_url.set(opts);
+    }
+
+    pub(crate) fn global_url_options(&self) -> Option<&GlobalUrlOptions> {
+        self.global_url.get()
     }
 
     fn pools(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<ScrapePool>>> {
@@ -589,5 +603,75 @@ mod tests {
             "skipped {}",
             m.scrapes_skipped.get()
         );
+    }
+
+    /// Threads of this process whose name starts with `prefix`.
+    fn threads_named(prefix: &str) -> usize {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return 0;
+        };
+        tasks
+            .filter_map(Result::ok)
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .filter(|name| name.starts_with(prefix))
+            .count()
+    }
+
+    #[test]
+    fn a_thousand_targets_run_on_the_worker_pool() {
+        if std::fs::metadata("/proc/self/task").is_err() {
+            eprintln!("skipping: no /proc/self/task to count threads");
+            return;
+        }
+        let storage = MemStorage::new();
+        let mgr = Arc::new(ScrapeManager::with_registry(
+            Arc::new(storage.clone()),
+            ScrapeOptions {
+                workers: 2,
+                offset_seed: 0,
+            },
+            &telemetry::Registry::new(),
+        ));
+        let mut cfg = PoolConfig::new("many");
+        cfg.scrape_interval = Duration::from_secs(1);
+        cfg.scrape_timeout = Duration::from_millis(500);
+        assert!(mgr.apply_config(vec![cfg]).is_ok());
+        // One refused address (fast failures), told apart by a label.
+        let targets = (0..1000)
+            .map(|i| Labels::from_pairs(&[("__address__", "127.0.0.1:1"), ("i", &i.to_string())]))
+            .collect();
+        let (tx, rx) = bounded(1);
+        let _ = tx.send(TargetSets::from([(
+            "many".to_string(),
+            vec![TargetGroup {
+                source: "0".into(),
+                targets,
+                labels: Labels::empty(),
+            }],
+        )]));
+        let runner = {
+            let mgr = mgr.clone();
+            std::thread::spawn(move || mgr.run(rx))
+        };
+        let mut most = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while storage.num_series() < 1000 * 5 && Instant::now() < deadline {
+            most = most.max(threads_named("scrape-"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        mgr.stop();
+        if runner.join().is_err() {
+            panic!("manager thread panicked");
+        }
+        // Every target reported its five series...
+        assert!(
+            storage.num_series() >= 5000,
+            "{} series",
+            storage.num_series()
+        );
+        // ...from 2 workers and the scheduler (other tests of this binary
+        // may run a few scrape threads of their own at the same time).
+        assert!(most <= 3 + 6, "{most} scrape threads for 1000 targets");
+        assert!(most >= 3, "the thread count missed the pool: {most}");
     }
 }

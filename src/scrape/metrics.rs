@@ -106,3 +106,30 @@ impl ScrapeMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_metrics_have_upstream_names() {
+        let reg = Registry::new();
+        let m = ScrapeMetrics::new(&reg);
+        m.exceeded_sample_limit.inc();
+        m.exceeded_body_size_limit.inc();
+        m.exceeded_label_limits.inc();
+        m.exceeded_target_limit.inc();
+        let text = reg.render();
+        for name in [
+            "prometheus_target_scrapes_exceeded_sample_limit_total",
+            "prometheus_target_scrapes_exceeded_body_size_limit_total",
+            "prometheus_target_scrape_pool_exceeded_label_limits_total",
+            "prometheus_target_scrape_pool_exceeded_target_limit_total",
+        ] {
+            assert!(
+                text.lines().any(|l| l == format!("{name} 1")),
+                "{name} 1 not in:\n{text}"
+            );
+        }
+    }
+}

@@ -14,6 +14,7 @@
 //! ```text
 //! let (disc, sets) = DiscoveryManager::new(DiscoveryOptions::default());
 //! let scrape = ScrapeManager::new(fanout, ScrapeOptions { workers, offset_seed });
+//! scrape.set_global_url_options(api::GlobalUrlOptions::new(external_url, listen)?);
 //! reload:  disc.apply_config(discovery::sd_configs_from_scrape_configs(&scs)?);
 //!          scrape.apply_config(scs.iter().map(PoolConfig::from_scrape_config).collect()?)?;
 //! actors:  disc.run()          / disc.stop()

@@ -1077,7 +1077,42 @@ mod tests {
         l.end(4000);
         let up = samples(&s, "up");
         assert!(up[0].1.last().is_some_and(|p| is_stale_nan(p.1)));
-        assert_eq!(samples(&s, "scrape_series_added")[0].1[0].1, 2.0);
+        // The five report series of the first two scrapes (the third failed).
+        let report = |name: &str| -> Vec<f64> {
+            samples(&s, name)[0].1.iter().take(2).map(|p| p.1).collect()
+        };
+        assert_eq!(report("scrape_series_added"), vec![2.0, 0.0]);
+        assert_eq!(report("scrape_samples_scraped"), vec![2.0, 1.0]);
+        assert_eq!(
+            report("scrape_samples_post_metric_relabeling"),
+            vec![2.0, 1.0]
+        );
+        assert_eq!(report("scrape_duration_seconds"), vec![0.005, 0.005]);
+    }
+
+    #[test]
+    fn metric_relabeling_is_reported_after_scraping() {
+        let s = MemStorage::new();
+        let mut cfg = PoolConfig::new("j");
+        cfg.metric_relabel_configs =
+            vec![
+                serde_yaml::from_str("{source_labels: [__name__], regex: 'b', action: drop}")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ];
+        let l = make_loop(cfg, &s);
+        for t in [1, 2] {
+            assert!(ingest(&l, "a 1\nb 2\n", t).is_ok());
+        }
+        assert!(samples(&s, "b").is_empty());
+        assert_eq!(samples(&s, "a")[0].1.len(), 2);
+        let values =
+            |name: &str| -> Vec<f64> { samples(&s, name)[0].1.iter().map(|p| p.1).collect() };
+        assert_eq!(values("scrape_samples_scraped"), vec![2.0, 2.0]);
+        assert_eq!(
+            values("scrape_samples_post_metric_relabeling"),
+            vec![1.0, 1.0]
+        );
+        assert_eq!(values("scrape_series_added"), vec![1.0, 0.0]);
     }
 
     #[test]
@@ -1107,39 +1142,58 @@ mod tests {
 
     #[test]
     fn limits_fail_the_scrape() {
-        type Case = (fn(&mut PoolConfig), &'static str, &'static str);
+        type Case = (
+            fn(&mut PoolConfig),
+            &'static str,
+            &'static str,
+            fn(&ScrapeMetrics) -> f64,
+        );
+        let label_limits: fn(&ScrapeMetrics) -> f64 = |m| m.exceeded_label_limits.get();
         let cases: &[Case] = &[
             (
                 |c| c.sample_limit = 1,
                 "a 1\nb 1\n",
                 "sample limit exceeded",
+                |m| m.exceeded_sample_limit.get(),
             ),
             (
                 |c| c.label_limit = 3,
                 "a{x=\"1\"} 1\n",
                 "label_limit exceeded",
+                label_limits,
             ),
             (
                 |c| c.label_name_length_limit = 3,
                 "a{long=\"1\"} 1\n",
                 "label_name_length_limit exceeded",
+                label_limits,
             ),
             (
                 |c| c.label_value_length_limit = 3,
                 "a{x=\"long\"} 1\n",
                 "label_value_length_limit exceeded",
+                label_limits,
             ),
         ];
-        for (set, text, want) in cases {
+        for (set, text, want, counter) in cases {
             let s = MemStorage::new();
             let mut cfg = PoolConfig::new("j");
             set(&mut cfg);
             let l = make_loop(cfg, &s);
-            match ingest(&l, text, 1) {
+            // Under the limit: nothing counted.
+            assert!(ingest(&l, "", 1).is_ok());
+            assert_eq!(counter(&l.metrics), 0.0, "{want}");
+            match ingest(&l, text, 2) {
                 Err(e) => assert!(e.to_string().contains(want), "{e}"),
                 Ok(st) => panic!("{want}: scrape succeeded with {st:?}"),
             }
+            assert_eq!(counter(&l.metrics), 1.0, "{want}: breach not counted");
             assert!(samples(&s, "a").is_empty(), "{want}: samples were kept");
+            assert_eq!(
+                samples(&s, "up")[0].1,
+                vec![(1, 1.0), (2, 0.0)],
+                "{want}: up"
+            );
         }
     }
 

@@ -2,6 +2,7 @@
 //! groups into scrape targets (`populate_labels`), the target's URL, its
 //! stable hash and scrape offset, and the health the targets API reports.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -57,6 +58,8 @@ pub struct Target {
     pub interval: Duration,
     pub timeout: Duration,
     hash: u64,
+    /// The scrape URL, fixed with the labels (see `url`).
+    url: String,
     status: Mutex<TargetStatus>,
 }
 
@@ -68,12 +71,14 @@ impl Target {
         timeout: Duration,
     ) -> Target {
         let hash = labels.stable_hash();
+        let url = scrape_url(&labels, &[]);
         Target {
             discovered_labels,
             labels,
             interval,
             timeout,
             hash,
+            url,
             status: Mutex::new(TargetStatus {
                 health: Health::Unknown,
                 last_error: String::new(),
@@ -108,23 +113,16 @@ impl Target {
         )
     }
 
-    /// `scheme://address/path?params`, `__param_*` labels overriding `params`.
+    /// The target with its pool's `params`, which the URL carries along
+    /// with the `__param_<name>` labels.
+    pub fn with_params(mut self, params: &[(String, Vec<String>)]) -> Target {
+        self.url = scrape_url(&self.labels, params);
+        self
+    }
+
+    /// `scheme://address/path?params`: upstream's `Target.URL`.
     pub fn url(&self) -> String {
-        let scheme = self.labels.get_or_empty(SCHEME_LABEL);
-        let addr = self.labels.get_or_empty(ADDRESS_LABEL);
-        let path = self.labels.get_or_empty(METRICS_PATH_LABEL);
-        let mut url = format!("{scheme}://{addr}{path}");
-        let mut first = true;
-        for l in self.labels.iter() {
-            if let Some(name) = l.name.strip_prefix(PARAM_LABEL_PREFIX) {
-                url.push(if first { '?' } else { '&' });
-                first = false;
-                url.push_str(&query_escape(name));
-                url.push('=');
-                url.push_str(&query_escape(&l.value));
-            }
-        }
-        url
+        self.url.clone()
     }
 
     /// Milliseconds into each interval at which this target is scraped, so a
@@ -153,6 +151,40 @@ impl Target {
         st.last_scrape = Some(start);
         st.last_scrape_duration = duration;
     }
+}
+
+/// Upstream's `Target.URL`: every value of the config's `params`, the
+/// first of each replaced by its `__param_<name>` label (which may also add
+/// parameters), encoded in key order as Go's `url.Values.Encode`.
+fn scrape_url(labels: &Labels, params: &[(String, Vec<String>)]) -> String {
+    let scheme = labels.get_or_empty(SCHEME_LABEL);
+    let addr = labels.get_or_empty(ADDRESS_LABEL);
+    let path = labels.get_or_empty(METRICS_PATH_LABEL);
+    let mut values: BTreeMap<&str, Vec<&str>> = params
+        .iter()
+        .map(|(k, vs)| (k.as_str(), vs.iter().map(String::as_str).collect()))
+        .collect();
+    for l in labels.iter() {
+        if let Some(name) = l.name.strip_prefix(PARAM_LABEL_PREFIX) {
+            let vs = values.entry(name).or_default();
+            match vs.first_mut() {
+                Some(first) => *first = &l.value,
+                None => vs.push(&l.value),
+            }
+        }
+    }
+    let mut url = format!("{scheme}://{addr}{path}");
+    let mut first = true;
+    for (name, vs) in values {
+        for v in vs {
+            url.push(if first { '?' } else { '&' });
+            first = false;
+            url.push_str(&query_escape(name));
+            url.push('=');
+            url.push_str(&query_escape(v));
+        }
+    }
+    url
 }
 
 /// Percent-encodes a query component as Go's `url.QueryEscape`.
@@ -255,12 +287,9 @@ fn populate_labels(target: &Labels, group: &Labels, cfg: &PoolConfig) -> Result<
     // Discovery meta labels never reach the target; the other `__` labels
     // stay until the series are built because they carry the URL.
     lb.retain(|l| !l.name.starts_with("__meta_"));
-    Ok(Populated::Active(Target::new(
-        discovered,
-        lb.build(),
-        interval,
-        timeout,
-    )))
+    Ok(Populated::Active(
+        Target::new(discovered, lb.build(), interval, timeout).with_params(&cfg.params),
+    ))
 }
 
 fn label_duration(lb: &LabelsBuilder, label: &str, what: &str) -> Result<Duration, String> {
@@ -299,7 +328,8 @@ mod tests {
             targets_from_group(&group("h:9100", &[("__meta_x", "1"), ("env", "p")]), &cfg)
                 .remove(0),
         );
-        assert_eq!(t.url(), "http://h:9100/metrics?module=a+b");
+        // Every value is sent; the first comes from `__param_module`.
+        assert_eq!(t.url(), "http://h:9100/metrics?module=a+b&module=x");
         assert_eq!(
             t.public_labels(),
             Labels::from_pairs(&[("env", "p"), ("instance", "h:9100"), ("job", "node")])
@@ -324,6 +354,37 @@ mod tests {
         let t = active(targets_from_group(&g, &cfg).remove(0));
         assert_eq!(t.url(), "https://h:1/m?a=1");
         assert_eq!(t.public_labels().get("instance"), Some("me"));
+        // A `__param_` label replaces the first configured value only.
+        let mut cfg = PoolConfig::new("j");
+        cfg.params = vec![
+            ("b".into(), vec!["1".into(), "2".into()]),
+            ("a".into(), vec!["x".into()]),
+        ];
+        let g = group("h:1", &[("__param_b", "9"), ("__param_c", "&")]);
+        let t = active(targets_from_group(&g, &cfg).remove(0));
+        assert_eq!(t.url(), "http://h:1/metrics?a=x&b=9&b=2&c=%26");
+    }
+
+    #[test]
+    fn offset_is_stable_and_spread() {
+        let cfg = PoolConfig::new("j");
+        let offset = |addr: &str, seed: u64| {
+            active(targets_from_group(&group(addr, &[]), &cfg).remove(0)).offset(seed)
+        };
+        // Same labels, same slot: a restart or a reload keeps the spread.
+        assert_eq!(offset("h:1", 7), offset("h:1", 7));
+        let offsets: std::collections::BTreeSet<u64> =
+            (0..100).map(|i| offset(&format!("h:{i}"), 0)).collect();
+        assert!(offsets.iter().all(|o| *o < 60_000));
+        assert!(
+            offsets.len() > 90,
+            "100 targets share {} slots",
+            offsets.len()
+        );
+        let spread = offsets.last().copied().unwrap_or(0) - offsets.first().copied().unwrap_or(0);
+        assert!(spread > 30_000, "offsets bunch within {spread} ms");
+        // Another server (seed) scrapes the same target at another moment.
+        assert!((0..10).any(|i| offset(&format!("h:{i}"), 0) != offset(&format!("h:{i}"), 12345)));
     }
 
     #[test]

@@ -64,6 +64,19 @@ fn scrape_query_targets_and_kill9_restart() {
     let active = &t["data"]["activeTargets"][0];
     assert_eq!(active["scrapePool"], "app");
     assert_eq!(active["health"], "up");
+    assert_eq!(
+        active["scrapeUrl"],
+        format!("http://127.0.0.1:{}/metrics", target.port)
+    );
+    // A localhost target is reported under the external URL's host (the
+    // default external URL names this machine), as upstream's globalUrl.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string());
+    assert_eq!(
+        active["globalUrl"],
+        format!("http://{hostname}:{}/metrics", target.port)
+    );
     let md = p.get("/api/v1/metadata?metric=e2e_test_metric").json();
     assert_eq!(md["data"]["e2e_test_metric"][0]["type"], "gauge");
 

@@ -139,3 +139,26 @@ fn config_to_pools_and_providers() {
         "keep_me plus the report series"
     );
 }
+
+/// The worker-pool size is a flag, listed by `--help` and in the README.
+#[test]
+fn scrape_workers_flag_is_documented_and_parsed() {
+    let help = promlite::cli::spec::usage("promlite");
+    assert!(
+        help.lines()
+            .any(|l| l.trim_start().starts_with("--scrape.workers=")),
+        "--scrape.workers missing from --help:\n{help}"
+    );
+    let workers = |args: &[&str]| match promlite::cli::parse(args.iter().copied()) {
+        Ok(promlite::cli::Command::Run(flags)) => flags.scrape_workers,
+        other => panic!("{args:?}: {other:?}"),
+    };
+    assert_eq!(workers(&["--scrape.workers=3"]), 3);
+    assert!(workers(&[]) >= 4, "default is max(4, 2 x cores)");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .unwrap_or_else(|e| panic!("README.md: {e}"));
+    assert!(
+        readme.contains("`--scrape.workers`"),
+        "README lacks the flag"
+    );
+}

@@ -1,7 +1,9 @@
 //! Discovery through the `DiscoveryManager`: HTTP SD against a server on
 //! 127.0.0.1 (format, `__meta_url`, auth header, a failing refresh keeping
 //! the last targets) and file SD picking up a changed file, keeping a broken
-//! file's last good targets and dropping a deleted file's.
+//! file's last good targets and dropping a deleted file's; and a broken
+//! file_sd file through the server binary (targets API, the read-error
+//! counter on `/metrics`, the error log line).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -176,11 +178,25 @@ fn file_sd_follows_changes() {
         addresses(s, "f") == ["a:1", "a:2", "b:1"]
     });
 
+    // Counted under upstream's name in the process registry.
+    let read_errors = promlite::telemetry::global().counter(
+        promlite::discovery::FILE_READ_ERRORS_METRIC,
+        "The number of File-SD read errors.",
+    );
+    assert_eq!(
+        promlite::discovery::FILE_READ_ERRORS_METRIC,
+        "prometheus_sd_file_read_errors_total"
+    );
+    let errors_before = read_errors.get();
     write(&yaml, "- targets: [");
     write(&json, r#"[{"targets": ["a:3"]}]"#);
     wait_for(&rx, "the broken file keeping its targets", |s| {
         addresses(s, "f") == ["a:3", "b:1"]
     });
+    assert!(
+        read_errors.get() > errors_before,
+        "the broken file was not counted"
+    );
 
     std::fs::remove_file(&yaml).unwrap_or_else(|e| panic!("{e}"));
     wait_for(&rx, "the deleted file's targets to go", |s| {
@@ -189,4 +205,52 @@ fn file_sd_follows_changes() {
 
     m.stop();
     let _ = h.join();
+}
+
+/// Through the binary: a file_sd file that breaks keeps its targets in the
+/// targets API, is counted in `prometheus_sd_file_read_errors_total` and is
+/// logged with its path.
+#[test]
+fn broken_sd_file_in_the_server_keeps_targets_counts_and_logs() {
+    use crate::common::Promlite;
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("targets.json");
+    let path = file.display().to_string();
+    std::fs::write(
+        &file,
+        r#"[{"targets": ["127.0.0.1:1"], "labels": {"env": "x"}}]"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: fsd\n    file_sd_configs:\n      - files: ['{path}']\n"
+    );
+    let mut p = Promlite::start(&config, &[]);
+    let active = |p: &Promlite| -> Option<serde_json::Value> {
+        let v = p.get("/api/v1/targets?state=active").json();
+        let t = v["data"]["activeTargets"].as_array()?.first()?.clone();
+        (t["labels"]["env"] == "x").then_some(t)
+    };
+    // Discovery sends its first set within its 5 s update interval.
+    let t = p
+        .wait_for(Duration::from_secs(20), active)
+        .unwrap_or_else(|| panic!("the file's target never appeared"));
+    assert_eq!(t["discoveredLabels"]["__meta_filepath"], path.as_str());
+
+    std::fs::write(&file, "[{").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        p.wait_metric("prometheus_sd_file_read_errors_total", "1"),
+        "the broken file was not counted"
+    );
+    assert!(active(&p).is_some(), "the broken file dropped its target");
+
+    p.signal(libc::SIGTERM);
+    let status = p.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "promlite exited with {status}");
+    let log = p.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("level=ERROR") && l.contains("targets.json")),
+        "no error logged for the broken file:\n{log}"
+    );
 }

@@ -41,6 +41,8 @@ fn respond(req: tiny_http::Request) {
             tiny_http::Response::from_string("a 1\n")
         }
         "/auth" => tiny_http::Response::from_string(auth_of(&req)),
+        // Only the exact query upstream would send is answered.
+        "/params?a=1&module=x+y&module=z" => tiny_http::Response::from_string("params_ok 1\n"),
         _ => tiny_http::Response::from_string("").with_status_code(404),
     };
     let _ = req.respond(resp);
@@ -76,6 +78,7 @@ fn scraper_http_cases() {
     let token = dir.path().join("token");
     std::fs::write(&token, "from-file\n").unwrap_or_else(|e| panic!("{e}"));
     let token_path = token.clone();
+    let password_path = token.clone();
 
     let cases: Vec<Case> = vec![
         ("/gzip", Box::new(|_| {}), Ok("a 1\n")),
@@ -120,6 +123,30 @@ fn scraper_http_cases() {
             }),
             Ok("Bearer from-file"),
         ),
+        (
+            "/auth",
+            Box::new(|c| {
+                c.http.authorization = Some(Authorization {
+                    kind: "Custom".into(),
+                    credentials: Some("inline".into()),
+                    credentials_file: None,
+                })
+            }),
+            Ok("Custom inline"),
+        ),
+        (
+            "/auth",
+            Box::new(move |c| {
+                c.http.basic_auth = Some(BasicAuth {
+                    username: "user".into(),
+                    username_file: None,
+                    password: None,
+                    password_file: Some(password_path.clone()),
+                })
+            }),
+            // base64("user:from-file")
+            Ok("Basic dXNlcjpmcm9tLWZpbGU="),
+        ),
     ];
     for (path, setup, want) in cases {
         let mut cfg = PoolConfig::new("j");
@@ -152,4 +179,112 @@ fn scraper_http_cases() {
     );
     server.unblock();
     let _ = handle.join();
+}
+
+#[test]
+fn body_size_limit_fails_the_scrape_and_is_counted() {
+    use promlite::discovery::TargetGroup;
+    use promlite::model::{Labels, MatchType, Matcher};
+    use promlite::scrape::pool::ScrapePool;
+    use promlite::scrape::ScrapeMetrics;
+    use promlite::storage::memory::MemStorage;
+    use promlite::storage::Queryable;
+
+    let (server, addr, handle) = serve();
+    let metrics = Arc::new(ScrapeMetrics::new(&promlite::telemetry::Registry::new()));
+    let storage = MemStorage::new();
+    let mut cfg = PoolConfig::new("j");
+    cfg.body_size_limit = 100;
+    cfg.extra_scrape_metrics = true;
+    let pool = ScrapePool::new(cfg, Arc::new(storage.clone()), metrics.clone());
+    let r = pool.sync(&[TargetGroup {
+        source: "0".into(),
+        targets: vec![Labels::from_pairs(&[
+            ("__address__", addr.as_str()),
+            ("__metrics_path__", "/big"),
+        ])],
+        labels: Labels::empty(),
+    }]);
+    let l = r
+        .started
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("no target"));
+    l.run_once();
+    server.unblock();
+    let _ = handle.join();
+
+    assert_eq!(
+        l.target.status().last_error,
+        "body size limit exceeded (limit: 100 bytes)"
+    );
+    assert_eq!(metrics.exceeded_body_size_limit.get(), 1.0);
+    let value = |name: &str| -> Vec<f64> {
+        let q = storage
+            .querier(i64::MIN, i64::MAX)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let m = Matcher::new(MatchType::Equal, "__name__", name).unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        for s in q
+            .select(false, None, &[m])
+            .unwrap_or_else(|e| panic!("{e}"))
+        {
+            let s = s.unwrap_or_else(|e| panic!("{e}"));
+            let mut it = s.iterator();
+            while let Some((_, v)) = it.next() {
+                out.push(v);
+            }
+        }
+        out
+    };
+    assert_eq!(value("up"), vec![0.0]);
+    // Upstream reports -1 for a body over the limit.
+    assert_eq!(value("scrape_body_size_bytes"), vec![-1.0]);
+}
+
+#[test]
+fn params_and_param_labels_reach_the_target() {
+    use promlite::discovery::TargetGroup;
+    use promlite::model::Labels;
+    use promlite::scrape::pool::ScrapePool;
+    use promlite::scrape::{Health, ScrapeMetrics};
+    use promlite::storage::memory::MemStorage;
+
+    let (server, addr, handle) = serve();
+    let mut cfg = PoolConfig::new("j");
+    cfg.metrics_path = "/params".into();
+    cfg.params = vec![
+        ("module".into(), vec!["ignored".into(), "z".into()]),
+        ("a".into(), vec!["1".into()]),
+    ];
+    let pool = ScrapePool::new(
+        cfg,
+        Arc::new(MemStorage::new()),
+        Arc::new(ScrapeMetrics::new(&promlite::telemetry::Registry::new())),
+    );
+    let r = pool.sync(&[TargetGroup {
+        source: "0".into(),
+        // The label replaces the first configured value.
+        targets: vec![Labels::from_pairs(&[
+            ("__address__", addr.as_str()),
+            ("__param_module", "x y"),
+        ])],
+        labels: Labels::empty(),
+    }]);
+    let l = r
+        .started
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("no target"));
+    l.run_once();
+    server.unblock();
+    let _ = handle.join();
+    let st = l.target.status();
+    assert_eq!(
+        st.health,
+        Health::Up,
+        "{}: {}",
+        l.target.url(),
+        st.last_error
+    );
 }

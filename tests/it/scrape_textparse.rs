@@ -84,6 +84,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (TEXT, "# HELP a\n", r#"help a """#),
     (TEXT, "# TYPE a counter\n# TYPE b untyped\n", "type a counter\ntype b unknown"),
     (TEXT, "# TYPE a summary\na{quantile=\"0.5\"} 1\na_sum 2\na_count 3\n", "type a summary\nseries a{quantile=\"0.5\"} {__name__=\"a\", quantile=\"0.5\"} 1.0\nseries a_sum {__name__=\"a_sum\"} 2.0\nseries a_count {__name__=\"a_count\"} 3.0"),
+    (TEXT, "# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.7\nh_count 2\n", "type h histogram\nseries h_bucket{le=\"0.5\"} {__name__=\"h_bucket\", le=\"0.5\"} 1.0\nseries h_bucket{le=\"+Inf\"} {__name__=\"h_bucket\", le=\"+Inf\"} 2.0\nseries h_sum {__name__=\"h_sum\"} 0.7\nseries h_count {__name__=\"h_count\"} 2.0"),
     (TEXT, "# just a comment\n#no space\n", "comment # just a comment\ncomment #no space"),
     (TEXT, "{\"my.metric\", \"my.label\"=\"v\"} 1\n", r#"series {"my.metric", "my.label"="v"} {__name__="my.metric", my.label="v"} 1.0"#),
     (TEXT, "# TYPE \"my.metric\" gauge\n", "type my.metric gauge"),
@@ -147,19 +148,21 @@ fn peer_exposition_files_parse() {
         eprintln!("skipping: peer folder {} is absent", dir.display());
         return;
     }
-    let files: &[(&str, &str, usize)] = &[
-        ("textparse/alltypes.237mfs.prom.txt", TEXT, 1),
-        ("textparse/alltypes.237mfs.nometa.prom.txt", TEXT, 1),
-        ("textparse/alltypes.5mfs.om.txt", OM, 1),
-        ("textparse/1histogram.om.txt", OM, 1),
-        ("promtool/metrics-test.prom", TEXT, 1),
-        ("promtool/dump-openmetrics-roundtrip-test.prom", OM, 1),
-        ("promtool/dump-openmetrics-test.prom", OM, 1),
+    // (file, content type, series, TYPE lines): every non-comment line of
+    // these files is one sample.
+    let files: &[(&str, &str, usize, usize)] = &[
+        ("textparse/alltypes.237mfs.prom.txt", TEXT, 1857, 237),
+        ("textparse/alltypes.237mfs.nometa.prom.txt", TEXT, 1857, 0),
+        ("textparse/alltypes.5mfs.om.txt", OM, 53, 5),
+        ("textparse/1histogram.om.txt", OM, 42, 1),
+        ("promtool/metrics-test.prom", TEXT, 27, 4),
+        ("promtool/dump-openmetrics-roundtrip-test.prom", OM, 14, 0),
+        ("promtool/dump-openmetrics-test.prom", OM, 10, 0),
     ];
-    for (name, ct, min_series) in files {
+    for (name, ct, want_series, want_types) in files {
         let body = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut p = new_parser(ct, &body);
-        let (mut series, mut exemplars) = (0usize, 0usize);
+        let (mut series, mut types, mut exemplars) = (0usize, 0usize, 0usize);
         loop {
             match p.next() {
                 Ok(None) => break,
@@ -169,11 +172,16 @@ fn peer_exposition_files_parse() {
                     assert!(l.metric_name().is_some(), "{name}: series without name");
                     exemplars += usize::from(p.exemplar().is_some());
                 }
+                Ok(Some(Entry::Type)) => types += 1,
                 Ok(Some(_)) => {}
                 Err(e) => panic!("{name}: {e}"),
             }
         }
-        assert!(series >= *min_series, "{name}: only {series} series");
+        assert_eq!(
+            (series, types),
+            (*want_series, *want_types),
+            "{name}: (series, TYPE lines)"
+        );
         if name.ends_with("5mfs.om.txt") {
             assert!(exemplars > 0, "{name}: exemplars were not parsed");
         }
