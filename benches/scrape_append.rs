@@ -1,6 +1,7 @@
 //! The steady-state scrape append path: a parsed 10,000-series body ingested
 //! by a `ScrapeLoop` with a warm series cache, into a no-op appender (the
-//! scrape path alone) and into `MemStorage` (samples/s via throughput).
+//! scrape path alone), into `MemStorage`, and into the real TSDB (`Db`: head
+//! plus WAL in a temporary directory), in samples/s via throughput.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use promlite::scrape::scraper::ScrapeResponse;
 use promlite::scrape::{PoolConfig, ScrapeLoop, ScrapeMetrics};
 use promlite::storage::memory::MemStorage;
 use promlite::storage::{Appendable, Appender, SeriesRef, StorageError};
+use promlite::tsdb::{Db, DbOptions};
 
 /// Accepts everything, stores nothing.
 struct NopStorage;
@@ -86,6 +88,14 @@ fn warm_loop(storage: Arc<dyn Appendable>) -> Arc<ScrapeLoop> {
 
 fn bench(c: &mut Criterion) {
     let resp = body();
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("temporary directory: {e}"),
+    };
+    let db = match Db::open(dir.path(), DbOptions::default()) {
+        Ok(db) => db,
+        Err(e) => panic!("opening the TSDB: {e}"),
+    };
     let mut g = c.benchmark_group("scrape_append");
     g.throughput(Throughput::Elements(SERIES as u64));
     for (name, storage) in [
@@ -97,6 +107,7 @@ fn bench(c: &mut Criterion) {
             "memstorage_10k",
             Arc::new(MemStorage::new()) as Arc<dyn Appendable>,
         ),
+        ("tsdb_head_wal_10k", db.clone() as Arc<dyn Appendable>),
     ] {
         let l = warm_loop(storage);
         let t = AtomicI64::new(1_000);
