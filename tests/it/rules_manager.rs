@@ -284,3 +284,33 @@ fn apply_config_expands_globs_and_globals() {
     groups[0].eval(120_000);
     assert_eq!(series(&s.storage, "r")[0].1, vec![(60_000, 1.0)]);
 }
+
+#[test]
+fn group_query_offset_and_labels() {
+    let s = setup();
+    // The group's own query_offset wins over the global one; group labels
+    // apply to every rule and a rule's own label wins.
+    let f = write_rules(
+        "groups:\n  - name: off\n    query_offset: 30s\n    labels: {team: infra, severity: low}\n    rules:\n      - record: r\n        expr: vector(1)\n        labels: {severity: high}\n      - alert: A\n        expr: vector(1)\n",
+    );
+    let cfg_text = format!(
+        "global:\n  rule_query_offset: 1m\nrule_files:\n  - {}\n",
+        path(&f)
+    );
+    let cfg = promlite::config::load_str(&cfg_text, std::path::Path::new(".")).expect("config");
+    let m = manager(&s);
+    m.apply_config(&cfg).expect("apply config");
+    let g = m.rule_groups().pop().expect("one group");
+    assert_eq!(g.query_offset, Some(30_000));
+    g.eval(120_000);
+    let r = series(&s.storage, "r");
+    assert_eq!(
+        r[0].0,
+        Labels::from_pairs(&[("__name__", "r"), ("severity", "high"), ("team", "infra")])
+    );
+    assert_eq!(r[0].1, vec![(90_000, 1.0)]);
+    let alerts = series(&s.storage, "ALERTS");
+    assert_eq!(alerts[0].0.get("team"), Some("infra"));
+    assert_eq!(alerts[0].0.get("severity"), Some("low"));
+    assert_eq!(alerts[0].1, vec![(90_000, 1.0)]);
+}
