@@ -30,13 +30,30 @@ fn alerts_path(prefix: &str) -> String {
 /// Targets dropped by relabeling or left with an address containing `/`
 /// are skipped, as upstream rejects them.
 pub fn alertmanager_urls(cfg: &AlertmanagerConfig, targets: &[Labels]) -> Vec<String> {
-    let mut out = Vec::new();
+    resolve_targets(cfg, targets).0
+}
+
+/// `(active, dropped)` alerts URLs of `targets`: the dropped ones are those
+/// the block's `relabel_configs` dropped, shown with their labels before
+/// relabeling as upstream's `droppedAlertmanagers` are.
+pub fn resolve_targets(cfg: &AlertmanagerConfig, targets: &[Labels]) -> (Vec<String>, Vec<String>) {
+    let url = |l: &Labels| {
+        format!(
+            "{}://{}{}",
+            l.get_or_empty(SCHEME_LABEL),
+            l.get_or_empty(ADDRESS_LABEL),
+            l.get_or_empty(PATH_LABEL)
+        )
+    };
+    let mut active = Vec::new();
+    let mut dropped = Vec::new();
     for t in targets {
         let mut b: LabelsBuilder = t.builder();
         b.set(SCHEME_LABEL, &cfg.scheme);
         b.set(PATH_LABEL, &alerts_path(&cfg.path_prefix));
         let lset = b.build();
         let Some(l) = process(&lset, &cfg.relabel_configs) else {
+            dropped.push(url(&lset));
             continue;
         };
         let addr = l.get_or_empty(ADDRESS_LABEL);
@@ -44,13 +61,9 @@ pub fn alertmanager_urls(cfg: &AlertmanagerConfig, targets: &[Labels]) -> Vec<St
             log::warn!("Skipping Alertmanager with invalid address {addr:?}");
             continue;
         }
-        out.push(format!(
-            "{}://{addr}{}",
-            l.get_or_empty(SCHEME_LABEL),
-            l.get_or_empty(PATH_LABEL)
-        ));
+        active.push(url(&l));
     }
-    out
+    (active, dropped)
 }
 
 /// Targets of the block's `static_configs`, as discovery would send them.
@@ -80,7 +93,8 @@ fn read_secret_file(path: &str) -> String {
 }
 
 /// Client settings of one block.
-fn client_settings(cfg: &AlertmanagerConfig, urls: Vec<String>) -> AlertmanagerSet {
+fn client_settings(cfg: &AlertmanagerConfig, targets: &[Labels]) -> AlertmanagerSet {
+    let (urls, dropped_urls) = resolve_targets(cfg, targets);
     let h = &cfg.http_client_config;
     let auth = if let Some(b) = &h.basic_auth {
         let username = if b.username_file.is_empty() {
@@ -112,8 +126,10 @@ fn client_settings(cfg: &AlertmanagerConfig, urls: Vec<String>) -> AlertmanagerS
     let ms = cfg.timeout.as_millis().max(1) as u64;
     AlertmanagerSet {
         urls,
+        dropped_urls,
         timeout: Duration::from_millis(ms),
         auth,
+        alert_relabel: cfg.alert_relabel_configs.clone(),
     }
 }
 
@@ -122,13 +138,13 @@ fn client_settings(cfg: &AlertmanagerConfig, urls: Vec<String>) -> AlertmanagerS
 pub fn static_alertmanager_sets(cfg: &AlertingConfig) -> Vec<AlertmanagerSet> {
     cfg.alertmanagers
         .iter()
-        .map(|am| client_settings(am, alertmanager_urls(am, &static_targets(am))))
+        .map(|am| client_settings(am, &static_targets(am)))
         .collect()
 }
 
 /// The set of one block for targets found by service discovery.
 pub fn set_for_targets(cfg: &AlertmanagerConfig, targets: &[Labels]) -> AlertmanagerSet {
-    client_settings(cfg, alertmanager_urls(cfg, targets))
+    client_settings(cfg, targets)
 }
 
 /// The notifier's reloader: external labels, alert relabeling and the
@@ -173,6 +189,9 @@ alerting:
         - source_labels: [__address__]
           regex: "b:.*"
           action: drop
+      alert_relabel_configs:
+        - target_label: am
+          replacement: a
 "#;
         let cfg = crate::config::load_str(yaml, std::path::Path::new(".")).expect("valid config");
         let sets = static_alertmanager_sets(&cfg.alerting);
@@ -181,6 +200,11 @@ alerting:
             sets[0].urls,
             vec!["http://a:9093/am/api/v2/alerts".to_string()]
         );
+        assert_eq!(
+            sets[0].dropped_urls,
+            vec!["http://b:9093/am/api/v2/alerts".to_string()]
+        );
+        assert_eq!(sets[0].alert_relabel.len(), 1);
         assert_eq!(sets[0].timeout, Duration::from_secs(3));
         assert_eq!(
             sets[0].auth,
