@@ -148,10 +148,13 @@ fn alerting_rule_json(r: &AlertingRule, exclude_alerts: bool) -> Json {
     );
     o.insert("labels".into(), labels_json(&r.labels));
     o.insert("annotations".into(), labels_json(&r.annotations));
-    if !exclude_alerts {
-        let alerts: Vec<Json> = r.active_alerts().into_iter().map(alert_json).collect();
-        o.insert("alerts".into(), Json::Array(alerts));
-    }
+    // Upstream's field has no omitempty: excluded alerts are `null`.
+    let alerts = if exclude_alerts {
+        Json::Null
+    } else {
+        Json::Array(r.active_alerts().into_iter().map(alert_json).collect())
+    };
+    o.insert("alerts".into(), alerts);
     o.insert("health".into(), json!(r.health.as_str()));
     if let Some(e) = &r.last_error {
         o.insert("lastError".into(), json!(e));
@@ -206,9 +209,9 @@ fn group_json(g: &Group, f: &RulesFilter) -> Option<Json> {
         .filter(|r| f.matchers.is_empty() || f.matchers.iter().any(|m| matches_all(r.labels(), m)))
         .map(|r| rule_json(r, f.exclude_alerts))
         .collect();
-    // Upstream drops groups left empty by a rule filter.
-    if rules.is_empty() && (f.kind.is_some() || !f.rule_names.is_empty() || !f.matchers.is_empty())
-    {
+    // Upstream lists no group without rules, whether a filter emptied it
+    // or it has none.
+    if rules.is_empty() {
         return None;
     }
     Some(json!({

@@ -224,6 +224,28 @@ fn filters_and_failures() {
         .as_str()
         .is_some_and(|e| !e.is_empty()));
 
+    // exclude_alerts leaves `alerts` null, as upstream's field has no omitempty.
+    let j = rules_json(
+        &m,
+        &RulesFilter::from_params([("exclude_alerts", "true"), ("type", "alert")])
+            .expect("valid params"),
+    );
+    assert_eq!(
+        j["groups"][0]["rules"][0]["alerts"],
+        serde_json::Value::Null
+    );
+    assert!(j["groups"][0]["rules"][0]
+        .as_object()
+        .is_some_and(|o| o.contains_key("alerts")));
+
+    // A group without rules is not listed.
+    let empty = write_rules("groups:\n  - name: empty\n    rules: []\n");
+    m.update(60_000, &[path(&s.file), path(&empty)], &Labels::empty())
+        .expect("load rules");
+    assert_eq!(m.rule_groups().len(), 2);
+    let j = rules_json(&m, &RulesFilter::default());
+    assert_eq!(j["groups"].as_array().map(|a| a.len()), Some(1), "{j}");
+
     // A broken file keeps the previous rule set.
     let broken =
         write_rules("groups:\n  - name: x\n    rules:\n      - record: y\n        expr: sum(\n");
@@ -313,4 +335,36 @@ fn group_query_offset_and_labels() {
     assert_eq!(alerts[0].0.get("team"), Some("infra"));
     assert_eq!(alerts[0].0.get("severity"), Some("low"));
     assert_eq!(alerts[0].1, vec![(90_000, 1.0)]);
+}
+
+#[test]
+fn restore_honours_the_outage_tolerance() {
+    let s = setup();
+    let m = manager(&s);
+    m.update(60_000, &[path(&s.file)], &Labels::empty())
+        .expect("load rules");
+    let g = m.rule_groups().pop().expect("one group");
+    for k in 0..4 {
+        g.eval(k * 15_000);
+    }
+    assert_eq!(
+        rules_json(&m, &RulesFilter::default())["groups"][0]["rules"][1]["state"],
+        "firing"
+    );
+    // Down for two hours (tolerance 1h): "b" is still down when we are back.
+    let late = 45_000 + 2 * 3_600_000;
+    let b = Labels::from_pairs(&[("__name__", "up"), ("instance", "b"), ("job", "node")]);
+    s.storage.insert(&b, late, 0.0);
+    let m2 = manager(&s);
+    m2.update(60_000, &[path(&s.file)], &Labels::empty())
+        .expect("load after restart");
+    let g2 = m2.rule_groups().pop().expect("one group");
+    g2.eval(late);
+    let j = rules_json(&m2, &RulesFilter::default());
+    // The old state is beyond the tolerance: the alert starts over.
+    assert_eq!(j["groups"][0]["rules"][1]["state"], "pending", "{j}");
+    assert_eq!(
+        j["groups"][0]["rules"][1]["alerts"][0]["activeAt"],
+        "1970-01-01T02:00:45Z"
+    );
 }
