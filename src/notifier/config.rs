@@ -9,7 +9,7 @@ use crate::config::{AlertingConfig, AlertmanagerConfig};
 use crate::model::relabel::{process, RelabelConfig};
 use crate::model::{Labels, LabelsBuilder};
 
-use super::{AlertRelabel, AlertmanagerSet, Auth};
+use super::{AlertRelabel, AlertmanagerSet, Auth, NotifierError};
 
 const ADDRESS_LABEL: &str = "__address__";
 const SCHEME_LABEL: &str = "__scheme__";
@@ -124,12 +124,26 @@ fn client_settings(cfg: &AlertmanagerConfig, targets: &[Labels]) -> Alertmanager
         Auth::None
     };
     let ms = cfg.timeout.as_millis().max(1) as u64;
+    let mut headers = Vec::new();
+    for (name, hdr) in &h.http_headers {
+        for v in &hdr.values {
+            headers.push((name.clone(), v.clone()));
+        }
+        for v in &hdr.secrets {
+            headers.push((name.clone(), v.expose().to_string()));
+        }
+        for f in &hdr.files {
+            headers.push((name.clone(), read_secret_file(f)));
+        }
+    }
     AlertmanagerSet {
         urls,
         dropped_urls,
         timeout: Duration::from_millis(ms),
         auth,
         alert_relabel: cfg.alert_relabel_configs.clone(),
+        insecure_skip_verify: h.tls_config.insecure_skip_verify,
+        headers,
     }
 }
 
@@ -147,14 +161,47 @@ pub fn set_for_targets(cfg: &AlertmanagerConfig, targets: &[Labels]) -> Alertman
     client_settings(cfg, targets)
 }
 
+/// Refuses client settings of an `alertmanagers` block that promlite's
+/// notifier does not implement, instead of silently sending without them.
+pub fn check_client_settings(cfg: &AlertmanagerConfig) -> Result<(), NotifierError> {
+    let h = &cfg.http_client_config;
+    let unsupported = |what: &str| {
+        Err(NotifierError::Config(format!(
+            "alertmanagers: {what} is not supported by promlite"
+        )))
+    };
+    if h.proxy_url.is_some() || h.proxy_from_environment {
+        return unsupported("proxy_url/proxy_from_environment");
+    }
+    let tls = &h.tls_config;
+    if !(tls.ca.is_empty()
+        && tls.ca_file.is_empty()
+        && tls.cert.is_empty()
+        && tls.cert_file.is_empty()
+        && tls.key.is_empty()
+        && tls.key_file.is_empty())
+    {
+        return unsupported("tls_config with ca, cert or key");
+    }
+    Ok(())
+}
+
 /// The notifier's reloader: external labels, alert relabeling and the
-/// statically configured Alertmanagers of `cfg`.
-pub fn apply_config(n: &super::NotifierManager, cfg: &crate::config::Config) {
+/// statically configured Alertmanagers of `cfg`. A block asking for what
+/// promlite cannot do fails the reload and nothing changes.
+pub fn apply_config(
+    n: &super::NotifierManager,
+    cfg: &crate::config::Config,
+) -> Result<(), NotifierError> {
+    for am in &cfg.alerting.alertmanagers {
+        check_client_settings(am)?;
+    }
     n.apply_config(
         cfg.global.external_labels(),
         alert_relabel(&cfg.alerting.alert_relabel_configs),
     );
     n.set_alertmanagers(static_alertmanager_sets(&cfg.alerting));
+    Ok(())
 }
 
 /// `alert_relabel_configs` as the notifier's relabel function.
@@ -213,8 +260,51 @@ alerting:
                 password: "p".into()
             }
         );
+        assert!(check_client_settings(&cfg.alerting.alertmanagers[0]).is_ok());
         let relabel = alert_relabel(&cfg.alerting.alert_relabel_configs).expect("relabel set");
         assert!(relabel(&Labels::from_pairs(&[("severity", "debug")])).is_none());
         assert!(relabel(&Labels::from_pairs(&[("severity", "page")])).is_some());
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    fn block(extra: &str) -> AlertmanagerConfig {
+        let yaml = format!(
+            "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['a:9093']\n{extra}"
+        );
+        let cfg = crate::config::load_str(&yaml, std::path::Path::new("/")).expect("valid config");
+        cfg.alerting.alertmanagers[0].clone()
+    }
+
+    #[test]
+    fn unsupported_client_settings_are_refused() {
+        let e = check_client_settings(&block("      tls_config:\n        ca_file: /x/ca.pem\n"));
+        assert_eq!(
+            e.map_err(|e| e.to_string()),
+            Err(
+                "alertmanagers: tls_config with ca, cert or key is not supported by promlite"
+                    .into()
+            )
+        );
+        let e = check_client_settings(&block("      proxy_url: http://proxy:3128\n"));
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn headers_and_skip_verify_reach_the_set() {
+        let am = block(
+            "      scheme: https\n      tls_config:\n        insecure_skip_verify: true\n      http_headers:\n        X-Scope-OrgID:\n          values: [team-a]\n",
+        );
+        assert!(check_client_settings(&am).is_ok());
+        let set = set_for_targets(&am, &static_targets(&am));
+        assert!(set.insecure_skip_verify);
+        assert_eq!(
+            set.headers,
+            vec![("X-Scope-OrgID".to_string(), "team-a".to_string())]
+        );
+        assert_eq!(set.urls, vec!["https://a:9093/api/v2/alerts".to_string()]);
     }
 }

@@ -119,6 +119,10 @@ pub struct AlertmanagerSet {
     pub auth: Auth,
     /// The block's own `alert_relabel_configs`, applied to what this set gets.
     pub alert_relabel: Vec<RelabelConfig>,
+    /// `tls_config.insecure_skip_verify`.
+    pub insecure_skip_verify: bool,
+    /// `http_headers`, resolved (files read) when the set was built.
+    pub headers: Vec<(String, String)>,
 }
 
 impl AlertmanagerSet {
@@ -129,6 +133,8 @@ impl AlertmanagerSet {
             timeout: Duration::from_secs(10),
             auth: Auth::None,
             alert_relabel: Vec::new(),
+            insecure_skip_verify: false,
+            headers: Vec::new(),
         }
     }
 }
@@ -179,6 +185,8 @@ impl Default for NotifierOptions {
 pub enum NotifierError {
     /// Posting to one Alertmanager failed.
     Send { url: String, reason: String },
+    /// An `alertmanagers` block asks for something promlite cannot do.
+    Config(String),
 }
 
 impl fmt::Display for NotifierError {
@@ -187,6 +195,7 @@ impl fmt::Display for NotifierError {
             NotifierError::Send { url, reason } => {
                 write!(f, "error sending alerts to Alertmanager {url}: {reason}")
             }
+            NotifierError::Config(s) => f.write_str(s),
         }
     }
 }
@@ -479,6 +488,11 @@ fn post_alerts(url: &str, set: &AlertmanagerSet, body: &str) -> Result<(), Notif
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(set.timeout))
         .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(set.insecure_skip_verify)
+                .build(),
+        )
         .build()
         .into();
     let mut req = agent
@@ -488,6 +502,9 @@ fn post_alerts(url: &str, set: &AlertmanagerSet, body: &str) -> Result<(), Notif
             "User-Agent",
             concat!("promlite/", env!("CARGO_PKG_VERSION")),
         );
+    for (name, value) in &set.headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
     match &set.auth {
         Auth::None => {}
         Auth::Basic { username, password } => {

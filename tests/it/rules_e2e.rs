@@ -266,3 +266,20 @@ fn file_discovered_alertmanager_and_firing_survives_restart() {
         .expect("StaysFiring missing after restart");
     assert_eq!(first, "firing", "a firing alert came back as {first}");
 }
+
+#[test]
+fn alertmanager_tls_ca_is_refused_not_ignored() {
+    // A custom CA would silently be ignored by the notifier: start-up fails instead.
+    let config = "alerting:\n  alertmanagers:\n    - scheme: https\n      tls_config:\n        ca_file: /nonexistent/ca.pem\n      static_configs:\n        - targets: ['127.0.0.1:9093']\n";
+    let mut p = Promlite::spawn(config, &[]);
+    let status = p.wait_exit(Duration::from_secs(20));
+    assert!(
+        !status.success(),
+        "promlite started with an unsupported tls_config"
+    );
+    let err = p.stderr();
+    assert!(
+        err.contains("tls_config with ca, cert or key is not supported by promlite"),
+        "{err}"
+    );
+}
