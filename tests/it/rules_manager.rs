@@ -368,3 +368,58 @@ fn restore_honours_the_outage_tolerance() {
         "1970-01-01T02:00:45Z"
     );
 }
+
+#[test]
+fn rules_pagination_with_group_limit_and_token() {
+    let s = setup();
+    let a = write_rules(
+        "groups:\n  - name: a1\n    rules:\n      - record: r1\n        expr: vector(1)\n  - name: a2\n    rules:\n      - record: r2\n        expr: vector(1)\n",
+    );
+    let b = write_rules(
+        "groups:\n  - name: b1\n    rules:\n      - record: r3\n        expr: vector(1)\n",
+    );
+    let m = manager(&s);
+    m.update(60_000, &[path(&a), path(&b)], &Labels::empty())
+        .expect("load rules");
+    let all = promlite::rules::api::try_rules_json(&m, &RulesFilter::default()).expect("all");
+    let names = |j: &serde_json::Value| -> Vec<String> {
+        j["groups"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|x| x["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(names(&all).len(), 3);
+    assert!(all.get("groupNextToken").is_none());
+    let page1 = promlite::rules::api::try_rules_json(
+        &m,
+        &RulesFilter::from_params([("group_limit", "2")]).expect("params"),
+    )
+    .expect("page 1");
+    assert_eq!(names(&page1), names(&all)[..2].to_vec());
+    let token = page1["groupNextToken"]
+        .as_str()
+        .expect("a next token")
+        .to_string();
+    assert_eq!(token.len(), 40);
+    let page2 = promlite::rules::api::try_rules_json(
+        &m,
+        &RulesFilter::from_params([("group_limit", "2"), ("group_next_token", &token)])
+            .expect("params"),
+    )
+    .expect("page 2");
+    assert_eq!(names(&page2), names(&all)[2..].to_vec());
+    assert!(page2.get("groupNextToken").is_none());
+    let bad = promlite::rules::api::try_rules_json(
+        &m,
+        &RulesFilter::from_params([("group_limit", "2"), ("group_next_token", "nope")])
+            .expect("params"),
+    );
+    assert_eq!(
+        bad.err().as_deref(),
+        Some("invalid group_next_token 'nope'. were rule groups changed?")
+    );
+}
