@@ -878,8 +878,7 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         reloaders.push(Reloader {
             name: "notify",
             apply: Box::new(move |c: &Config| {
-                notifier::config::apply_config(&notifier, c);
-                Ok(())
+                notifier::config::apply_config(&notifier, c).map_err(|e| e.to_string())
             }),
         });
     }
@@ -889,6 +888,9 @@ pub fn run(flags: Flags) -> Result<(), ServerError> {
         reloaders.push(Reloader {
             name: "notify_sd",
             apply: Box::new(move |c: &Config| {
+                for am in &c.alerting.alertmanagers {
+                    notifier::config::check_client_settings(am).map_err(|e| e.to_string())?;
+                }
                 let sds = discovery::sd_configs_from_alertmanagers(&c.alerting.alertmanagers)
                     .map_err(|e| e.to_string())?;
                 *am_configs.lock().unwrap_or_else(|e| e.into_inner()) =

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value as Json};
 
+use crate::model::relabel::{process, RelabelConfig};
 use crate::model::Labels;
 use crate::telemetry::{self, Counter, CounterVec, Gauge, Registry, SummaryVec};
 use crate::template::funcs::format_go_layout;
@@ -111,16 +112,29 @@ pub enum Auth {
 pub struct AlertmanagerSet {
     /// Full URLs of `/api/v2/alerts` endpoints.
     pub urls: Vec<String>,
+    /// URLs of discovered targets the block's `relabel_configs` dropped
+    /// (`droppedAlertmanagers` of `/api/v1/alertmanagers`).
+    pub dropped_urls: Vec<String>,
     pub timeout: Duration,
     pub auth: Auth,
+    /// The block's own `alert_relabel_configs`, applied to what this set gets.
+    pub alert_relabel: Vec<RelabelConfig>,
+    /// `tls_config.insecure_skip_verify`.
+    pub insecure_skip_verify: bool,
+    /// `http_headers`, resolved (files read) when the set was built.
+    pub headers: Vec<(String, String)>,
 }
 
 impl AlertmanagerSet {
     pub fn new(urls: Vec<String>) -> AlertmanagerSet {
         AlertmanagerSet {
             urls,
+            dropped_urls: Vec::new(),
             timeout: Duration::from_secs(10),
             auth: Auth::None,
+            alert_relabel: Vec::new(),
+            insecure_skip_verify: false,
+            headers: Vec::new(),
         }
     }
 }
@@ -171,6 +185,8 @@ impl Default for NotifierOptions {
 pub enum NotifierError {
     /// Posting to one Alertmanager failed.
     Send { url: String, reason: String },
+    /// An `alertmanagers` block asks for something promlite cannot do.
+    Config(String),
 }
 
 impl fmt::Display for NotifierError {
@@ -179,6 +195,7 @@ impl fmt::Display for NotifierError {
             NotifierError::Send { url, reason } => {
                 write!(f, "error sending alerts to Alertmanager {url}: {reason}")
             }
+            NotifierError::Config(s) => f.write_str(s),
         }
     }
 }
@@ -290,14 +307,13 @@ impl NotifierManager {
 
     /// The data of `/api/v1/alertmanagers`.
     pub fn alertmanagers_json(&self) -> Json {
-        let active: Vec<Json> = self
-            .lock()
-            .sets
-            .iter()
-            .flat_map(|s| s.urls.iter())
-            .map(|u| json!({ "url": u }))
-            .collect();
-        json!({ "activeAlertmanagers": active, "droppedAlertmanagers": [] })
+        let st = self.lock();
+        let list = |urls: &mut dyn Iterator<Item = &String>| -> Vec<Json> {
+            urls.map(|u| json!({ "url": u })).collect()
+        };
+        let active = list(&mut st.sets.iter().flat_map(|s| s.urls.iter()));
+        let dropped = list(&mut st.sets.iter().flat_map(|s| s.dropped_urls.iter()));
+        json!({ "activeAlertmanagers": active, "droppedAlertmanagers": dropped })
     }
 
     pub fn queue_len(&self) -> usize {
@@ -384,7 +400,7 @@ impl NotifierManager {
             };
             if !self.send_all(&batch, &sets) {
                 log::warn!(
-                    "Error sending alerts: no Alertmanager accepted {} alerts",
+                    "Error sending alerts: an Alertmanager set accepted none of {} alerts",
                     batch.len()
                 );
             }
@@ -397,35 +413,71 @@ impl NotifierManager {
         self.more.notify_all();
     }
 
-    /// Posts `alerts` to every Alertmanager; true if at least one accepted them.
+    /// Posts `alerts` to every Alertmanager. As upstream's `sendAll`, the
+    /// batch counts as delivered only if every set that had something to
+    /// send got it into at least one of its Alertmanagers; otherwise the
+    /// batch is counted as dropped.
     fn send_all(&self, alerts: &[Alert], sets: &[AlertmanagerSet]) -> bool {
-        if sets.iter().all(|s| s.urls.is_empty()) {
-            return true;
-        }
-        let body = alerts_to_json(alerts).to_string();
-        let mut any_ok = false;
+        let mut all_covered = true;
+        let mut shared_body: Option<String> = None;
         for set in sets {
+            if set.urls.is_empty() {
+                continue;
+            }
+            let relabeled;
+            let (set_alerts, body) = if set.alert_relabel.is_empty() {
+                let body = shared_body
+                    .get_or_insert_with(|| alerts_to_json(alerts).to_string())
+                    .clone();
+                (alerts, body)
+            } else {
+                relabeled = relabel_for_set(alerts, &set.alert_relabel);
+                if relabeled.is_empty() {
+                    continue;
+                }
+                let body = alerts_to_json(&relabeled).to_string();
+                (relabeled.as_slice(), body)
+            };
+            let mut covered = false;
             for url in &set.urls {
                 let start = Instant::now();
                 match post_alerts(url, set, &body) {
-                    Ok(()) => any_ok = true,
+                    Ok(()) => covered = true,
                     Err(e) => {
-                        log::error!("{e}");
-                        self.metrics.errors.with(&[url]).add(alerts.len() as f64);
+                        log::error!("{e} (count {})", set_alerts.len());
+                        self.metrics
+                            .errors
+                            .with(&[url])
+                            .add(set_alerts.len() as f64);
                     }
                 }
                 self.metrics
                     .latency
                     .with(&[url])
                     .observe(start.elapsed().as_secs_f64());
-                self.metrics.sent.with(&[url]).add(alerts.len() as f64);
+                self.metrics.sent.with(&[url]).add(set_alerts.len() as f64);
             }
+            all_covered &= covered;
         }
-        if !any_ok {
+        if !all_covered {
             self.metrics.dropped.add(alerts.len() as f64);
         }
-        any_ok
+        all_covered
     }
+}
+
+/// Applies one set's `alert_relabel_configs`; alerts relabeled to nothing are left out.
+fn relabel_for_set(alerts: &[Alert], cfgs: &[RelabelConfig]) -> Vec<Alert> {
+    alerts
+        .iter()
+        .filter_map(|a| {
+            let labels = process(&a.labels, cfgs).filter(|l| !l.is_empty())?;
+            Some(Alert {
+                labels,
+                ..a.clone()
+            })
+        })
+        .collect()
 }
 
 fn post_alerts(url: &str, set: &AlertmanagerSet, body: &str) -> Result<(), NotifierError> {
@@ -436,6 +488,11 @@ fn post_alerts(url: &str, set: &AlertmanagerSet, body: &str) -> Result<(), Notif
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(set.timeout))
         .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(set.insecure_skip_verify)
+                .build(),
+        )
         .build()
         .into();
     let mut req = agent
@@ -445,6 +502,9 @@ fn post_alerts(url: &str, set: &AlertmanagerSet, body: &str) -> Result<(), Notif
             "User-Agent",
             concat!("promlite/", env!("CARGO_PKG_VERSION")),
         );
+    for (name, value) in &set.headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
     match &set.auth {
         Auth::None => {}
         Auth::Basic { username, password } => {

@@ -206,7 +206,9 @@ impl AlertingRule {
             let mut b = s.labels.builder();
             b.del(METRIC_NAME);
             for l in self.labels.iter() {
-                let v = self.expand(&l.value, &data, qts, query);
+                // Templates (and their `query` calls) see the evaluation
+                // time itself, not the offset query time, as upstream's.
+                let v = self.expand(&l.value, &data, ts, query);
                 b.set(&l.name, &v);
             }
             b.set(ALERT_NAME_LABEL, &self.name);
@@ -214,7 +216,7 @@ impl AlertingRule {
             let annotations = Labels::new(
                 self.annotations
                     .iter()
-                    .map(|a| Label::new(a.name.clone(), self.expand(&a.value, &data, qts, query)))
+                    .map(|a| Label::new(a.name.clone(), self.expand(&a.value, &data, ts, query)))
                     .collect(),
             );
             let h = labels.stable_hash();
@@ -520,6 +522,29 @@ mod tests {
         // After the first two evaluations, old state no longer applies.
         let _ = r.eval(2_075_000, 0, &q, 0);
         assert!(r.restore_from.is_none());
+    }
+
+    /// Answers every query with one sample whose value is the query time.
+    struct TimeEcho;
+
+    impl QueryFunc for TimeEcho {
+        fn query(&self, _: &Expr, t: i64) -> Result<Vec<VectorSample>, RuleError> {
+            Ok(vec_of(&[("a", t as f64)]))
+        }
+    }
+
+    #[test]
+    fn templates_run_at_the_evaluation_time_not_the_query_offset() {
+        let mut r = rule(0, 0);
+        r.annotations = Labels::from_pairs(&[(
+            "at",
+            "{{ with query \"time()\" }}{{ . | first | value }}{{ end }}",
+        )]);
+        let _ = r.eval(100_000, 30_000, &TimeEcho, 0);
+        let a = r.active_alerts()[0].clone();
+        // The rule's own query ran at ts - offset; the template's at ts.
+        assert_eq!(a.value, 70_000.0);
+        assert_eq!(a.annotations.get("at"), Some("100000"));
     }
 
     fn restore_case(

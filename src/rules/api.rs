@@ -22,6 +22,10 @@ pub struct RulesFilter {
     pub exclude_alerts: bool,
     /// `match[]`: a rule is kept if its configured labels satisfy any set.
     pub matchers: Vec<Vec<Matcher>>,
+    /// `group_limit`: at most this many groups per answer (pagination).
+    pub group_limit: Option<usize>,
+    /// `group_next_token`: the page starts at the group with this token.
+    pub group_next_token: String,
 }
 
 impl RulesFilter {
@@ -55,8 +59,22 @@ impl RulesFilter {
                         }
                     }
                 }
+                "group_limit" => {
+                    let bad = |why: String| format!("invalid parameter \"group_limit\": {why}");
+                    let n: i32 = v.parse().map_err(|_| {
+                        bad(format!("group_limit needs to be a valid number: strconv.ParseInt: parsing {v:?}: invalid syntax"))
+                    })?;
+                    if n <= 0 {
+                        return Err(bad("group_limit needs to be greater than 0".into()));
+                    }
+                    f.group_limit = Some(n as usize);
+                }
+                "group_next_token" => f.group_next_token = v.to_string(),
                 _ => {}
             }
+        }
+        if !f.group_next_token.is_empty() && f.group_limit.is_none() {
+            return Err("invalid parameter \"group_next_token\": group_limit needs to be present in order to paginate over the groups".into());
         }
         Ok(f)
     }
@@ -148,10 +166,13 @@ fn alerting_rule_json(r: &AlertingRule, exclude_alerts: bool) -> Json {
     );
     o.insert("labels".into(), labels_json(&r.labels));
     o.insert("annotations".into(), labels_json(&r.annotations));
-    if !exclude_alerts {
-        let alerts: Vec<Json> = r.active_alerts().into_iter().map(alert_json).collect();
-        o.insert("alerts".into(), Json::Array(alerts));
-    }
+    // Upstream's field has no omitempty: excluded alerts are `null`.
+    let alerts = if exclude_alerts {
+        Json::Null
+    } else {
+        Json::Array(r.active_alerts().into_iter().map(alert_json).collect())
+    };
+    o.insert("alerts".into(), alerts);
     o.insert("health".into(), json!(r.health.as_str()));
     if let Some(e) = &r.last_error {
         o.insert("lastError".into(), json!(e));
@@ -206,9 +227,9 @@ fn group_json(g: &Group, f: &RulesFilter) -> Option<Json> {
         .filter(|r| f.matchers.is_empty() || f.matchers.iter().any(|m| matches_all(r.labels(), m)))
         .map(|r| rule_json(r, f.exclude_alerts))
         .collect();
-    // Upstream drops groups left empty by a rule filter.
-    if rules.is_empty() && (f.kind.is_some() || !f.rule_names.is_empty() || !f.matchers.is_empty())
-    {
+    // Upstream lists no group without rules, whether a filter emptied it
+    // or it has none.
+    if rules.is_empty() {
         return None;
     }
     Some(json!({
@@ -222,14 +243,92 @@ fn group_json(g: &Group, f: &RulesFilter) -> Option<Json> {
     }))
 }
 
-/// The `data` of `/api/v1/rules`.
+/// The `data` of `/api/v1/rules` (all groups when not paginated).
 pub fn rules_json(m: &RuleManager, f: &RulesFilter) -> Json {
-    let groups: Vec<Json> = m
-        .rule_groups()
-        .iter()
-        .filter_map(|g| group_json(g, f))
-        .collect();
-    json!({ "groups": groups })
+    try_rules_json(m, f).unwrap_or_else(|_| json!({ "groups": [] }))
+}
+
+/// The `data` of `/api/v1/rules`; the error is upstream's message for a
+/// `group_next_token` that names no group.
+pub fn try_rules_json(m: &RuleManager, f: &RulesFilter) -> Result<Json, String> {
+    let mut groups = Vec::new();
+    let mut next_token = None;
+    let mut found_token = f.group_next_token.is_empty();
+    for g in m.rule_groups() {
+        if !found_token {
+            if group_token(&g.file, &g.name) != f.group_next_token {
+                continue;
+            }
+            found_token = true;
+        }
+        let Some(j) = group_json(&g, f) else { continue };
+        if f.group_limit.is_some_and(|limit| groups.len() == limit) {
+            // One group more than the page holds: the next page starts here.
+            next_token = Some(group_token(&g.file, &g.name));
+            break;
+        }
+        groups.push(j);
+    }
+    if !found_token {
+        return Err(format!(
+            "invalid group_next_token '{}'. were rule groups changed?",
+            f.group_next_token
+        ));
+    }
+    let mut out = json!({ "groups": groups });
+    if let (Some(t), Some(o)) = (next_token, out.as_object_mut()) {
+        o.insert("groupNextToken".into(), Json::String(t));
+    }
+    Ok(out)
+}
+
+/// Upstream's `getRuleGroupNextToken`: hex SHA-1 of `file;group`.
+fn group_token(file: &str, group: &str) -> String {
+    sha1_hex(format!("{file};{group}").as_bytes())
+}
+
+/// SHA-1 (FIPS 180-4) as lowercase hex; only for page tokens.
+fn sha1_hex(data: &[u8]) -> String {
+    let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A827999),
+                20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
+                _ => (b ^ c ^ d, 0xCA62C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    h.iter().map(|x| format!("{x:08x}")).collect()
 }
 
 /// The `data` of `/api/v1/alerts`: every pending or firing alert.
@@ -270,6 +369,33 @@ mod tests {
             RulesFilter::from_params([("type", "x")]).err().as_deref(),
             Some("invalid parameter \"type\": not supported value \"x\"")
         );
+    }
+
+    #[test]
+    fn sha1_reference_values() {
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            sha1_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+    }
+
+    #[test]
+    fn pagination_params() {
+        let f = RulesFilter::from_params([("group_limit", "2"), ("group_next_token", "x")]);
+        assert_eq!(
+            f.map(|f| (f.group_limit, f.group_next_token)),
+            Ok((Some(2), "x".into()))
+        );
+        assert_eq!(
+            RulesFilter::from_params([("group_limit", "0")])
+                .err()
+                .as_deref(),
+            Some("invalid parameter \"group_limit\": group_limit needs to be greater than 0")
+        );
+        assert!(RulesFilter::from_params([("group_limit", "x")]).is_err());
+        assert!(RulesFilter::from_params([("group_next_token", "x")]).is_err());
     }
 
     #[test]

@@ -104,6 +104,7 @@ pub struct RuleMetrics {
     pub last_samples: GaugeVec,
     pub rules: GaugeVec,
     pub last_rule_duration_sum: GaugeVec,
+    pub last_restore_duration: GaugeVec,
     /// `prometheus_rule_evaluation_duration_seconds` (no labels, as upstream).
     pub eval_duration: Summary,
     /// `prometheus_rule_group_duration_seconds` (no labels, as upstream).
@@ -164,6 +165,11 @@ impl RuleMetrics {
                 "The sum of time in seconds it took to evaluate each rule in the group regardless of concurrency.",
                 g,
             ),
+            last_restore_duration: r.gauge_vec(
+                "prometheus_rule_group_last_restore_duration_seconds",
+                "The duration of the last alert rules alerts restoration using the `ALERTS_FOR_STATE` series.",
+                g,
+            ),
             eval_duration: r.summary(
                 "prometheus_rule_evaluation_duration_seconds",
                 "The duration for a rule to execute.",
@@ -193,6 +199,7 @@ impl RuleMetrics {
             &self.last_samples,
             &self.rules,
             &self.last_rule_duration_sum,
+            &self.last_restore_duration,
         ] {
             v.remove(&[key]);
         }
@@ -296,13 +303,10 @@ impl Group {
     }
 
     /// The group's evaluation slot at or before `now` (ms): interval-aligned
-    /// plus a stable per-group offset, so groups spread over the interval.
+    /// plus upstream's stable per-group offset, so groups spread over the
+    /// interval (upstream's `Group.EvalTimestamp`).
     pub fn eval_timestamp(&self, now: i64) -> i64 {
-        let interval = self.interval.max(1);
-        let h = Labels::from_pairs(&[("name", &self.name), ("file", &self.file)]).stable_hash();
-        let offset = (h % interval as u64) as i64;
-        let adj = now - offset;
-        adj - adj.rem_euclid(interval) + offset
+        super::schedule::eval_timestamp_ms(&self.name, &self.file, self.interval, now)
     }
 
     /// Evaluates every rule at `ts` (ms) and appends the results.
@@ -312,8 +316,12 @@ impl Group {
         let offset = self.query_offset();
         let mut st = self.lock();
         if st.should_restore {
+            let start = Instant::now();
             self.prepare_restore(&mut st, ts);
             st.should_restore = false;
+            m.last_restore_duration
+                .with(&[&key])
+                .set(start.elapsed().as_secs_f64());
         }
         let n = st.rules.len();
         drop(st);
@@ -552,6 +560,18 @@ impl Group {
     pub(crate) fn run(&self, stop: &Receiver<()>) {
         let key = self.key();
         let m = &self.opts.metrics;
+        // As upstream's `NewGroup`: every series of the group exists from the start.
+        for c in [
+            &m.evaluations,
+            &m.eval_failures,
+            &m.iterations,
+            &m.iterations_missed,
+        ] {
+            c.with(&[&key]);
+        }
+        for g in [&m.last_duration, &m.last_eval_ts, &m.last_samples] {
+            g.with(&[&key]);
+        }
         m.interval.with(&[&key]).set(self.interval as f64 / 1000.0);
         m.rules.with(&[&key]).set(self.lock().rules.len() as f64);
         let interval = self.interval.max(1);
@@ -588,4 +608,160 @@ pub fn active_alerts_of(group: &Group) -> Vec<(String, Vec<super::alerting::Aler
             Rule::Recording(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promql::ast::Expr;
+    use crate::promql::VectorSample;
+    use crate::rules::RuleError;
+    use crate::storage::memory::MemStorage;
+
+    /// Answers `vector(1)`-like results after `delay`, to make a group slow.
+    struct Slow {
+        delay: Duration,
+    }
+
+    impl QueryFunc for Slow {
+        fn query(&self, _: &Expr, t: i64) -> Result<Vec<VectorSample>, RuleError> {
+            std::thread::sleep(self.delay);
+            Ok(vec![VectorSample {
+                labels: Labels::empty(),
+                t,
+                v: 1.0,
+            }])
+        }
+    }
+
+    fn group(interval: i64, delay: Duration) -> (Group, Arc<MemStorage>, &'static Registry) {
+        let storage = Arc::new(MemStorage::new());
+        let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+        let opts = Arc::new(GroupOptions {
+            appendable: storage.clone(),
+            queryable: storage.clone(),
+            query_func: Arc::new(Slow { delay }),
+            notify: None,
+            resend_delay: 60_000,
+            outage_tolerance: 3_600_000,
+            for_grace_period: 600_000,
+            default_query_offset: AtomicI64::new(0),
+            metrics: Arc::new(RuleMetrics::new(registry)),
+        });
+        let expr = crate::promql::parse_expr("vector(1)").expect("valid expression");
+        let rules = vec![
+            Rule::Recording(RecordingRule::new(
+                "one".into(),
+                expr.clone(),
+                Labels::empty(),
+            )),
+            Rule::Alerting(AlertingRule::new(
+                "Always".into(),
+                expr,
+                0,
+                0,
+                Labels::empty(),
+                Labels::empty(),
+                Labels::empty(),
+                String::new(),
+                false,
+            )),
+        ];
+        let source = rulefmt::RuleGroup {
+            name: "g".into(),
+            ..rulefmt::RuleGroup::default()
+        };
+        let g = Group::new(
+            source,
+            "f.yml".into(),
+            interval,
+            rules,
+            true,
+            (Labels::empty(), String::new()),
+            opts,
+        );
+        (g, storage, registry)
+    }
+
+    fn samples(storage: &MemStorage, name: &str) -> Vec<(i64, f64)> {
+        let Ok(q) = storage.querier(i64::MIN, i64::MAX) else {
+            return Vec::new();
+        };
+        let Ok(set) = q.select(true, None, &[Matcher::equal(METRIC_NAME, name)]) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for s in set.flatten() {
+            let mut it = s.iterator();
+            while let Some(p) = it.next() {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn slow_group_counts_missed_iterations_and_keeps_its_slots() {
+        // Each evaluation takes longer than two intervals.
+        let (g, storage, _) = group(40, Duration::from_millis(100));
+        let g = Arc::new(g);
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        let runner = Arc::clone(&g);
+        let t = std::thread::spawn(move || runner.run(&rx));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while samples(&storage, "one").len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(tx);
+        let _ = t.join();
+        let got = samples(&storage, "one");
+        assert!(got.len() >= 3, "{got:?}");
+        // Every evaluation ran on one of the group's slots (a slot has a
+        // sub-millisecond part, hence the 1ms).
+        for (ts, _) in &got {
+            assert_eq!(
+                g.eval_timestamp(*ts + 1),
+                *ts,
+                "{ts} is off the group's slots"
+            );
+        }
+        let m = &g.opts.metrics;
+        let key = g.key();
+        let missed = m.iterations_missed.with(&[&key]).get();
+        assert!(missed >= 1.0, "missed {missed}");
+        let total = m.iterations.with(&[&key]).get();
+        assert!(total >= got.len() as f64 + missed, "{total} {missed}");
+        assert!(m.evaluations.with(&[&key]).get() >= 6.0);
+        assert!(m.last_eval_ts.with(&[&key]).get() > 0.0);
+        assert_eq!(m.rules.with(&[&key]).get(), 2.0);
+    }
+
+    #[test]
+    fn first_evaluation_restores_and_times_it() {
+        let (g, _, registry) = group(60_000, Duration::ZERO);
+        g.eval(60_000);
+        let text = registry.render();
+        assert!(
+            text.contains(
+                "prometheus_rule_group_last_restore_duration_seconds{rule_group=\"f.yml;g\"}"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn removed_group_marks_its_series_stale() {
+        let (g, storage, _) = group(60_000, Duration::ZERO);
+        g.eval(60_000);
+        g.mark_stale(120_000);
+        let one = samples(&storage, "one");
+        assert_eq!(one.first(), Some(&(60_000, 1.0)));
+        assert!(one
+            .last()
+            .is_some_and(|(t, v)| *t == 120_000 && crate::model::is_stale_nan(*v)));
+        let alerts = samples(&storage, "ALERTS");
+        assert!(alerts
+            .last()
+            .is_some_and(|(t, v)| *t == 120_000 && crate::model::is_stale_nan(*v)));
+    }
 }

@@ -13,6 +13,7 @@ pub mod manager;
 pub mod promtool;
 pub mod recording;
 pub mod rulefmt;
+pub mod schedule;
 mod yamlpos;
 
 use std::cmp::Ordering;

@@ -669,6 +669,8 @@ fn format_verb(v: &Value, verb: char, flags: &Flags, prec: Option<usize>) -> Str
             Some(c) => format!("{c:?}"),
             None => bad_verb(verb, v),
         },
+        // Go's type of the value; tells `safeHtml`'s output from a string.
+        ('T', v) => v.type_name().to_string(),
         ('t', Value::Bool(b)) => b.to_string(),
         ('c', Value::Int(i)) => u32::try_from(*i)
             .ok()

@@ -10,7 +10,7 @@ use super::api::{AlertmanagerStatus, ApiError, ErrorType, RulesStatus, ScrapeSta
 use super::backends::AdminApi;
 use crate::model::Matcher;
 use crate::notifier::NotifierManager;
-use crate::rules::api::{alerts_json, rules_json, RulesFilter};
+use crate::rules::api::{alerts_json, try_rules_json, RulesFilter};
 use crate::rules::RuleManager;
 use crate::scrape::api::{metadata_json, targets_json, targets_metadata_json, TargetState};
 use crate::scrape::ScrapeManager;
@@ -59,7 +59,7 @@ impl RulesStatus for RuleManager {
     fn rules(&self, params: &[(String, String)]) -> Result<Value, ApiError> {
         let filter = RulesFilter::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map_err(ApiError::bad_data)?;
-        Ok(rules_json(self, &filter))
+        try_rules_json(self, &filter).map_err(ApiError::bad_data)
     }
 
     fn alerts(&self) -> Value {

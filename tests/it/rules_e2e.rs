@@ -1,13 +1,17 @@
 //! Rules to Alertmanager end to end, in one process: samples in storage, the
 //! rule manager's group thread evaluating a recording rule and an alert with
 //! `for`, the notifier posting to a tiny_http receiver on 127.0.0.1 with
-//! upstream's JSON, then the alert resolving.
+//! upstream's JSON, then the alert resolving. And with the real binary: an
+//! Alertmanager found through file discovery (with `path_prefix` and a
+//! relabel-dropped target), and a firing alert with a `for` shorter than the
+//! default grace period still firing right after a restart.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::{Promlite, TestServer};
 use promlite::model::value::now_millis;
 use promlite::model::Labels;
 use promlite::notifier::{AlertmanagerSet, NotifierManager, NotifierOptions};
@@ -172,4 +176,110 @@ fn rules_state(m: &RuleManager) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+const BIN_RULES: &str = "groups:\n  - name: restart\n    rules:\n      - alert: StaysFiring\n        expr: e2e_rules_metric > 1\n        for: 4s\n        labels:\n          severity: page\n        annotations:\n          summary: 'value {{ $value }}'\n";
+
+fn alert_state(p: &Promlite, name: &str) -> Option<String> {
+    let v = p.get("/api/v1/alerts").json();
+    v["data"]["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name)
+        .and_then(|a| a["state"].as_str())
+        .map(str::to_string)
+}
+
+#[test]
+fn file_discovered_alertmanager_and_firing_survives_restart() {
+    let target = TestServer::start(|_, path, _| {
+        if path.starts_with("/metrics") {
+            (200, "e2e_rules_metric 7\n".to_string())
+        } else {
+            (404, String::new())
+        }
+    });
+    let received: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::new(Mutex::new(Vec::new()));
+    let rec = received.clone();
+    let am = TestServer::start(move |method, path, body| {
+        if method == "POST" {
+            if let (Ok(v), Ok(mut g)) = (serde_json::from_slice(&body), rec.lock()) {
+                g.push((path.to_string(), v));
+            }
+        }
+        (200, String::new())
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(&rules, BIN_RULES).expect("write rules");
+    let sd = dir.path().join("am.json");
+    std::fs::write(
+        &sd,
+        format!(
+            "[{{\"targets\": [\"127.0.0.1:{}\", \"127.0.0.1:1\"], \"labels\": {{\"dc\": \"x\"}}}}]",
+            am.port
+        ),
+    )
+    .expect("write file sd");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - path_prefix: /prefix\n      file_sd_configs:\n        - files: ['{}']\n          refresh_interval: 1s\n      relabel_configs:\n        - source_labels: [__address__]\n          regex: '127.0.0.1:1'\n          action: drop\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+        rules.display(),
+        sd.display(),
+        target.port
+    );
+    // Default flags: `for: 4s` is below the 10m grace period, where upstream
+    // would not restore the alert and it would be pending again.
+    let p = Promlite::start_in(dir, &config, &[]);
+    let wait = Duration::from_secs(30);
+    p.wait_for(wait, |p| {
+        alert_state(p, "StaysFiring").filter(|s| s == "firing")
+    })
+    .expect("StaysFiring never fired");
+    let (path, body) = p
+        .wait_for(wait, |_| {
+            received.lock().ok().and_then(|g| {
+                g.iter()
+                    .find(|(_, b)| b[0]["labels"]["alertname"] == "StaysFiring")
+                    .cloned()
+            })
+        })
+        .expect("the file-discovered Alertmanager never got StaysFiring");
+    assert_eq!(path, "/prefix/api/v2/alerts");
+    assert_eq!(body[0]["labels"]["severity"], "page");
+    assert_eq!(body[0]["annotations"]["summary"], "value 7");
+    let ams = p.get("/api/v1/alertmanagers").json();
+    assert_eq!(
+        ams["data"]["activeAlertmanagers"],
+        serde_json::json!([{"url": format!("http://127.0.0.1:{}/prefix/api/v2/alerts", am.port)}])
+    );
+    assert_eq!(
+        ams["data"]["droppedAlertmanagers"],
+        serde_json::json!([{"url": "http://127.0.0.1:1/prefix/api/v2/alerts"}])
+    );
+    // Let ALERTS_FOR_STATE record it, then restart: the first state seen
+    // after the restart must already be firing.
+    thread::sleep(Duration::from_millis(1500));
+    let dir = p.stop_and_keep_dir();
+    let p = Promlite::start_in(dir, &config, &[]);
+    let first = p
+        .wait_for(wait, |p| alert_state(p, "StaysFiring"))
+        .expect("StaysFiring missing after restart");
+    assert_eq!(first, "firing", "a firing alert came back as {first}");
+}
+
+#[test]
+fn alertmanager_tls_ca_is_refused_not_ignored() {
+    // A custom CA would silently be ignored by the notifier: start-up fails instead.
+    let config = "alerting:\n  alertmanagers:\n    - scheme: https\n      tls_config:\n        ca_file: /nonexistent/ca.pem\n      static_configs:\n        - targets: ['127.0.0.1:9093']\n";
+    let mut p = Promlite::spawn(config, &[]);
+    let status = p.wait_exit(Duration::from_secs(20));
+    assert!(
+        !status.success(),
+        "promlite started with an unsupported tls_config"
+    );
+    let err = p.stderr();
+    assert!(
+        err.contains("tls_config with ca, cert or key is not supported by promlite"),
+        "{err}"
+    );
 }

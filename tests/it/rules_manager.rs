@@ -224,6 +224,28 @@ fn filters_and_failures() {
         .as_str()
         .is_some_and(|e| !e.is_empty()));
 
+    // exclude_alerts leaves `alerts` null, as upstream's field has no omitempty.
+    let j = rules_json(
+        &m,
+        &RulesFilter::from_params([("exclude_alerts", "true"), ("type", "alert")])
+            .expect("valid params"),
+    );
+    assert_eq!(
+        j["groups"][0]["rules"][0]["alerts"],
+        serde_json::Value::Null
+    );
+    assert!(j["groups"][0]["rules"][0]
+        .as_object()
+        .is_some_and(|o| o.contains_key("alerts")));
+
+    // A group without rules is not listed.
+    let empty = write_rules("groups:\n  - name: empty\n    rules: []\n");
+    m.update(60_000, &[path(&s.file), path(&empty)], &Labels::empty())
+        .expect("load rules");
+    assert_eq!(m.rule_groups().len(), 2);
+    let j = rules_json(&m, &RulesFilter::default());
+    assert_eq!(j["groups"].as_array().map(|a| a.len()), Some(1), "{j}");
+
     // A broken file keeps the previous rule set.
     let broken =
         write_rules("groups:\n  - name: x\n    rules:\n      - record: y\n        expr: sum(\n");
@@ -283,4 +305,121 @@ fn apply_config_expands_globs_and_globals() {
     // The global query offset moves the recorded sample back by a minute.
     groups[0].eval(120_000);
     assert_eq!(series(&s.storage, "r")[0].1, vec![(60_000, 1.0)]);
+}
+
+#[test]
+fn group_query_offset_and_labels() {
+    let s = setup();
+    // The group's own query_offset wins over the global one; group labels
+    // apply to every rule and a rule's own label wins.
+    let f = write_rules(
+        "groups:\n  - name: off\n    query_offset: 30s\n    labels: {team: infra, severity: low}\n    rules:\n      - record: r\n        expr: vector(1)\n        labels: {severity: high}\n      - alert: A\n        expr: vector(1)\n",
+    );
+    let cfg_text = format!(
+        "global:\n  rule_query_offset: 1m\nrule_files:\n  - {}\n",
+        path(&f)
+    );
+    let cfg = promlite::config::load_str(&cfg_text, std::path::Path::new(".")).expect("config");
+    let m = manager(&s);
+    m.apply_config(&cfg).expect("apply config");
+    let g = m.rule_groups().pop().expect("one group");
+    assert_eq!(g.query_offset, Some(30_000));
+    g.eval(120_000);
+    let r = series(&s.storage, "r");
+    assert_eq!(
+        r[0].0,
+        Labels::from_pairs(&[("__name__", "r"), ("severity", "high"), ("team", "infra")])
+    );
+    assert_eq!(r[0].1, vec![(90_000, 1.0)]);
+    let alerts = series(&s.storage, "ALERTS");
+    assert_eq!(alerts[0].0.get("team"), Some("infra"));
+    assert_eq!(alerts[0].0.get("severity"), Some("low"));
+    assert_eq!(alerts[0].1, vec![(90_000, 1.0)]);
+}
+
+#[test]
+fn restore_honours_the_outage_tolerance() {
+    let s = setup();
+    let m = manager(&s);
+    m.update(60_000, &[path(&s.file)], &Labels::empty())
+        .expect("load rules");
+    let g = m.rule_groups().pop().expect("one group");
+    for k in 0..4 {
+        g.eval(k * 15_000);
+    }
+    assert_eq!(
+        rules_json(&m, &RulesFilter::default())["groups"][0]["rules"][1]["state"],
+        "firing"
+    );
+    // Down for two hours (tolerance 1h): "b" is still down when we are back.
+    let late = 45_000 + 2 * 3_600_000;
+    let b = Labels::from_pairs(&[("__name__", "up"), ("instance", "b"), ("job", "node")]);
+    s.storage.insert(&b, late, 0.0);
+    let m2 = manager(&s);
+    m2.update(60_000, &[path(&s.file)], &Labels::empty())
+        .expect("load after restart");
+    let g2 = m2.rule_groups().pop().expect("one group");
+    g2.eval(late);
+    let j = rules_json(&m2, &RulesFilter::default());
+    // The old state is beyond the tolerance: the alert starts over.
+    assert_eq!(j["groups"][0]["rules"][1]["state"], "pending", "{j}");
+    assert_eq!(
+        j["groups"][0]["rules"][1]["alerts"][0]["activeAt"],
+        "1970-01-01T02:00:45Z"
+    );
+}
+
+#[test]
+fn rules_pagination_with_group_limit_and_token() {
+    let s = setup();
+    let a = write_rules(
+        "groups:\n  - name: a1\n    rules:\n      - record: r1\n        expr: vector(1)\n  - name: a2\n    rules:\n      - record: r2\n        expr: vector(1)\n",
+    );
+    let b = write_rules(
+        "groups:\n  - name: b1\n    rules:\n      - record: r3\n        expr: vector(1)\n",
+    );
+    let m = manager(&s);
+    m.update(60_000, &[path(&a), path(&b)], &Labels::empty())
+        .expect("load rules");
+    let all = promlite::rules::api::try_rules_json(&m, &RulesFilter::default()).expect("all");
+    let names = |j: &serde_json::Value| -> Vec<String> {
+        j["groups"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|x| x["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(names(&all).len(), 3);
+    assert!(all.get("groupNextToken").is_none());
+    let page1 = promlite::rules::api::try_rules_json(
+        &m,
+        &RulesFilter::from_params([("group_limit", "2")]).expect("params"),
+    )
+    .expect("page 1");
+    assert_eq!(names(&page1), names(&all)[..2].to_vec());
+    let token = page1["groupNextToken"]
+        .as_str()
+        .expect("a next token")
+        .to_string();
+    assert_eq!(token.len(), 40);
+    let page2 = promlite::rules::api::try_rules_json(
+        &m,
+        &RulesFilter::from_params([("group_limit", "2"), ("group_next_token", &token)])
+            .expect("params"),
+    )
+    .expect("page 2");
+    assert_eq!(names(&page2), names(&all)[2..].to_vec());
+    assert!(page2.get("groupNextToken").is_none());
+    let bad = promlite::rules::api::try_rules_json(
+        &m,
+        &RulesFilter::from_params([("group_limit", "2"), ("group_next_token", "nope")])
+            .expect("params"),
+    );
+    assert_eq!(
+        bad.err().as_deref(),
+        Some("invalid group_next_token 'nope'. were rule groups changed?")
+    );
 }

@@ -66,12 +66,14 @@ fn posts_batches_with_upstream_json() {
         drain_timeout: promlite::notifier::DEFAULT_DRAIN_TIMEOUT,
     });
     n.set_alertmanagers(vec![AlertmanagerSet {
-        urls: vec![promlite::notifier::alertmanager_url("http", &addr, "/am")],
         timeout: Duration::from_secs(5),
         auth: Auth::Basic {
             username: "u".into(),
             password: "p".into(),
         },
+        ..AlertmanagerSet::new(vec![promlite::notifier::alertmanager_url(
+            "http", &addr, "/am",
+        )])
     }]);
     n.send((0..70).map(alert).collect());
     let runner = Arc::clone(&n);
@@ -140,5 +142,61 @@ fn unreachable_alertmanager_counts_errors_and_drops() {
     assert!(
         text.contains("prometheus_notifications_errors_total{alertmanager="),
         "{text}"
+    );
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[test]
+fn every_set_must_get_the_batch_and_set_relabeling_applies() {
+    let (addr, h) = receiver(1);
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let n = NotifierManager::new(NotifierOptions {
+        queue_capacity: 100,
+        external_labels: Labels::empty(),
+        relabel: None,
+        registry,
+        drain_timeout: promlite::notifier::DEFAULT_DRAIN_TIMEOUT,
+    });
+    // The reachable set's own alert_relabel_configs drop alert 1.
+    let cfg: Vec<promlite::model::relabel::RelabelConfig> =
+        serde_yaml::from_str("- source_labels: [i]\n  regex: '1'\n  action: drop\n")
+            .expect("relabel config");
+    let good = AlertmanagerSet {
+        alert_relabel: cfg,
+        ..AlertmanagerSet::new(vec![format!("http://{addr}/api/v2/alerts")])
+    };
+    let mut down = AlertmanagerSet::new(vec![format!(
+        "http://127.0.0.1:{}/api/v2/alerts",
+        closed_port()
+    )]);
+    down.timeout = Duration::from_secs(2);
+    n.set_alertmanagers(vec![good, down]);
+    n.send(vec![alert(1), alert(2), alert(3)]);
+    n.stop();
+    n.run();
+    let got = h.join().expect("receiver");
+    assert_eq!(got.len(), 1);
+    let names: Vec<&str> = got[0]
+        .body
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["labels"]["i"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, vec!["2", "3"]);
+    // One set got nothing: upstream counts the whole batch as dropped.
+    let text = registry.render();
+    assert!(
+        text.contains("prometheus_notifications_dropped_total 3"),
+        "{text}"
+    );
+    assert_eq!(
+        n.alertmanagers_json()["droppedAlertmanagers"],
+        serde_json::json!([])
     );
 }
