@@ -136,10 +136,17 @@ pub struct QueryStats {
     pub total_queryable_samples: u64,
     /// Most samples held at once.
     pub peak_samples: usize,
-    /// Wall time spent evaluating.
+    /// Wall time from the concurrency slot to the sorted result
+    /// (upstream's `evalTotalTime`).
     pub eval_time: Duration,
     /// Time spent waiting for a concurrency slot.
     pub queue_time: Duration,
+    /// Checking and rewriting the expression before evaluation.
+    pub prepare_time: Duration,
+    /// Evaluating the rewritten expression.
+    pub inner_eval_time: Duration,
+    /// Sorting a matrix result by labels.
+    pub sort_time: Duration,
 }
 
 /// What a query returns: its value and its annotations, already rendered
@@ -376,17 +383,25 @@ impl Engine {
             }
         }
         let expr = preprocess::preprocess(expr, start, end, step, &self.opts)?;
-        self.metrics.prepare_time.observe_since(began);
         let eval_began = Instant::now();
+        let prepare_time = eval_began - began;
+        self.metrics
+            .prepare_time
+            .observe(prepare_time.as_secs_f64());
         let mut ev = eval::Evaluator::new(q, &self.opts, text, start, end, step, deadline);
         let mut value = ev.run(&expr, step == 0)?;
-        self.metrics.inner_eval.observe_since(eval_began);
+        let inner_eval_time = eval_began.elapsed();
+        self.metrics
+            .inner_eval
+            .observe(inner_eval_time.as_secs_f64());
+        let mut sort_time = Duration::ZERO;
         if let Value::Matrix(m) = &mut value {
             // As upstream, matrix results (range queries, range-vector
             // instant queries) are sorted and timed; vectors are not.
             let sort_began = Instant::now();
             m.sort_by(|a, b| a.labels.cmp(&b.labels));
-            self.metrics.result_sort.observe_since(sort_began);
+            sort_time = sort_began.elapsed();
+            self.metrics.result_sort.observe(sort_time.as_secs_f64());
         }
         self.metrics.samples.add(ev.total_samples as f64);
         let (warnings, infos) = ev.annotations.render(text);
@@ -399,6 +414,9 @@ impl Engine {
                 peak_samples: ev.peak_samples,
                 eval_time: began.elapsed(),
                 queue_time: began - queued,
+                prepare_time,
+                inner_eval_time,
+                sort_time,
             },
         })
     }

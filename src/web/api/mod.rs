@@ -109,9 +109,9 @@ pub fn append_stats(data: &mut Vec<u8>, stats: &crate::promql::QueryStats) {
     let v = serde_json::json!({
         "timings": {
             "evalTotalTime": eval,
-            "resultSortTime": 0.0,
-            "queryPreparationTime": 0.0,
-            "innerEvalTime": eval,
+            "resultSortTime": stats.sort_time.as_secs_f64(),
+            "queryPreparationTime": stats.prepare_time.as_secs_f64(),
+            "innerEvalTime": stats.inner_eval_time.as_secs_f64(),
             "execQueueTime": queue,
             "execTotalTime": eval + queue,
         },
@@ -554,5 +554,35 @@ mod tests {
         assert_eq!(ErrorType::Execution.http_status(), 422);
         assert_eq!(ErrorType::Timeout.http_status(), 503);
         assert_eq!(ErrorType::NotFound.http_status(), 404);
+    }
+
+    #[test]
+    fn stats_carry_every_timing_the_engine_measured() {
+        use std::time::Duration;
+        let stats = crate::promql::QueryStats {
+            total_queryable_samples: 7,
+            peak_samples: 3,
+            eval_time: Duration::from_millis(10),
+            queue_time: Duration::from_millis(2),
+            prepare_time: Duration::from_millis(1),
+            inner_eval_time: Duration::from_millis(8),
+            sort_time: Duration::from_millis(1),
+        };
+        let mut data = br#"{"resultType":"vector","result":[]}"#.to_vec();
+        append_stats(&mut data, &stats);
+        let v: serde_json::Value = match serde_json::from_slice(&data) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}: {}", s(&data)),
+        };
+        let t = &v["stats"]["timings"];
+        assert_eq!(t["evalTotalTime"], 0.01);
+        assert_eq!(t["queryPreparationTime"], 0.001);
+        assert_eq!(t["innerEvalTime"], 0.008);
+        assert_eq!(t["resultSortTime"], 0.001);
+        assert_eq!(t["execQueueTime"], 0.002);
+        assert_eq!(t["execTotalTime"], 0.012);
+        assert_eq!(v["stats"]["samples"]["totalQueryableSamples"], 7);
+        assert_eq!(v["stats"]["samples"]["peakSamples"], 3);
+        assert_eq!(v["resultType"], "vector");
     }
 }
