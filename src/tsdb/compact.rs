@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use super::block::{
     cleanup_tmp, ulid::is_ulid, write_block_with_tombstones, write_compacted_block, Block,
-    ChunkData,
+    BlockMetaCompaction, ChunkData, TMP_DELETION_SUFFIX,
 };
 use super::head::Head;
 use super::TsdbError;
@@ -105,13 +105,39 @@ impl BlockSet {
             }
         }
         blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-        Ok(BlockSet {
+        let set = BlockSet {
             dir: dir.to_path_buf(),
             blocks: RwLock::new(blocks),
             counters: CompactionCounters::default(),
             chunk_size_histogram: OnceLock::new(),
             chunk_samples_histogram: OnceLock::new(),
-        })
+        };
+        // A crash between writing a merged (or rewritten) block and deleting
+        // its parents leaves both; the new block holds everything, so the
+        // parents go, as upstream's `reloadBlocks` does.
+        let blocks = set.list();
+        let superseded: Vec<Arc<Block>> = blocks
+            .iter()
+            .filter(|b| {
+                blocks.iter().any(|child| {
+                    child
+                        .meta()
+                        .compaction
+                        .parents
+                        .iter()
+                        .any(|p| p.ulid == b.meta().ulid)
+                })
+            })
+            .cloned()
+            .collect();
+        if !superseded.is_empty() {
+            log::info!(
+                "removing {} blocks already compacted into others",
+                superseded.len()
+            );
+        }
+        set.delete(&superseded);
+        Ok(set)
     }
 
     /// The loaded blocks, oldest first.
@@ -155,16 +181,27 @@ impl BlockSet {
         }
         // Readers holding an `Arc<Block>` keep their mappings; unlinking the
         // files under them is safe on Unix.
+        // Renamed first, so a crash mid-removal leaves a directory that the
+        // next open recognises as a leftover, never a half block.
         for b in doomed {
             log::info!("deleting block {}", b.meta().ulid);
-            if let Err(e) = fs::remove_dir_all(b.dir()) {
+            let gone = self
+                .dir
+                .join(format!("{}{TMP_DELETION_SUFFIX}", b.meta().ulid));
+            if let Err(e) = fs::rename(b.dir(), &gone) {
                 log::error!("deleting block {}: {e}", b.dir().display());
+                continue;
+            }
+            if let Err(e) = fs::remove_dir_all(&gone) {
+                log::error!("deleting block {}: {e}", gone.display());
             }
         }
+        crate::tsdb::wal::sync_dir(&self.dir);
     }
 
-    /// Deletes blocks that end more than `retention` ms before the newest
-    /// block ends (upstream's `BeyondTimeRetention`).
+    /// Deletes blocks that end `retention` ms or more before the newest
+    /// block ends (upstream's `BeyondTimeRetention`); the newest block is
+    /// always kept.
     pub fn apply_time_retention(&self, retention: i64) -> usize {
         let blocks = self.list();
         let Some(newest) = blocks.iter().map(|b| b.meta().max_time).max() else {
@@ -172,7 +209,9 @@ impl BlockSet {
         };
         let doomed: Vec<Arc<Block>> = blocks
             .into_iter()
-            .filter(|b| newest.saturating_sub(b.meta().max_time) > retention)
+            .filter(|b| {
+                b.meta().max_time != newest && newest.saturating_sub(b.meta().max_time) >= retention
+            })
             .collect();
         if !doomed.is_empty() {
             self.counters
@@ -279,20 +318,23 @@ impl BlockSet {
             .max()
             .unwrap_or(1)
             + 1;
-        let sources: Vec<String> = group
-            .iter()
-            .flat_map(|b| b.meta().compaction.sources.iter().cloned())
-            .collect();
-        let meta =
-            match write_compacted_block(&self.dir, input, mint, maxt, &deleted, level, sources) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.counters
-                        .compactions_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
-            };
+        let compaction = BlockMetaCompaction {
+            level,
+            sources: group
+                .iter()
+                .flat_map(|b| b.meta().compaction.sources.iter().cloned())
+                .collect(),
+            parents: group.iter().map(|b| b.meta().desc()).collect(),
+        };
+        let meta = match write_compacted_block(&self.dir, input, mint, maxt, &deleted, compaction) {
+            Ok(m) => m,
+            Err(e) => {
+                self.counters
+                    .compactions_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         let block = Block::open(&self.dir.join(&meta.ulid))?;
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
         log::info!(
@@ -384,8 +426,11 @@ impl BlockSet {
                 m.min_time,
                 m.max_time,
                 &std::collections::HashMap::new(),
-                m.compaction.level,
-                m.compaction.sources.clone(),
+                BlockMetaCompaction {
+                    level: m.compaction.level,
+                    sources: m.compaction.sources.clone(),
+                    parents: vec![m.desc()],
+                },
             )?;
             let nb = Block::open(&self.dir.join(&meta.ulid))?;
             {

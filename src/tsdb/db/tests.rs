@@ -449,8 +449,16 @@ fn clean_tombstones_rewrites_blocks_without_deleted_data() {
     assert_eq!(db.clean_tombstones().unwrap(), 2);
     let blocks = db.blocks().list();
     assert_eq!(blocks.len(), 2);
-    for b in &blocks {
+    for (b, old_ulid) in blocks.iter().zip(&old) {
         assert!(!old.contains(&b.meta().ulid));
+        let parents: Vec<&str> = b
+            .meta()
+            .compaction
+            .parents
+            .iter()
+            .map(|p| p.ulid.as_str())
+            .collect();
+        assert_eq!(parents, [old_ulid.as_str()], "a rewrite names its parent");
         let all = b.all_series().unwrap();
         assert!(
             all.iter().all(|(_, _, d)| d.is_empty()),
@@ -773,4 +781,283 @@ fn snapshot_keeps_ids_of_removed_series_out_of_reach() {
         id > u64::from(last),
         "new series took id {id}, still named in the WAL"
     );
+}
+
+/// Block dirs (ULID names) in `dir`, and whether any temporary block dir
+/// (`*.tmp-for-creation`, `*.tmp-for-deletion`) is left.
+fn block_dirs(dir: &Path) -> (Vec<String>, bool) {
+    let mut ulids = Vec::new();
+    let mut tmp = false;
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if crate::tsdb::block::ulid::is_ulid(&name) {
+            ulids.push(name);
+        } else if crate::tsdb::block::writer::is_tmp_block_dir(&name) {
+            tmp = true;
+        }
+    }
+    ulids.sort();
+    (ulids, tmp)
+}
+
+fn ranges(db: &Db) -> Vec<(i64, i64)> {
+    db.blocks()
+        .list()
+        .iter()
+        .map(|b| (b.meta().min_time, b.meta().max_time))
+        .collect()
+}
+
+/// Four 100 s blocks (0..400 s) and a head from 400 s, with no levelled
+/// merging (max block duration = min).
+fn four_blocks() -> DbOptions {
+    DbOptions {
+        min_block_duration: 100_000,
+        max_block_duration: 100_000,
+        ..opts()
+    }
+}
+
+#[test]
+fn time_retention_deletes_exactly_the_blocks_beyond_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = four_blocks();
+    // The block ending exactly 200 s before the newest one is beyond
+    // retention (upstream: `>=`); the one ending 100 s before is not.
+    o.retention = Some(200_000);
+    let db = Db::open(tmp.path(), o).unwrap();
+    let reg = crate::telemetry::Registry::new();
+    register_metrics_for_test(&db, &reg);
+    append(&db, 5, 0..500);
+    let before = read_all(&db);
+    db.compact().unwrap();
+    assert_eq!(ranges(&db), vec![(200_000, 300_000), (300_000, 400_000)]);
+    let (dirs, leftovers) = block_dirs(tmp.path());
+    assert_eq!(dirs.len(), 2, "deleted blocks leave the disk: {dirs:?}");
+    assert!(!leftovers, "no *.tmp-for-deletion left");
+    assert_eq!(
+        db.blocks().counters.time_retentions.load(Ordering::Relaxed),
+        1
+    );
+    // Nothing else: every sample from 200 s on is still there, head included.
+    let after = read_all(&db);
+    for ((la, sa), (lb, sb)) in after.iter().zip(&before) {
+        assert_eq!(la, lb);
+        let kept: Vec<_> = sb.iter().copied().filter(|s| s.0 >= 200_000).collect();
+        assert_eq!(sa, &kept);
+    }
+    // Another pass has nothing more to delete.
+    db.compact().unwrap();
+    assert_eq!(ranges(&db).len(), 2);
+    let out = reg.render();
+    for want in [
+        "prometheus_tsdb_time_retentions_total 1",
+        "prometheus_tsdb_size_retentions_total 0",
+        "prometheus_tsdb_compactions_total 4",
+        "prometheus_tsdb_blocks_loaded 2",
+    ] {
+        assert!(out.contains(want), "missing {want} in\n{out}");
+    }
+}
+
+#[test]
+fn size_retention_counts_the_wal_and_deletes_only_the_oldest_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), four_blocks()).unwrap();
+    append(&db, 20, 0..500);
+    let before = read_all(&db);
+    db.compact().unwrap();
+    assert_eq!(ranges(&db).len(), 4);
+    db.close().unwrap();
+    drop(db);
+
+    // Sizes as the next open sees them.
+    let db = Db::open(tmp.path(), four_blocks()).unwrap();
+    let sizes: Vec<u64> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| crate::tsdb::metrics::dir_size(b.dir()))
+        .collect();
+    let other = crate::tsdb::metrics::dir_size(&tmp.path().join("wal"))
+        + crate::tsdb::head::snapshot::snapshots_size(tmp.path());
+    db.close().unwrap();
+    drop(db);
+    let blocks_total: u64 = sizes.iter().sum();
+    // Room for the two newest blocks, the WAL and the head snapshot, plus
+    // half of the second oldest block as slack for a WAL that grows by a
+    // segment header on open.
+    let limit = other + sizes[2] + sizes[3] + sizes[1] / 2;
+    assert!(
+        limit >= blocks_total,
+        "the blocks alone ({blocks_total} B) must fit under the limit ({limit} B), so only \
+         counting the WAL ({other} B) makes retention delete anything"
+    );
+
+    let mut o = four_blocks();
+    o.retention_size = Some(limit);
+    let db = Db::open(tmp.path(), o).unwrap();
+    db.compact().unwrap();
+    assert_eq!(ranges(&db), vec![(200_000, 300_000), (300_000, 400_000)]);
+    assert_eq!(block_dirs(tmp.path()), (db_ulids(&db), false));
+    assert_eq!(
+        db.blocks().counters.size_retentions.load(Ordering::Relaxed),
+        1
+    );
+    let after = read_all(&db);
+    for ((la, sa), (lb, sb)) in after.iter().zip(&before) {
+        assert_eq!(la, lb);
+        let kept: Vec<_> = sb.iter().copied().filter(|s| s.0 >= 200_000).collect();
+        assert_eq!(sa, &kept, "the head and the newest blocks are kept");
+    }
+    db.compact().unwrap();
+    assert_eq!(ranges(&db).len(), 2, "nothing more while under the limit");
+}
+
+fn db_ulids(db: &Db) -> Vec<String> {
+    let mut v: Vec<String> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().ulid.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn compaction_truncates_the_head_and_checkpoints_the_wal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wal_dir = tmp.path().join("wal");
+    let mut o = four_blocks();
+    o.memory_snapshot_on_shutdown = false;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    let reg = crate::telemetry::Registry::new();
+    register_metrics_for_test(&db, &reg);
+    append(&db, 50, 0..500);
+    let segs_before = list_segments(&wal_dir).unwrap();
+    assert!(segs_before.len() >= 4, "{segs_before:?}");
+    let before = read_all(&db);
+    db.compact().unwrap();
+    assert_eq!(db.head().min_time(), 400_000, "the head was truncated");
+    let cps = crate::tsdb::wal::checkpoint::list_checkpoints(&wal_dir).unwrap();
+    assert_eq!(cps.len(), 1, "one checkpoint after the blocks");
+    let first_seg = list_segments(&wal_dir).unwrap()[0].0;
+    assert!(
+        first_seg > segs_before[0].0,
+        "segments covered by the checkpoint are deleted"
+    );
+    // Chunks written into blocks are observed once each, as upstream.
+    let chunks: u64 = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().stats.num_chunks)
+        .sum();
+    let samples: u64 = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().stats.num_samples)
+        .sum();
+    assert_eq!(samples, 50 * 400);
+    let out = reg.render();
+    for want in [
+        format!("prometheus_tsdb_compaction_chunk_samples_count {chunks}"),
+        format!("prometheus_tsdb_compaction_chunk_samples_sum {samples}"),
+        format!("prometheus_tsdb_compaction_chunk_size_bytes_count {chunks}"),
+        "prometheus_tsdb_compaction_chunk_size_bytes_bucket{le=\"32\"} 0".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want} in\n{out}");
+    }
+    let blocks_bytes: u64 = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| crate::tsdb::metrics::dir_size(b.dir()))
+        .sum();
+    assert!(
+        out.contains(&format!(
+            "prometheus_tsdb_storage_blocks_bytes {blocks_bytes}"
+        )),
+        "prometheus_tsdb_storage_blocks_bytes {blocks_bytes} missing in\n{out}"
+    );
+    // The WAL replay after a restart starts at the checkpoint and loses nothing.
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), o).unwrap();
+    assert_eq!(read_all(&db), before);
+    assert!(db.replay_stats().checkpoint.is_some());
+}
+
+#[test]
+fn an_open_after_a_crash_removes_leftovers_and_superseded_parents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), four_blocks()).unwrap();
+    append(&db, 4, 0..700);
+    db.compact().unwrap();
+    assert_eq!(ranges(&db).len(), 6);
+    let before = read_all(&db);
+    let parents: Vec<_> = db.blocks().list().into_iter().take(3).collect();
+    for b in &parents {
+        copy_dir(b.dir(), &backup.path().join(&b.meta().ulid));
+    }
+    db.close().unwrap();
+    drop(db);
+
+    // Levelled compaction merges the first three into one 300 s block.
+    let mut o = four_blocks();
+    o.max_block_duration = 900_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    db.compact().unwrap();
+    let merged = db.blocks().list()[0].clone();
+    assert_eq!(
+        (merged.meta().min_time, merged.meta().max_time),
+        (0, 300_000)
+    );
+    let mut want: Vec<_> = parents.iter().map(|b| b.meta().desc()).collect();
+    want.sort_by(|a, b| a.ulid.cmp(&b.ulid));
+    let mut got = merged.meta().compaction.parents.clone();
+    got.sort_by(|a, b| a.ulid.cmp(&b.ulid));
+    assert_eq!(got, want);
+    db.close().unwrap();
+    drop(db);
+
+    // A crash after the merged block's rename but before its parents were
+    // deleted, one in the middle of a block write and one in the middle of
+    // a deletion.
+    for b in &parents {
+        copy_dir(
+            &backup.path().join(&b.meta().ulid),
+            &tmp.path().join(&b.meta().ulid),
+        );
+    }
+    let half_written = tmp.path().join(format!(
+        "{}{}",
+        crate::tsdb::block::ulid::new_ulid(5),
+        crate::tsdb::block::TMP_SUFFIX
+    ));
+    copy_dir(merged.dir(), &half_written);
+    fs::write(half_written.join("index"), b"\xba\xaa\xd7\x00\x02").unwrap();
+    let half_deleted = tmp.path().join(format!(
+        "{}{}",
+        parents[0].meta().ulid,
+        crate::tsdb::block::TMP_DELETION_SUFFIX
+    ));
+    fs::create_dir_all(half_deleted.join("chunks")).unwrap();
+    fs::write(half_deleted.join("meta.json"), b"{").unwrap();
+
+    let db = Db::open(tmp.path(), o).unwrap();
+    assert_eq!(
+        ranges(&db),
+        vec![
+            (0, 300_000),
+            (300_000, 400_000),
+            (400_000, 500_000),
+            (500_000, 600_000)
+        ]
+    );
+    assert_eq!(block_dirs(tmp.path()), (db_ulids(&db), false));
+    assert_eq!(read_all(&db), before);
 }
