@@ -2,10 +2,10 @@
 //! head's oldest `min_block_duration` range into a block (upstream's
 //! `compactHead`), and retention by time and by size.
 //!
-//! Retention by size counts the WAL and its checkpoints as well as the
-//! blocks, so `--storage.tsdb.retention.size` really caps the data
-//! directory (upstream counts only blocks). Whole blocks are deleted, oldest
-//! first, as upstream does; the head is never deleted by retention.
+//! Retention by size counts the WAL, its checkpoints and the head chunk
+//! snapshot as well as the blocks, so `--storage.tsdb.retention.size` caps
+//! the whole data directory. Whole blocks are deleted, oldest first, as
+//! upstream does; the head and the WAL are never deleted by retention.
 //!
 //! Levelled compaction follows upstream's planner: ranges grow by 3×
 //! (2h, 6h, 18h, ...) up to `max_block_duration`; adjacent blocks inside one
