@@ -10,8 +10,9 @@
 //! Levelled compaction follows upstream's planner: ranges grow by 3×
 //! (2h, 6h, 18h, ...) up to `max_block_duration`; adjacent blocks inside one
 //! aligned range are merged once they fill it or are older than the newest
-//! block, which itself is never merged. Chunks are copied as they are (blocks
-//! do not overlap) and tombstones are carried over, not applied.
+//! block, which itself is never merged. Chunks are copied as they are unless
+//! they overlap (then they are merged and re-encoded), and tombstones are
+//! carried over, not applied.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,53 @@ pub struct CompactionCounters {
 enum ChunkPlan {
     Keep(super::block::ChunkMeta),
     New(i64, i64, usize),
+}
+
+/// A chunk of a merged series: copied from a part, or re-encoded into
+/// `rewritten[index]` with its time range.
+enum MergedChunk<'a> {
+    Keep(ChunkData<'a>),
+    New(i64, i64, usize),
+}
+
+/// One series' chunks from the blocks being merged, in time order. Blocks
+/// normally do not overlap and the chunks are copied as they are; where
+/// chunks do overlap (overlapping blocks, e.g. backfilled next to scraped
+/// data) they are decoded, merged keeping the first block's sample for a
+/// timestamp held twice (as queries do), and re-encoded into chunks of
+/// upstream's 120 samples, so no chunk of the result overlaps another.
+fn without_overlaps<'a>(
+    mut chunks: Vec<ChunkData<'a>>,
+    rewritten: &mut Vec<Vec<u8>>,
+) -> Vec<MergedChunk<'a>> {
+    // Stable: of two chunks starting together, the earlier block's stays first.
+    chunks.sort_by_key(|c| c.min_t);
+    let overlapping = chunks.windows(2).any(|w| w[1].min_t <= w[0].max_t);
+    if !overlapping {
+        return chunks.into_iter().map(MergedChunk::Keep).collect();
+    }
+    let mut samples: Vec<(i64, f64)> = Vec::new();
+    for c in &chunks {
+        let mut it = XorIterator::new(c.data);
+        while let Some(s) = it.next() {
+            samples.push(s);
+        }
+    }
+    samples.sort_by_key(|s| s.0);
+    samples.dedup_by_key(|s| s.0);
+    let mut out = Vec::new();
+    for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
+        let (Some(first), Some(last)) = (part.first(), part.last()) else {
+            continue;
+        };
+        let mut app = XorAppender::new();
+        for &(t, v) in part {
+            app.append(t, v);
+        }
+        out.push(MergedChunk::New(first.0, last.0, rewritten.len()));
+        rewritten.push(app.into_bytes());
+    }
+    out
 }
 
 /// Upstream's block ranges: `min`, then ×3 per level while not above `max`.
@@ -300,13 +348,30 @@ impl BlockSet {
             }
         }
         let mut deleted = std::collections::HashMap::new();
-        let input: Vec<(Labels, Vec<ChunkData<'_>>)> = series
+        let mut rewritten: Vec<Vec<u8>> = Vec::new();
+        let plan: Vec<(Labels, Vec<MergedChunk<'_>>)> = series
             .into_iter()
-            .map(|(l, (mut chunks, d))| {
-                chunks.sort_by_key(|c| c.min_t);
+            .map(|(l, (chunks, d))| {
                 if !d.is_empty() {
                     deleted.insert(l.clone(), d);
                 }
+                (l, without_overlaps(chunks, &mut rewritten))
+            })
+            .collect();
+        let input: Vec<(Labels, Vec<ChunkData<'_>>)> = plan
+            .into_iter()
+            .map(|(l, parts)| {
+                let chunks = parts
+                    .into_iter()
+                    .map(|p| match p {
+                        MergedChunk::Keep(c) => c,
+                        MergedChunk::New(min_t, max_t, i) => ChunkData {
+                            min_t,
+                            max_t,
+                            data: rewritten.get(i).map(|v| v.as_slice()).unwrap_or(&[]),
+                        },
+                    })
+                    .collect();
                 (l, chunks)
             })
             .collect();

@@ -1061,3 +1061,84 @@ fn an_open_after_a_crash_removes_leftovers_and_superseded_parents() {
     assert_eq!(block_dirs(tmp.path()), (db_ulids(&db), false));
     assert_eq!(read_all(&db), before);
 }
+
+#[test]
+fn merging_overlapping_blocks_leaves_no_overlapping_chunks() {
+    use crate::tsdb::block::{write_block, Block, ChunkData};
+    use crate::tsdb::chunkenc::{XorAppender, XorIterator};
+    let tmp = tempfile::tempdir().unwrap();
+    // Two blocks holding series 0 over [0, 200 s] and [100 s, 300 s] (the
+    // same values where they overlap); series 1 only in the second.
+    let encode = |ts: std::ops::Range<i64>, bump: f64| -> Vec<(i64, i64, Vec<u8>)> {
+        let all: Vec<i64> = ts.collect();
+        all.chunks(120)
+            .map(|part| {
+                let mut app = XorAppender::new();
+                for &t in part {
+                    app.append(t * 1000, t as f64 + bump);
+                }
+                (
+                    part[0] * 1000,
+                    part[part.len() - 1] * 1000,
+                    app.into_bytes(),
+                )
+            })
+            .collect()
+    };
+    fn as_input(cs: &[(i64, i64, Vec<u8>)]) -> Vec<ChunkData<'_>> {
+        cs.iter()
+            .map(|(min_t, max_t, data)| ChunkData {
+                min_t: *min_t,
+                max_t: *max_t,
+                data,
+            })
+            .collect()
+    }
+    let a = encode(0..201, 0.0);
+    let b = encode(100..301, 0.0);
+    let c = encode(100..301, 0.5);
+    write_block(tmp.path(), vec![(series(0), as_input(&a))], 0, 201_000).unwrap();
+    write_block(
+        tmp.path(),
+        vec![(series(0), as_input(&b)), (series(1), as_input(&c))],
+        100_000,
+        301_000,
+    )
+    .unwrap();
+    let set = BlockSet::load(tmp.path()).unwrap();
+    let group = set.list();
+    assert_eq!(group.len(), 2);
+    set.merge(&group).unwrap();
+    let merged: Vec<Arc<Block>> = set.list();
+    assert_eq!(merged.len(), 1);
+    let all = merged[0].all_series().unwrap();
+    assert_eq!(all.len(), 2);
+    for (labels, metas, _) in &all {
+        assert!(
+            metas.windows(2).all(|w| w[0].max_t < w[1].min_t),
+            "{labels:?}: overlapping chunks {metas:?}"
+        );
+        let mut got = Vec::new();
+        for m in metas {
+            let mut it = XorIterator::new(merged[0].chunk(m.chunk_ref).unwrap());
+            let mut n = 0;
+            while let Some(s) = it.next() {
+                got.push(s);
+                n += 1;
+            }
+            assert!(n <= 120);
+            assert_eq!(
+                (m.min_t, m.max_t),
+                (got[got.len() - n].0, got[got.len() - 1].0)
+            );
+        }
+        let (from, bump) = if labels == &series(0) {
+            (0, 0.0)
+        } else {
+            (100, 0.5)
+        };
+        let want: Vec<(i64, f64)> = (from..301).map(|t| (t * 1000, t as f64 + bump)).collect();
+        assert_eq!(got, want, "{labels:?}");
+    }
+    assert_eq!(merged[0].meta().stats.num_samples, 301 + 201);
+}
