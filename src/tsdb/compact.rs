@@ -17,7 +17,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use super::block::{
     cleanup_tmp, ulid::is_ulid, write_block_with_tombstones, write_compacted_block, Block,
@@ -111,6 +111,11 @@ pub fn block_ranges(min: i64, max: i64) -> Vec<i64> {
 pub struct BlockSet {
     dir: PathBuf,
     blocks: RwLock<Vec<Arc<Block>>>,
+    /// Held by whatever changes blocks on disk (compaction, retention,
+    /// deletion, tombstone cleaning, snapshots), as upstream's `cmtx`: a
+    /// deletion racing a merge would otherwise write its tombstones into a
+    /// part the merge already read, and the deleted data would come back.
+    changes: Mutex<()>,
     pub counters: CompactionCounters,
     /// Per-chunk observations, set when metrics are registered.
     pub chunk_size_histogram: OnceLock<Histogram>,
@@ -156,6 +161,7 @@ impl BlockSet {
         let set = BlockSet {
             dir: dir.to_path_buf(),
             blocks: RwLock::new(blocks),
+            changes: Mutex::new(()),
             counters: CompactionCounters::default(),
             chunk_size_histogram: OnceLock::new(),
             chunk_samples_histogram: OnceLock::new(),
@@ -186,6 +192,11 @@ impl BlockSet {
         }
         set.delete(&superseded);
         Ok(set)
+    }
+
+    /// Serialises changes to the blocks on disk; see the `changes` field.
+    pub fn lock_changes(&self) -> MutexGuard<'_, ()> {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The loaded blocks, oldest first.

@@ -1142,3 +1142,44 @@ fn merging_overlapping_blocks_leaves_no_overlapping_chunks() {
     }
     assert_eq!(merged[0].meta().stats.num_samples, 301 + 201);
 }
+
+#[test]
+fn deletion_snapshot_and_cleaning_wait_for_a_running_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), four_blocks()).unwrap();
+    append(&db, 2, 0..300);
+    db.compact().unwrap();
+    type Op = fn(&Db);
+    let ops: [(&str, Op); 3] = [
+        ("delete", |db| {
+            db.delete(0, 50_000, &[Matcher::equal("i", "0")]).unwrap();
+        }),
+        ("clean_tombstones", |db| {
+            db.clean_tombstones().unwrap();
+        }),
+        ("snapshot", |db| {
+            db.snapshot(true).unwrap();
+        }),
+    ];
+    for (name, op) in ops {
+        // The test holds the lock a compaction would hold.
+        let guard = db.blocks().lock_changes();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::scope(|s| {
+            let db = &db;
+            s.spawn(move || {
+                op(db);
+                let _ = tx.send(());
+            });
+            assert!(
+                rx.recv_timeout(Duration::from_millis(100)).is_err(),
+                "{name} ran while blocks were being changed"
+            );
+            drop(guard);
+            assert!(
+                rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+                "{name} did not run once the change was done"
+            );
+        });
+    }
+}
