@@ -2,25 +2,26 @@
 //! head's oldest `min_block_duration` range into a block (upstream's
 //! `compactHead`), and retention by time and by size.
 //!
-//! Retention by size counts the WAL and its checkpoints as well as the
-//! blocks, so `--storage.tsdb.retention.size` really caps the data
-//! directory (upstream counts only blocks). Whole blocks are deleted, oldest
-//! first, as upstream does; the head is never deleted by retention.
+//! Retention by size counts the WAL, its checkpoints and the head chunk
+//! snapshot as well as the blocks, so `--storage.tsdb.retention.size` caps
+//! the whole data directory. Whole blocks are deleted, oldest first, as
+//! upstream does; the head and the WAL are never deleted by retention.
 //!
 //! Levelled compaction follows upstream's planner: ranges grow by 3×
 //! (2h, 6h, 18h, ...) up to `max_block_duration`; adjacent blocks inside one
 //! aligned range are merged once they fill it or are older than the newest
-//! block, which itself is never merged. Chunks are copied as they are (blocks
-//! do not overlap) and tombstones are carried over, not applied.
+//! block, which itself is never merged. Chunks are copied as they are unless
+//! they overlap (then they are merged and re-encoded), and tombstones are
+//! carried over, not applied.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use super::block::{
     cleanup_tmp, ulid::is_ulid, write_block_with_tombstones, write_compacted_block, Block,
-    ChunkData,
+    BlockMetaCompaction, ChunkData, TMP_DELETION_SUFFIX,
 };
 use super::head::Head;
 use super::TsdbError;
@@ -47,6 +48,53 @@ enum ChunkPlan {
     New(i64, i64, usize),
 }
 
+/// A chunk of a merged series: copied from a part, or re-encoded into
+/// `rewritten[index]` with its time range.
+enum MergedChunk<'a> {
+    Keep(ChunkData<'a>),
+    New(i64, i64, usize),
+}
+
+/// One series' chunks from the blocks being merged, in time order. Blocks
+/// normally do not overlap and the chunks are copied as they are; where
+/// chunks do overlap (overlapping blocks, e.g. backfilled next to scraped
+/// data) they are decoded, merged keeping the first block's sample for a
+/// timestamp held twice (as queries do), and re-encoded into chunks of
+/// upstream's 120 samples, so no chunk of the result overlaps another.
+fn without_overlaps<'a>(
+    mut chunks: Vec<ChunkData<'a>>,
+    rewritten: &mut Vec<Vec<u8>>,
+) -> Vec<MergedChunk<'a>> {
+    // Stable: of two chunks starting together, the earlier block's stays first.
+    chunks.sort_by_key(|c| c.min_t);
+    let overlapping = chunks.windows(2).any(|w| w[1].min_t <= w[0].max_t);
+    if !overlapping {
+        return chunks.into_iter().map(MergedChunk::Keep).collect();
+    }
+    let mut samples: Vec<(i64, f64)> = Vec::new();
+    for c in &chunks {
+        let mut it = XorIterator::new(c.data);
+        while let Some(s) = it.next() {
+            samples.push(s);
+        }
+    }
+    samples.sort_by_key(|s| s.0);
+    samples.dedup_by_key(|s| s.0);
+    let mut out = Vec::new();
+    for part in samples.chunks(usize::from(SAMPLES_PER_CHUNK)) {
+        let (Some(first), Some(last)) = (part.first(), part.last()) else {
+            continue;
+        };
+        let mut app = XorAppender::new();
+        for &(t, v) in part {
+            app.append(t, v);
+        }
+        out.push(MergedChunk::New(first.0, last.0, rewritten.len()));
+        rewritten.push(app.into_bytes());
+    }
+    out
+}
+
 /// Upstream's block ranges: `min`, then ×3 per level while not above `max`.
 pub fn block_ranges(min: i64, max: i64) -> Vec<i64> {
     let mut out = vec![min.max(1)];
@@ -63,6 +111,11 @@ pub fn block_ranges(min: i64, max: i64) -> Vec<i64> {
 pub struct BlockSet {
     dir: PathBuf,
     blocks: RwLock<Vec<Arc<Block>>>,
+    /// Held by whatever changes blocks on disk (compaction, retention,
+    /// deletion, tombstone cleaning, snapshots), as upstream's `cmtx`: a
+    /// deletion racing a merge would otherwise write its tombstones into a
+    /// part the merge already read, and the deleted data would come back.
+    changes: Mutex<()>,
     pub counters: CompactionCounters,
     /// Per-chunk observations, set when metrics are registered.
     pub chunk_size_histogram: OnceLock<Histogram>,
@@ -105,13 +158,45 @@ impl BlockSet {
             }
         }
         blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-        Ok(BlockSet {
+        let set = BlockSet {
             dir: dir.to_path_buf(),
             blocks: RwLock::new(blocks),
+            changes: Mutex::new(()),
             counters: CompactionCounters::default(),
             chunk_size_histogram: OnceLock::new(),
             chunk_samples_histogram: OnceLock::new(),
-        })
+        };
+        // A crash between writing a merged (or rewritten) block and deleting
+        // its parents leaves both; the new block holds everything, so the
+        // parents go, as upstream's `reloadBlocks` does.
+        let blocks = set.list();
+        let superseded: Vec<Arc<Block>> = blocks
+            .iter()
+            .filter(|b| {
+                blocks.iter().any(|child| {
+                    child
+                        .meta()
+                        .compaction
+                        .parents
+                        .iter()
+                        .any(|p| p.ulid == b.meta().ulid)
+                })
+            })
+            .cloned()
+            .collect();
+        if !superseded.is_empty() {
+            log::info!(
+                "removing {} blocks already compacted into others",
+                superseded.len()
+            );
+        }
+        set.delete(&superseded);
+        Ok(set)
+    }
+
+    /// Serialises changes to the blocks on disk; see the `changes` field.
+    pub fn lock_changes(&self) -> MutexGuard<'_, ()> {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The loaded blocks, oldest first.
@@ -155,16 +240,27 @@ impl BlockSet {
         }
         // Readers holding an `Arc<Block>` keep their mappings; unlinking the
         // files under them is safe on Unix.
+        // Renamed first, so a crash mid-removal leaves a directory that the
+        // next open recognises as a leftover, never a half block.
         for b in doomed {
             log::info!("deleting block {}", b.meta().ulid);
-            if let Err(e) = fs::remove_dir_all(b.dir()) {
+            let gone = self
+                .dir
+                .join(format!("{}{TMP_DELETION_SUFFIX}", b.meta().ulid));
+            if let Err(e) = fs::rename(b.dir(), &gone) {
                 log::error!("deleting block {}: {e}", b.dir().display());
+                continue;
+            }
+            if let Err(e) = fs::remove_dir_all(&gone) {
+                log::error!("deleting block {}: {e}", gone.display());
             }
         }
+        crate::tsdb::wal::sync_dir(&self.dir);
     }
 
-    /// Deletes blocks that end more than `retention` ms before the newest
-    /// block ends (upstream's `BeyondTimeRetention`).
+    /// Deletes blocks that end `retention` ms or more before the newest
+    /// block ends (upstream's `BeyondTimeRetention`); the newest block is
+    /// always kept.
     pub fn apply_time_retention(&self, retention: i64) -> usize {
         let blocks = self.list();
         let Some(newest) = blocks.iter().map(|b| b.meta().max_time).max() else {
@@ -172,7 +268,9 @@ impl BlockSet {
         };
         let doomed: Vec<Arc<Block>> = blocks
             .into_iter()
-            .filter(|b| newest.saturating_sub(b.meta().max_time) > retention)
+            .filter(|b| {
+                b.meta().max_time != newest && newest.saturating_sub(b.meta().max_time) >= retention
+            })
             .collect();
         if !doomed.is_empty() {
             self.counters
@@ -261,13 +359,30 @@ impl BlockSet {
             }
         }
         let mut deleted = std::collections::HashMap::new();
-        let input: Vec<(Labels, Vec<ChunkData<'_>>)> = series
+        let mut rewritten: Vec<Vec<u8>> = Vec::new();
+        let plan: Vec<(Labels, Vec<MergedChunk<'_>>)> = series
             .into_iter()
-            .map(|(l, (mut chunks, d))| {
-                chunks.sort_by_key(|c| c.min_t);
+            .map(|(l, (chunks, d))| {
                 if !d.is_empty() {
                     deleted.insert(l.clone(), d);
                 }
+                (l, without_overlaps(chunks, &mut rewritten))
+            })
+            .collect();
+        let input: Vec<(Labels, Vec<ChunkData<'_>>)> = plan
+            .into_iter()
+            .map(|(l, parts)| {
+                let chunks = parts
+                    .into_iter()
+                    .map(|p| match p {
+                        MergedChunk::Keep(c) => c,
+                        MergedChunk::New(min_t, max_t, i) => ChunkData {
+                            min_t,
+                            max_t,
+                            data: rewritten.get(i).map(|v| v.as_slice()).unwrap_or(&[]),
+                        },
+                    })
+                    .collect();
                 (l, chunks)
             })
             .collect();
@@ -279,20 +394,23 @@ impl BlockSet {
             .max()
             .unwrap_or(1)
             + 1;
-        let sources: Vec<String> = group
-            .iter()
-            .flat_map(|b| b.meta().compaction.sources.iter().cloned())
-            .collect();
-        let meta =
-            match write_compacted_block(&self.dir, input, mint, maxt, &deleted, level, sources) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.counters
-                        .compactions_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
-            };
+        let compaction = BlockMetaCompaction {
+            level,
+            sources: group
+                .iter()
+                .flat_map(|b| b.meta().compaction.sources.iter().cloned())
+                .collect(),
+            parents: group.iter().map(|b| b.meta().desc()).collect(),
+        };
+        let meta = match write_compacted_block(&self.dir, input, mint, maxt, &deleted, compaction) {
+            Ok(m) => m,
+            Err(e) => {
+                self.counters
+                    .compactions_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         let block = Block::open(&self.dir.join(&meta.ulid))?;
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
         log::info!(
@@ -384,8 +502,11 @@ impl BlockSet {
                 m.min_time,
                 m.max_time,
                 &std::collections::HashMap::new(),
-                m.compaction.level,
-                m.compaction.sources.clone(),
+                BlockMetaCompaction {
+                    level: m.compaction.level,
+                    sources: m.compaction.sources.clone(),
+                    parents: vec![m.desc()],
+                },
             )?;
             let nb = Block::open(&self.dir.join(&meta.ulid))?;
             {

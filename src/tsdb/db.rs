@@ -318,6 +318,8 @@ impl Db {
         let rand = u64::from_be_bytes(super::block::ulid::random_bytes()) >> 1;
         let name = format!("{}-{rand:016x}", format_utc_compact(secs));
         let snap = self.dir.join("snapshots").join(&name);
+        // No block may be merged away or deleted while it is being linked.
+        let _changes = self.blocks.lock_changes();
         fs::create_dir_all(&snap).map_err(io(&snap))?;
         for b in self.blocks.list() {
             let Some(ulid) = b.dir().file_name() else {
@@ -369,6 +371,7 @@ impl Db {
         if self.closed.load(Ordering::Acquire) {
             return Err(TsdbError::Closed);
         }
+        let _changes = self.blocks.lock_changes();
         let mut n = self
             .head
             .delete(mint, maxt, matchers)
@@ -389,6 +392,7 @@ impl Db {
         if self.closed.load(Ordering::Acquire) {
             return Err(TsdbError::Closed);
         }
+        let _changes = self.blocks.lock_changes();
         self.blocks.clean_tombstones()
     }
 
@@ -565,6 +569,7 @@ fn maintain(
     counters: &DbCounters,
     opts: &DbOptions,
 ) {
+    let _changes = blocks.lock_changes();
     while BlockSet::head_compactable(head) {
         match blocks.compact_head_range(head) {
             Ok(Some(maxt)) => truncate(head, wal_dir, counters, maxt, opts.wal_compression),

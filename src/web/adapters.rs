@@ -156,4 +156,88 @@ mod tests {
         assert_eq!(wal_replay_json(&db)["min"], 0);
         db.close().unwrap();
     }
+
+    /// `/api/v1/status/tsdb` through the API over a real `Db`: upstream's
+    /// field names, the `limit` parameter and its error.
+    #[test]
+    fn status_tsdb_endpoint_shape_and_limit() {
+        use crate::web::api::v1::{Api, BuildInfo, ServerStatus};
+        use crate::web::http::Request;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), crate::tsdb::DbOptions::default()).unwrap();
+        let mut app = db.appender();
+        for (name, n) in [("a", 3), ("b", 2), ("c", 1)] {
+            for i in 0..n {
+                let l =
+                    crate::model::Labels::from_pairs(&[("__name__", name), ("i", &i.to_string())]);
+                app.append(0, &l, 1000 + i, 1.0).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        let api = Api {
+            storage: db.clone(),
+            engine: None,
+            scrape: None,
+            rules: None,
+            alertmanagers: None,
+            tsdb: Some(db.clone()),
+            status: std::sync::Arc::new(ServerStatus::new(
+                BuildInfo::current(),
+                std::collections::BTreeMap::new(),
+                "15d".into(),
+                300_000,
+            )),
+            now: || 10_000,
+        };
+        let get = |q: &str| {
+            let r = api.handle(&Request::get(&format!("/x{q}")), "/status/tsdb");
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            (r.status, v)
+        };
+        let (code, v) = get("");
+        assert_eq!(code, 200);
+        let d = &v["data"];
+        assert_eq!(
+            d["headStats"],
+            json!({"numSeries": 6, "numLabelPairs": 6, "chunkCount": 6, "minTime": 1000, "maxTime": 1002})
+        );
+        assert_eq!(
+            d["seriesCountByMetricName"],
+            json!([{"name": "a", "value": 3}, {"name": "b", "value": 2}, {"name": "c", "value": 1}])
+        );
+        assert_eq!(
+            d["labelValueCountByLabelName"],
+            json!([{"name": "__name__", "value": 3}, {"name": "i", "value": 3}])
+        );
+        // Bytes of the values summed over the series holding them.
+        assert_eq!(
+            d["memoryInBytesByLabelName"],
+            json!([{"name": "__name__", "value": 6}, {"name": "i", "value": 6}])
+        );
+        assert_eq!(
+            d["seriesCountByLabelValuePair"][0],
+            json!({"name": "__name__=a", "value": 3})
+        );
+        let (code, v) = get("?limit=1");
+        assert_eq!(code, 200);
+        for list in [
+            "seriesCountByMetricName",
+            "labelValueCountByLabelName",
+            "memoryInBytesByLabelName",
+            "seriesCountByLabelValuePair",
+        ] {
+            assert_eq!(
+                v["data"][list].as_array().map(|a| a.len()),
+                Some(1),
+                "{list}"
+            );
+        }
+        for bad in ["0", "-1", "x"] {
+            let (code, v) = get(&format!("?limit={bad}"));
+            assert_eq!(code, 400, "limit={bad}");
+            assert_eq!(v["errorType"], "bad_data");
+            assert_eq!(v["error"], "limit must be a positive number");
+        }
+        db.close().unwrap();
+    }
 }

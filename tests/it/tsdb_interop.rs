@@ -1,6 +1,8 @@
 //! Interop with upstream Prometheus, run only where its binaries are
 //! installed (Debian's `prometheus` package): upstream's `promtool` reads a
-//! block promlite wrote, and promlite replays a WAL upstream wrote. Each test
+//! block promlite wrote and a whole data dir promlite's compaction, merging,
+//! deletion and WAL checkpointing wrote; promlite reads blocks and a WAL
+//! upstream wrote. Each test
 //! prints that it skips and returns when the binary is absent.
 
 use std::process::{Command, Stdio};
@@ -226,4 +228,131 @@ fn promlite_replays_an_upstream_wal() {
         names.iter().any(|n| n == "prometheus_tsdb_head_series"),
         "{names:?}"
     );
+}
+
+/// The data dir promlite's own maintenance wrote (head blocks, a level-2
+/// merged block naming its parents, tombstones from a deletion, the WAL with
+/// a checkpoint) read by upstream's `promtool tsdb list|analyze|dump`.
+#[test]
+fn promtool_reads_a_promlite_data_dir_after_compaction_and_deletion() {
+    if !have("promtool") {
+        eprintln!("promtool not installed; skipping");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = DbOptions {
+        min_block_duration: 100_000,
+        max_block_duration: 900_000,
+        memory_snapshot_on_shutdown: false,
+        ..DbOptions::default()
+    };
+    let db = Db::open(tmp.path(), opts).unwrap();
+    let labels = |i: usize| Labels::from_pairs(&[("__name__", "dirtest"), ("i", &i.to_string())]);
+    let value = |t: i64, i: usize| (t * 7 + i as i64) as f64 / 4.0;
+    let mut refs = [0u64; 6];
+    for t in 0..700i64 {
+        let mut app = promlite::storage::Appendable::appender(&*db);
+        for (i, r) in refs.iter_mut().enumerate() {
+            *r = app.append(*r, &labels(i), t * 1000, value(t, i)).unwrap();
+        }
+        app.commit().unwrap();
+    }
+    db.compact().unwrap();
+    let metas: Vec<_> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().clone())
+        .collect();
+    assert_eq!(metas.len(), 4, "{metas:?}");
+    assert_eq!(metas[0].compaction.level, 2);
+    assert_eq!(metas[0].compaction.parents.len(), 3);
+    // Deleted: series 1 from 150 s to 450 s, in three blocks.
+    let deleted = |t: i64, i: usize| i == 1 && (150..=450).contains(&t);
+    db.delete(150_000, 450_000, &[Matcher::equal("i", "1")])
+        .unwrap();
+    db.close().unwrap();
+    drop(db);
+
+    let list = Command::new("promtool")
+        .args(["tsdb", "list"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    for m in &metas {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&m.ulid))
+            .unwrap_or_else(|| panic!("block {} not listed:\n{text}", m.ulid));
+        // ULID, min, max, duration, samples, chunks, series, size.
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let want = [
+            m.min_time.to_string(),
+            m.max_time.to_string(),
+            m.stats.num_samples.to_string(),
+            m.stats.num_chunks.to_string(),
+            "6".to_string(),
+        ];
+        let got = [f[1], f[2], f[4], f[5], f[6]];
+        assert_eq!(got, want.each_ref().map(|s| s.as_str()), "{line}");
+    }
+
+    for args in [vec![], vec![metas[0].ulid.clone()]] {
+        let out = Command::new("promtool")
+            .args(["tsdb", "analyze"])
+            .arg(tmp.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "analyze {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("Series: 6"), "analyze {args:?}:\n{text}");
+        assert!(text.contains("dirtest"), "analyze {args:?}:\n{text}");
+    }
+
+    // Every sample, minus the deleted ones, exactly once: blocks, and the
+    // head upstream rebuilds from promlite's checkpoint and WAL.
+    let out = Command::new("promtool")
+        .args(["tsdb", "dump"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut seen = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| l.contains("dirtest")) {
+        let (l, rest) = line.rsplit_once('}').unwrap();
+        let i: usize = l
+            .split("i=\"")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('"')
+            .parse()
+            .unwrap();
+        let mut f = rest.split_whitespace();
+        let v: f64 = f.next().unwrap().parse().unwrap();
+        let t: i64 = f.next().unwrap().parse::<i64>().unwrap() / 1000;
+        assert_eq!(v, value(t, i), "{line}");
+        assert!(!deleted(t, i), "deleted sample dumped: {line}");
+        assert!(seen.insert((i, t)), "sample dumped twice: {line}");
+    }
+    let want = (0..700i64)
+        .flat_map(|t| (0..6).map(move |i| (i, t)))
+        .filter(|&(i, t)| !deleted(t, i))
+        .count();
+    assert_eq!(seen.len(), want);
 }

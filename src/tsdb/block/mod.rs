@@ -3,8 +3,15 @@
 //! one back through memory maps and answers `storage::Querier` over it.
 //! `compact::BlockSet` decides when blocks are written and deleted.
 //! Deletions are kept in the block's `tombstones` file (rewritten by rename,
-//! so hard-linked snapshots keep their own); rewriting blocks to drop
-//! deleted data (`clean_tombstones`) is not built.
+//! so hard-linked snapshots keep their own); `compact::BlockSet::
+//! clean_tombstones` rewrites blocks without the deleted data.
+//!
+//! Crash safety follows upstream: a block is written under
+//! `<ulid>.tmp-for-creation` and renamed into place, deleted by renaming it
+//! to `<ulid>.tmp-for-deletion` first, and a block made from others (a merge
+//! or a tombstone rewrite) names them in `compaction.parents`, so an open
+//! after a crash removes the leftovers and the parents that outlived their
+//! replacement.
 
 pub mod ulid;
 pub mod writer;
@@ -31,6 +38,10 @@ pub use writer::{
 
 /// Suffix of a block directory being written.
 pub const TMP_SUFFIX: &str = ".tmp-for-creation";
+/// Suffix of a block directory being deleted.
+pub const TMP_DELETION_SUFFIX: &str = ".tmp-for-deletion";
+/// Upstream's suffix for temporary block directories before 2.21.
+pub const TMP_LEGACY_SUFFIX: &str = ".tmp";
 
 /// `meta.json`, field for field as upstream's `BlockMeta`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -61,6 +72,31 @@ pub struct BlockMetaCompaction {
     pub level: u32,
     #[serde(default)]
     pub sources: Vec<String>,
+    /// The blocks this one was made from (a merge or a tombstone rewrite);
+    /// they are deleted when found next to it on open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<BlockDesc>,
+}
+
+/// Upstream's `BlockDesc`: a parent block in `compaction.parents`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlockDesc {
+    pub ulid: String,
+    #[serde(rename = "minTime")]
+    pub min_time: i64,
+    #[serde(rename = "maxTime")]
+    pub max_time: i64,
+}
+
+impl BlockMeta {
+    /// This block as a parent of another.
+    pub fn desc(&self) -> BlockDesc {
+        BlockDesc {
+            ulid: self.ulid.clone(),
+            min_time: self.min_time,
+            max_time: self.max_time,
+        }
+    }
 }
 
 /// Bounds-checked reads over a mapped file; every miss is a corruption error.

@@ -1,5 +1,6 @@
 //! Block round trip: cut the head into a block, reopen it, read every
-//! sample back; a crashed write leaves only a tmp dir that cleanup removes.
+//! sample back; a crashed write or deletion leaves only a tmp dir that
+//! cleanup removes; `compaction.parents` survives meta.json.
 
 use super::*;
 use crate::model::MatchType;
@@ -121,9 +122,59 @@ fn corrupt_index_is_an_error_not_a_panic() {
 fn leftover_tmp_dirs_are_cleaned() {
     let tmp = tempfile::tempdir().unwrap();
     let meta = write_head(&head_with_data(), tmp.path());
-    let leftover = tmp.path().join(format!("01ABC{TMP_SUFFIX}"));
-    std::fs::create_dir_all(leftover.join("chunks")).unwrap();
-    assert_eq!(cleanup_tmp(tmp.path()).unwrap(), 1);
-    assert!(!leftover.exists());
-    assert!(tmp.path().join(meta.ulid).exists());
+    let dir = tmp.path().join(&meta.ulid);
+    // A write cut short (a copy of the block with half its index), a
+    // deletion cut short, and upstream's pre-2.21 temporary name.
+    let mut leftovers = Vec::new();
+    for suffix in [TMP_SUFFIX, TMP_DELETION_SUFFIX, TMP_LEGACY_SUFFIX] {
+        let ulid = ulid::new_ulid(1_000);
+        let p = tmp.path().join(format!("{ulid}{suffix}"));
+        std::fs::create_dir_all(p.join("chunks")).unwrap();
+        let index = std::fs::read(dir.join("index")).unwrap();
+        std::fs::write(p.join("index"), &index[..index.len() / 2]).unwrap();
+        std::fs::copy(dir.join("meta.json"), p.join("meta.json")).unwrap();
+        leftovers.push(p);
+    }
+    // Not a block name: not promlite's to delete.
+    let other = tmp.path().join(format!("backup{TMP_SUFFIX}"));
+    std::fs::create_dir_all(&other).unwrap();
+    assert_eq!(cleanup_tmp(tmp.path()).unwrap(), 3);
+    for p in &leftovers {
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+    assert!(other.exists());
+    assert!(dir.exists());
+    assert!(writer::is_tmp_block_dir(&format!(
+        "{}{TMP_DELETION_SUFFIX}",
+        meta.ulid
+    )));
+    assert!(!writer::is_tmp_block_dir(&meta.ulid));
+}
+
+#[test]
+fn parents_round_trip_through_meta_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = head_with_data();
+    let parent = write_head(&h, tmp.path());
+    let meta = write_compacted_block(
+        tmp.path(),
+        Vec::new(),
+        0,
+        1,
+        &std::collections::HashMap::new(),
+        BlockMetaCompaction {
+            level: 2,
+            sources: vec![parent.ulid.clone()],
+            parents: vec![parent.desc()],
+        },
+    )
+    .unwrap();
+    let json = std::fs::read_to_string(tmp.path().join(&meta.ulid).join("meta.json")).unwrap();
+    assert!(json.contains("\"parents\""), "{json}");
+    assert!(json.contains("\"minTime\""), "{json}");
+    let b = Block::open(&tmp.path().join(&meta.ulid)).unwrap();
+    assert_eq!(b.meta().compaction.parents, vec![parent.desc()]);
+    // A head block has no parents and writes none, as upstream.
+    let json = std::fs::read_to_string(tmp.path().join(&parent.ulid).join("meta.json")).unwrap();
+    assert!(!json.contains("parents"), "{json}");
 }

@@ -3,14 +3,17 @@
 //! series, label indices, postings, label and postings offset tables, TOC,
 //! every section with a CRC32C), an empty `tombstones` file and `meta.json`.
 //! Everything is written under `<ulid>.tmp-for-creation` and renamed into
-//! place, so a crash leaves no half block; [`cleanup_tmp`] removes leftovers.
+//! place, so a crash leaves no half block; [`cleanup_tmp`] removes leftovers
+//! of writes and deletions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::{BlockMeta, BlockMetaCompaction, BlockStats, TMP_SUFFIX};
+use super::{
+    BlockMeta, BlockMetaCompaction, BlockStats, TMP_DELETION_SUFFIX, TMP_LEGACY_SUFFIX, TMP_SUFFIX,
+};
 use crate::model::Labels;
 use crate::tsdb::chunkenc::bstream::{put_uvarint, put_varint};
 use crate::tsdb::chunkenc::{num_samples, ENC_XOR};
@@ -300,19 +303,23 @@ pub fn write_block_with_tombstones(
     maxt: i64,
     deleted: &HashMap<Labels, Vec<Interval>>,
 ) -> Result<BlockMeta, TsdbError> {
-    write_compacted_block(dir, series, mint, maxt, deleted, 1, Vec::new())
+    let compaction = BlockMetaCompaction {
+        level: 1,
+        ..BlockMetaCompaction::default()
+    };
+    write_compacted_block(dir, series, mint, maxt, deleted, compaction)
 }
 
-/// The general form: `level` and `sources` go into `meta.json` (an empty
-/// `sources` means the new block is its own source, as for a head block).
+/// The general form: `compaction` goes into `meta.json` (empty `sources`
+/// mean the new block is its own source, as for a head block; `parents`
+/// name the blocks it replaces).
 pub fn write_compacted_block(
     dir: &Path,
     mut series: Vec<(Labels, Vec<ChunkData<'_>>)>,
     mint: i64,
     maxt: i64,
     deleted: &HashMap<Labels, Vec<Interval>>,
-    level: u32,
-    mut sources: Vec<String>,
+    mut compaction: BlockMetaCompaction,
 ) -> Result<BlockMeta, TsdbError> {
     series.retain(|(_, c)| !c.is_empty());
     series.sort_by(|a, b| a.0.cmp(&b.0));
@@ -353,14 +360,13 @@ pub fn write_compacted_block(
         min_time: mint,
         max_time: maxt,
         stats,
-        compaction: BlockMetaCompaction {
-            level,
-            sources: if sources.is_empty() {
-                vec![ulid.clone()]
-            } else {
-                sources.sort();
-                sources
-            },
+        compaction: {
+            if compaction.sources.is_empty() {
+                compaction.sources.push(ulid.clone());
+            }
+            compaction.sources.sort();
+            compaction.sources.dedup();
+            compaction
         },
         version: 1,
     };
@@ -375,7 +381,16 @@ pub fn write_compacted_block(
     Ok(meta)
 }
 
-/// Removes block directories left half-written by a crash.
+/// Whether `name` is a block directory left by an interrupted write or
+/// deletion: a ULID with one of upstream's temporary suffixes (upstream's
+/// `isTmpDir`; other names are not promlite's to delete).
+pub fn is_tmp_block_dir(name: &str) -> bool {
+    [TMP_SUFFIX, TMP_DELETION_SUFFIX, TMP_LEGACY_SUFFIX]
+        .iter()
+        .any(|suffix| name.strip_suffix(suffix).is_some_and(super::ulid::is_ulid))
+}
+
+/// Removes block directories left half-written or half-deleted by a crash.
 pub fn cleanup_tmp(dir: &Path) -> Result<usize, TsdbError> {
     let mut n = 0;
     let rd = match fs::read_dir(dir) {
@@ -389,7 +404,7 @@ pub fn cleanup_tmp(dir: &Path) -> Result<usize, TsdbError> {
         }
     };
     for e in rd.flatten() {
-        if e.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
+        if is_tmp_block_dir(&e.file_name().to_string_lossy()) && e.path().is_dir() {
             let p = e.path();
             fs::remove_dir_all(&p).map_err(io(&p))?;
             n += 1;

@@ -449,8 +449,16 @@ fn clean_tombstones_rewrites_blocks_without_deleted_data() {
     assert_eq!(db.clean_tombstones().unwrap(), 2);
     let blocks = db.blocks().list();
     assert_eq!(blocks.len(), 2);
-    for b in &blocks {
+    for (b, old_ulid) in blocks.iter().zip(&old) {
         assert!(!old.contains(&b.meta().ulid));
+        let parents: Vec<&str> = b
+            .meta()
+            .compaction
+            .parents
+            .iter()
+            .map(|p| p.ulid.as_str())
+            .collect();
+        assert_eq!(parents, [old_ulid.as_str()], "a rewrite names its parent");
         let all = b.all_series().unwrap();
         assert!(
             all.iter().all(|(_, _, d)| d.is_empty()),
@@ -773,4 +781,405 @@ fn snapshot_keeps_ids_of_removed_series_out_of_reach() {
         id > u64::from(last),
         "new series took id {id}, still named in the WAL"
     );
+}
+
+/// Block dirs (ULID names) in `dir`, and whether any temporary block dir
+/// (`*.tmp-for-creation`, `*.tmp-for-deletion`) is left.
+fn block_dirs(dir: &Path) -> (Vec<String>, bool) {
+    let mut ulids = Vec::new();
+    let mut tmp = false;
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if crate::tsdb::block::ulid::is_ulid(&name) {
+            ulids.push(name);
+        } else if crate::tsdb::block::writer::is_tmp_block_dir(&name) {
+            tmp = true;
+        }
+    }
+    ulids.sort();
+    (ulids, tmp)
+}
+
+fn ranges(db: &Db) -> Vec<(i64, i64)> {
+    db.blocks()
+        .list()
+        .iter()
+        .map(|b| (b.meta().min_time, b.meta().max_time))
+        .collect()
+}
+
+/// Four 100 s blocks (0..400 s) and a head from 400 s, with no levelled
+/// merging (max block duration = min).
+fn four_blocks() -> DbOptions {
+    DbOptions {
+        min_block_duration: 100_000,
+        max_block_duration: 100_000,
+        ..opts()
+    }
+}
+
+#[test]
+fn time_retention_deletes_exactly_the_blocks_beyond_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = four_blocks();
+    // The block ending exactly 200 s before the newest one is beyond
+    // retention (upstream: `>=`); the one ending 100 s before is not.
+    o.retention = Some(200_000);
+    let db = Db::open(tmp.path(), o).unwrap();
+    let reg = crate::telemetry::Registry::new();
+    register_metrics_for_test(&db, &reg);
+    append(&db, 5, 0..500);
+    let before = read_all(&db);
+    db.compact().unwrap();
+    assert_eq!(ranges(&db), vec![(200_000, 300_000), (300_000, 400_000)]);
+    let (dirs, leftovers) = block_dirs(tmp.path());
+    assert_eq!(dirs.len(), 2, "deleted blocks leave the disk: {dirs:?}");
+    assert!(!leftovers, "no *.tmp-for-deletion left");
+    assert_eq!(
+        db.blocks().counters.time_retentions.load(Ordering::Relaxed),
+        1
+    );
+    // Nothing else: every sample from 200 s on is still there, head included.
+    let after = read_all(&db);
+    for ((la, sa), (lb, sb)) in after.iter().zip(&before) {
+        assert_eq!(la, lb);
+        let kept: Vec<_> = sb.iter().copied().filter(|s| s.0 >= 200_000).collect();
+        assert_eq!(sa, &kept);
+    }
+    // Another pass has nothing more to delete.
+    db.compact().unwrap();
+    assert_eq!(ranges(&db).len(), 2);
+    let out = reg.render();
+    for want in [
+        "prometheus_tsdb_time_retentions_total 1",
+        "prometheus_tsdb_size_retentions_total 0",
+        "prometheus_tsdb_compactions_total 4",
+        "prometheus_tsdb_blocks_loaded 2",
+    ] {
+        assert!(out.contains(want), "missing {want} in\n{out}");
+    }
+}
+
+#[test]
+fn size_retention_counts_the_wal_and_deletes_only_the_oldest_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), four_blocks()).unwrap();
+    append(&db, 20, 0..500);
+    let before = read_all(&db);
+    db.compact().unwrap();
+    assert_eq!(ranges(&db).len(), 4);
+    db.close().unwrap();
+    drop(db);
+
+    // Sizes as the next open sees them.
+    let db = Db::open(tmp.path(), four_blocks()).unwrap();
+    let sizes: Vec<u64> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| crate::tsdb::metrics::dir_size(b.dir()))
+        .collect();
+    let other = crate::tsdb::metrics::dir_size(&tmp.path().join("wal"))
+        + crate::tsdb::head::snapshot::snapshots_size(tmp.path());
+    db.close().unwrap();
+    drop(db);
+    let blocks_total: u64 = sizes.iter().sum();
+    // Room for the two newest blocks, the WAL and the head snapshot, plus
+    // half of the second oldest block as slack for a WAL that grows by a
+    // segment header on open.
+    let limit = other + sizes[2] + sizes[3] + sizes[1] / 2;
+    assert!(
+        limit >= blocks_total,
+        "the blocks alone ({blocks_total} B) must fit under the limit ({limit} B), so only \
+         counting the WAL ({other} B) makes retention delete anything"
+    );
+
+    let mut o = four_blocks();
+    o.retention_size = Some(limit);
+    let db = Db::open(tmp.path(), o).unwrap();
+    db.compact().unwrap();
+    assert_eq!(ranges(&db), vec![(200_000, 300_000), (300_000, 400_000)]);
+    assert_eq!(block_dirs(tmp.path()), (db_ulids(&db), false));
+    assert_eq!(
+        db.blocks().counters.size_retentions.load(Ordering::Relaxed),
+        1
+    );
+    let after = read_all(&db);
+    for ((la, sa), (lb, sb)) in after.iter().zip(&before) {
+        assert_eq!(la, lb);
+        let kept: Vec<_> = sb.iter().copied().filter(|s| s.0 >= 200_000).collect();
+        assert_eq!(sa, &kept, "the head and the newest blocks are kept");
+    }
+    db.compact().unwrap();
+    assert_eq!(ranges(&db).len(), 2, "nothing more while under the limit");
+}
+
+fn db_ulids(db: &Db) -> Vec<String> {
+    let mut v: Vec<String> = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().ulid.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn compaction_truncates_the_head_and_checkpoints_the_wal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wal_dir = tmp.path().join("wal");
+    let mut o = four_blocks();
+    o.memory_snapshot_on_shutdown = false;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    let reg = crate::telemetry::Registry::new();
+    register_metrics_for_test(&db, &reg);
+    append(&db, 50, 0..500);
+    let segs_before = list_segments(&wal_dir).unwrap();
+    assert!(segs_before.len() >= 4, "{segs_before:?}");
+    let before = read_all(&db);
+    db.compact().unwrap();
+    assert_eq!(db.head().min_time(), 400_000, "the head was truncated");
+    let cps = crate::tsdb::wal::checkpoint::list_checkpoints(&wal_dir).unwrap();
+    assert_eq!(cps.len(), 1, "one checkpoint after the blocks");
+    let first_seg = list_segments(&wal_dir).unwrap()[0].0;
+    assert!(
+        first_seg > segs_before[0].0,
+        "segments covered by the checkpoint are deleted"
+    );
+    // Chunks written into blocks are observed once each, as upstream.
+    let chunks: u64 = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().stats.num_chunks)
+        .sum();
+    let samples: u64 = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| b.meta().stats.num_samples)
+        .sum();
+    assert_eq!(samples, 50 * 400);
+    let out = reg.render();
+    for want in [
+        format!("prometheus_tsdb_compaction_chunk_samples_count {chunks}"),
+        format!("prometheus_tsdb_compaction_chunk_samples_sum {samples}"),
+        format!("prometheus_tsdb_compaction_chunk_size_bytes_count {chunks}"),
+        "prometheus_tsdb_compaction_chunk_size_bytes_bucket{le=\"32\"} 0".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want} in\n{out}");
+    }
+    let blocks_bytes: u64 = db
+        .blocks()
+        .list()
+        .iter()
+        .map(|b| crate::tsdb::metrics::dir_size(b.dir()))
+        .sum();
+    assert!(
+        out.contains(&format!(
+            "prometheus_tsdb_storage_blocks_bytes {blocks_bytes}"
+        )),
+        "prometheus_tsdb_storage_blocks_bytes {blocks_bytes} missing in\n{out}"
+    );
+    // The WAL replay after a restart starts at the checkpoint and loses nothing.
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), o).unwrap();
+    assert_eq!(read_all(&db), before);
+    assert!(db.replay_stats().checkpoint.is_some());
+}
+
+#[test]
+fn an_open_after_a_crash_removes_leftovers_and_superseded_parents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), four_blocks()).unwrap();
+    append(&db, 4, 0..700);
+    db.compact().unwrap();
+    assert_eq!(ranges(&db).len(), 6);
+    let before = read_all(&db);
+    let parents: Vec<_> = db.blocks().list().into_iter().take(3).collect();
+    for b in &parents {
+        copy_dir(b.dir(), &backup.path().join(&b.meta().ulid));
+    }
+    db.close().unwrap();
+    drop(db);
+
+    // Levelled compaction merges the first three into one 300 s block.
+    let mut o = four_blocks();
+    o.max_block_duration = 900_000;
+    let db = Db::open(tmp.path(), o.clone()).unwrap();
+    db.compact().unwrap();
+    let merged = db.blocks().list()[0].clone();
+    assert_eq!(
+        (merged.meta().min_time, merged.meta().max_time),
+        (0, 300_000)
+    );
+    let mut want: Vec<_> = parents.iter().map(|b| b.meta().desc()).collect();
+    want.sort_by(|a, b| a.ulid.cmp(&b.ulid));
+    let mut got = merged.meta().compaction.parents.clone();
+    got.sort_by(|a, b| a.ulid.cmp(&b.ulid));
+    assert_eq!(got, want);
+    db.close().unwrap();
+    drop(db);
+
+    // A crash after the merged block's rename but before its parents were
+    // deleted, one in the middle of a block write and one in the middle of
+    // a deletion.
+    for b in &parents {
+        copy_dir(
+            &backup.path().join(&b.meta().ulid),
+            &tmp.path().join(&b.meta().ulid),
+        );
+    }
+    let half_written = tmp.path().join(format!(
+        "{}{}",
+        crate::tsdb::block::ulid::new_ulid(5),
+        crate::tsdb::block::TMP_SUFFIX
+    ));
+    copy_dir(merged.dir(), &half_written);
+    fs::write(half_written.join("index"), b"\xba\xaa\xd7\x00\x02").unwrap();
+    let half_deleted = tmp.path().join(format!(
+        "{}{}",
+        parents[0].meta().ulid,
+        crate::tsdb::block::TMP_DELETION_SUFFIX
+    ));
+    fs::create_dir_all(half_deleted.join("chunks")).unwrap();
+    fs::write(half_deleted.join("meta.json"), b"{").unwrap();
+
+    let db = Db::open(tmp.path(), o).unwrap();
+    assert_eq!(
+        ranges(&db),
+        vec![
+            (0, 300_000),
+            (300_000, 400_000),
+            (400_000, 500_000),
+            (500_000, 600_000)
+        ]
+    );
+    assert_eq!(block_dirs(tmp.path()), (db_ulids(&db), false));
+    assert_eq!(read_all(&db), before);
+}
+
+#[test]
+fn merging_overlapping_blocks_leaves_no_overlapping_chunks() {
+    use crate::tsdb::block::{write_block, Block, ChunkData};
+    use crate::tsdb::chunkenc::{XorAppender, XorIterator};
+    let tmp = tempfile::tempdir().unwrap();
+    // Two blocks holding series 0 over [0, 200 s] and [100 s, 300 s] (the
+    // same values where they overlap); series 1 only in the second.
+    let encode = |ts: std::ops::Range<i64>, bump: f64| -> Vec<(i64, i64, Vec<u8>)> {
+        let all: Vec<i64> = ts.collect();
+        all.chunks(120)
+            .map(|part| {
+                let mut app = XorAppender::new();
+                for &t in part {
+                    app.append(t * 1000, t as f64 + bump);
+                }
+                (
+                    part[0] * 1000,
+                    part[part.len() - 1] * 1000,
+                    app.into_bytes(),
+                )
+            })
+            .collect()
+    };
+    fn as_input(cs: &[(i64, i64, Vec<u8>)]) -> Vec<ChunkData<'_>> {
+        cs.iter()
+            .map(|(min_t, max_t, data)| ChunkData {
+                min_t: *min_t,
+                max_t: *max_t,
+                data,
+            })
+            .collect()
+    }
+    let a = encode(0..201, 0.0);
+    let b = encode(100..301, 0.0);
+    let c = encode(100..301, 0.5);
+    write_block(tmp.path(), vec![(series(0), as_input(&a))], 0, 201_000).unwrap();
+    write_block(
+        tmp.path(),
+        vec![(series(0), as_input(&b)), (series(1), as_input(&c))],
+        100_000,
+        301_000,
+    )
+    .unwrap();
+    let set = BlockSet::load(tmp.path()).unwrap();
+    let group = set.list();
+    assert_eq!(group.len(), 2);
+    set.merge(&group).unwrap();
+    let merged: Vec<Arc<Block>> = set.list();
+    assert_eq!(merged.len(), 1);
+    let all = merged[0].all_series().unwrap();
+    assert_eq!(all.len(), 2);
+    for (labels, metas, _) in &all {
+        assert!(
+            metas.windows(2).all(|w| w[0].max_t < w[1].min_t),
+            "{labels:?}: overlapping chunks {metas:?}"
+        );
+        let mut got = Vec::new();
+        for m in metas {
+            let mut it = XorIterator::new(merged[0].chunk(m.chunk_ref).unwrap());
+            let mut n = 0;
+            while let Some(s) = it.next() {
+                got.push(s);
+                n += 1;
+            }
+            assert!(n <= 120);
+            assert_eq!(
+                (m.min_t, m.max_t),
+                (got[got.len() - n].0, got[got.len() - 1].0)
+            );
+        }
+        let (from, bump) = if labels == &series(0) {
+            (0, 0.0)
+        } else {
+            (100, 0.5)
+        };
+        let want: Vec<(i64, f64)> = (from..301).map(|t| (t * 1000, t as f64 + bump)).collect();
+        assert_eq!(got, want, "{labels:?}");
+    }
+    assert_eq!(merged[0].meta().stats.num_samples, 301 + 201);
+}
+
+#[test]
+fn deletion_snapshot_and_cleaning_wait_for_a_running_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), four_blocks()).unwrap();
+    append(&db, 2, 0..300);
+    db.compact().unwrap();
+    type Op = fn(&Db);
+    let ops: [(&str, Op); 3] = [
+        ("delete", |db| {
+            db.delete(0, 50_000, &[Matcher::equal("i", "0")]).unwrap();
+        }),
+        ("clean_tombstones", |db| {
+            db.clean_tombstones().unwrap();
+        }),
+        ("snapshot", |db| {
+            db.snapshot(true).unwrap();
+        }),
+    ];
+    for (name, op) in ops {
+        // The test holds the lock a compaction would hold.
+        let guard = db.blocks().lock_changes();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::scope(|s| {
+            let db = &db;
+            s.spawn(move || {
+                op(db);
+                let _ = tx.send(());
+            });
+            assert!(
+                rx.recv_timeout(Duration::from_millis(100)).is_err(),
+                "{name} ran while blocks were being changed"
+            );
+            drop(guard);
+            assert!(
+                rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+                "{name} did not run once the change was done"
+            );
+        });
+    }
 }
