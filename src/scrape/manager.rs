@@ -57,7 +57,8 @@ pub fn default_workers() -> usize {
 }
 
 enum Work {
-    Scrape(Arc<ScrapeLoop>),
+    /// A scrape and the instant the scheduler had it due.
+    Scrape(Arc<ScrapeLoop>, Instant),
     /// End-of-run staleness for a vanished target, off the manager thread
     /// because it waits for the target's in-flight scrape.
     End(Arc<ScrapeLoop>),
@@ -301,16 +302,14 @@ impl ScrapeManager {
                 recv(self.work_rx) -> w => match w { Ok(w) => w, Err(_) => return },
                 recv(done) -> _ => return,
             };
-            let (l, end) = match work {
-                Work::Scrape(l) => (l, false),
-                Work::End(l) => (l, true),
+            let (l, due) = match work {
+                Work::Scrape(l, due) => (l, Some(due)),
+                Work::End(l) => (l, None),
             };
-            let r = catch_unwind(AssertUnwindSafe(|| {
-                if end {
-                    l.end(now_millis());
-                } else {
-                    l.run_once();
-                }
+            let end = due.is_none();
+            let r = catch_unwind(AssertUnwindSafe(|| match due {
+                Some(due) => l.run_due(due),
+                None => l.end(now_millis()),
             }));
             if let Err(p) = r {
                 self.metrics.worker_panics.inc();
@@ -361,7 +360,7 @@ impl ScrapeManager {
                     // Still running from last time: skip this slot rather
                     // than start the same target twice.
                     self.metrics.scrapes_skipped.inc();
-                } else if self.work_tx.try_send(Work::Scrape(l.clone())).is_err() {
+                } else if self.work_tx.try_send(Work::Scrape(l.clone(), due)).is_err() {
                     l.in_flight.store(false, Ordering::Release);
                     self.metrics.scrapes_skipped.inc();
                 }
