@@ -122,6 +122,28 @@ pub struct HttpHeader {
     pub files: Vec<String>,
 }
 
+/// Every `(name, value)` pair that `http_headers` sends, in upstream's
+/// order per header (values, then secrets, then files). `read_file` reads a
+/// `files` entry; how a missing file is treated is the caller's choice.
+pub fn header_pairs<E>(
+    headers: &BTreeMap<String, HttpHeader>,
+    mut read_file: impl FnMut(&str) -> Result<String, E>,
+) -> Result<Vec<(String, String)>, E> {
+    let mut out = Vec::new();
+    for (name, h) in headers {
+        for v in &h.values {
+            out.push((name.clone(), v.clone()));
+        }
+        for v in &h.secrets {
+            out.push((name.clone(), v.expose().to_string()));
+        }
+        for f in &h.files {
+            out.push((name.clone(), read_file(f)?));
+        }
+    }
+    Ok(out)
+}
+
 /// Headers upstream's HTTP client owns; `http_headers` may not set them.
 const RESERVED_HTTP_HEADERS: &[&str] = &[
     "authorization",
@@ -421,6 +443,29 @@ pub(crate) use http_client_raw_struct;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_pairs_send_values_secrets_and_files_in_order() {
+        let h: BTreeMap<String, HttpHeader> = serde_yaml::from_str(
+            "X-A: {values: [v1, v2], secrets: [s], files: [f]}\nX-B: {values: [b]}",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let pairs = header_pairs(&h, |f| Ok::<_, String>(format!("<{f}>")));
+        let want = [
+            ("X-A", "v1"),
+            ("X-A", "v2"),
+            ("X-A", "s"),
+            ("X-A", "<f>"),
+            ("X-B", "b"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(pairs, Ok(want));
+        let failed = header_pairs(&h, |f| Err::<String, _>(format!("cannot read {f}")));
+        assert_eq!(failed, Err("cannot read f".to_string()));
+    }
 
     #[test]
     fn bearer_token_becomes_authorization() {

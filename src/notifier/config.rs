@@ -124,18 +124,10 @@ fn client_settings(cfg: &AlertmanagerConfig, targets: &[Labels]) -> Alertmanager
         Auth::None
     };
     let ms = cfg.timeout.as_millis().max(1) as u64;
-    let mut headers = Vec::new();
-    for (name, hdr) in &h.http_headers {
-        for v in &hdr.values {
-            headers.push((name.clone(), v.clone()));
-        }
-        for v in &hdr.secrets {
-            headers.push((name.clone(), v.expose().to_string()));
-        }
-        for f in &hdr.files {
-            headers.push((name.clone(), read_secret_file(f)));
-        }
-    }
+    let headers = crate::config::http::header_pairs(&h.http_headers, |f| {
+        Ok::<_, std::convert::Infallible>(read_secret_file(f))
+    })
+    .unwrap_or_else(|never| match never {});
     AlertmanagerSet {
         urls,
         dropped_urls,

@@ -163,21 +163,11 @@ impl HttpSettings {
         {
             return Err(unsupported("tls_config with ca, cert or key"));
         }
-        let mut headers = Vec::new();
-        for (name, h) in &c.http_headers {
-            for v in &h.values {
-                headers.push((name.clone(), v.clone()));
-            }
-            for v in &h.secrets {
-                headers.push((name.clone(), v.expose().to_string()));
-            }
-            for f in &h.files {
-                let v = std::fs::read_to_string(f).map_err(|e| {
-                    ScrapeError::Config(format!("unable to read header file {f:?}: {e}"))
-                })?;
-                headers.push((name.clone(), v.trim().to_string()));
-            }
-        }
+        let headers = crate::config::http::header_pairs(&c.http_headers, |f| {
+            std::fs::read_to_string(f)
+                .map(|v| v.trim().to_string())
+                .map_err(|e| ScrapeError::Config(format!("unable to read header file {f:?}: {e}")))
+        })?;
         Ok(HttpSettings {
             basic_auth: c.basic_auth.as_ref().map(|b| BasicAuth {
                 username: b.username.clone(),
