@@ -381,7 +381,13 @@ mod tests {
         let mut o = Options::for_address("127.0.0.1:0");
         o.enable_lifecycle = lifecycle;
         o.read_timeout = Duration::from_secs(2);
-        let api = Api {
+        WebHandler::new(o, bare_api())
+    }
+
+    /// An API over empty in-memory storage and the engine, with no scrape,
+    /// rules, Alertmanager or TSDB backends.
+    fn bare_api() -> Api {
+        Api {
             storage: Arc::new(MemStorage::new()),
             engine: Some(Arc::new(crate::promql::Engine::new(
                 crate::promql::EngineOpts::default(),
@@ -397,8 +403,7 @@ mod tests {
                 300_000,
             )),
             now: crate::model::value::now_millis,
-        };
-        WebHandler::new(o, api)
+        }
     }
 
     fn post(path: &str) -> Request {
@@ -480,17 +485,7 @@ mod tests {
     fn agent_mode_refuses_queries_but_lists_targets() {
         let mut o = Options::for_address("127.0.0.1:0");
         o.enable_admin_api = true;
-        let base = handler(false);
-        let api = Api {
-            storage: base.api.storage.clone(),
-            engine: base.api.engine.clone(),
-            scrape: None,
-            rules: None,
-            alertmanagers: None,
-            tsdb: None,
-            status: base.api.status.clone(),
-            now: crate::model::value::now_millis,
-        };
+        let api = bare_api();
         let h = WebHandler::with_backends(
             o,
             api,
@@ -582,17 +577,7 @@ mod tests {
     fn cors() {
         let mut o = Options::for_address("127.0.0.1:0");
         o.cors_origin = compile_cors("https?://good\\.example").unwrap();
-        let base = handler(false);
-        let api = Api {
-            storage: base.api.storage.clone(),
-            engine: base.api.engine.clone(),
-            scrape: None,
-            rules: None,
-            alertmanagers: None,
-            tsdb: None,
-            status: base.api.status.clone(),
-            now: crate::model::value::now_millis,
-        };
+        let api = bare_api();
         let h = WebHandler::new(o, api);
         h.set_ready(true);
         let header = |r: &Response, name: &str| -> Option<String> {
