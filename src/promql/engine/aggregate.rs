@@ -112,6 +112,34 @@ fn group_hash(metric: &Labels, a: &AggregateExpr) -> u64 {
     }
 }
 
+/// Series grouped by the hash of their grouping labels, as upstream groups
+/// them; a group's label set is built only for its first member.
+#[derive(Default)]
+struct Groups {
+    index: HashMap<u64, usize>,
+    /// Group labels and whether `__name__` goes at the end.
+    labels: Vec<(Labels, bool)>,
+}
+
+impl Groups {
+    /// The group of `metric` (created on first sight) and whether it is new.
+    fn assign(&mut self, a: &AggregateExpr, metric: &Labels, drop_name: bool) -> (usize, bool) {
+        let next = self.labels.len();
+        let g = *self.index.entry(group_hash(metric, a)).or_insert(next);
+        if g == next {
+            self.labels.push((group_labels(metric, a), false));
+        }
+        if let Some((labels, drop)) = self.labels.get_mut(g) {
+            *drop |= drop_name && labels.has(METRIC_NAME);
+        }
+        (g, g == next)
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+}
+
 /// The labels of the group a series belongs to.
 fn group_labels(metric: &Labels, a: &AggregateExpr) -> Labels {
     if a.without {
@@ -129,9 +157,7 @@ fn group_labels(metric: &Labels, a: &AggregateExpr) -> Labels {
 struct SimpleAggregator<'e> {
     a: &'e AggregateExpr,
     steps: usize,
-    index: HashMap<u64, usize>,
-    /// Group labels and whether `__name__` goes at the end.
-    groups: Vec<(Labels, bool)>,
+    groups: Groups,
     /// `steps` accumulators per group.
     accs: Vec<Acc>,
 }
@@ -141,8 +167,7 @@ impl<'e> SimpleAggregator<'e> {
         SimpleAggregator {
             a,
             steps,
-            index: HashMap::new(),
-            groups: Vec::new(),
+            groups: Groups::default(),
             accs: Vec::new(),
         }
     }
@@ -156,18 +181,11 @@ impl StreamingAggregator for SimpleAggregator<'_> {
         drop_name: bool,
         floats: &[(i64, f64)],
     ) -> Result<(), QueryError> {
-        let h = group_hash(metric, self.a);
-        let g = match self.index.get(&h) {
-            Some(g) => *g,
-            None => {
-                self.index.insert(h, self.groups.len());
-                self.groups.push((group_labels(metric, self.a), false));
-                self.accs
-                    .resize(self.accs.len() + self.steps, Acc::default());
-                self.groups.len() - 1
-            }
-        };
-        self.groups[g].1 |= drop_name && self.groups[g].0.has(METRIC_NAME);
+        let (g, new) = self.groups.assign(self.a, metric, drop_name);
+        if new {
+            self.accs
+                .resize(self.accs.len() + self.steps, Acc::default());
+        }
         let base = g * self.steps;
         for &(t, v) in floats {
             if let Some(acc) = self.accs.get_mut(base + ev.step_index(t)) {
@@ -180,7 +198,7 @@ impl StreamingAggregator for SimpleAggregator<'_> {
     fn finish(self, ev: &mut Evaluator) -> Result<Matrix, QueryError> {
         let n = self.steps;
         let mut out = Vec::with_capacity(self.groups.len());
-        for (g, (metric, drop)) in self.groups.into_iter().enumerate() {
+        for (g, (metric, drop)) in self.groups.labels.into_iter().enumerate() {
             let floats: Vec<(i64, f64)> = self.accs[g * n..(g + 1) * n]
                 .iter()
                 .enumerate()
@@ -244,24 +262,12 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator, a: &AggregateExpr) -> Result<Ma
         return eval_topk(ev, a, params);
     }
     let m = ev.eval_matrix(&a.expr)?;
-    // Group assignment, once per series, by a hash of the grouping labels
-    // (as upstream): a group's label set is only built for its first member.
-    let mut index: HashMap<u64, usize> = HashMap::new();
-    let mut groups: Vec<(Labels, bool)> = Vec::new();
-    let mut group_of: Vec<usize> = Vec::with_capacity(m.len());
-    for s in &m {
-        let h = group_hash(&s.metric, a);
-        let g = match index.get(&h) {
-            Some(g) => *g,
-            None => {
-                index.insert(h, groups.len());
-                groups.push((group_labels(&s.metric, a), false));
-                groups.len() - 1
-            }
-        };
-        groups[g].1 |= s.drop_name && groups[g].0.has(METRIC_NAME);
-        group_of.push(g);
-    }
+    let mut grouping = Groups::default();
+    let group_of: Vec<usize> = m
+        .iter()
+        .map(|s| grouping.assign(a, &s.metric, s.drop_name).0)
+        .collect();
+    let groups = grouping.labels;
     let n = ev.num_steps();
     let out = match a.op {
         AggOp::Quantile => {
