@@ -42,6 +42,17 @@ pub struct CompactionCounters {
     pub chunks: AtomicU64,
 }
 
+impl CompactionCounters {
+    /// Passes a block write's result through, counting a failure as a
+    /// failed compaction.
+    fn count_failure<T>(&self, r: Result<T, TsdbError>) -> Result<T, TsdbError> {
+        if r.is_err() {
+            self.compactions_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
 /// A chunk of a rewritten block: kept from the old block or newly encoded.
 enum ChunkPlan {
     Keep(super::block::ChunkMeta),
@@ -402,15 +413,9 @@ impl BlockSet {
                 .collect(),
             parents: group.iter().map(|b| b.meta().desc()).collect(),
         };
-        let meta = match write_compacted_block(&self.dir, input, mint, maxt, &deleted, compaction) {
-            Ok(m) => m,
-            Err(e) => {
-                self.counters
-                    .compactions_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                return Err(e);
-            }
-        };
+        let meta = self.counters.count_failure(write_compacted_block(
+            &self.dir, input, mint, maxt, &deleted, compaction,
+        ))?;
         let block = Block::open(&self.dir.join(&meta.ulid))?;
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
         log::info!(
@@ -559,15 +564,9 @@ impl BlockSet {
             })
             .collect();
         let deleted = head.tombstones_by_labels(&ids);
-        let meta = match write_block_with_tombstones(&self.dir, input, mint, maxt, &deleted) {
-            Ok(m) => m,
-            Err(e) => {
-                self.counters
-                    .compactions_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                return Err(e);
-            }
-        };
+        let meta = self.counters.count_failure(write_block_with_tombstones(
+            &self.dir, input, mint, maxt, &deleted,
+        ))?;
         let block = Block::open(&self.dir.join(&meta.ulid))?;
         let c = &self.counters;
         c.compactions.fetch_add(1, Ordering::Relaxed);
