@@ -1,7 +1,7 @@
 //! Benchmarks of the API's hot paths: JSON encoding of a 10,000-series matrix
 //! response (throughput in bytes), and the whole in-process request path of
 //! `/api/v1/query?query=1`, in process (routing, parameters, engine, envelope)
-//! and over a keep-alive 127.0.0.1 connection (adds tiny_http and the worker pool).
+//! and over a keep-alive 127.0.0.1 connection (adds the connection thread and HTTP/1.1 framing).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -100,7 +100,7 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        // Dependencies (tiny_http, ureq, rustls) log at debug about their own
+        // Dependencies (ureq, rustls) log at debug about their own
         // internals; only promlite's records reach the user below warn.
         if !record.target().starts_with("promlite") && record.level() > log::Level::Warn {
             return;
@@ -304,7 +304,7 @@ mod tests {
             out: Mutex::new(Box::new(buf.clone())),
             ..Logger::new(LogFormat::Logfmt, log::LevelFilter::Debug)
         };
-        for target in ["promlite::scrape", "tiny_http"] {
+        for target in ["promlite::scrape", "ureq"] {
             logger.log(
                 &log::Record::builder()
                     .args(format_args!("from {target}"))
@@ -319,7 +319,7 @@ mod tests {
             out.contains("level=DEBUG") && out.contains("from promlite::scrape"),
             "{out}"
         );
-        assert!(!out.contains("from tiny_http"), "{out}");
+        assert!(!out.contains("from ureq"), "{out}");
     }
 
     #[test]

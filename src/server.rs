@@ -271,14 +271,6 @@ fn web_options(flags: &Flags) -> Result<Options, ServerError> {
         enable_remote_write_receiver: flags.web_enable_remote_write_receiver,
         cors_origin: cors,
         page_title: flags.web_page_title.clone(),
-        // Queries block a worker for their whole evaluation, so keep enough
-        // that a few slow dashboards do not queue health checks behind them;
-        // the engine's --query.max-concurrency still bounds the CPU they use.
-        workers: std::thread::available_parallelism()
-            .map(|n| n.get() * 4)
-            .unwrap_or(8)
-            .clamp(8, 32)
-            .min(flags.web_max_connections.max(1)),
     })
 }
 

@@ -1,5 +1,5 @@
 //! The request and response types handlers see: plain data, independent of
-//! tiny_http, so every handler can be unit-tested and benchmarked without a
+//! the wire (`wire`, `server`), so every handler can be unit-tested and benchmarked without a
 //! socket. Also URL decoding and form parsing (`application/x-www-form-urlencoded`).
 
 /// An HTTP request, already read: path without the route prefix, decoded

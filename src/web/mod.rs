@@ -12,6 +12,7 @@ pub mod backends;
 pub mod federate;
 pub mod http;
 pub mod server;
+pub mod wire;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,8 +43,6 @@ pub struct Options {
     /// Fully anchored CORS origin regex.
     pub cors_origin: regex::Regex,
     pub page_title: String,
-    /// Request worker threads.
-    pub workers: usize,
 }
 
 impl Options {
@@ -61,7 +60,6 @@ impl Options {
             cors_origin: compile_cors(".*")
                 .unwrap_or_else(|_| regex::Regex::new("^$").expect("literal regex")),
             page_title: "Prometheus Time Series Collection and Processing Server".to_string(),
-            workers: 4,
         }
     }
 }
@@ -91,7 +89,6 @@ pub struct HttpMetrics {
     pub duration: telemetry::HistogramVec,
     pub response_size: telemetry::HistogramVec,
     pub panics: telemetry::Counter,
-    pub rejected: telemetry::Counter,
 }
 
 impl HttpMetrics {
@@ -118,10 +115,6 @@ impl HttpMetrics {
             panics: r.counter(
                 "promlite_http_handler_panics_total",
                 "Panics caught in HTTP handlers; each answered 500 and the server kept running.",
-            ),
-            rejected: r.counter(
-                "promlite_http_requests_rejected_total",
-                "Requests answered 503 because --web.max-connections requests were already in flight.",
             ),
         }
     }

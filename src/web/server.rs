@@ -1,33 +1,39 @@
-//! The HTTP server: tiny_http listeners feeding a bounded pool of worker
-//! threads. One dispatcher thread per listener takes decoded requests off
-//! tiny_http and hands them to the workers; when `--web.max-connections`
-//! requests are already in flight it answers 503 at once instead of queueing.
-//! Workers catch handler panics (500, logged, counted), add gzip when the
-//! client accepts it, and record upstream's HTTP metrics. Nothing here knows
-//! a route: that is [`WebHandler::serve`].
+//! The HTTP server: one accept thread per listener and one thread per
+//! connection, at most `--web.max-connections` connections across all
+//! listeners. As upstream's `LimitListener`, a listener stops accepting while
+//! the limit is reached, so further connections wait in the kernel's backlog
+//! rather than being refused. A connection thread reads requests off its
+//! socket ([`super::wire`]), runs the handler, adds gzip when the client
+//! accepts it, records upstream's HTTP metrics and writes the answer; it
+//! serves the connection's keep-alive requests one after another. Handler
+//! panics are caught (500, logged, counted). Nothing here knows a route:
+//! that is [`WebHandler::serve`].
 //!
-//! `--web.read-timeout` is set on the listening socket (Linux copies it to
-//! every accepted connection), which also makes an idle `accept()` fail
-//! after that long; tiny_http's accept thread ends on any accept error, so
-//! each listener's [`Acceptor`] starts a new tiny_http server on the same
-//! socket when that happens.
+//! `--web.read-timeout` bounds every read on a connection, so an idle
+//! keep-alive connection is closed after that long, as Go's `ReadTimeout`
+//! (which its `IdleTimeout` defaults to).
+//!
+//! Stopping wakes the accept threads, shuts the read side of every open
+//! connection (idle ones end at once, a request being served still gets its
+//! answer) and waits a bounded time for the connection threads to finish.
 
-use std::io::Read as _;
-use std::net::{TcpListener, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
-
 use super::http::{parse_form, Request, Response};
+use super::wire::{self, RequestHead, ResponseHead, WireError};
 use super::WebHandler;
 
 /// Bodies larger than this are refused (413); remote-write batches are far smaller.
 const MAX_BODY_BYTES: u64 = 64 << 20;
 /// Responses smaller than this are not worth compressing.
 const GZIP_MIN_BYTES: usize = 1024;
+/// How long stopping waits for requests in flight to be answered.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -44,26 +50,87 @@ impl std::error::Error for WebError {}
 /// Bound listeners, ready to serve.
 pub struct HttpServer {
     handler: Arc<WebHandler>,
-    acceptors: Vec<Acceptor>,
-    addrs: Vec<std::net::SocketAddr>,
-    stop: Arc<AtomicBool>,
+    listeners: Vec<TcpListener>,
+    addrs: Vec<SocketAddr>,
+    shared: Arc<Shared>,
+}
+
+/// State the accept and connection threads share.
+struct Shared {
+    stopping: AtomicBool,
+    /// Open connections by id, kept to shut them down on stop; its length
+    /// is what `--web.max-connections` bounds.
+    open: Mutex<HashMap<u64, TcpStream>>,
+    /// Signalled when a connection closes or the server stops.
+    changed: Condvar,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    fn open(&self) -> MutexGuard<'_, HashMap<u64, TcpStream>> {
+        // A connection thread that panicked while holding the lock leaves a
+        // map that is still consistent: every update is a single call.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks until fewer than `max` connections are open; false when stopping.
+    fn wait_for_slot(&self, max: usize) -> bool {
+        let mut open = self.open();
+        while open.len() >= max && !self.stopping.load(Ordering::SeqCst) {
+            open = self.changed.wait(open).unwrap_or_else(|p| p.into_inner());
+        }
+        !self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn register(&self, stream: &TcpStream) -> Option<u64> {
+        let clone = stream.try_clone().ok()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.open().insert(id, clone);
+        Some(id)
+    }
+
+    fn unregister(&self, id: u64) {
+        self.open().remove(&id);
+        self.changed.notify_all();
+    }
 }
 
 /// Stops a running [`HttpServer`] from another thread.
 #[derive(Clone)]
-pub struct StopHandle(Arc<AtomicBool>);
+pub struct StopHandle {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+}
 
 impl StopHandle {
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        // A blocked accept() only returns for a connection: make one.
+        for addr in &self.addrs {
+            let _ = TcpStream::connect_timeout(&wake_address(*addr), Duration::from_secs(1));
+        }
     }
+}
+
+/// Where to connect to reach a listener bound to `addr` (a wildcard
+/// address is reached on loopback).
+fn wake_address(addr: SocketAddr) -> SocketAddr {
+    let mut a = addr;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a
 }
 
 impl HttpServer {
     /// Binds every listen address. Binding happens before the run group
     /// starts, so a taken port is a start-up error, as upstream's `Listeners()`.
     pub fn bind(handler: Arc<WebHandler>) -> Result<HttpServer, WebError> {
-        let mut acceptors = Vec::new();
+        let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for addr in &handler.options.listen_addresses {
             let sock = addr
@@ -73,242 +140,255 @@ impl HttpServer {
                 .ok_or_else(|| WebError(format!("listen address {addr:?} resolves to nothing")))?;
             let listener =
                 TcpListener::bind(sock).map_err(|e| WebError(format!("listen tcp {addr}: {e}")))?;
-            set_read_timeout(&listener, handler.options.read_timeout);
             let local = listener
                 .local_addr()
                 .map_err(|e| WebError(format!("listen tcp {addr}: {e}")))?;
-            let acceptor = Acceptor::new(listener, handler.options.read_timeout)
-                .map_err(|e| WebError(format!("listen tcp {addr}: {e}")))?;
-            acceptors.push(acceptor);
+            listeners.push(listener);
             addrs.push(local);
         }
         Ok(HttpServer {
             handler,
-            acceptors,
+            listeners,
             addrs,
-            stop: Arc::new(AtomicBool::new(false)),
+            shared: Arc::new(Shared {
+                stopping: AtomicBool::new(false),
+                open: Mutex::new(HashMap::new()),
+                changed: Condvar::new(),
+                next_id: AtomicU64::new(0),
+            }),
         })
     }
 
     /// The bound addresses (port 0 resolved).
-    pub fn local_addrs(&self) -> &[std::net::SocketAddr] {
+    pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
 
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(self.stop.clone())
+        StopHandle {
+            shared: self.shared.clone(),
+            addrs: self.addrs.clone(),
+        }
     }
 
-    /// Serves until the stop handle fires; joins every thread it started.
+    /// Serves until the stop handle fires, then drains the open connections.
     pub fn run(self) -> Result<(), WebError> {
-        let workers = self.handler.options.workers.max(1);
-        let (tx, rx) = bounded::<tiny_http::Request>(workers * 4);
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let mut threads: Vec<JoinHandle<()>> = Vec::new();
-        for i in 0..workers {
-            let rx = rx.clone();
-            let handler = self.handler.clone();
-            let in_flight = in_flight.clone();
-            let t = std::thread::Builder::new()
-                .name(format!("web-worker-{i}"))
-                .spawn(move || worker(&handler, &rx, &in_flight))
-                .map_err(|e| WebError(format!("cannot start web worker: {e}")))?;
-            threads.push(t);
-        }
-        drop(rx);
-        for (acceptor, addr) in self.acceptors.into_iter().zip(&self.addrs) {
+        let mut accepters = Vec::new();
+        for (listener, addr) in self.listeners.into_iter().zip(&self.addrs) {
             log::info!(address:% = addr; "Start listening for connections");
-            let tx = tx.clone();
-            let stop = self.stop.clone();
+            let shared = self.shared.clone();
             let handler = self.handler.clone();
-            let in_flight = in_flight.clone();
             let t = std::thread::Builder::new()
                 .name(format!("web-accept-{addr}"))
-                .spawn(move || dispatch(acceptor, &tx, &stop, &handler, &in_flight))
-                .map_err(|e| WebError(format!("cannot start web dispatcher: {e}")))?;
-            threads.push(t);
+                .spawn(move || accept_loop(&listener, &shared, &handler))
+                .map_err(|e| WebError(format!("cannot start the web listener thread: {e}")))?;
+            accepters.push(t);
         }
-        drop(tx);
-        for t in threads {
+        for t in accepters {
             let _ = t.join();
         }
+        drain(&self.shared);
         Ok(())
     }
 }
 
-/// The accept side of one listener.
-///
-/// tiny_http's accept thread ends for good on the first error `accept()`
-/// returns, and an idle listener with `--web.read-timeout` set gets one
-/// (EAGAIN) every read timeout. So when the current tiny_http server reports
-/// an accept error, the acceptor starts a new one on a clone of the same
-/// socket; no connection is lost, they wait in the kernel's backlog. The old
-/// server is kept, retired, while its keep-alive connections may still send
-/// requests, and dropped once it has been quiet for longer than the read
-/// timeout: by then the kernel has timed out every idle connection it had.
-struct Acceptor {
-    listener: TcpListener,
-    current: tiny_http::Server,
-    retired: Vec<RetiredServer>,
-    quiet_limit: Duration,
-}
-
-struct RetiredServer {
-    server: tiny_http::Server,
-    last_request: Instant,
-}
-
-impl Acceptor {
-    fn new(listener: TcpListener, read_timeout: Duration) -> std::io::Result<Acceptor> {
-        let current = Acceptor::serve(&listener)?;
-        // Without a read timeout idle connections are never closed; a
-        // retired server is then kept for five quiet minutes.
-        let quiet_limit = if read_timeout.is_zero() {
-            Duration::from_secs(300)
-        } else {
-            read_timeout + Duration::from_secs(1)
-        };
-        Ok(Acceptor {
-            listener,
-            current,
-            retired: Vec::new(),
-            quiet_limit,
-        })
-    }
-
-    /// A tiny_http server (and its accept thread) on a clone of `listener`.
-    fn serve(listener: &TcpListener) -> std::io::Result<tiny_http::Server> {
-        let clone = listener.try_clone()?;
-        tiny_http::Server::from_listener(clone, None).map_err(std::io::Error::other)
-    }
-
-    /// The next request, waiting at most about `timeout`.
-    fn recv(&mut self, timeout: Duration) -> std::io::Result<Option<tiny_http::Request>> {
-        for retired in &mut self.retired {
-            if let Ok(Some(req)) = retired.server.try_recv() {
-                retired.last_request = Instant::now();
-                return Ok(Some(req));
-            }
-        }
-        let quiet_limit = self.quiet_limit;
-        self.retired
-            .retain(|r| r.last_request.elapsed() <= quiet_limit);
-        match self.current.recv_timeout(timeout) {
-            Ok(req) => Ok(req),
-            Err(e) => {
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut
-                {
-                    log::debug!("no connection within --web.read-timeout; accepting again");
-                } else {
-                    // E.g. out of file descriptors: back off before trying again.
-                    log::warn!("accepting HTTP connections failed, accepting again: {e}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                let fresh = Acceptor::serve(&self.listener)?;
-                let old = std::mem::replace(&mut self.current, fresh);
-                self.retired.push(RetiredServer {
-                    server: old,
-                    last_request: Instant::now(),
-                });
-                Ok(None)
-            }
-        }
-    }
-}
-
-/// Takes requests off one listener until stopped.
-fn dispatch(
-    mut acceptor: Acceptor,
-    tx: &Sender<tiny_http::Request>,
-    stop: &AtomicBool,
-    handler: &WebHandler,
-    in_flight: &AtomicUsize,
-) {
+/// Accepts connections on one listener until the server stops, each on its
+/// own thread, waiting while `--web.max-connections` are open.
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, handler: &Arc<WebHandler>) {
     let max = handler.options.max_connections.max(1);
-    while !stop.load(Ordering::SeqCst) {
-        let req = match acceptor.recv(Duration::from_millis(100)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
+    let read_timeout = Some(handler.options.read_timeout).filter(|t| !t.is_zero());
+    while shared.wait_for_slot(max) {
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
             Err(e) => {
-                log::error!("cannot accept HTTP connections any more: {e}");
+                // E.g. out of file descriptors: back off before trying again.
+                log::warn!("accepting HTTP connections failed, accepting again: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let _ = stream.set_read_timeout(read_timeout);
+        let _ = stream.set_nodelay(true);
+        let Some(id) = shared.register(&stream) else {
+            continue;
+        };
+        let conn_shared = shared.clone();
+        let handler = handler.clone();
+        let spawned = std::thread::Builder::new()
+            .name("web-conn".to_string())
+            .spawn(move || {
+                serve_connection(stream, &handler);
+                conn_shared.unregister(id);
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start a thread for an HTTP connection, closing it: {e}");
+            shared.unregister(id);
+        }
+    }
+}
+
+/// Ends every idle connection and waits (bounded) for the rest to answer.
+fn drain(shared: &Shared) {
+    for stream in shared.open().values() {
+        // Reads end; a response being written still goes out.
+        let _ = stream.shutdown(Shutdown::Read);
+    }
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let mut open = shared.open();
+    while !open.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            log::warn!(
+                "{} HTTP connections still busy after {DRAIN_TIMEOUT:?}; not waiting for them",
+                open.len()
+            );
+            return;
+        }
+        open = shared
+            .changed
+            .wait_timeout(open, left)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0);
+    }
+}
+
+/// Serves the requests of one connection until it closes, fails, times out
+/// or asks to close.
+fn serve_connection(stream: TcpStream, handler: &WebHandler) {
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = BufWriter::new(stream);
+    loop {
+        let head = match wire::read_head(&mut reader) {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => {
+                answer_wire_error(&mut writer, handler, &e);
                 return;
             }
         };
-        if in_flight.fetch_add(1, Ordering::SeqCst) >= max {
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-            handler.metrics().rejected.inc();
-            let resp = tiny_http::Response::from_string("too many open connections\n")
-                .with_status_code(503);
-            let _ = req.respond(resp);
-            continue;
-        }
-        if let Err(e) = tx.send(req) {
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-            let _ = e.into_inner().respond(
-                tiny_http::Response::from_string("server shutting down\n").with_status_code(503),
-            );
+        let started = Instant::now();
+        let keep_alive = head.keep_alive();
+        let body = match read_body(&mut reader, &mut writer, &head) {
+            Ok(b) => b,
+            Err(e) => {
+                answer_wire_error(&mut writer, handler, &e);
+                return;
+            }
+        };
+        let (label, resp) = match to_request(&head, body, &handler.options.route_prefix) {
+            Some(req) => {
+                let (label, mut resp) = serve_catching_panics(handler, &req);
+                if accepts_gzip(&req) {
+                    maybe_gzip(&mut resp);
+                }
+                (label, resp)
+            }
+            None => (
+                "other".to_string(),
+                Response::text(404, "404 page not found"),
+            ),
+        };
+        let m = handler.metrics();
+        m.response_size
+            .with(&[&label])
+            .observe(resp.body.len() as f64);
+        m.requests.with(&[&resp.status.to_string(), &label]).inc();
+        let written = wire::write_response(
+            &mut writer,
+            &ResponseHead {
+                status: resp.status,
+                content_type: resp.content_type,
+                headers: &resp.headers,
+                keep_alive,
+                echo_keep_alive: keep_alive && head.minor_version == 0,
+                head_only: head.method == "HEAD",
+            },
+            &resp.body,
+        );
+        m.duration
+            .with(&[&label])
+            .observe(started.elapsed().as_secs_f64());
+        if written.is_err() || !keep_alive {
             return;
         }
     }
 }
 
-fn worker(handler: &WebHandler, rx: &Receiver<tiny_http::Request>, in_flight: &AtomicUsize) {
-    for mut raw in rx.iter() {
-        let started = Instant::now();
-        let (label, resp) = match read_request(&mut raw, &handler.options.route_prefix) {
-            Ok(Some(req)) => {
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let (label, mut resp) = handler.serve(&req);
-                    maybe_gzip(&req, &mut resp);
-                    (label, resp)
-                }));
-                match outcome {
-                    Ok(r) => r,
-                    Err(p) => {
-                        handler.metrics().panics.inc();
-                        log::error!(
-                            "panic while serving {} {}: {}",
-                            req.method,
-                            req.path,
-                            crate::run_group::panic_message(&*p)
-                        );
-                        (
-                            "other".to_string(),
-                            Response::text(500, "Internal Server Error"),
-                        )
-                    }
-                }
-            }
-            Ok(None) => (
-                "other".to_string(),
-                Response::text(404, "404 page not found"),
-            ),
-            Err(resp) => ("other".to_string(), resp),
-        };
-        let code = resp.status.to_string();
-        handler
-            .metrics()
-            .response_size
-            .with(&[&label])
-            .observe(resp.body.len() as f64);
-        handler.metrics().requests.with(&[&code, &label]).inc();
-        // Free the slot before the client can see the answer, so a client
-        // that sends its next request right away is not refused.
-        in_flight.fetch_sub(1, Ordering::SeqCst);
-        let _ = raw.respond(to_tiny(resp));
-        handler
-            .metrics()
-            .duration
-            .with(&[&label])
-            .observe(started.elapsed().as_secs_f64());
+/// Reads the request's body, first sending `100 Continue` when asked for it.
+fn read_body(
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut BufWriter<TcpStream>,
+    head: &RequestHead,
+) -> Result<Vec<u8>, WireError> {
+    let framing = head.body_framing()?;
+    if framing == wire::BodyFraming::None {
+        return Ok(Vec::new());
     }
+    if let wire::BodyFraming::Length(n) = framing {
+        if n > MAX_BODY_BYTES {
+            return Err(WireError::BodyTooLarge);
+        }
+    }
+    if head.expects_continue() {
+        wire::write_continue(writer)?;
+    }
+    wire::read_body(reader, &framing, MAX_BODY_BYTES)
 }
 
-/// Decodes a tiny_http request; `Ok(None)` when the path is outside the route prefix.
-fn read_request(raw: &mut tiny_http::Request, prefix: &str) -> Result<Option<Request>, Response> {
-    let url = raw.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+/// Answers a request that could not be read (when the connection still
+/// can be answered) and counts it; the connection is closed after.
+fn answer_wire_error(writer: &mut BufWriter<TcpStream>, handler: &WebHandler, e: &WireError) {
+    let Some((status, text)) = e.response() else {
+        log::debug!("HTTP connection ended: {e}");
+        return;
+    };
+    handler
+        .metrics()
+        .requests
+        .with(&[&status.to_string(), "other"])
+        .inc();
+    let _ = wire::write_response(
+        writer,
+        &ResponseHead {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            headers: &[],
+            keep_alive: false,
+            echo_keep_alive: false,
+            head_only: false,
+        },
+        format!("{text}\n").as_bytes(),
+    );
+}
+
+/// Runs the handler; a panic becomes a logged, counted 500.
+fn serve_catching_panics(handler: &WebHandler, req: &Request) -> (String, Response) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.serve(req)));
+    outcome.unwrap_or_else(|p| {
+        handler.metrics().panics.inc();
+        log::error!(
+            "panic while serving {} {}: {}",
+            req.method,
+            req.path,
+            crate::run_group::panic_message(&*p)
+        );
+        (
+            "other".to_string(),
+            Response::text(500, "Internal Server Error"),
+        )
+    })
+}
+
+/// The handler's view of a request; `None` when the path is outside the
+/// route prefix.
+fn to_request(head: &RequestHead, body: Vec<u8>, prefix: &str) -> Option<Request> {
+    let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
     let path = super::http::percent_decode_path(path);
     let path = if prefix == "/" {
         path
@@ -317,67 +397,35 @@ fn read_request(raw: &mut tiny_http::Request, prefix: &str) -> Result<Option<Req
     } else {
         match path.strip_prefix(prefix) {
             Some(rest) if rest.starts_with('/') => rest.to_string(),
-            _ => return Ok(None),
+            _ => return None,
         }
     };
-    let headers: Vec<(String, String)> = raw
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_string(),
-            )
-        })
-        .collect();
-    let mut body = Vec::new();
-    if let Some(len) = raw.body_length() {
-        if len as u64 > MAX_BODY_BYTES {
-            return Err(Response::text(413, "request body too large"));
-        }
-    }
-    if let Err(e) = raw
-        .as_reader()
-        .take(MAX_BODY_BYTES + 1)
-        .read_to_end(&mut body)
-    {
-        return Err(Response::text(
-            400,
-            &format!("error reading request body: {e}"),
-        ));
-    }
-    if body.len() as u64 > MAX_BODY_BYTES {
-        return Err(Response::text(413, "request body too large"));
-    }
     let mut params = parse_form(query);
-    let is_form = headers
-        .iter()
-        .any(|(k, v)| k == "content-type" && v.starts_with("application/x-www-form-urlencoded"));
-    let method = raw.method().as_str().to_string();
-    if is_form && matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+    let is_form = head
+        .header("content-type")
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form && matches!(head.method.as_str(), "POST" | "PUT" | "PATCH") {
         params.extend(parse_form(&String::from_utf8_lossy(&body)));
     }
-    Ok(Some(Request {
-        method,
+    Some(Request {
+        method: head.method.clone(),
         path,
         params,
-        headers,
+        headers: head.headers.clone(),
         body,
-    }))
+    })
 }
 
-fn maybe_gzip(req: &Request, resp: &mut Response) {
+fn accepts_gzip(req: &Request) -> bool {
+    req.header("accept-encoding").is_some_and(|v| {
+        v.split(',')
+            .any(|e| e.trim().split(';').next() == Some("gzip"))
+    })
+}
+
+/// Compresses a response worth compressing for a client that accepts gzip.
+fn maybe_gzip(resp: &mut Response) {
     if resp.body.len() < GZIP_MIN_BYTES {
-        return;
-    }
-    let accepts = req
-        .header("accept-encoding")
-        .map(|v| {
-            v.split(',')
-                .any(|e| e.trim().split(';').next() == Some("gzip"))
-        })
-        .unwrap_or(false);
-    if !accepts {
         return;
     }
     let mut enc = flate2::write::GzEncoder::new(
@@ -396,51 +444,6 @@ fn maybe_gzip(req: &Request, resp: &mut Response) {
     }
 }
 
-fn to_tiny(resp: Response) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
-    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], resp.content_type.as_bytes())
-    {
-        out.add_header(h);
-    }
-    for (k, v) in resp.headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            out.add_header(h);
-        }
-    }
-    out
-}
-
-/// Sets SO_RCVTIMEO on the listening socket; Linux copies it to every accepted
-/// connection, which is how `--web.read-timeout` reaches connections that
-/// tiny_http accepts on its own thread.
-fn set_read_timeout(listener: &TcpListener, timeout: Duration) {
-    use std::os::fd::AsRawFd;
-    if timeout.is_zero() {
-        return;
-    }
-    let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
-    };
-    // SAFETY: the fd is a valid open socket owned by `listener`, and `tv` is a
-    // properly initialised timeval whose size is passed alongside it.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &tv as *const libc::timeval as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        log::warn!(
-            "cannot set --web.read-timeout on the listener: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,7 +451,7 @@ mod tests {
     use crate::web::api::v1::{Api, BuildInfo, ServerStatus};
     use crate::web::api::ScrapeStatus;
     use crate::web::Options;
-    use std::io::{Read, Write};
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
 
     struct PanickingScrape;
@@ -480,7 +483,7 @@ mod tests {
     ) -> (
         std::net::SocketAddr,
         StopHandle,
-        JoinHandle<Result<(), WebError>>,
+        std::thread::JoinHandle<Result<(), WebError>>,
     ) {
         let api = Api {
             storage: Arc::new(MemStorage::new()),
@@ -534,20 +537,161 @@ mod tests {
         t.join().unwrap().unwrap();
     }
 
+    /// Sends one keep-alive request on `s` and reads its answer (by Content-Length).
+    fn exchange(s: &mut TcpStream, raw: &str) -> String {
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap() == 0 {
+                return head;
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if !raw.starts_with("HEAD ") {
+            r.read_exact(&mut body).unwrap();
+        }
+        head + &String::from_utf8_lossy(&body)
+    }
+
+    fn connect(addr: std::net::SocketAddr) -> TcpStream {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    const HEALTHY: &str = "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+
     #[test]
-    fn requests_beyond_max_connections_are_rejected() {
+    fn a_connection_serves_requests_one_after_another() {
+        let (addr, stop, t) = start(Options::for_address("127.0.0.1:0"));
+        let mut s = connect(addr);
+        for _ in 0..3 {
+            let r = exchange(&mut s, HEALTHY);
+            assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+            assert!(!r.contains("Connection: close"), "{r}");
+        }
+        let r = exchange(&mut s, "HEAD /-/healthy HTTP/1.1\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        let r = exchange(
+            &mut s,
+            "GET /-/healthy HTTP/1.1\r\nConnection: close\r\n\r\n",
+        );
+        assert!(r.contains("Connection: close\r\n"), "{r}");
+        let mut rest = String::new();
+        assert_eq!(s.read_to_string(&mut rest).unwrap_or(0), 0, "{rest}");
+        stop.stop();
+        t.join().unwrap().unwrap();
+    }
+
+    /// The regression that retired tiny_http: a browser opens several
+    /// keep-alive connections at once, and a request on the last one must
+    /// be answered while the others sit idle.
+    #[test]
+    fn idle_keep_alive_connections_do_not_hold_up_new_ones() {
+        let (addr, stop, t) = start(Options::for_address("127.0.0.1:0"));
+        let mut idle: Vec<TcpStream> = (0..12).map(|_| connect(addr)).collect();
+        for s in &mut idle {
+            assert!(exchange(s, HEALTHY).starts_with("HTTP/1.1 200"));
+        }
+        let mut fresh = connect(addr);
+        fresh
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let r = exchange(&mut fresh, HEALTHY);
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        // Stopping ends the idle connections instead of waiting for them.
+        let started = Instant::now();
+        stop.stop();
+        t.join().unwrap().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let mut buf = [0u8; 1];
+        assert_eq!(idle[0].read(&mut buf).unwrap_or(0), 0);
+    }
+
+    #[test]
+    fn connections_beyond_max_connections_wait_for_a_free_slot() {
         let mut o = Options::for_address("127.0.0.1:0");
         o.max_connections = 1;
-        // Nobody answers reloads here, so a reload holds its slot for read_timeout.
-        o.read_timeout = Duration::from_millis(2500);
         let (addr, stop, t) = start(o);
-        let slow = std::thread::spawn(move || request(addr, "POST", "/-/reload"));
-        std::thread::sleep(Duration::from_millis(600));
-        let r = request(addr, "GET", "/-/healthy");
-        assert!(r.starts_with("HTTP/1.1 503"), "{r}");
-        assert!(r.contains("too many open connections"), "{r}");
-        let r = slow.join().unwrap();
-        assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+        let mut first = connect(addr);
+        assert!(exchange(&mut first, HEALTHY).starts_with("HTTP/1.1 200"));
+        let mut second = connect(addr);
+        second
+            .set_read_timeout(Some(Duration::from_millis(400)))
+            .unwrap();
+        second.write_all(HEALTHY.as_bytes()).unwrap();
+        let mut buf = [0u8; 64];
+        let waited = second.read(&mut buf);
+        assert!(
+            waited.is_err(),
+            "answered while the only slot was taken: {waited:?}"
+        );
+        drop(first);
+        second
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let n = second.read(&mut buf).unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        stop.stop();
+        t.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn bodies_come_by_length_chunked_or_after_100_continue() {
+        let (addr, stop, t) = start(Options::for_address("127.0.0.1:0"));
+        let mut s = connect(addr);
+        // The form body reaches the handler: a bad `time` in it is refused.
+        let r = exchange(
+            &mut s,
+            "POST /api/v1/query HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ntime=\r\n3\r\nabc\r\n0\r\n\r\n",
+        );
+        assert!(
+            r.contains(r#"invalid parameter \"time\""#),
+            "chunked form body lost: {r}"
+        );
+        s.write_all(b"POST /api/v1/query HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: 8\r\n\r\n").unwrap();
+        let mut buf = [0u8; 25];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+        let r = exchange(&mut s, "time=abc");
+        assert!(
+            r.contains(r#"invalid parameter \"time\""#),
+            "body after 100-continue lost: {r}"
+        );
+        stop.stop();
+        t.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn malformed_requests_get_400_and_the_connection_closes() {
+        let (addr, stop, t) = start(Options::for_address("127.0.0.1:0"));
+        let r = request(addr, "GET", "/a b");
+        assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
+        let mut s = connect(addr);
+        s.write_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        assert!(out.starts_with("HTTP/1.1 501"), "{out}");
         let r = request(addr, "GET", "/-/healthy");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         stop.stop();
@@ -555,19 +699,15 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_listener_keeps_accepting_after_the_read_timeout() {
+    fn an_idle_listener_keeps_accepting() {
         let mut o = Options::for_address("127.0.0.1:0");
         o.read_timeout = Duration::from_millis(200);
         let (addr, stop, t) = start(o);
-        // accept() on the listener times out twice over while nobody connects.
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(500));
         for _ in 0..3 {
             let r = request(addr, "GET", "/-/healthy");
             assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         }
-        std::thread::sleep(Duration::from_millis(500));
-        let r = request(addr, "GET", "/-/healthy");
-        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         stop.stop();
         t.join().unwrap().unwrap();
     }
