@@ -4,7 +4,8 @@
 # headless Chromium, checks the rendered DOM (table rows, chart lines, targets, rules,
 # alerts, status sections) and saves screenshots under target/ui-artifacts/.
 #
-# Env: PROMLITE_BIN (default target/release/promlite), CHROMIUM (default: chromium on PATH).
+# Env: PROMLITE_BIN (default target/release/promlite), CHROMIUM (default: chromium on PATH),
+# KEEP_TMP=1 keeps the scratch directory (server and Chromium logs) and prints its path.
 # Skips with a message when Chromium or the server binary is missing.
 set -euo pipefail
 
