@@ -58,35 +58,42 @@ pub struct HttpServer {
 /// State the accept and connection threads share.
 struct Shared {
     stopping: AtomicBool,
-    /// Open connections by id, kept to shut them down on stop; its length
-    /// is what `--web.max-connections` bounds.
-    open: Mutex<HashMap<u64, TcpStream>>,
+    /// Connection slots by id: reserved before `accept()` (`None`), then
+    /// holding a handle on the connection to shut it down on stop. Its
+    /// length is what `--web.max-connections` bounds, across all listeners.
+    open: Mutex<HashMap<u64, Option<TcpStream>>>,
     /// Signalled when a connection closes or the server stops.
     changed: Condvar,
     next_id: AtomicU64,
 }
 
 impl Shared {
-    fn open(&self) -> MutexGuard<'_, HashMap<u64, TcpStream>> {
+    fn open(&self) -> MutexGuard<'_, HashMap<u64, Option<TcpStream>>> {
         // A connection thread that panicked while holding the lock leaves a
         // map that is still consistent: every update is a single call.
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Blocks until fewer than `max` connections are open; false when stopping.
-    fn wait_for_slot(&self, max: usize) -> bool {
+    /// Reserves a connection slot, blocking while `max` are taken; `None`
+    /// when the server is stopping.
+    fn reserve(&self, max: usize) -> Option<u64> {
         let mut open = self.open();
         while open.len() >= max && !self.stopping.load(Ordering::SeqCst) {
             open = self.changed.wait(open).unwrap_or_else(|p| p.into_inner());
         }
-        !self.stopping.load(Ordering::SeqCst)
+        if self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        open.insert(id, None);
+        Some(id)
     }
 
-    fn register(&self, stream: &TcpStream) -> Option<u64> {
-        let clone = stream.try_clone().ok()?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.open().insert(id, clone);
-        Some(id)
+    /// Gives a reserved slot the connection it was taken for.
+    fn attach(&self, id: u64, stream: &TcpStream) {
+        if let Some(slot) = self.open().get_mut(&id) {
+            *slot = stream.try_clone().ok();
+        }
     }
 
     fn unregister(&self, id: u64) {
@@ -197,24 +204,28 @@ impl HttpServer {
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, handler: &Arc<WebHandler>) {
     let max = handler.options.max_connections.max(1);
     let read_timeout = Some(handler.options.read_timeout).filter(|t| !t.is_zero());
-    while shared.wait_for_slot(max) {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // E.g. out of file descriptors: back off before trying again.
-                log::warn!("accepting HTTP connections failed, accepting again: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
+    while let Some(id) = shared.reserve(max) {
+        let stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break Some(s),
+                Err(_) if shared.stopping.load(Ordering::SeqCst) => break None,
+                Err(e) => {
+                    // E.g. out of file descriptors: back off before trying again.
+                    log::warn!("accepting HTTP connections failed, accepting again: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
             }
         };
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
-        }
+        let stream = match stream {
+            Some(s) if !shared.stopping.load(Ordering::SeqCst) => s,
+            _ => {
+                shared.unregister(id);
+                break;
+            }
+        };
         let _ = stream.set_read_timeout(read_timeout);
         let _ = stream.set_nodelay(true);
-        let Some(id) = shared.register(&stream) else {
-            continue;
-        };
+        shared.attach(id, &stream);
         let conn_shared = shared.clone();
         let handler = handler.clone();
         let spawned = std::thread::Builder::new()
@@ -232,7 +243,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, handler: &Arc<WebHa
 
 /// Ends every idle connection and waits (bounded) for the rest to answer.
 fn drain(shared: &Shared) {
-    for stream in shared.open().values() {
+    for stream in shared.open().values().flatten() {
         // Reads end; a response being written still goes out.
         let _ = stream.shutdown(Shutdown::Read);
     }
