@@ -2,6 +2,7 @@
 //! and timestamps. Plain data: nothing here starts a thread, opens a file or
 //! knows about storage.
 
+pub mod civil;
 pub mod duration;
 pub mod labels;
 pub mod matcher;

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::manager::ScrapeManager;
 use super::target::Target;
+use crate::model::civil::civil_from_days;
 use crate::model::duration::format_duration;
 use crate::model::{Labels, Matcher};
 use crate::storage::matches_all;
@@ -282,20 +283,6 @@ fn rfc3339(t: Option<SystemTime>) -> String {
     }
     s.push('Z');
     s
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

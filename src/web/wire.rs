@@ -446,7 +446,7 @@ pub fn http_date(t: std::time::SystemTime) -> String {
         .unwrap_or(0);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = crate::logging::civil_from_days(days);
+    let (y, m, d) = crate::model::civil::civil_from_days(days);
     format!(
         "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
         DAYS[days.rem_euclid(7) as usize],

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
+use crate::model::civil::{civil_from_days, is_leap_year};
 use crate::model::labels::METRIC_NAME;
 use crate::model::{Labels, MatchType};
 use crate::promql::ast::{Call, Expr, RangeModifier, ValueType};
@@ -361,24 +362,6 @@ fn go_f64_to_i64(v: f64) -> i64 {
     }
 }
 
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
 fn date_fn(name: &str) -> fn(i64) -> f64 {
     match name {
         "day_of_month" => |s| civil_from_days(s.div_euclid(86_400)).2 as f64,
@@ -390,14 +373,14 @@ fn date_fn(name: &str) -> fn(i64) -> f64 {
             // Walk back to January 1st of the same year.
             let (_, m, d) = civil_from_days(days);
             let before: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-            let leap = if is_leap(y) && m > 2 { 1 } else { 0 };
+            let leap = if is_leap_year(y) && m > 2 { 1 } else { 0 };
             jan1 -= i64::from(before[(m - 1) as usize] + leap + d - 1);
             (days - jan1 + 1) as f64
         },
         "days_in_month" => |s| {
             let (y, m, _) = civil_from_days(s.div_euclid(86_400));
             match m {
-                2 if is_leap(y) => 29.0,
+                2 if is_leap_year(y) => 29.0,
                 2 => 28.0,
                 4 | 6 | 9 | 11 => 30.0,
                 _ => 31.0,
