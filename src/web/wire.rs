@@ -465,6 +465,10 @@ mod tests {
         read_head(&mut raw.as_bytes())
     }
 
+    fn parsed(raw: &str) -> RequestHead {
+        head(raw).unwrap().unwrap()
+    }
+
     #[test]
     fn reads_a_request_head() {
         let h = head(
@@ -482,9 +486,7 @@ mod tests {
 
     #[test]
     fn bare_newlines_and_leading_empty_lines_are_accepted() {
-        let h = head("\r\n\nPOST / HTTP/1.0\nContent-Length: 3\n\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("\r\n\nPOST / HTTP/1.0\nContent-Length: 3\n\n");
         assert_eq!(h.method, "POST");
         assert!(!h.keep_alive());
         assert_eq!(h.body_framing().unwrap(), BodyFraming::Length(3));
@@ -534,52 +536,35 @@ mod tests {
 
     #[test]
     fn absolute_form_targets_become_paths() {
-        let h = head("GET http://example.org:9090/metrics?x=1 HTTP/1.1\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("GET http://example.org:9090/metrics?x=1 HTTP/1.1\r\n\r\n");
         assert_eq!(h.target, "/metrics?x=1");
-        let h = head("GET HTTP://example.org?x=1 HTTP/1.1\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("GET HTTP://example.org?x=1 HTTP/1.1\r\n\r\n");
         assert_eq!(h.target, "/?x=1");
     }
 
     #[test]
     fn persistence_follows_the_connection_header() {
-        let h = head("GET / HTTP/1.1\r\nConnection: Upgrade, close\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("GET / HTTP/1.1\r\nConnection: Upgrade, close\r\n\r\n");
         assert!(!h.keep_alive());
-        let h = head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
         assert!(h.keep_alive());
     }
 
     #[test]
     fn body_framing_rules() {
-        let h = head("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n");
         assert!(matches!(h.body_framing(), Err(WireError::BadRequest(_))));
-        let h = head("POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n");
         assert!(matches!(h.body_framing(), Err(WireError::BadRequest(_))));
-        let h = head("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
         assert!(matches!(
             h.body_framing(),
             Err(WireError::UnsupportedTransferEncoding(_))
         ));
-        let h = head("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nContent-Length: 3\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h =
+            parsed("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nContent-Length: 3\r\n\r\n");
         assert_eq!(h.body_framing().unwrap(), BodyFraming::Chunked);
-        let h = head("POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parsed("POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
         assert!(h.expects_continue());
     }
 
@@ -638,20 +623,27 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    /// A keep-alive answer with no extra headers, for struct-update syntax.
+    fn plain(status: u16) -> ResponseHead<'static> {
+        ResponseHead {
+            status,
+            content_type: "text/plain",
+            headers: &[],
+            keep_alive: true,
+            echo_keep_alive: false,
+            head_only: false,
+        }
+    }
+
     #[test]
     fn writes_a_response() {
         let headers = vec![("Vary".to_string(), "Accept-Encoding".to_string())];
-        let r = response(
-            ResponseHead {
-                status: 200,
-                content_type: "application/json",
-                headers: &headers,
-                keep_alive: true,
-                echo_keep_alive: false,
-                head_only: false,
-            },
-            b"{}",
-        );
+        let head = ResponseHead {
+            content_type: "application/json",
+            headers: &headers,
+            ..plain(200)
+        };
+        let r = response(head, b"{}");
         assert!(r.starts_with("HTTP/1.1 200 OK\r\nDate: "), "{r}");
         assert!(r.contains("\r\nContent-Type: application/json\r\nContent-Length: 2\r\nVary: Accept-Encoding\r\n\r\n{}"), "{r}");
         assert!(!r.contains("Connection"), "{r}");
@@ -659,33 +651,22 @@ mod tests {
 
     #[test]
     fn head_and_bodiless_answers_send_no_body() {
-        let r = response(
-            ResponseHead {
-                status: 200,
-                content_type: "text/plain",
-                headers: &[],
-                keep_alive: false,
-                echo_keep_alive: false,
-                head_only: true,
-            },
-            b"hello",
-        );
+        let head = ResponseHead {
+            keep_alive: false,
+            head_only: true,
+            ..plain(200)
+        };
+        let r = response(head, b"hello");
         assert!(
             r.contains("Content-Length: 5\r\nConnection: close\r\n\r\n"),
             "{r}"
         );
         assert!(r.ends_with("\r\n\r\n"), "{r}");
-        let r = response(
-            ResponseHead {
-                status: 204,
-                content_type: "text/plain",
-                headers: &[],
-                keep_alive: true,
-                echo_keep_alive: true,
-                head_only: false,
-            },
-            b"",
-        );
+        let head = ResponseHead {
+            echo_keep_alive: true,
+            ..plain(204)
+        };
+        let r = response(head, b"");
         assert!(r.starts_with("HTTP/1.1 204 No Content\r\n"), "{r}");
         assert!(!r.contains("Content-Length"), "{r}");
         assert!(r.ends_with("Connection: keep-alive\r\n\r\n"), "{r}");
@@ -694,18 +675,11 @@ mod tests {
     #[test]
     fn header_values_cannot_split_the_head() {
         let headers = vec![("X-Evil".to_string(), "a\r\nSet-Cookie: b".to_string())];
-        let r = response(
-            ResponseHead {
-                status: 200,
-                content_type: "",
-                headers: &headers,
-                keep_alive: true,
-                echo_keep_alive: false,
-                head_only: false,
-            },
-            b"",
-        );
-        assert!(!r.contains("Set-Cookie"), "{r}");
+        let head = ResponseHead {
+            headers: &headers,
+            ..plain(200)
+        };
+        assert!(!response(head, b"").contains("Set-Cookie"));
     }
 
     #[test]
