@@ -809,6 +809,9 @@ fn decode_v1(head: &Head, body: &[u8], path: &Path) -> Result<SnapshotStats, Tsd
 }
 
 #[cfg(test)]
+mod corrupt_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
