@@ -94,7 +94,16 @@ impl XorAppender {
     /// taken by [`XorAppender::state`]; `None` when they do not fit together.
     pub fn from_state(bytes: &[u8], st: XorState, capacity: usize) -> Option<XorAppender> {
         let num = num_samples(bytes);
-        if bytes.len() < 2 || (num == 0 && st.bits != 16) {
+        // The state comes from a file: a window the writer could not have
+        // produced would underflow the next append's bit arithmetic, and
+        // fewer bits than the header would leave no room to rewrite it.
+        let window_ok = st.leading == 0xff
+            || (st.leading < 32 && u32::from(st.leading) + u32::from(st.trailing) < 64);
+        if bytes.len() < HEADER_SIZE
+            || st.bits < 8 * HEADER_SIZE as u64
+            || (num == 0 && st.bits != 16)
+            || !window_ok
+        {
             return None;
         }
         Some(XorAppender {
@@ -410,6 +419,48 @@ mod tests {
         }
         assert_eq!(it.next(), None);
         assert!(!it.err());
+    }
+
+    #[test]
+    fn from_state_rejects_states_no_writer_makes() {
+        let mut a = XorAppender::new();
+        for t in 0..5 {
+            a.append(t * 1000, t as f64 * 1.5);
+        }
+        let (bytes, st) = (a.to_bytes(), a.state());
+        assert!(XorAppender::from_state(&bytes, st, 0).is_some());
+        // A one-sample header cut to 9..15 bits: rewriting it on append
+        // used to index past the 1-byte buffer.
+        for bits in 9..16 {
+            let st = XorState { bits, ..st };
+            assert!(XorAppender::from_state(&[0, 1], st, 0).is_none(), "{bits}");
+        }
+        for (leading, trailing) in [(32, 0), (200, 0), (31, 33), (0, 64)] {
+            let bad = XorState {
+                leading,
+                trailing,
+                ..st
+            };
+            assert!(
+                XorAppender::from_state(&bytes, bad, 0).is_none(),
+                "{leading}/{trailing}"
+            );
+        }
+        // Whatever is accepted keeps appending without panicking.
+        for leading in [0u8, 5, 31, 0xff] {
+            for trailing in [0u8, 1, 32, 63] {
+                let st = XorState {
+                    leading,
+                    trailing,
+                    ..st
+                };
+                if let Some(mut a) = XorAppender::from_state(&bytes, st, 0) {
+                    for (i, v) in [1.0, -3.5, f64::MAX, 0.0].into_iter().enumerate() {
+                        a.append(10_000 + i as i64, v);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
