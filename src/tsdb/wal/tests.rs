@@ -276,7 +276,7 @@ fn every_cut_and_flip_of_a_segment_reads_or_fails() {
         t,
         v: t as f64,
     };
-    record::encode_samples(&(0..40).map(sample).collect::<Vec<_>>(), &mut samples);
+    record::encode_samples(&(0..16).map(sample).collect::<Vec<_>>(), &mut samples);
     let mut stones = Vec::new();
     record::encode_tombstones(
         &[record::Stone {
