@@ -176,7 +176,8 @@ pub fn decode_series(rec: &[u8], out: &mut Vec<RefSeries>) -> Result<(), RecordE
     while !d.b.is_empty() {
         let series_ref = d.be64()?;
         let n = d.uvarint()? as usize;
-        if n > d.b.len() {
+        // Each label takes at least its two length bytes.
+        if n > d.b.len() / 2 {
             return Err(Decbuf::err("labels"));
         }
         let mut labels = Vec::with_capacity(n);
