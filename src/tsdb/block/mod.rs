@@ -627,4 +627,6 @@ impl Querier for BlockQuerier {
 }
 
 #[cfg(test)]
+mod corrupt_tests;
+#[cfg(test)]
 mod tests;
