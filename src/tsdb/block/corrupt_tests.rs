@@ -177,3 +177,34 @@ fn every_cut_and_flip_of_meta_and_tombstones_opens_or_fails() {
         std::fs::write(&path, &good).unwrap();
     }
 }
+
+#[test]
+fn meta_with_another_version_or_inverted_times_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_block(tmp.path());
+    let path = dir.join("meta.json");
+    let good: BlockMeta = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (bad, want) in [
+        (
+            BlockMeta {
+                version: 2,
+                ..good.clone()
+            },
+            "unexpected meta file version 2",
+        ),
+        (
+            BlockMeta {
+                min_time: good.max_time + 1,
+                ..good.clone()
+            },
+            "is after maxTime",
+        ),
+    ] {
+        std::fs::write(&path, serde_json::to_vec(&bad).unwrap()).unwrap();
+        let err = Block::open(&dir)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("meta.json") && err.contains(want), "{err}");
+    }
+}

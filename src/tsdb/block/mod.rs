@@ -236,6 +236,21 @@ impl Block {
         })?;
         let meta: BlockMeta = serde_json::from_slice(&meta_bytes)
             .map_err(|e| corrupt(&meta_path, format!("invalid meta.json: {e}")))?;
+        if meta.version != 1 {
+            return Err(corrupt(
+                &meta_path,
+                format!("unexpected meta file version {}", meta.version),
+            ));
+        }
+        if meta.min_time > meta.max_time {
+            return Err(corrupt(
+                &meta_path,
+                format!(
+                    "minTime {} is after maxTime {}",
+                    meta.min_time, meta.max_time
+                ),
+            ));
+        }
         let index_path = dir.join("index");
         let index = map(&index_path)?;
         let mut chunk_files: Vec<PathBuf> = std::fs::read_dir(dir.join("chunks"))
