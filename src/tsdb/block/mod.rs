@@ -524,7 +524,8 @@ fn parse_index(b: &[u8], path: &Path) -> Result<ParsedIndex, TsdbError> {
     let [symbols_off, _, _, _, _, postings_table_off] = vals;
     let mut c = Cursor::at(b, symbols_off as usize, path)?.section()?;
     let n = c.be32()? as usize;
-    let mut symbols = Vec::with_capacity(n.min(b.len()));
+    // Each symbol takes at least its length byte.
+    let mut symbols = Vec::with_capacity(n.min(c.b.len()));
     for _ in 0..n {
         symbols.push(c.str()?.to_string());
     }
