@@ -422,6 +422,39 @@ mod tests {
     }
 
     #[test]
+    fn every_cut_and_flip_of_a_chunk_iterates_or_stops() {
+        let mut rng = Rng(11);
+        let mut a = XorAppender::new();
+        let mut t = 0i64;
+        for i in 0..120 {
+            t += [15_000, 15_001, 1, 1 << 30][i % 4];
+            let v = match i % 3 {
+                0 => i as f64,
+                1 => f64::from_bits(rng.next()),
+                _ => f64::from_bits(STALE_NAN_BITS),
+            };
+            a.append(t, v);
+        }
+        let good = a.into_bytes();
+        let drain = |b: &[u8]| {
+            let mut it = XorIterator::new(b);
+            while it.next().is_some() {}
+            let mut it = XorIterator::new(b);
+            let _ = it.seek(t / 2);
+        };
+        for cut in 0..good.len() {
+            drain(&good[..cut]);
+        }
+        for at in 0..good.len() {
+            for flip in [0x01u8, 0x10, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                drain(&bad);
+            }
+        }
+    }
+
+    #[test]
     fn from_state_rejects_states_no_writer_makes() {
         let mut a = XorAppender::new();
         for t in 0..5 {
