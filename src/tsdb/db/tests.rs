@@ -1228,8 +1228,8 @@ fn damaged_blocks_are_skipped_at_open_and_the_rest_still_answers() {
         .select(true, None, &[Matcher::equal("__name__", "m")])
         .unwrap()
         .map(|s| s.unwrap().labels().clone())
-        .count();
-    assert_eq!(got, 3);
+        .collect::<Vec<_>>();
+    assert_eq!(got.len(), 3);
     assert!(db.head().min_time() >= head_min);
     let q = db.querier(200_000, 299_999).unwrap();
     let err = q
