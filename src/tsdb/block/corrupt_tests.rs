@@ -208,3 +208,42 @@ fn meta_with_another_version_or_inverted_times_is_refused() {
         assert!(err.contains("meta.json") && err.contains(want), "{err}");
     }
 }
+
+#[test]
+fn errors_name_the_file_the_series_and_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_block(tmp.path());
+    let path = dir.join("index");
+    let mut bad = std::fs::read(&path).unwrap();
+    let b = Block::open(&dir).unwrap();
+    let sref = b.postings_at(b.all_postings).unwrap()[0];
+    let symbols = b.symbols.len();
+    drop(b);
+    // Entry: len, label count, first name's symbol (one byte while < 128).
+    let at = sref as usize * 16;
+    let len = bad[at] as usize;
+    assert!(len < 0x80 && bad[at + 2] < 0x80);
+    bad[at + 2] = 0x7f;
+    let sum = crc32c::checksum(&bad[at + 1..at + 1 + len]).to_be_bytes();
+    bad[at + 1 + len..at + 5 + len].copy_from_slice(&sum);
+    std::fs::write(&path, &bad).unwrap();
+    let b = Block::open(&dir).unwrap();
+    let err = b.series(sref).unwrap_err().to_string();
+    let want = format!(
+        "index: corrupt: series {sref} at offset {at}: references symbol 127 beyond the \
+         symbol table ({symbols} entries)"
+    );
+    assert!(err.ends_with(&want), "{err}");
+    let err = b.chunk(7 << 32).unwrap_err().to_string();
+    assert!(
+        err.contains("chunk 30064771072 is in segment file 8 of 1"),
+        "{err}"
+    );
+    let err = b.chunk(1 << 20).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "000001: corrupt: chunk 1048576 at offset 1048576: offset 1048576 beyond end of file"
+        ),
+        "{err}"
+    );
+}
