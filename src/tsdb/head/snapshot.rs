@@ -680,8 +680,14 @@ fn decode_section(
         series: Vec::with_capacity(n),
         labels: Vec::with_capacity(n * 16),
     };
-    for _ in 0..n {
-        let s = read_series(&mut c, &mut out.labels).ok_or("malformed series")?;
+    for i in 0..n {
+        let at = records.start + c.pos;
+        let s = read_series(&mut c, &mut out.labels).ok_or_else(|| {
+            format!(
+                "malformed series {i} (at byte {at}) of the section at byte {}",
+                records.start
+            )
+        })?;
         out.series.push(s);
     }
     if c.pos != body.len() {
@@ -795,7 +801,9 @@ fn decode_v1(head: &Head, body: &[u8], path: &Path) -> Result<SnapshotStats, Tsd
             Some(1) => {}
             _ => return Err(bad("series list")),
         }
-        let s = read_series(&mut c, &mut labels).ok_or_else(|| bad("series"))?;
+        let at = c.pos;
+        let s =
+            read_series(&mut c, &mut labels).ok_or_else(|| bad(&format!("series at byte {at}")))?;
         stats.series += 1;
         stats.chunks += s.closed.len() as u64 + u64::from(s.open.num_samples() > 0);
         series.push(s);

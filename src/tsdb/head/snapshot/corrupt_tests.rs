@@ -130,3 +130,24 @@ fn v1_snapshot_mutations_never_panic() {
         try_load(&bad, &path);
     }
 }
+
+#[test]
+fn malformed_series_error_says_where() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = small_head();
+    let pos = SnapshotPosition {
+        segment: 1,
+        offset: 0,
+    };
+    let path = write_snapshot(&head, tmp.path(), pos).unwrap();
+    let mut bad = fs::read(&path).unwrap();
+    let index = read_index(&bad, &path).unwrap();
+    let index_at = index.sections.last().map_or(MAGIC.len(), |s| s.0.end + 4);
+    // The first series' id as a varint that never ends.
+    bad[MAGIC.len()..MAGIC.len() + 11].fill(0xff);
+    fix_v2_crcs(&mut bad, &index.sections, index_at);
+    let fresh = Head::new(small_opts());
+    let err = load_v2(&fresh, &bad, &path).err().map(|e| e.to_string());
+    let want = "malformed series 0 (at byte 8) of the section at byte 8";
+    assert!(err.as_deref().unwrap_or("").ends_with(want), "{err:?}");
+}
