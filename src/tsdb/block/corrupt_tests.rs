@@ -247,3 +247,27 @@ fn errors_name_the_file_the_series_and_what_is_wrong() {
         "{err}"
     );
 }
+
+#[test]
+fn chunk_file_of_another_format_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_block(tmp.path());
+    let path = dir.join("chunks").join("000001");
+    let mut bad = std::fs::read(&path).unwrap();
+    bad[4] = 2;
+    std::fs::write(&path, &bad).unwrap();
+    let err = Block::open(&dir)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.ends_with("000001: corrupt: invalid chunk format version 2"),
+        "{err}"
+    );
+    std::fs::write(&path, &bad[..4]).unwrap();
+    let err = Block::open(&dir)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.ends_with("shorter than its header"), "{err}");
+}

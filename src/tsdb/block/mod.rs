@@ -289,6 +289,11 @@ impl Block {
             if m.get(..4) != Some(&writer::CHUNKS_MAGIC.to_be_bytes()[..]) {
                 return Err(corrupt(p, "not a chunks file (bad magic)"));
             }
+            match m.get(4) {
+                Some(1) => {}
+                Some(v) => return Err(corrupt(p, format!("invalid chunk format version {v}"))),
+                None => return Err(corrupt(p, "chunks file shorter than its header")),
+            }
         }
         let (symbols, postings, all_postings) = parse_index(&index, &index_path)?;
         let tomb_path = dir.join("tombstones");
