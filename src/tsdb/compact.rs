@@ -324,13 +324,16 @@ impl BlockSet {
             }
             let mut i = 0;
             while i < blocks.len() {
-                let t0 = blocks[i].meta().min_time.div_euclid(r) * r;
-                if blocks[i].meta().max_time > t0 + r {
+                // Times come from meta.json: saturate rather than overflow
+                // on a block claiming the ends of time.
+                let t0 = blocks[i].meta().min_time.div_euclid(r).saturating_mul(r);
+                let end = t0.saturating_add(r);
+                if blocks[i].meta().max_time > end {
                     i += 1;
                     continue;
                 }
                 let mut group = Vec::new();
-                while i < blocks.len() && blocks[i].meta().max_time <= t0 + r {
+                while i < blocks.len() && blocks[i].meta().max_time <= end {
                     if blocks[i].meta().min_time >= t0 {
                         group.push(blocks[i].clone());
                     }
@@ -341,7 +344,7 @@ impl BlockSet {
                         group[0].meta().min_time,
                         group[group.len() - 1].meta().max_time,
                     );
-                    if maxt - mint == r || maxt <= high {
+                    if maxt.saturating_sub(mint) == r || maxt <= high {
                         return Some(group);
                     }
                 }
@@ -404,7 +407,7 @@ impl BlockSet {
             .map(|b| b.meta().compaction.level)
             .max()
             .unwrap_or(1)
-            + 1;
+            .saturating_add(1);
         let compaction = BlockMetaCompaction {
             level,
             sources: group
@@ -593,5 +596,60 @@ impl BlockSet {
         blocks.push(block);
         blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
         Ok(Some(maxt))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::block::BlockMeta;
+
+    /// Blocks whose meta.json claims the ends of time, or a huge level:
+    /// planning, merging and retention must not overflow.
+    #[test]
+    fn extreme_block_metas_do_not_overflow() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut a = crate::tsdb::chunkenc::XorAppender::new();
+        a.append(1000, 1.0);
+        let data = a.into_bytes();
+        let extremes = [
+            (i64::MIN, i64::MIN + 1),
+            (i64::MIN + 5, i64::MIN + 7),
+            (0, 7_200_000),
+            (7_200_000, 14_400_000),
+            (i64::MAX - 10, i64::MAX),
+        ];
+        for (i, (mint, maxt)) in extremes.into_iter().enumerate() {
+            let l = Labels::from_pairs(&[("i", &i.to_string())]);
+            let chunk = ChunkData {
+                min_t: 1000,
+                max_t: 1000,
+                data: &data,
+            };
+            let meta = crate::tsdb::block::write_block(tmp.path(), vec![(l, vec![chunk])], 0, 2000)
+                .unwrap();
+            let path = tmp.path().join(&meta.ulid).join("meta.json");
+            let meta = BlockMeta {
+                min_time: mint,
+                max_time: maxt,
+                compaction: BlockMetaCompaction {
+                    level: u32::MAX,
+                    ..meta.compaction.clone()
+                },
+                ..meta
+            };
+            fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+        }
+        let set = BlockSet::load(tmp.path()).unwrap();
+        assert_eq!(set.list().len(), extremes.len());
+        let ranges = [1, 3, 7_200_000, i64::MAX / 2, i64::MAX];
+        for _ in 0..extremes.len() {
+            match set.plan(&ranges) {
+                Some(group) => set.merge(&group).unwrap(),
+                None => break,
+            }
+        }
+        set.apply_time_retention(1);
+        assert!(!set.list().is_empty());
     }
 }

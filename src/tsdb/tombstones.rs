@@ -169,4 +169,30 @@ mod tests {
         t.truncate_before(0);
         assert_eq!(t.get(1), &[]);
     }
+
+    #[test]
+    fn every_cut_and_flip_decodes_or_fails() {
+        let mut t = Tombstones::new();
+        t.add(3, (10, 20));
+        t.add(u32::MAX, (i64::MIN, i64::MAX));
+        t.add(7, (-5, -1));
+        let good = t.encode();
+        for cut in 0..good.len() {
+            assert!(Tombstones::decode(&good[..cut]).is_err(), "cut {cut}");
+        }
+        let body = good.len() - 4;
+        for at in 0..good.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                assert!(Tombstones::decode(&bad).is_err(), "byte {at}");
+                // With the checksum fixed the stones themselves are parsed.
+                if at >= 5 && at < body {
+                    let sum = crc32c::checksum(&bad[5..body]).to_be_bytes();
+                    bad[body..].copy_from_slice(&sum);
+                    let _ = Tombstones::decode(&bad);
+                }
+            }
+        }
+    }
 }

@@ -40,6 +40,7 @@ mod scrape_textparse;
 mod telemetry_summaries;
 mod tool_cli;
 mod tool_commands;
+mod tsdb_corrupt;
 mod tsdb_crash;
 mod tsdb_interop;
 mod ui_assets;

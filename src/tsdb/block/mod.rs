@@ -188,6 +188,18 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> TsdbError {
     }
 }
 
+/// Prefixes a corruption's reason with what was being read, so the
+/// message says which series or chunk of the file is damaged.
+fn within(what: impl std::fmt::Display) -> impl FnOnce(TsdbError) -> TsdbError {
+    move |e| match e {
+        TsdbError::Corrupt { path, reason } => TsdbError::Corrupt {
+            path,
+            reason: format!("{what}: {reason}"),
+        },
+        e => e,
+    }
+}
+
 fn map(path: &Path) -> Result<Mmap, TsdbError> {
     let f = File::open(path).map_err(|e| TsdbError::Io {
         path: path.to_path_buf(),
@@ -219,6 +231,8 @@ pub struct Block {
     index: Mmap,
     index_path: PathBuf,
     chunks: Vec<Mmap>,
+    /// The file of each of `chunks`, for error messages.
+    chunk_paths: Vec<PathBuf>,
     symbols: Vec<String>,
     /// name → value → offset of the postings list.
     postings: BTreeMap<String, BTreeMap<String, u64>>,
@@ -236,6 +250,21 @@ impl Block {
         })?;
         let meta: BlockMeta = serde_json::from_slice(&meta_bytes)
             .map_err(|e| corrupt(&meta_path, format!("invalid meta.json: {e}")))?;
+        if meta.version != 1 {
+            return Err(corrupt(
+                &meta_path,
+                format!("unexpected meta file version {}", meta.version),
+            ));
+        }
+        if meta.min_time > meta.max_time {
+            return Err(corrupt(
+                &meta_path,
+                format!(
+                    "minTime {} is after maxTime {}",
+                    meta.min_time, meta.max_time
+                ),
+            ));
+        }
         let index_path = dir.join("index");
         let index = map(&index_path)?;
         let mut chunk_files: Vec<PathBuf> = std::fs::read_dir(dir.join("chunks"))
@@ -260,6 +289,11 @@ impl Block {
             if m.get(..4) != Some(&writer::CHUNKS_MAGIC.to_be_bytes()[..]) {
                 return Err(corrupt(p, "not a chunks file (bad magic)"));
             }
+            match m.get(4) {
+                Some(1) => {}
+                Some(v) => return Err(corrupt(p, format!("invalid chunk format version {v}"))),
+                None => return Err(corrupt(p, "chunks file shorter than its header")),
+            }
         }
         let (symbols, postings, all_postings) = parse_index(&index, &index_path)?;
         let tomb_path = dir.join("tombstones");
@@ -279,6 +313,7 @@ impl Block {
             index,
             index_path,
             chunks,
+            chunk_paths: chunk_files,
             symbols,
             postings,
             all_postings,
@@ -337,21 +372,34 @@ impl Block {
     }
 
     fn symbol(&self, i: u64) -> Result<&str, TsdbError> {
-        self.symbols
-            .get(i as usize)
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.symbols.get(i))
             .map(|s| s.as_str())
-            .ok_or_else(|| corrupt(&self.index_path, format!("symbol {i} out of range")))
+            .ok_or_else(|| {
+                corrupt(
+                    &self.index_path,
+                    format!(
+                        "references symbol {i} beyond the symbol table ({} entries)",
+                        self.symbols.len()
+                    ),
+                )
+            })
     }
 
     /// The series list at postings offset `off`.
     fn postings_at(&self, off: u64) -> Result<Vec<u32>, TsdbError> {
-        let mut c = Cursor::at(&self.index, off as usize, &self.index_path)?.section()?;
-        let n = c.be32()? as usize;
-        let mut out = Vec::with_capacity(n.min(c.b.len() / 4));
-        for _ in 0..n {
-            out.push(c.be32()?);
-        }
-        Ok(out)
+        let read = || {
+            let at = usize::try_from(off).unwrap_or(usize::MAX);
+            let mut c = Cursor::at(&self.index, at, &self.index_path)?.section()?;
+            let n = c.be32()? as usize;
+            let mut out = Vec::with_capacity(n.min(c.b.len() / 4));
+            for _ in 0..n {
+                out.push(c.be32()?);
+            }
+            Ok(out)
+        };
+        read().map_err(within(format_args!("postings list at offset {off}")))
     }
 
     /// Series references matching every matcher (upstream's semantics, as the head).
@@ -387,15 +435,18 @@ impl Block {
 
     /// Labels and chunk metas of series `sref`.
     pub fn series(&self, sref: u32) -> Result<(Labels, Vec<ChunkMeta>), TsdbError> {
-        let mut c = Cursor::at(&self.index, sref as usize * 16, &self.index_path)?;
+        let at = sref as usize * 16;
+        self.read_series(at)
+            .map_err(within(format_args!("series {sref} at offset {at}")))
+    }
+
+    fn read_series(&self, at: usize) -> Result<(Labels, Vec<ChunkMeta>), TsdbError> {
+        let mut c = Cursor::at(&self.index, at, &self.index_path)?;
         let len = c.uvarint()? as usize;
         let body = c.take(len)?;
         let crc = c.be32()?;
         if crc32c::checksum(body) != crc {
-            return Err(corrupt(
-                &self.index_path,
-                format!("series {sref} checksum mismatch"),
-            ));
+            return Err(corrupt(&self.index_path, "checksum mismatch"));
         }
         let mut c = Cursor {
             b: body,
@@ -438,29 +489,34 @@ impl Block {
     pub fn chunk(&self, chunk_ref: u64) -> Result<&[u8], TsdbError> {
         let seq = (chunk_ref >> 32) as usize;
         let off = (chunk_ref & 0xffff_ffff) as usize;
-        let file = self
-            .chunks
-            .get(seq)
-            .ok_or_else(|| corrupt(&self.dir, format!("chunk segment {seq} missing")))?;
-        let path = self.dir.as_path();
-        let mut c = Cursor::at(file, off, path)?;
-        let len = c.uvarint()? as usize;
-        let enc = c.byte()?;
-        let data = c.take(len)?;
-        let crc = c.be32()?;
-        if crc32c::update(crc32c::checksum(&[enc]), data) != crc {
+        let (Some(file), Some(path)) = (self.chunks.get(seq), self.chunk_paths.get(seq)) else {
             return Err(corrupt(
-                path,
-                format!("chunk {chunk_ref} checksum mismatch"),
+                &self.dir.join("chunks"),
+                format!(
+                    "chunk {chunk_ref} is in segment file {} of {}",
+                    seq + 1,
+                    self.chunks.len()
+                ),
             ));
-        }
-        if enc != crate::tsdb::chunkenc::ENC_XOR {
-            return Err(corrupt(
-                path,
-                format!("chunk encoding {enc} is not supported by promlite"),
-            ));
-        }
-        Ok(data)
+        };
+        let read = || {
+            let mut c = Cursor::at(file, off, path)?;
+            let len = c.uvarint()? as usize;
+            let enc = c.byte()?;
+            let data = c.take(len)?;
+            let crc = c.be32()?;
+            if crc32c::update(crc32c::checksum(&[enc]), data) != crc {
+                return Err(corrupt(path, "checksum mismatch"));
+            }
+            if enc != crate::tsdb::chunkenc::ENC_XOR {
+                return Err(corrupt(
+                    path,
+                    format!("chunk encoding {enc} is not supported by promlite"),
+                ));
+            }
+            Ok(data)
+        };
+        read().map_err(within(format_args!("chunk {chunk_ref} at offset {off}")))
     }
 
     /// Every series with its chunk metas and deleted intervals, in label order.
@@ -509,7 +565,8 @@ fn parse_index(b: &[u8], path: &Path) -> Result<ParsedIndex, TsdbError> {
     let [symbols_off, _, _, _, _, postings_table_off] = vals;
     let mut c = Cursor::at(b, symbols_off as usize, path)?.section()?;
     let n = c.be32()? as usize;
-    let mut symbols = Vec::with_capacity(n.min(b.len()));
+    // Each symbol takes at least its length byte.
+    let mut symbols = Vec::with_capacity(n.min(c.b.len()));
     for _ in 0..n {
         symbols.push(c.str()?.to_string());
     }
@@ -626,5 +683,7 @@ impl Querier for BlockQuerier {
     }
 }
 
+#[cfg(test)]
+mod corrupt_tests;
 #[cfg(test)]
 mod tests;

@@ -94,7 +94,16 @@ impl XorAppender {
     /// taken by [`XorAppender::state`]; `None` when they do not fit together.
     pub fn from_state(bytes: &[u8], st: XorState, capacity: usize) -> Option<XorAppender> {
         let num = num_samples(bytes);
-        if bytes.len() < 2 || (num == 0 && st.bits != 16) {
+        // The state comes from a file: a window the writer could not have
+        // produced would underflow the next append's bit arithmetic, and
+        // fewer bits than the header would leave no room to rewrite it.
+        let window_ok = st.leading == 0xff
+            || (st.leading < 32 && u32::from(st.leading) + u32::from(st.trailing) < 64);
+        if bytes.len() < HEADER_SIZE
+            || st.bits < 8 * HEADER_SIZE as u64
+            || (num == 0 && st.bits != 16)
+            || !window_ok
+        {
             return None;
         }
         Some(XorAppender {
@@ -410,6 +419,81 @@ mod tests {
         }
         assert_eq!(it.next(), None);
         assert!(!it.err());
+    }
+
+    #[test]
+    fn every_cut_and_flip_of_a_chunk_iterates_or_stops() {
+        let mut rng = Rng(11);
+        let mut a = XorAppender::new();
+        let mut t = 0i64;
+        for i in 0..120 {
+            t += [15_000, 15_001, 1, 1 << 30][i % 4];
+            let v = match i % 3 {
+                0 => i as f64,
+                1 => f64::from_bits(rng.next()),
+                _ => f64::from_bits(STALE_NAN_BITS),
+            };
+            a.append(t, v);
+        }
+        let good = a.into_bytes();
+        let drain = |b: &[u8]| {
+            let mut it = XorIterator::new(b);
+            while it.next().is_some() {}
+            let mut it = XorIterator::new(b);
+            let _ = it.seek(t / 2);
+        };
+        for cut in 0..good.len() {
+            drain(&good[..cut]);
+        }
+        for at in 0..good.len() {
+            for flip in [0x01u8, 0x10, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                drain(&bad);
+            }
+        }
+    }
+
+    #[test]
+    fn from_state_rejects_states_no_writer_makes() {
+        let mut a = XorAppender::new();
+        for t in 0..5 {
+            a.append(t * 1000, t as f64 * 1.5);
+        }
+        let (bytes, st) = (a.to_bytes(), a.state());
+        assert!(XorAppender::from_state(&bytes, st, 0).is_some());
+        // A one-sample header cut to 9..15 bits: rewriting it on append
+        // used to index past the 1-byte buffer.
+        for bits in 9..16 {
+            let st = XorState { bits, ..st };
+            assert!(XorAppender::from_state(&[0, 1], st, 0).is_none(), "{bits}");
+        }
+        for (leading, trailing) in [(32, 0), (200, 0), (31, 33), (0, 64)] {
+            let bad = XorState {
+                leading,
+                trailing,
+                ..st
+            };
+            assert!(
+                XorAppender::from_state(&bytes, bad, 0).is_none(),
+                "{leading}/{trailing}"
+            );
+        }
+        // Whatever is accepted keeps appending without panicking.
+        for leading in [0u8, 5, 31, 0xff] {
+            for trailing in [0u8, 1, 32, 63] {
+                let st = XorState {
+                    leading,
+                    trailing,
+                    ..st
+                };
+                if let Some(mut a) = XorAppender::from_state(&bytes, st, 0) {
+                    for (i, v) in [1.0, -3.5, f64::MAX, 0.0].into_iter().enumerate() {
+                        a.append(10_000 + i as i64, v);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -228,10 +228,12 @@ pub(crate) struct RestoredSeries {
 }
 
 /// A snapshot's symbol ids translated to the head's: snapshot id →
-/// (head symbol id, hash of the string). Read-only once built, so the
-/// threads decoding snapshot sections share it.
+/// (head symbol id, hash of the string, rank of the string in sort order).
+/// Read-only once built, so the threads decoding snapshot sections share it.
 pub(crate) struct SnapshotSymbols {
-    map: Vec<Option<(u32, u64)>>,
+    map: Vec<Option<(u32, u64, u32)>>,
+    /// Rank of the empty string, when the snapshot has it.
+    empty_rank: Option<u32>,
 }
 
 impl SnapshotSymbols {
@@ -255,20 +257,31 @@ impl SnapshotSymbols {
             )));
         }
         let mut h = HASH_SEED;
+        let mut prev_name: Option<u32> = None;
         for pair in ids.chunks_exact_mut(2) {
             let mut sh = [0u64; 2];
-            for (sym, sh) in pair.iter_mut().zip(&mut sh) {
-                let Some(Some((hid, hash))) = self.map.get(*sym as usize) else {
+            let mut rank = [0u32; 2];
+            for ((sym, sh), rank) in pair.iter_mut().zip(&mut sh).zip(&mut rank) {
+                let Some(Some((hid, hash, r))) = self.map.get(*sym as usize) else {
                     return Err(StorageError::Internal(format!(
                         "snapshot series {id} refers to unknown symbol {sym}"
                     )));
                 };
                 if let Some(u) = uses.get_mut(*sym as usize) {
-                    *u += 1;
+                    *u = u.saturating_add(1);
                 }
                 *sym = *hid;
                 *sh = *hash;
+                *rank = *r;
             }
+            // Labels are read back as sorted, unique and without empty
+            // values; a damaged file must not break that invariant.
+            if prev_name.is_some_and(|p| p >= rank[0]) || Some(rank[1]) == self.empty_rank {
+                return Err(StorageError::InvalidLabels(format!(
+                    "snapshot series {id} has labels out of order, repeated or empty"
+                )));
+            }
+            prev_name = Some(rank[0]);
             h = combine_label(h, sh[0], sh[1]);
         }
         Ok(h)
@@ -662,16 +675,32 @@ impl Head {
                 symbols.len()
             )));
         }
-        let mut map: Vec<Option<(u32, u64)>> = vec![None; max + 1];
+        // Ranks let each series' label order be checked with integer
+        // compares instead of string compares.
+        let mut order: Vec<usize> = (0..symbols.len()).collect();
+        order.sort_unstable_by(|&a, &b| symbols[a].1.cmp(&symbols[b].1));
+        let mut ranks = vec![0u32; symbols.len()];
+        let mut rank = 0u32;
+        for (i, w) in order.iter().enumerate() {
+            if i > 0 && symbols[order[i - 1]].1 != symbols[*w].1 {
+                rank += 1;
+            }
+            ranks[*w] = rank;
+        }
+        let empty_rank = order
+            .first()
+            .filter(|&&i| symbols[i].1.is_empty())
+            .map(|_| 0);
+        let mut map: Vec<Option<(u32, u64, u32)>> = vec![None; max + 1];
         let mut st = write(&self.symbols);
         st.reserve(symbols.len());
-        for (sid, s) in symbols {
+        for ((sid, s), rank) in symbols.iter().zip(ranks) {
             let hid = st.intern(s);
             if let Some(slot) = map.get_mut(*sid as usize) {
-                *slot = Some((hid, str_hash(s.as_bytes())));
+                *slot = Some((hid, str_hash(s.as_bytes()), rank));
             }
         }
-        Ok(SnapshotSymbols { map })
+        Ok(SnapshotSymbols { map, empty_rank })
     }
 
     /// Fills an empty head with the series of a version 1 head chunk
@@ -793,7 +822,7 @@ impl Head {
         let mut sections = Vec::new();
         for p in parts {
             for (u, t) in uses.iter_mut().zip(&p.uses) {
-                *u += t;
+                *u = u.saturating_add(*t);
             }
             mint = mint.min(p.min_time);
             maxt = maxt.max(p.max_time);
@@ -846,7 +875,7 @@ impl Head {
             // Interning counted one use per symbol; make it one per series
             // label (a symbol no series uses is freed like any other).
             for (m, &u) in map.map.iter().zip(&uses) {
-                if let Some((hid, _)) = m {
+                if let Some((hid, _, _)) = m {
                     st.add_refs(*hid, u);
                     st.release(*hid);
                 }

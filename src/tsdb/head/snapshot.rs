@@ -455,6 +455,12 @@ impl<'a> Cursor<'a> {
         (n <= self.b.len().saturating_sub(self.pos)).then_some(n)
     }
 
+    /// Capacity for `n` items of at least `min_bytes` each: never more
+    /// than the bytes left could hold, whatever a count field claims.
+    fn capacity(&self, n: usize, min_bytes: usize) -> usize {
+        n.min(self.b.len().saturating_sub(self.pos) / min_bytes.max(1))
+    }
+
     fn u32(&mut self) -> Option<u32> {
         u32::try_from(self.uvarint()?).ok()
     }
@@ -489,7 +495,8 @@ fn read_series(c: &mut Cursor<'_>, labels: &mut Vec<u32>) -> Option<RestoredSeri
     }
     let label_range = start..labels.len();
     let n = c.len()?;
-    let mut closed = Vec::with_capacity(n);
+    // min_t, max_t and len take a byte each at least.
+    let mut closed = Vec::with_capacity(c.capacity(n, 3));
     for _ in 0..n {
         let min_t = c.varint()?;
         let max_t = c.varint()?;
@@ -595,7 +602,7 @@ fn read_index(data: &[u8], path: &Path) -> Result<Index, TsdbError> {
     let min_valid_time = c.varint().ok_or_else(|| bad("min valid time"))?;
     let last_id = c.u32().ok_or_else(|| bad("last series id"))?;
     let k = c.len().ok_or_else(|| bad("section table"))?;
-    let mut sections = Vec::with_capacity(k);
+    let mut sections = Vec::with_capacity(c.capacity(k, 3));
     let mut end = MAGIC.len();
     for _ in 0..k {
         let section = (|| {
@@ -626,7 +633,7 @@ fn read_index(data: &[u8], path: &Path) -> Result<Index, TsdbError> {
 
 fn read_symbols(c: &mut Cursor<'_>) -> Option<Vec<(u32, Arc<str>)>> {
     let n = c.len()?;
-    let mut symbols = Vec::with_capacity(n);
+    let mut symbols = Vec::with_capacity(c.capacity(n, 2));
     for _ in 0..n {
         let id = c.u32()?;
         let len = c.len()?;
@@ -638,7 +645,7 @@ fn read_symbols(c: &mut Cursor<'_>) -> Option<Vec<(u32, Arc<str>)>> {
 
 fn read_tombstones(c: &mut Cursor<'_>) -> Option<Vec<(u32, Interval)>> {
     let n = c.len()?;
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(c.capacity(n, 3));
     for _ in 0..n {
         out.push((c.u32()?, (c.varint()?, c.varint()?)));
     }
@@ -673,8 +680,14 @@ fn decode_section(
         series: Vec::with_capacity(n),
         labels: Vec::with_capacity(n * 16),
     };
-    for _ in 0..n {
-        let s = read_series(&mut c, &mut out.labels).ok_or("malformed series")?;
+    for i in 0..n {
+        let at = records.start + c.pos;
+        let s = read_series(&mut c, &mut out.labels).ok_or_else(|| {
+            format!(
+                "malformed series {i} (at byte {at}) of the section at byte {}",
+                records.start
+            )
+        })?;
         out.series.push(s);
     }
     if c.pos != body.len() {
@@ -788,7 +801,9 @@ fn decode_v1(head: &Head, body: &[u8], path: &Path) -> Result<SnapshotStats, Tsd
             Some(1) => {}
             _ => return Err(bad("series list")),
         }
-        let s = read_series(&mut c, &mut labels).ok_or_else(|| bad("series"))?;
+        let at = c.pos;
+        let s =
+            read_series(&mut c, &mut labels).ok_or_else(|| bad(&format!("series at byte {at}")))?;
         stats.series += 1;
         stats.chunks += s.closed.len() as u64 + u64::from(s.open.num_samples() > 0);
         series.push(s);
@@ -807,6 +822,9 @@ fn decode_v1(head: &Head, body: &[u8], path: &Path) -> Result<SnapshotStats, Tsd
     }
     Ok(stats)
 }
+
+#[cfg(test)]
+mod corrupt_tests;
 
 #[cfg(test)]
 mod tests {

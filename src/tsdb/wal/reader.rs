@@ -27,6 +27,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Above snappy's best ratio (a 3-byte copy of 64 bytes).
+const MAX_SNAPPY_RATIO: usize = 32;
+
 fn decompress(
     typ: u8,
     data: &[u8],
@@ -37,6 +40,14 @@ fn decompress(
         return Err("zstd-compressed WAL records are not supported by promlite".into());
     }
     let n = snap::raw::decompress_len(data).map_err(|e| format!("snappy: {e}"))?;
+    // A snappy copy element expands at most 3 bytes into 64, so a length
+    // beyond that ratio is damage, refused before allocating for it.
+    if n > data.len().saturating_mul(MAX_SNAPPY_RATIO) {
+        return Err(format!(
+            "snappy: decompressed length {n} is impossible for {} compressed bytes",
+            data.len()
+        ));
+    }
     out.clear();
     out.resize(n, 0);
     decoder

@@ -176,7 +176,8 @@ pub fn decode_series(rec: &[u8], out: &mut Vec<RefSeries>) -> Result<(), RecordE
     while !d.b.is_empty() {
         let series_ref = d.be64()?;
         let n = d.uvarint()? as usize;
-        if n > d.b.len() {
+        // Each label takes at least its two length bytes.
+        if n > d.b.len() / 2 {
             return Err(Decbuf::err("labels"));
         }
         let mut labels = Vec::with_capacity(n);
@@ -306,6 +307,55 @@ mod tests {
         decode_samples(&empty, &mut out).unwrap();
         assert!(decode_samples(&rec[..rec.len() - 1], &mut out).is_err());
         assert!(decode_series(&rec, &mut Vec::new()).is_err());
+    }
+
+    /// Runs every decoder on `rec`: whatever the bytes, Ok or Err.
+    fn decode_any(rec: &[u8]) {
+        let _ = decode_series(rec, &mut Vec::new());
+        let _ = decode_samples(rec, &mut Vec::new());
+        let _ = decode_tombstones(rec, &mut Vec::new());
+    }
+
+    #[test]
+    fn every_cut_and_flip_of_a_record_decodes_or_fails() {
+        let a = Labels::from_pairs(&[("__name__", "up"), ("job", "ü")]);
+        let b = Labels::from_pairs(&[("i", "1")]);
+        let mut series = Vec::new();
+        encode_series([(1u64, &a), (u64::MAX, &b)], &mut series);
+        let mut samples = Vec::new();
+        let s = |series_ref, t, v| RefSample { series_ref, t, v };
+        encode_samples(
+            &[
+                s(5, 1000, 1.0),
+                s(1, i64::MIN, f64::NAN),
+                s(u64::MAX, 7, -0.0),
+            ],
+            &mut samples,
+        );
+        let mut stones = Vec::new();
+        let st = |series_ref, mint, maxt| Stone {
+            series_ref,
+            mint,
+            maxt,
+        };
+        encode_tombstones(&[st(1, -5, 5), st(9, i64::MIN, i64::MAX)], &mut stones);
+        for rec in [series, samples, stones] {
+            for cut in 0..=rec.len() {
+                decode_any(&rec[..cut]);
+            }
+            for at in 0..rec.len() {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut bad = rec.clone();
+                    bad[at] ^= flip;
+                    decode_any(&bad);
+                }
+            }
+        }
+        // A label count beyond the record fails before allocating for it.
+        let mut huge = vec![SERIES];
+        huge.extend_from_slice(&1u64.to_be_bytes());
+        put_uvarint(&mut huge, u64::MAX);
+        assert!(decode_series(&huge, &mut Vec::new()).is_err());
     }
 
     #[test]
