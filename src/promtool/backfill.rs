@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use lexopt::prelude::*;
 
 use super::tsdb::format_blocks;
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::model::{Label, Labels};
 use crate::tsdb::block::{write_block, Block, ChunkData};
 use crate::tsdb::chunkenc::XorAppender;
@@ -52,15 +52,11 @@ pub(super) fn openmetrics_command(mut parser: lexopt::Parser) -> Result<u8, Usag
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "tsdb create-blocks-from openmetrics",
-                        "  -r, --human-readable  Print human readable values.\n  -q, --quiet           Do not print created blocks.\n      --max-block-duration=2h\n                        Maximum duration created blocks may span.\n",
-                        "  <input file>          OpenMetrics file to read samples from.\n  [<output directory>]  Output directory for generated blocks.\n"
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "tsdb create-blocks-from openmetrics",
+                    "  -r, --human-readable  Print human readable values.\n  -q, --quiet           Do not print created blocks.\n      --max-block-duration=2h\n                        Maximum duration created blocks may span.\n",
+                    "  <input file>          OpenMetrics file to read samples from.\n  [<output directory>]  Output directory for generated blocks.\n",
+                ))
             }
             Short('r') | Long("human-readable") => human = true,
             Short('q') | Long("quiet") => quiet = true,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::backfill::{block_duration, write_samples_block};
 use super::gotime::{parse_time, Instant};
 use super::query::{ApiClient, QueryValue};
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::model::value::format_go_f;
 use crate::model::{Label, Labels};
 use crate::rules::schedule::{eval_timestamp_ns, group_offset_ns};
@@ -73,15 +73,11 @@ pub(super) fn rules_command(mut parser: lexopt::Parser) -> Result<u8, UsageError
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "tsdb create-blocks-from rules",
-                        "      --url=http://localhost:9090\n                     The URL for the Prometheus API with the data where\n                     the rule will be backfilled from.\n      --start=START  The time to start backfilling the new rule from.\n      --end=END      Backfill up to this time (default: 3 hours ago).\n      --output-dir=\"data/\"\n                     Output directory for generated blocks.\n      --eval-interval=60s\n                     How frequently to evaluate rules when backfilling if a\n                     value is not set in the recording rule files.\n",
-                        "  <rule-files>  A list of one or more files containing recording rules to be\n                backfilled.\n"
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "tsdb create-blocks-from rules",
+                    "      --url=http://localhost:9090\n                     The URL for the Prometheus API with the data where\n                     the rule will be backfilled from.\n      --start=START  The time to start backfilling the new rule from.\n      --end=END      Backfill up to this time (default: 3 hours ago).\n      --output-dir=\"data/\"\n                     Output directory for generated blocks.\n      --eval-interval=60s\n                     How frequently to evaluate rules when backfilling if a\n                     value is not set in the recording rule files.\n",
+                    "  <rule-files>  A list of one or more files containing recording rules to be\n                backfilled.\n",
+                ))
             }
             Long("url") => url = parser.value()?.string()?,
             Long("start") => start = Some(parser.value()?.string()?),

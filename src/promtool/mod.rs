@@ -138,6 +138,13 @@ fn command_help(words: &str, flags: &str, args: &str) -> String {
     out
 }
 
+/// Answers a command's `-h/--help`: prints [`command_help`] and returns the
+/// exit code of a command asked only for its help.
+fn print_command_help(words: &str, flags: &str, args: &str) -> u8 {
+    print!("{}", command_help(words, flags, args));
+    SUCCESS
+}
+
 fn is_group(words: &[String]) -> bool {
     let prefix = words.join(" ") + " ";
     COMMANDS.iter().any(|c| c.0.starts_with(&prefix))
@@ -290,6 +297,26 @@ mod tests {
         for (words, ..) in COMMANDS {
             assert!(help.contains(&format!("  {words} ")), "{words} missing");
         }
+    }
+
+    #[test]
+    fn command_help_lays_out_usage_flags_and_args() {
+        assert_eq!(
+            command_help(
+                "tsdb dump-openmetrics",
+                "      --min-time=0  Minimum timestamp to dump.\n",
+                "  [<db path>]  Database path.\n"
+            ),
+            "usage: promlite-tool tsdb dump-openmetrics [<flags>] [<db path>]\n\n\
+             [Experimental] Dump samples from a TSDB into OpenMetrics text format,\n\
+             excluding native histograms and staleness markers, which are not\n\
+             representable in OpenMetrics.\n\n\
+             Flags:\n  -h, --help  Show context-sensitive help.\n\
+             \x20     --min-time=0  Minimum timestamp to dump.\n\n\
+             Args:\n  [<db path>]  Database path.\n"
+        );
+        // No args section when a command takes none.
+        assert!(!command_help("check healthy", "", "").contains("Args:"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::gotime::{parse_time, Instant};
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::config::http::{Authorization, BasicAuth, TlsConfig};
 use crate::config::types::Secret;
 use crate::model::labels::go_quote;
@@ -46,6 +46,8 @@ struct QueryArgs {
     positional: Vec<String>,
 }
 
+/// Parses one query command's flags and arguments; `None` when `--help`
+/// was asked for and answered, and the command exits with `SUCCESS`.
 fn parse_args(
     mut parser: lexopt::Parser,
     words: &str,
@@ -66,10 +68,7 @@ fn parse_args(
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(words, &format!("{QUERY_FLAGS}{flags}"), args)
-                );
+                print_command_help(words, &format!("{QUERY_FLAGS}{flags}"), args);
                 return Ok(None);
             }
             Short('o') | Long("format") => {
