@@ -733,6 +733,47 @@ mod tests {
         assert!(!r.render().contains("f_seconds{"));
     }
 
+    /// Pins the whole exposition of every kind of family, labelled and not,
+    /// to the byte: what `/metrics` serves must not drift.
+    #[test]
+    fn renders_every_kind_exactly() {
+        let r = Registry::new();
+        r.gauge("g", "A gauge.\nTwo lines.").set(-1.5);
+        let cv = r.counter_vec("c_total", "Counts.", &["code", "method"]);
+        cv.with(&["200", "get"]).add(2.0);
+        cv.with(&["500", "put"]).inc();
+        cv.remove(&["500", "put"]);
+        r.gauge_vec("gv", "Gauges.", &["k"]).with(&["a\\b\n"]).dec();
+        let hv = r.histogram_vec("h_seconds", "Times.", &["op"], &[0.5, 1.0]);
+        hv.with(&["read"]).observe(0.25);
+        hv.with(&["read"]).observe(2.0);
+        r.histogram("hn", "Plain.", &[1.0]).observe(1.0);
+        let sv = r.summary_vec("s_seconds", "Sums.", &["x"], &[(0.5, 0.05)]);
+        sv.with(&["y"]).observe(3.0);
+        r.counter_func("f_total", "Computed.", &["src"], || {
+            vec![(vec!["a".into()], 4.0), (vec!["b".into()], 5.0)]
+        });
+        assert_eq!(
+            r.render(),
+            "# HELP c_total Counts.\n# TYPE c_total counter\n\
+             c_total{code=\"200\",method=\"get\"} 2\n\
+             # HELP f_total Computed.\n# TYPE f_total counter\n\
+             f_total{src=\"a\"} 4\nf_total{src=\"b\"} 5\n\
+             # HELP g A gauge.\\nTwo lines.\n# TYPE g gauge\ng -1.5\n\
+             # HELP gv Gauges.\n# TYPE gv gauge\ngv{k=\"a\\\\b\\n\"} -1\n\
+             # HELP h_seconds Times.\n# TYPE h_seconds histogram\n\
+             h_seconds_bucket{op=\"read\",le=\"0.5\"} 1\n\
+             h_seconds_bucket{op=\"read\",le=\"1\"} 1\n\
+             h_seconds_bucket{op=\"read\",le=\"+Inf\"} 2\n\
+             h_seconds_sum{op=\"read\"} 2.25\nh_seconds_count{op=\"read\"} 2\n\
+             # HELP hn Plain.\n# TYPE hn histogram\n\
+             hn_bucket{le=\"1\"} 1\nhn_bucket{le=\"+Inf\"} 1\nhn_sum 1\nhn_count 1\n\
+             # HELP s_seconds Sums.\n# TYPE s_seconds summary\n\
+             s_seconds{x=\"y\",quantile=\"0.5\"} 3\n\
+             s_seconds_sum{x=\"y\"} 3\ns_seconds_count{x=\"y\"} 1\n"
+        );
+    }
+
     #[test]
     fn empty_families_are_left_out() {
         let r = Registry::new();
