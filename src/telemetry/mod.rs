@@ -11,7 +11,7 @@ mod summary;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::model::labels::go_quote;
 use crate::model::value::format_go_g;
@@ -178,24 +178,51 @@ struct Family {
     func: Option<CollectFn>,
 }
 
+/// A child's label values as its key among the family's children.
+fn label_key(values: &[&str]) -> Vec<String> {
+    values.iter().map(|s| s.to_string()).collect()
+}
+
 impl Family {
+    /// A family with no children yet; histogram buckets, summary options or
+    /// a scrape-time function are set by the registering constructor.
+    fn new(name: &str, help: &str, kind: Kind, labels: &[&str]) -> Family {
+        Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            kind,
+            label_names: labels.iter().map(|s| s.to_string()).collect(),
+            buckets: Vec::new(),
+            summary: None,
+            children: Mutex::new(BTreeMap::new()),
+            func: None,
+        }
+    }
+
+    /// The children, also after a panic elsewhere held the lock (see
+    /// [`Registry::lock_families`]).
+    fn lock_children(&self) -> MutexGuard<'_, BTreeMap<Vec<String>, Child>> {
+        self.children.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // The child_* constructors: a name registered first as another type still
+    // hands the caller a working metric; it is just not exposed.
+
     fn child_value(&self, values: &[&str]) -> Arc<AtomicF64> {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.lock_children();
         match children
-            .entry(key)
-            .or_insert_with(|| Child::Value(Arc::new(AtomicF64::default())))
+            .entry(label_key(values))
+            .or_insert_with(|| Child::Value(Arc::default()))
         {
             Child::Value(v) => v.clone(),
-            Child::Histogram(_) | Child::Summary(_) => Arc::new(AtomicF64::default()),
+            Child::Histogram(_) | Child::Summary(_) => Arc::default(),
         }
     }
 
     fn child_histogram(&self, values: &[&str]) -> Histogram {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.lock_children();
         match children
-            .entry(key)
+            .entry(label_key(values))
             .or_insert_with(|| Child::Histogram(Histogram::new(&self.buckets)))
         {
             Child::Histogram(h) => h.clone(),
@@ -210,25 +237,18 @@ impl Family {
     }
 
     fn child_summary(&self, values: &[&str]) -> Summary {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.lock_children();
         match children
-            .entry(key)
+            .entry(label_key(values))
             .or_insert_with(|| Child::Summary(Summary::new(&self.summary_opts())))
         {
             Child::Summary(s) => s.clone(),
-            // A name registered first as another type: the caller still gets
-            // a working summary, it is just not exposed (as for histograms).
             Child::Value(_) | Child::Histogram(_) => Summary::new(&self.summary_opts()),
         }
     }
 
     fn remove_child(&self, values: &[&str]) {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        self.children
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        self.lock_children().remove(&label_key(values));
     }
 
     fn write_header(&self, out: &mut String) {
@@ -249,7 +269,7 @@ impl Family {
             }
             return;
         }
-        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let children = self.lock_children();
         if !children.is_empty() {
             self.write_header(out);
         }
@@ -429,72 +449,44 @@ impl Registry {
         Registry::default()
     }
 
-    fn family(
-        &self,
-        name: &str,
-        help: &str,
-        kind: Kind,
-        labels: &[&str],
-        buckets: &[f64],
-    ) -> Arc<Family> {
-        self.family_with(name, help, kind, labels, buckets, None)
+    /// The families, also after a panic elsewhere held the lock: a map
+    /// changed only by single inserts and removes is never left half done.
+    fn lock_families(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Family>>> {
+        self.families.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn family_with(
-        &self,
-        name: &str,
-        help: &str,
-        kind: Kind,
-        labels: &[&str],
-        buckets: &[f64],
-        summary: Option<&SummaryOpts>,
-    ) -> Arc<Family> {
-        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        families
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                Arc::new(Family {
-                    name: name.to_string(),
-                    help: help.to_string(),
-                    kind,
-                    label_names: labels.iter().map(|s| s.to_string()).collect(),
-                    buckets: buckets.to_vec(),
-                    summary: summary.cloned(),
-                    children: Mutex::new(BTreeMap::new()),
-                    func: None,
-                })
-            })
+    /// The family registered under `new`'s name, registering `new` when
+    /// there is none: registering a name again returns the first family.
+    fn family(&self, new: Family) -> Arc<Family> {
+        self.lock_families()
+            .entry(new.name.clone())
+            .or_insert_with(|| Arc::new(new))
             .clone()
     }
 
+    // A metric without labels is the one child of a vec without label names.
+
     /// A counter without labels. Registering the same name again returns the same counter.
     pub fn counter(&self, name: &str, help: &str) -> Counter {
-        Counter(
-            self.family(name, help, Kind::Counter, &[], &[])
-                .child_value(&[]),
-        )
+        self.counter_vec(name, help, &[]).with(&[])
     }
 
     /// A gauge without labels.
     pub fn gauge(&self, name: &str, help: &str) -> Gauge {
-        Gauge(
-            self.family(name, help, Kind::Gauge, &[], &[])
-                .child_value(&[]),
-        )
+        self.gauge_vec(name, help, &[]).with(&[])
     }
 
     /// A histogram without labels.
     pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
-        self.family(name, help, Kind::Histogram, &[], buckets)
-            .child_histogram(&[])
+        self.histogram_vec(name, help, &[], buckets).with(&[])
     }
 
     pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> CounterVec {
-        CounterVec(self.family(name, help, Kind::Counter, labels, &[]))
+        CounterVec(self.family(Family::new(name, help, Kind::Counter, labels)))
     }
 
     pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-        GaugeVec(self.family(name, help, Kind::Gauge, labels, &[]))
+        GaugeVec(self.family(Family::new(name, help, Kind::Gauge, labels)))
     }
 
     pub fn histogram_vec(
@@ -504,7 +496,10 @@ impl Registry {
         labels: &[&str],
         buckets: &[f64],
     ) -> HistogramVec {
-        HistogramVec(self.family(name, help, Kind::Histogram, labels, buckets))
+        HistogramVec(self.family(Family {
+            buckets: buckets.to_vec(),
+            ..Family::new(name, help, Kind::Histogram, labels)
+        }))
     }
 
     /// A summary without labels, with upstream's window (10 minutes in 5
@@ -515,8 +510,7 @@ impl Registry {
 
     /// A summary without labels built from `opts` (e.g. another clock).
     pub fn summary_with(&self, name: &str, help: &str, opts: &SummaryOpts) -> Summary {
-        self.family_with(name, help, Kind::Summary, &[], &[], Some(opts))
-            .child_summary(&[])
+        self.summary_vec_with(name, help, &[], opts).with(&[])
     }
 
     /// Summaries keyed by label values, with upstream's window.
@@ -537,7 +531,10 @@ impl Registry {
         labels: &[&str],
         opts: &SummaryOpts,
     ) -> SummaryVec {
-        SummaryVec(self.family_with(name, help, Kind::Summary, labels, &[], Some(opts)))
+        SummaryVec(self.family(Family {
+            summary: Some(opts.clone()),
+            ..Family::new(name, help, Kind::Summary, labels)
+        }))
     }
 
     /// A gauge family whose samples are computed at scrape time.
@@ -562,47 +559,23 @@ impl Registry {
         self.register_func(name, help, Kind::Counter, labels, Box::new(f))
     }
 
-    fn register_func(
-        &self,
-        name: &str,
-        help: &str,
-        kind: Kind,
-        labels: &[&str],
-        f: Box<dyn Fn() -> Vec<(Vec<String>, f64)> + Send + Sync>,
-    ) {
-        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        families.insert(
-            name.to_string(),
-            Arc::new(Family {
-                name: name.to_string(),
-                help: help.to_string(),
-                kind,
-                label_names: labels.iter().map(|s| s.to_string()).collect(),
-                buckets: Vec::new(),
-                summary: None,
-                children: Mutex::new(BTreeMap::new()),
-                func: Some(f),
-            }),
-        );
+    fn register_func(&self, name: &str, help: &str, kind: Kind, labels: &[&str], f: CollectFn) {
+        let family = Family {
+            func: Some(f),
+            ..Family::new(name, help, kind, labels)
+        };
+        self.lock_families()
+            .insert(name.to_string(), Arc::new(family));
     }
 
     /// Removes a family (e.g. when a component is shut down).
     pub fn unregister(&self, name: &str) {
-        self.families
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        self.lock_families().remove(name);
     }
 
     /// Renders every family in text format 0.0.4, sorted by name.
     pub fn render(&self) -> String {
-        let families: Vec<Arc<Family>> = self
-            .families
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let families: Vec<Arc<Family>> = self.lock_families().values().cloned().collect();
         let mut out = String::with_capacity(families.len() * 128);
         for f in families {
             f.write(&mut out);
@@ -806,6 +779,17 @@ mod tests {
         r.counter("x", "h").inc();
         r.counter("x", "h").inc();
         assert_eq!(r.counter("x", "h").get(), 2.0);
+    }
+
+    #[test]
+    fn a_name_taken_by_another_type_still_gives_a_working_metric() {
+        let r = Registry::new();
+        r.counter("x", "h").inc();
+        let h = r.histogram("x", "h", &[1.0]);
+        h.observe(0.5);
+        assert_eq!(h.count(), 1);
+        r.summary("x", "h", LATENCY_OBJECTIVES).observe(1.0);
+        assert_eq!(r.render(), "# HELP x h\n# TYPE x counter\nx 1\n");
     }
 
     #[test]
