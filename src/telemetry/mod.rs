@@ -264,8 +264,8 @@ impl Family {
             if !samples.is_empty() {
                 self.write_header(out);
             }
-            for (values, v) in samples {
-                write_sample(out, &self.name, "", &self.label_names, &values, None, v);
+            for (values, v) in &samples {
+                self.lines(out, values).sample("", None, *v);
             }
             return;
         }
@@ -274,148 +274,88 @@ impl Family {
             self.write_header(out);
         }
         for (values, child) in children.iter() {
+            let mut lines = self.lines(out, values);
             match child {
-                Child::Value(v) => write_sample(
-                    out,
-                    &self.name,
-                    "",
-                    &self.label_names,
-                    values,
-                    None,
-                    v.get(),
-                ),
-                Child::Histogram(h) => {
-                    let core = &h.0;
-                    let mut cum = 0u64;
-                    for (b, c) in core.bounds.iter().zip(&core.counts) {
-                        cum += c.load(Ordering::Relaxed);
-                        let le = format_go_g(*b);
-                        write_sample(
-                            out,
-                            &self.name,
-                            "_bucket",
-                            &self.label_names,
-                            values,
-                            Some(&le),
-                            cum as f64,
-                        );
-                    }
-                    let count = core.count.load(Ordering::Relaxed);
-                    write_sample(
-                        out,
-                        &self.name,
-                        "_bucket",
-                        &self.label_names,
-                        values,
-                        Some("+Inf"),
-                        count as f64,
-                    );
-                    write_sample(
-                        out,
-                        &self.name,
-                        "_sum",
-                        &self.label_names,
-                        values,
-                        None,
-                        core.sum.get(),
-                    );
-                    write_sample(
-                        out,
-                        &self.name,
-                        "_count",
-                        &self.label_names,
-                        values,
-                        None,
-                        count as f64,
-                    );
-                }
-                Child::Summary(s) => self.write_summary(out, values, s),
+                Child::Value(v) => lines.sample("", None, v.get()),
+                Child::Histogram(h) => lines.histogram(h),
+                Child::Summary(s) => lines.summary(s),
             }
         }
+    }
+
+    fn lines<'a>(&'a self, out: &'a mut String, values: &'a [String]) -> ChildLines<'a> {
+        ChildLines {
+            out,
+            name: &self.name,
+            label_names: &self.label_names,
+            label_values: values,
+        }
+    }
+}
+
+/// Writes the sample lines of one child: every line carries the family's
+/// name and the child's labels; only the suffix, one extra label and the
+/// value change from line to line.
+struct ChildLines<'a> {
+    out: &'a mut String,
+    name: &'a str,
+    label_names: &'a [String],
+    label_values: &'a [String],
+}
+
+impl ChildLines<'_> {
+    /// Cumulative `_bucket` lines (label `le` last), then `_sum` and `_count`.
+    fn histogram(&mut self, h: &Histogram) {
+        let core = &h.0;
+        let mut cum = 0u64;
+        for (b, c) in core.bounds.iter().zip(&core.counts) {
+            cum += c.load(Ordering::Relaxed);
+            self.sample("_bucket", Some(("le", &format_go_g(*b))), cum as f64);
+        }
+        let count = core.count.load(Ordering::Relaxed) as f64;
+        self.sample("_bucket", Some(("le", "+Inf")), count);
+        self.sample("_sum", None, core.sum.get());
+        self.sample("_count", None, count);
     }
 
     /// client_golang's order: one line per quantile (label `quantile` last),
     /// then `_sum` and `_count`.
-    fn write_summary(&self, out: &mut String, values: &[String], s: &Summary) {
+    fn summary(&mut self, s: &Summary) {
         let snap = s.snapshot();
         for (q, v) in &snap.quantiles {
-            let q = format_go_g(*q);
-            write_sample_with(
-                out,
-                &self.name,
-                "",
-                &self.label_names,
-                values,
-                Some(("quantile", &q)),
-                *v,
-            );
+            self.sample("", Some(("quantile", &format_go_g(*q))), *v);
         }
-        write_sample(
-            out,
-            &self.name,
-            "_sum",
-            &self.label_names,
-            values,
-            None,
-            snap.sum,
-        );
-        write_sample(
-            out,
-            &self.name,
-            "_count",
-            &self.label_names,
-            values,
-            None,
-            snap.count as f64,
-        );
+        self.sample("_sum", None, snap.sum);
+        self.sample("_count", None, snap.count as f64);
     }
-}
 
-fn write_sample(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    names: &[String],
-    values: &[String],
-    le: Option<&str>,
-    v: f64,
-) {
-    write_sample_with(out, name, suffix, names, values, le.map(|le| ("le", le)), v)
-}
-
-/// One sample line; `extra` is the `le` or `quantile` label, written last.
-fn write_sample_with(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    names: &[String],
-    values: &[String],
-    extra: Option<(&str, &str)>,
-    v: f64,
-) {
-    out.push_str(name);
-    out.push_str(suffix);
-    if !names.is_empty() || extra.is_some() {
-        out.push('{');
-        let mut first = true;
-        for (n, val) in names.iter().zip(values) {
-            if !first {
-                out.push(',');
+    /// One sample line; `extra` is the `le` or `quantile` label, written last.
+    fn sample(&mut self, suffix: &str, extra: Option<(&str, &str)>, v: f64) {
+        let out = &mut *self.out;
+        out.push_str(self.name);
+        out.push_str(suffix);
+        if !self.label_names.is_empty() || extra.is_some() {
+            out.push('{');
+            let mut first = true;
+            for (n, val) in self.label_names.iter().zip(self.label_values) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                let _ = write!(out, "{}={}", n, escape_label_value(val));
             }
-            first = false;
-            let _ = write!(out, "{}={}", n, escape_label_value(val));
-        }
-        if let Some((n, val)) = extra {
-            if !first {
-                out.push(',');
+            if let Some((n, val)) = extra {
+                if !first {
+                    out.push(',');
+                }
+                let _ = write!(out, "{n}=\"{val}\"");
             }
-            let _ = write!(out, "{n}=\"{val}\"");
+            out.push('}');
         }
-        out.push('}');
+        out.push(' ');
+        out.push_str(&format_go_g(v));
+        out.push('\n');
     }
-    out.push(' ');
-    out.push_str(&format_go_g(v));
-    out.push('\n');
 }
 
 /// Escapes a label value for the text format (`\\`, `\"`, `\n`).
