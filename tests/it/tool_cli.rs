@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use promlite::model::Labels;
 use promlite::tsdb::block::{write_block, ChunkData};
-use promlite::tsdb::chunkenc::xor::XorAppender;
 
-use crate::common::{text, tool_with_stdin};
+use crate::common::{text, tool_with_stdin, xor_chunk};
 
 /// Serves one canned API answer per path until stopped; records the
 /// request bodies it saw.
@@ -138,14 +137,6 @@ fn query_commands_print_as_promtool() {
             .any(|r| r.starts_with("POST /api/v1/query_range ") && r.contains("step=1")),
         "{seen:?}"
     );
-}
-
-fn xor_chunk(samples: &[(i64, f64)]) -> Vec<u8> {
-    let mut app = XorAppender::new();
-    for &(t, v) in samples {
-        app.append(t, v);
-    }
-    app.into_bytes()
 }
 
 #[test]
