@@ -27,13 +27,16 @@ const QUERY_FLAGS: &str = "      --http.config.file=<filename>
 ";
 
 /// How results are printed (`-o`).
-#[derive(Clone, Copy, PartialEq, Debug)]
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
 enum Format {
+    #[default]
     Promql,
     Json,
 }
 
-/// The flags every query command shares, plus their own.
+/// The flags every query command shares, plus their own; the default is
+/// what a command line without flags gives.
+#[derive(Default)]
 struct QueryArgs {
     format: Format,
     http_config_file: Option<String>,
@@ -54,17 +57,7 @@ fn parse_args(
     flags: &str,
     args: &str,
 ) -> Result<Option<QueryArgs>, UsageError> {
-    let mut q = QueryArgs {
-        format: Format::Promql,
-        http_config_file: None,
-        headers: Vec::new(),
-        time: None,
-        start: None,
-        end: None,
-        step: None,
-        matches: Vec::new(),
-        positional: Vec::new(),
-    };
+    let mut q = QueryArgs::default();
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
@@ -423,7 +416,7 @@ pub(super) struct ApiClient {
 impl ApiClient {
     /// A client without extra headers (for commands that only take a URL).
     pub(super) fn plain(server: &str) -> Result<ApiClient, String> {
-        ApiClient::new(server, &ApiClient::plain_args())
+        ApiClient::new(server, &QueryArgs::default())
     }
 
     /// A client sending `headers` (from `--http.config.file`) on every request.
@@ -431,23 +424,11 @@ impl ApiClient {
         server: &str,
         http_config_file: Option<&str>,
     ) -> Result<ApiClient, String> {
-        let mut q = ApiClient::plain_args();
-        q.http_config_file = http_config_file.map(str::to_string);
+        let q = QueryArgs {
+            http_config_file: http_config_file.map(str::to_string),
+            ..QueryArgs::default()
+        };
         ApiClient::new(server, &q)
-    }
-
-    fn plain_args() -> QueryArgs {
-        QueryArgs {
-            format: Format::Promql,
-            http_config_file: None,
-            headers: Vec::new(),
-            time: None,
-            start: None,
-            end: None,
-            step: None,
-            matches: Vec::new(),
-            positional: Vec::new(),
-        }
     }
 
     fn new(server: &str, q: &QueryArgs) -> Result<ApiClient, String> {
