@@ -14,7 +14,7 @@ use lexopt::prelude::*;
 use serde::Deserialize;
 
 use super::backfill::{block_duration, write_samples_block};
-use super::gotime::{parse_time, Instant};
+use super::gotime::{parse_time_range, Instant};
 use super::query::{ApiClient, QueryValue};
 use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::model::value::format_go_f;
@@ -98,27 +98,20 @@ pub(super) fn rules_command(mut parser: lexopt::Parser) -> Result<u8, UsageError
             "required argument 'rule-files' not provided".into(),
         ));
     }
-    let end = match end {
-        None => Instant::now().add_nanos(-3 * 3600 * NANOS_PER_SEC),
-        Some(e) => match parse_time(&e) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error parsing end time: {e}");
-                return Ok(FAILURE);
-            }
-        },
-    };
-    let start = match parse_time(&start) {
-        Ok(t) => t,
+    // --start is required here, so start never takes a default.
+    let range = parse_time_range(
+        Some(&start),
+        end.as_deref(),
+        || Instant::now().add_nanos(-3 * 3600 * NANOS_PER_SEC),
+        |end| end,
+    );
+    let (start, end) = match range {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("error parsing start time: {e}");
+            eprintln!("{e}");
             return Ok(FAILURE);
         }
     };
-    if start >= end {
-        eprintln!("start time is not before end time");
-        return Ok(FAILURE);
-    }
     let client = match ApiClient::plain(&url) {
         Ok(c) => c,
         Err(e) => {

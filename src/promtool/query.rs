@@ -13,7 +13,7 @@ use lexopt::prelude::*;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::gotime::{parse_time, Instant};
+use super::gotime::{parse_time, parse_time_range, Instant};
 use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::config::http::{Authorization, BasicAuth, TlsConfig};
 use crate::config::types::Secret;
@@ -158,30 +158,16 @@ pub(super) fn range_command(parser: lexopt::Parser) -> Result<u8, UsageError> {
         Some(s) => crate::model::duration::parse_duration(s)
             .map_err(|_| UsageError(format!("time: invalid duration {}", go_quote(s))))?,
     };
-    let end = match &q.end {
-        None => Instant::now(),
-        Some(t) => match parse_time(t) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error parsing end time: {e}");
-                return Ok(FAILURE);
-            }
-        },
+    let range = parse_time_range(q.start.as_deref(), q.end.as_deref(), Instant::now, |end| {
+        end.add_nanos(-5 * 60 * 1_000_000_000)
+    });
+    let (start, end) = match range {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(FAILURE);
+        }
     };
-    let start = match &q.start {
-        None => end.add_nanos(-5 * 60 * 1_000_000_000),
-        Some(t) => match parse_time(t) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error parsing start time: {e}");
-                return Ok(FAILURE);
-            }
-        },
-    };
-    if start >= end {
-        eprintln!("start time is not before end time");
-        return Ok(FAILURE);
-    }
     let step_secs = if step_ms == 0 {
         // Upstream aims at about 250 points, at least one per second.
         (((end.nanos - start.nanos) as f64 / 1e9) / 250.0)
