@@ -192,8 +192,9 @@ pub(super) fn range_command(parser: lexopt::Parser) -> Result<u8, UsageError> {
     ))
 }
 
-/// Optional `--start`/`--end` as API parameters.
-fn time_range_params(q: &QueryArgs) -> Result<Vec<(&'static str, String)>, String> {
+/// The optional `--start`/`--end` and every `--match` as API parameters,
+/// as the series and label-values endpoints take them.
+fn selector_params(q: &QueryArgs) -> Result<Vec<(&'static str, String)>, String> {
     let mut params = Vec::new();
     for (name, value) in [("start", &q.start), ("end", &q.end)] {
         if let Some(v) = value {
@@ -201,6 +202,7 @@ fn time_range_params(q: &QueryArgs) -> Result<Vec<(&'static str, String)>, Strin
             params.push((name, t.api_param()));
         }
     }
+    params.extend(q.matches.iter().map(|m| ("match[]", m.clone())));
     Ok(params)
 }
 
@@ -220,14 +222,13 @@ pub(super) fn series_command(parser: lexopt::Parser) -> Result<u8, UsageError> {
     if q.matches.is_empty() {
         return Err(UsageError("required flag --match not provided".into()));
     }
-    let mut params = match time_range_params(&q) {
+    let params = match selector_params(&q) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             return Ok(FAILURE);
         }
     };
-    params.extend(q.matches.iter().map(|m| ("match[]", m.clone())));
     Ok(run_and_print(
         &q,
         &q.positional[0],
@@ -250,14 +251,13 @@ pub(super) fn labels_command(parser: lexopt::Parser) -> Result<u8, UsageError> {
     else {
         return Ok(SUCCESS);
     };
-    let mut params = match time_range_params(&q) {
+    let params = match selector_params(&q) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             return Ok(FAILURE);
         }
     };
-    params.extend(q.matches.iter().map(|m| ("match[]", m.clone())));
     let path = format!(
         "/api/v1/label/{}/values",
         percent_encode_path(&q.positional[1])
