@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 
 use super::gotime::{parse_go_duration, parse_time, Instant};
 use super::query::{metric, metric_string, sample_pair, ApiClient, Metric, SamplePair};
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::model::labels::go_quote;
 use crate::template::funcs::format_go_duration;
 
@@ -75,10 +75,7 @@ pub(super) fn analyze_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
     let mut http_config: Option<String> = None;
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("help") | Short('h') => {
-                print!("{}", command_help("query analyze", FLAGS, ""));
-                return Ok(SUCCESS);
-            }
+            Long("help") | Short('h') => return Ok(print_command_help("query analyze", FLAGS, "")),
             Long("server") => server = Some(parser.value()?.string()?),
             Long("type") => kind = Some(parser.value()?.string()?),
             Long("duration") => {

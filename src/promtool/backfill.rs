@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use lexopt::prelude::*;
 
 use super::tsdb::format_blocks;
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::{
+    print_command_help, read_quoted_value, QuotedValueError, UsageError, FAILURE, SUCCESS,
+};
 use crate::model::{Label, Labels};
 use crate::tsdb::block::{write_block, Block, ChunkData};
 use crate::tsdb::chunkenc::XorAppender;
@@ -52,15 +54,11 @@ pub(super) fn openmetrics_command(mut parser: lexopt::Parser) -> Result<u8, Usag
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "tsdb create-blocks-from openmetrics",
-                        "  -r, --human-readable  Print human readable values.\n  -q, --quiet           Do not print created blocks.\n      --max-block-duration=2h\n                        Maximum duration created blocks may span.\n",
-                        "  <input file>          OpenMetrics file to read samples from.\n  [<output directory>]  Output directory for generated blocks.\n"
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "tsdb create-blocks-from openmetrics",
+                    "  -r, --human-readable  Print human readable values.\n  -q, --quiet           Do not print created blocks.\n      --max-block-duration=2h\n                        Maximum duration created blocks may span.\n",
+                    "  <input file>          OpenMetrics file to read samples from.\n  [<output directory>]  Output directory for generated blocks.\n",
+                ))
             }
             Short('r') | Long("human-readable") => human = true,
             Short('q') | Long("quiet") => quiet = true,
@@ -221,25 +219,12 @@ fn parse_sample_line(line: &str) -> Result<(Labels, f64, Option<i64>), String> {
             if chars.next().map(|(_, c)| c) != Some('"') {
                 return Err(format!("expected label value for {label:?}"));
             }
-            let mut value = String::new();
-            let mut closed = false;
-            while let Some((_, c)) = chars.next() {
-                match c {
-                    '"' => {
-                        closed = true;
-                        break;
-                    }
-                    '\\' => match chars.next().map(|(_, c)| c) {
-                        Some('n') => value.push('\n'),
-                        Some(c @ ('\\' | '"')) => value.push(c),
-                        other => return Err(format!("invalid escape \\{}", other.unwrap_or(' '))),
-                    },
-                    c => value.push(c),
+            let value = read_quoted_value(&mut chars).map_err(|e| match e {
+                QuotedValueError::BadEscape(c) => format!("invalid escape \\{}", c.unwrap_or(' ')),
+                QuotedValueError::Unterminated(_) => {
+                    format!("unterminated value for label {label:?}")
                 }
-            }
-            if !closed {
-                return Err(format!("unterminated value for label {label:?}"));
-            }
+            })?;
             labels.push(Label::new(label.trim(), value));
         }
         let end = end.ok_or("unterminated label set")?;
@@ -392,6 +377,22 @@ mod tests {
         assert_eq!(block_duration(3600 * 1000), DEFAULT_BLOCK_MS);
         assert_eq!(block_duration(DEFAULT_BLOCK_MS), DEFAULT_BLOCK_MS);
         assert_eq!(block_duration(24 * 3600 * 1000), 18 * 3600 * 1000);
+    }
+
+    #[test]
+    fn label_values_unescape_and_report_bad_quoting() {
+        let (labels, v, ts) =
+            parse_sample_line("m{a=\"x\\\\y\\n\\\"\"} 1 2").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(labels.get("a"), Some("x\\y\n\""));
+        assert_eq!((v, ts), (1.0, Some(2000)));
+        assert_eq!(
+            parse_sample_line("m{a=\"x\\t\"} 1"),
+            Err("invalid escape \\t".into())
+        );
+        assert_eq!(
+            parse_sample_line("m{a=\"x"),
+            Err("unterminated value for label \"a\"".into())
+        );
     }
 
     #[test]

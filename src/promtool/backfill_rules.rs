@@ -14,9 +14,9 @@ use lexopt::prelude::*;
 use serde::Deserialize;
 
 use super::backfill::{block_duration, write_samples_block};
-use super::gotime::{parse_time, Instant};
+use super::gotime::{parse_time_range, Instant};
 use super::query::{ApiClient, QueryValue};
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::model::value::format_go_f;
 use crate::model::{Label, Labels};
 use crate::rules::schedule::{eval_timestamp_ns, group_offset_ns};
@@ -73,15 +73,11 @@ pub(super) fn rules_command(mut parser: lexopt::Parser) -> Result<u8, UsageError
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "tsdb create-blocks-from rules",
-                        "      --url=http://localhost:9090\n                     The URL for the Prometheus API with the data where\n                     the rule will be backfilled from.\n      --start=START  The time to start backfilling the new rule from.\n      --end=END      Backfill up to this time (default: 3 hours ago).\n      --output-dir=\"data/\"\n                     Output directory for generated blocks.\n      --eval-interval=60s\n                     How frequently to evaluate rules when backfilling if a\n                     value is not set in the recording rule files.\n",
-                        "  <rule-files>  A list of one or more files containing recording rules to be\n                backfilled.\n"
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "tsdb create-blocks-from rules",
+                    "      --url=http://localhost:9090\n                     The URL for the Prometheus API with the data where\n                     the rule will be backfilled from.\n      --start=START  The time to start backfilling the new rule from.\n      --end=END      Backfill up to this time (default: 3 hours ago).\n      --output-dir=\"data/\"\n                     Output directory for generated blocks.\n      --eval-interval=60s\n                     How frequently to evaluate rules when backfilling if a\n                     value is not set in the recording rule files.\n",
+                    "  <rule-files>  A list of one or more files containing recording rules to be\n                backfilled.\n",
+                ))
             }
             Long("url") => url = parser.value()?.string()?,
             Long("start") => start = Some(parser.value()?.string()?),
@@ -102,27 +98,20 @@ pub(super) fn rules_command(mut parser: lexopt::Parser) -> Result<u8, UsageError
             "required argument 'rule-files' not provided".into(),
         ));
     }
-    let end = match end {
-        None => Instant::now().add_nanos(-3 * 3600 * NANOS_PER_SEC),
-        Some(e) => match parse_time(&e) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error parsing end time: {e}");
-                return Ok(FAILURE);
-            }
-        },
-    };
-    let start = match parse_time(&start) {
-        Ok(t) => t,
+    // --start is required here, so start never takes a default.
+    let range = parse_time_range(
+        Some(&start),
+        end.as_deref(),
+        || Instant::now().add_nanos(-3 * 3600 * NANOS_PER_SEC),
+        |end| end,
+    );
+    let (start, end) = match range {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("error parsing start time: {e}");
+            eprintln!("{e}");
             return Ok(FAILURE);
         }
     };
-    if start >= end {
-        eprintln!("start time is not before end time");
-        return Ok(FAILURE);
-    }
     let client = match ApiClient::plain(&url) {
         Ok(c) => c,
         Err(e) => {

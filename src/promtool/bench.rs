@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use lexopt::prelude::*;
 
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::model::value::format_go_g;
 use crate::model::{Label, Labels};
 use crate::storage::{Appendable, SeriesRef};
@@ -88,15 +88,11 @@ pub(super) fn write_command(mut parser: lexopt::Parser) -> Result<u8, UsageError
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "tsdb bench write",
-                        "      --out=\"benchout\"  Set the output path (wiped first).\n      --metrics=10000   Number of metrics to read.\n      --scrapes=3000    Number of scrapes to simulate.\n\nUnlike upstream, no Go cpu/mem/block/mutex profiles are written.\n",
-                        "  [<file>]  Input file of series, one JSON object of labels a line\n            (default ../../tsdb/testdata/20kseries.json, from upstream's\n            source tree, not shipped with promlite).\n"
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "tsdb bench write",
+                    "      --out=\"benchout\"  Set the output path (wiped first).\n      --metrics=10000   Number of metrics to read.\n      --scrapes=3000    Number of scrapes to simulate.\n\nUnlike upstream, no Go cpu/mem/block/mutex profiles are written.\n",
+                    "  [<file>]  Input file of series, one JSON object of labels a line\n            (default ../../tsdb/testdata/20kseries.json, from upstream's\n            source tree, not shipped with promlite).\n",
+                ))
             }
             Long("out") => out = PathBuf::from(parser.value()?),
             Long("metrics") => metrics = int(parser.value()?.string()?)?,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 
-use super::{command_help, io_reason, UsageError, FAILURE, LINT_FAILURE, SUCCESS};
+use super::{io_reason, print_command_help, UsageError, FAILURE, LINT_FAILURE, SUCCESS};
 
 /// `check healthy` / `check ready`: GET `/-/healthy` or `/-/ready`, print
 /// the body after `SUCCESS:` on 200, fail with the status otherwise.
@@ -21,15 +21,11 @@ pub(super) fn health_command(mut parser: lexopt::Parser, ready: bool) -> Result<
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        words,
-                        "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n      --http.config.file=<filename>\n                 HTTP client configuration file.\n",
-                        ""
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    words,
+                    "      --url=http://localhost:9090\n                 The URL for the Prometheus server.\n      --http.config.file=<filename>\n                 HTTP client configuration file.\n",
+                    "",
+                ))
             }
             Long("url") => url = parser.value()?.string()?,
             Long("http.config.file") => {
@@ -91,15 +87,11 @@ pub(super) fn web_config_command(mut parser: lexopt::Parser) -> Result<u8, Usage
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "check web-config",
-                        "",
-                        "  <web-config-files>  The config files to check.\n"
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "check web-config",
+                    "",
+                    "  <web-config-files>  The config files to check.\n",
+                ))
             }
             Value(v) => files.push(v.string()?),
             other => return Err(other.unexpected().into()),
@@ -206,15 +198,11 @@ pub(super) fn service_discovery_command(mut parser: lexopt::Parser) -> Result<u8
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "check service-discovery",
-                        "      --timeout=30s  The time to wait for discovery results.\n",
-                        "  <config-file>  The prometheus config file.\n  <job>          The job to run service discovery for.\n"
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "check service-discovery",
+                    "      --timeout=30s  The time to wait for discovery results.\n",
+                    "  <config-file>  The prometheus config file.\n  <job>          The job to run service discovery for.\n",
+                ))
             }
             Long("timeout") => {
                 let _ = parser.value()?;
@@ -350,15 +338,11 @@ pub(super) fn metrics_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "check metrics",
-                        "      --extended    Print extended information related to the\n                    cardinality of the metrics.\n      --lint=\"all\"  Linting checks to apply for metrics. Available\n                    options are: all, none. Use --lint=none to disable\n                    metrics linting.\n",
-                        ""
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "check metrics",
+                    "      --extended    Print extended information related to the\n                    cardinality of the metrics.\n      --lint=\"all\"  Linting checks to apply for metrics. Available\n                    options are: all, none. Use --lint=none to disable\n                    metrics linting.\n",
+                    "",
+                ))
             }
             Long("extended") => extended = true,
             // Upstream lints for any value but "none".

@@ -49,6 +49,29 @@ pub fn parse_time(s: &str) -> Result<Instant, String> {
     parse_rfc3339(s).ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
 }
 
+/// A `--start`/`--end` pair as the range commands take it: `end` is parsed
+/// first (or is `default_end()`), then `start` (or `default_start(end)`),
+/// and start must come before end. Errors are the messages promtool prints.
+pub fn parse_time_range(
+    start: Option<&str>,
+    end: Option<&str>,
+    default_end: impl FnOnce() -> Instant,
+    default_start: impl FnOnce(Instant) -> Instant,
+) -> Result<(Instant, Instant), String> {
+    let end = match end {
+        None => default_end(),
+        Some(t) => parse_time(t).map_err(|e| format!("error parsing end time: {e}"))?,
+    };
+    let start = match start {
+        None => default_start(end),
+        Some(t) => parse_time(t).map_err(|e| format!("error parsing start time: {e}"))?,
+    };
+    if start >= end {
+        return Err("start time is not before end time".into());
+    }
+    Ok((start, end))
+}
+
 /// Go's `time.ParseDuration` in nanoseconds: an optional sign, then one or
 /// more decimal numbers (fractions allowed) each with a unit of `ns`, `us`
 /// (`µs`), `ms`, `s`, `m` or `h` (`1h30m`, `1.5h`, `300ms`); `0` alone.
@@ -236,6 +259,34 @@ pub fn go_time_string_utc(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_ranges_default_parse_and_check_order() {
+        let at = |s: i128| Instant {
+            nanos: s * 1_000_000_000,
+        };
+        let before = |end: Instant| end.add_nanos(-5_000_000_000);
+        assert_eq!(
+            parse_time_range(None, Some("100"), || at(0), before),
+            Ok((at(95), at(100)))
+        );
+        assert_eq!(
+            parse_time_range(Some("10"), None, || at(20), before),
+            Ok((at(10), at(20)))
+        );
+        assert_eq!(
+            parse_time_range(Some("x"), Some("y"), || at(0), before),
+            Err("error parsing end time: cannot parse \"y\" to a valid timestamp".into())
+        );
+        assert_eq!(
+            parse_time_range(Some("x"), None, || at(0), before),
+            Err("error parsing start time: cannot parse \"x\" to a valid timestamp".into())
+        );
+        assert_eq!(
+            parse_time_range(Some("20"), Some("20"), || at(0), before),
+            Err("start time is not before end time".into())
+        );
+    }
 
     #[test]
     fn parses_go_durations() {

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use super::{read_quoted_value, QuotedValueError};
+
 /// One lint finding: the family it concerns and what is wrong.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Problem {
@@ -240,31 +242,14 @@ fn parse_sample(line: &str) -> Result<(String, Vec<(String, String)>), String> {
                     ))
                 }
             }
-            let mut value = String::new();
-            let mut closed = false;
-            while let Some((_, c)) = chars.next() {
-                match c {
-                    '"' => {
-                        closed = true;
-                        break;
-                    }
-                    '\\' => match chars.next().map(|(_, c)| c) {
-                        Some('n') => value.push('\n'),
-                        Some('\\') => value.push('\\'),
-                        Some('"') => value.push('"'),
-                        other => {
-                            return Err(format!(
-                                "invalid escape sequence '\\{}'",
-                                other.unwrap_or(' ')
-                            ))
-                        }
-                    },
-                    c => value.push(c),
+            let value = read_quoted_value(&mut chars).map_err(|e| match e {
+                QuotedValueError::BadEscape(c) => {
+                    format!("invalid escape sequence '\\{}'", c.unwrap_or(' '))
                 }
-            }
-            if !closed {
-                return Err(format!("label value {value:?} contains unescaped new-line"));
-            }
+                QuotedValueError::Unterminated(value) => {
+                    format!("label value {value:?} contains unescaped new-line")
+                }
+            })?;
             labels.push((label, value));
         }
         rest = body.get(consumed..).unwrap_or("");
@@ -443,6 +428,22 @@ mod tests {
             .into_iter()
             .map(|p| format!("{} {}", p.metric, p.text))
             .collect()
+    }
+
+    #[test]
+    fn label_values_unescape_and_report_bad_quoting() {
+        assert_eq!(
+            parse_sample("m{a=\"x\\\\y\\n\\\"\"} 1"),
+            Ok(("m".into(), vec![("a".into(), "x\\y\n\"".into())]))
+        );
+        assert_eq!(
+            parse_sample("m{a=\"x\\t\"} 1"),
+            Err("invalid escape sequence '\\t'".into())
+        );
+        assert_eq!(
+            parse_sample("m{a=\"x"),
+            Err("label value \"x\" contains unescaped new-line".into())
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use lexopt::prelude::*;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::gotime::{parse_time, Instant};
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::gotime::{parse_time, parse_time_range, Instant};
+use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::config::http::{Authorization, BasicAuth, TlsConfig};
 use crate::config::types::Secret;
 use crate::model::labels::go_quote;
@@ -27,13 +27,16 @@ const QUERY_FLAGS: &str = "      --http.config.file=<filename>
 ";
 
 /// How results are printed (`-o`).
-#[derive(Clone, Copy, PartialEq, Debug)]
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
 enum Format {
+    #[default]
     Promql,
     Json,
 }
 
-/// The flags every query command shares, plus their own.
+/// The flags every query command shares, plus their own; the default is
+/// what a command line without flags gives.
+#[derive(Default)]
 struct QueryArgs {
     format: Format,
     http_config_file: Option<String>,
@@ -46,30 +49,19 @@ struct QueryArgs {
     positional: Vec<String>,
 }
 
+/// Parses one query command's flags and arguments; `None` when `--help`
+/// was asked for and answered, and the command exits with `SUCCESS`.
 fn parse_args(
     mut parser: lexopt::Parser,
     words: &str,
     flags: &str,
     args: &str,
 ) -> Result<Option<QueryArgs>, UsageError> {
-    let mut q = QueryArgs {
-        format: Format::Promql,
-        http_config_file: None,
-        headers: Vec::new(),
-        time: None,
-        start: None,
-        end: None,
-        step: None,
-        matches: Vec::new(),
-        positional: Vec::new(),
-    };
+    let mut q = QueryArgs::default();
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(words, &format!("{QUERY_FLAGS}{flags}"), args)
-                );
+                print_command_help(words, &format!("{QUERY_FLAGS}{flags}"), args);
                 return Ok(None);
             }
             Short('o') | Long("format") => {
@@ -166,30 +158,16 @@ pub(super) fn range_command(parser: lexopt::Parser) -> Result<u8, UsageError> {
         Some(s) => crate::model::duration::parse_duration(s)
             .map_err(|_| UsageError(format!("time: invalid duration {}", go_quote(s))))?,
     };
-    let end = match &q.end {
-        None => Instant::now(),
-        Some(t) => match parse_time(t) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error parsing end time: {e}");
-                return Ok(FAILURE);
-            }
-        },
+    let range = parse_time_range(q.start.as_deref(), q.end.as_deref(), Instant::now, |end| {
+        end.add_nanos(-5 * 60 * 1_000_000_000)
+    });
+    let (start, end) = match range {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(FAILURE);
+        }
     };
-    let start = match &q.start {
-        None => end.add_nanos(-5 * 60 * 1_000_000_000),
-        Some(t) => match parse_time(t) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error parsing start time: {e}");
-                return Ok(FAILURE);
-            }
-        },
-    };
-    if start >= end {
-        eprintln!("start time is not before end time");
-        return Ok(FAILURE);
-    }
     let step_secs = if step_ms == 0 {
         // Upstream aims at about 250 points, at least one per second.
         (((end.nanos - start.nanos) as f64 / 1e9) / 250.0)
@@ -214,8 +192,9 @@ pub(super) fn range_command(parser: lexopt::Parser) -> Result<u8, UsageError> {
     ))
 }
 
-/// Optional `--start`/`--end` as API parameters.
-fn time_range_params(q: &QueryArgs) -> Result<Vec<(&'static str, String)>, String> {
+/// The optional `--start`/`--end` and every `--match` as API parameters,
+/// as the series and label-values endpoints take them.
+fn selector_params(q: &QueryArgs) -> Result<Vec<(&'static str, String)>, String> {
     let mut params = Vec::new();
     for (name, value) in [("start", &q.start), ("end", &q.end)] {
         if let Some(v) = value {
@@ -223,6 +202,7 @@ fn time_range_params(q: &QueryArgs) -> Result<Vec<(&'static str, String)>, Strin
             params.push((name, t.api_param()));
         }
     }
+    params.extend(q.matches.iter().map(|m| ("match[]", m.clone())));
     Ok(params)
 }
 
@@ -242,14 +222,13 @@ pub(super) fn series_command(parser: lexopt::Parser) -> Result<u8, UsageError> {
     if q.matches.is_empty() {
         return Err(UsageError("required flag --match not provided".into()));
     }
-    let mut params = match time_range_params(&q) {
+    let params = match selector_params(&q) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             return Ok(FAILURE);
         }
     };
-    params.extend(q.matches.iter().map(|m| ("match[]", m.clone())));
     Ok(run_and_print(
         &q,
         &q.positional[0],
@@ -272,14 +251,13 @@ pub(super) fn labels_command(parser: lexopt::Parser) -> Result<u8, UsageError> {
     else {
         return Ok(SUCCESS);
     };
-    let mut params = match time_range_params(&q) {
+    let params = match selector_params(&q) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             return Ok(FAILURE);
         }
     };
-    params.extend(q.matches.iter().map(|m| ("match[]", m.clone())));
     let path = format!(
         "/api/v1/label/{}/values",
         percent_encode_path(&q.positional[1])
@@ -424,7 +402,7 @@ pub(super) struct ApiClient {
 impl ApiClient {
     /// A client without extra headers (for commands that only take a URL).
     pub(super) fn plain(server: &str) -> Result<ApiClient, String> {
-        ApiClient::new(server, &ApiClient::plain_args())
+        ApiClient::new(server, &QueryArgs::default())
     }
 
     /// A client sending `headers` (from `--http.config.file`) on every request.
@@ -432,23 +410,11 @@ impl ApiClient {
         server: &str,
         http_config_file: Option<&str>,
     ) -> Result<ApiClient, String> {
-        let mut q = ApiClient::plain_args();
-        q.http_config_file = http_config_file.map(str::to_string);
+        let q = QueryArgs {
+            http_config_file: http_config_file.map(str::to_string),
+            ..QueryArgs::default()
+        };
         ApiClient::new(server, &q)
-    }
-
-    fn plain_args() -> QueryArgs {
-        QueryArgs {
-            format: Format::Promql,
-            http_config_file: None,
-            headers: Vec::new(),
-            time: None,
-            start: None,
-            end: None,
-            step: None,
-            matches: Vec::new(),
-            positional: Vec::new(),
-        }
     }
 
     fn new(server: &str, q: &QueryArgs) -> Result<ApiClient, String> {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use lexopt::prelude::*;
 
-use super::{command_help, UsageError, FAILURE, SUCCESS};
+use super::{print_command_help, UsageError, FAILURE, SUCCESS};
 use crate::model::value::format_go_g;
 use crate::model::{Labels, MatchType, Matcher};
 use crate::storage::Querier;
@@ -134,15 +134,11 @@ pub(super) fn list_command(mut parser: lexopt::Parser) -> Result<u8, UsageError>
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "tsdb list",
-                        "  -r, --human-readable  Print human readable values.\n",
-                        DB_ARG
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "tsdb list",
+                    "  -r, --human-readable  Print human readable values.\n",
+                    DB_ARG,
+                ))
             }
             Short('r') | Long("human-readable") => human = true,
             Value(v) if db.is_none() => db = Some(PathBuf::from(v)),
@@ -325,15 +321,11 @@ pub(super) fn dump_command(
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        words,
-                        "      --min-time=-9223372036854775808\n                   Minimum timestamp to dump.\n      --max-time=9223372036854775807\n                   Maximum timestamp to dump.\n      --match={__name__=~'(?s:.*)'} ...\n                   Series selector. Can be specified multiple times.\n",
-                        DB_ARG
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    words,
+                    "      --min-time=-9223372036854775808\n                   Minimum timestamp to dump.\n      --max-time=9223372036854775807\n                   Maximum timestamp to dump.\n      --match={__name__=~'(?s:.*)'} ...\n                   Series selector. Can be specified multiple times.\n",
+                    DB_ARG,
+                ))
             }
             Long("min-time") => min_time = int(parser.value()?.string()?, "min-time")?,
             Long("max-time") => max_time = int(parser.value()?.string()?, "max-time")?,
@@ -544,15 +536,11 @@ pub(super) fn analyze_command(mut parser: lexopt::Parser) -> Result<u8, UsageErr
     while let Some(arg) = parser.next()? {
         match arg {
             Long("help") | Short('h') => {
-                print!(
-                    "{}",
-                    command_help(
-                        "tsdb analyze",
-                        "      --limit=20     How many items to show in each list.\n      --match=MATCH  Series selector to analyze. Only 1 set of matchers is\n                     supported now.\n      --extended     Run extended analysis.\n",
-                        "  [<db path>]   Database path (default is data/).\n  [<block id>]  Block to analyze (default is the last block).\n"
-                    )
-                );
-                return Ok(SUCCESS);
+                return Ok(print_command_help(
+                    "tsdb analyze",
+                    "      --limit=20     How many items to show in each list.\n      --match=MATCH  Series selector to analyze. Only 1 set of matchers is\n                     supported now.\n      --extended     Run extended analysis.\n",
+                    "  [<db path>]   Database path (default is data/).\n  [<block id>]  Block to analyze (default is the last block).\n",
+                ))
             }
             Long("limit") => {
                 let v = parser.value()?.string()?;

@@ -11,7 +11,7 @@ mod summary;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::model::labels::go_quote;
 use crate::model::value::format_go_g;
@@ -178,24 +178,51 @@ struct Family {
     func: Option<CollectFn>,
 }
 
+/// A child's label values as its key among the family's children.
+fn label_key(values: &[&str]) -> Vec<String> {
+    values.iter().map(|s| s.to_string()).collect()
+}
+
 impl Family {
+    /// A family with no children yet; histogram buckets, summary options or
+    /// a scrape-time function are set by the registering constructor.
+    fn new(name: &str, help: &str, kind: Kind, labels: &[&str]) -> Family {
+        Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            kind,
+            label_names: labels.iter().map(|s| s.to_string()).collect(),
+            buckets: Vec::new(),
+            summary: None,
+            children: Mutex::new(BTreeMap::new()),
+            func: None,
+        }
+    }
+
+    /// The children, also after a panic elsewhere held the lock (see
+    /// [`Registry::lock_families`]).
+    fn lock_children(&self) -> MutexGuard<'_, BTreeMap<Vec<String>, Child>> {
+        self.children.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // The child_* constructors: a name registered first as another type still
+    // hands the caller a working metric; it is just not exposed.
+
     fn child_value(&self, values: &[&str]) -> Arc<AtomicF64> {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.lock_children();
         match children
-            .entry(key)
-            .or_insert_with(|| Child::Value(Arc::new(AtomicF64::default())))
+            .entry(label_key(values))
+            .or_insert_with(|| Child::Value(Arc::default()))
         {
             Child::Value(v) => v.clone(),
-            Child::Histogram(_) | Child::Summary(_) => Arc::new(AtomicF64::default()),
+            Child::Histogram(_) | Child::Summary(_) => Arc::default(),
         }
     }
 
     fn child_histogram(&self, values: &[&str]) -> Histogram {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.lock_children();
         match children
-            .entry(key)
+            .entry(label_key(values))
             .or_insert_with(|| Child::Histogram(Histogram::new(&self.buckets)))
         {
             Child::Histogram(h) => h.clone(),
@@ -210,25 +237,18 @@ impl Family {
     }
 
     fn child_summary(&self, values: &[&str]) -> Summary {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.lock_children();
         match children
-            .entry(key)
+            .entry(label_key(values))
             .or_insert_with(|| Child::Summary(Summary::new(&self.summary_opts())))
         {
             Child::Summary(s) => s.clone(),
-            // A name registered first as another type: the caller still gets
-            // a working summary, it is just not exposed (as for histograms).
             Child::Value(_) | Child::Histogram(_) => Summary::new(&self.summary_opts()),
         }
     }
 
     fn remove_child(&self, values: &[&str]) {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        self.children
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        self.lock_children().remove(&label_key(values));
     }
 
     fn write_header(&self, out: &mut String) {
@@ -244,158 +264,98 @@ impl Family {
             if !samples.is_empty() {
                 self.write_header(out);
             }
-            for (values, v) in samples {
-                write_sample(out, &self.name, "", &self.label_names, &values, None, v);
+            for (values, v) in &samples {
+                self.lines(out, values).sample("", None, *v);
             }
             return;
         }
-        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let children = self.lock_children();
         if !children.is_empty() {
             self.write_header(out);
         }
         for (values, child) in children.iter() {
+            let mut lines = self.lines(out, values);
             match child {
-                Child::Value(v) => write_sample(
-                    out,
-                    &self.name,
-                    "",
-                    &self.label_names,
-                    values,
-                    None,
-                    v.get(),
-                ),
-                Child::Histogram(h) => {
-                    let core = &h.0;
-                    let mut cum = 0u64;
-                    for (b, c) in core.bounds.iter().zip(&core.counts) {
-                        cum += c.load(Ordering::Relaxed);
-                        let le = format_go_g(*b);
-                        write_sample(
-                            out,
-                            &self.name,
-                            "_bucket",
-                            &self.label_names,
-                            values,
-                            Some(&le),
-                            cum as f64,
-                        );
-                    }
-                    let count = core.count.load(Ordering::Relaxed);
-                    write_sample(
-                        out,
-                        &self.name,
-                        "_bucket",
-                        &self.label_names,
-                        values,
-                        Some("+Inf"),
-                        count as f64,
-                    );
-                    write_sample(
-                        out,
-                        &self.name,
-                        "_sum",
-                        &self.label_names,
-                        values,
-                        None,
-                        core.sum.get(),
-                    );
-                    write_sample(
-                        out,
-                        &self.name,
-                        "_count",
-                        &self.label_names,
-                        values,
-                        None,
-                        count as f64,
-                    );
-                }
-                Child::Summary(s) => self.write_summary(out, values, s),
+                Child::Value(v) => lines.sample("", None, v.get()),
+                Child::Histogram(h) => lines.histogram(h),
+                Child::Summary(s) => lines.summary(s),
             }
         }
+    }
+
+    fn lines<'a>(&'a self, out: &'a mut String, values: &'a [String]) -> ChildLines<'a> {
+        ChildLines {
+            out,
+            name: &self.name,
+            label_names: &self.label_names,
+            label_values: values,
+        }
+    }
+}
+
+/// Writes the sample lines of one child: every line carries the family's
+/// name and the child's labels; only the suffix, one extra label and the
+/// value change from line to line.
+struct ChildLines<'a> {
+    out: &'a mut String,
+    name: &'a str,
+    label_names: &'a [String],
+    label_values: &'a [String],
+}
+
+impl ChildLines<'_> {
+    /// Cumulative `_bucket` lines (label `le` last), then `_sum` and `_count`.
+    fn histogram(&mut self, h: &Histogram) {
+        let core = &h.0;
+        let mut cum = 0u64;
+        for (b, c) in core.bounds.iter().zip(&core.counts) {
+            cum += c.load(Ordering::Relaxed);
+            self.sample("_bucket", Some(("le", &format_go_g(*b))), cum as f64);
+        }
+        let count = core.count.load(Ordering::Relaxed) as f64;
+        self.sample("_bucket", Some(("le", "+Inf")), count);
+        self.sample("_sum", None, core.sum.get());
+        self.sample("_count", None, count);
     }
 
     /// client_golang's order: one line per quantile (label `quantile` last),
     /// then `_sum` and `_count`.
-    fn write_summary(&self, out: &mut String, values: &[String], s: &Summary) {
+    fn summary(&mut self, s: &Summary) {
         let snap = s.snapshot();
         for (q, v) in &snap.quantiles {
-            let q = format_go_g(*q);
-            write_sample_with(
-                out,
-                &self.name,
-                "",
-                &self.label_names,
-                values,
-                Some(("quantile", &q)),
-                *v,
-            );
+            self.sample("", Some(("quantile", &format_go_g(*q))), *v);
         }
-        write_sample(
-            out,
-            &self.name,
-            "_sum",
-            &self.label_names,
-            values,
-            None,
-            snap.sum,
-        );
-        write_sample(
-            out,
-            &self.name,
-            "_count",
-            &self.label_names,
-            values,
-            None,
-            snap.count as f64,
-        );
+        self.sample("_sum", None, snap.sum);
+        self.sample("_count", None, snap.count as f64);
     }
-}
 
-fn write_sample(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    names: &[String],
-    values: &[String],
-    le: Option<&str>,
-    v: f64,
-) {
-    write_sample_with(out, name, suffix, names, values, le.map(|le| ("le", le)), v)
-}
-
-/// One sample line; `extra` is the `le` or `quantile` label, written last.
-fn write_sample_with(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    names: &[String],
-    values: &[String],
-    extra: Option<(&str, &str)>,
-    v: f64,
-) {
-    out.push_str(name);
-    out.push_str(suffix);
-    if !names.is_empty() || extra.is_some() {
-        out.push('{');
-        let mut first = true;
-        for (n, val) in names.iter().zip(values) {
-            if !first {
-                out.push(',');
+    /// One sample line; `extra` is the `le` or `quantile` label, written last.
+    fn sample(&mut self, suffix: &str, extra: Option<(&str, &str)>, v: f64) {
+        let out = &mut *self.out;
+        out.push_str(self.name);
+        out.push_str(suffix);
+        if !self.label_names.is_empty() || extra.is_some() {
+            out.push('{');
+            let mut first = true;
+            for (n, val) in self.label_names.iter().zip(self.label_values) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                let _ = write!(out, "{}={}", n, escape_label_value(val));
             }
-            first = false;
-            let _ = write!(out, "{}={}", n, escape_label_value(val));
-        }
-        if let Some((n, val)) = extra {
-            if !first {
-                out.push(',');
+            if let Some((n, val)) = extra {
+                if !first {
+                    out.push(',');
+                }
+                let _ = write!(out, "{n}=\"{val}\"");
             }
-            let _ = write!(out, "{n}=\"{val}\"");
+            out.push('}');
         }
-        out.push('}');
+        out.push(' ');
+        out.push_str(&format_go_g(v));
+        out.push('\n');
     }
-    out.push(' ');
-    out.push_str(&format_go_g(v));
-    out.push('\n');
 }
 
 /// Escapes a label value for the text format (`\\`, `\"`, `\n`).
@@ -429,72 +389,44 @@ impl Registry {
         Registry::default()
     }
 
-    fn family(
-        &self,
-        name: &str,
-        help: &str,
-        kind: Kind,
-        labels: &[&str],
-        buckets: &[f64],
-    ) -> Arc<Family> {
-        self.family_with(name, help, kind, labels, buckets, None)
+    /// The families, also after a panic elsewhere held the lock: a map
+    /// changed only by single inserts and removes is never left half done.
+    fn lock_families(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Family>>> {
+        self.families.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn family_with(
-        &self,
-        name: &str,
-        help: &str,
-        kind: Kind,
-        labels: &[&str],
-        buckets: &[f64],
-        summary: Option<&SummaryOpts>,
-    ) -> Arc<Family> {
-        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        families
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                Arc::new(Family {
-                    name: name.to_string(),
-                    help: help.to_string(),
-                    kind,
-                    label_names: labels.iter().map(|s| s.to_string()).collect(),
-                    buckets: buckets.to_vec(),
-                    summary: summary.cloned(),
-                    children: Mutex::new(BTreeMap::new()),
-                    func: None,
-                })
-            })
+    /// The family registered under `new`'s name, registering `new` when
+    /// there is none: registering a name again returns the first family.
+    fn family(&self, new: Family) -> Arc<Family> {
+        self.lock_families()
+            .entry(new.name.clone())
+            .or_insert_with(|| Arc::new(new))
             .clone()
     }
 
+    // A metric without labels is the one child of a vec without label names.
+
     /// A counter without labels. Registering the same name again returns the same counter.
     pub fn counter(&self, name: &str, help: &str) -> Counter {
-        Counter(
-            self.family(name, help, Kind::Counter, &[], &[])
-                .child_value(&[]),
-        )
+        self.counter_vec(name, help, &[]).with(&[])
     }
 
     /// A gauge without labels.
     pub fn gauge(&self, name: &str, help: &str) -> Gauge {
-        Gauge(
-            self.family(name, help, Kind::Gauge, &[], &[])
-                .child_value(&[]),
-        )
+        self.gauge_vec(name, help, &[]).with(&[])
     }
 
     /// A histogram without labels.
     pub fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
-        self.family(name, help, Kind::Histogram, &[], buckets)
-            .child_histogram(&[])
+        self.histogram_vec(name, help, &[], buckets).with(&[])
     }
 
     pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> CounterVec {
-        CounterVec(self.family(name, help, Kind::Counter, labels, &[]))
+        CounterVec(self.family(Family::new(name, help, Kind::Counter, labels)))
     }
 
     pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-        GaugeVec(self.family(name, help, Kind::Gauge, labels, &[]))
+        GaugeVec(self.family(Family::new(name, help, Kind::Gauge, labels)))
     }
 
     pub fn histogram_vec(
@@ -504,7 +436,10 @@ impl Registry {
         labels: &[&str],
         buckets: &[f64],
     ) -> HistogramVec {
-        HistogramVec(self.family(name, help, Kind::Histogram, labels, buckets))
+        HistogramVec(self.family(Family {
+            buckets: buckets.to_vec(),
+            ..Family::new(name, help, Kind::Histogram, labels)
+        }))
     }
 
     /// A summary without labels, with upstream's window (10 minutes in 5
@@ -515,8 +450,7 @@ impl Registry {
 
     /// A summary without labels built from `opts` (e.g. another clock).
     pub fn summary_with(&self, name: &str, help: &str, opts: &SummaryOpts) -> Summary {
-        self.family_with(name, help, Kind::Summary, &[], &[], Some(opts))
-            .child_summary(&[])
+        self.summary_vec_with(name, help, &[], opts).with(&[])
     }
 
     /// Summaries keyed by label values, with upstream's window.
@@ -537,7 +471,10 @@ impl Registry {
         labels: &[&str],
         opts: &SummaryOpts,
     ) -> SummaryVec {
-        SummaryVec(self.family_with(name, help, Kind::Summary, labels, &[], Some(opts)))
+        SummaryVec(self.family(Family {
+            summary: Some(opts.clone()),
+            ..Family::new(name, help, Kind::Summary, labels)
+        }))
     }
 
     /// A gauge family whose samples are computed at scrape time.
@@ -562,47 +499,23 @@ impl Registry {
         self.register_func(name, help, Kind::Counter, labels, Box::new(f))
     }
 
-    fn register_func(
-        &self,
-        name: &str,
-        help: &str,
-        kind: Kind,
-        labels: &[&str],
-        f: Box<dyn Fn() -> Vec<(Vec<String>, f64)> + Send + Sync>,
-    ) {
-        let mut families = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        families.insert(
-            name.to_string(),
-            Arc::new(Family {
-                name: name.to_string(),
-                help: help.to_string(),
-                kind,
-                label_names: labels.iter().map(|s| s.to_string()).collect(),
-                buckets: Vec::new(),
-                summary: None,
-                children: Mutex::new(BTreeMap::new()),
-                func: Some(f),
-            }),
-        );
+    fn register_func(&self, name: &str, help: &str, kind: Kind, labels: &[&str], f: CollectFn) {
+        let family = Family {
+            func: Some(f),
+            ..Family::new(name, help, kind, labels)
+        };
+        self.lock_families()
+            .insert(name.to_string(), Arc::new(family));
     }
 
     /// Removes a family (e.g. when a component is shut down).
     pub fn unregister(&self, name: &str) {
-        self.families
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        self.lock_families().remove(name);
     }
 
     /// Renders every family in text format 0.0.4, sorted by name.
     pub fn render(&self) -> String {
-        let families: Vec<Arc<Family>> = self
-            .families
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let families: Vec<Arc<Family>> = self.lock_families().values().cloned().collect();
         let mut out = String::with_capacity(families.len() * 128);
         for f in families {
             f.write(&mut out);
@@ -733,6 +646,47 @@ mod tests {
         assert!(!r.render().contains("f_seconds{"));
     }
 
+    /// Pins the whole exposition of every kind of family, labelled and not,
+    /// to the byte: what `/metrics` serves must not drift.
+    #[test]
+    fn renders_every_kind_exactly() {
+        let r = Registry::new();
+        r.gauge("g", "A gauge.\nTwo lines.").set(-1.5);
+        let cv = r.counter_vec("c_total", "Counts.", &["code", "method"]);
+        cv.with(&["200", "get"]).add(2.0);
+        cv.with(&["500", "put"]).inc();
+        cv.remove(&["500", "put"]);
+        r.gauge_vec("gv", "Gauges.", &["k"]).with(&["a\\b\n"]).dec();
+        let hv = r.histogram_vec("h_seconds", "Times.", &["op"], &[0.5, 1.0]);
+        hv.with(&["read"]).observe(0.25);
+        hv.with(&["read"]).observe(2.0);
+        r.histogram("hn", "Plain.", &[1.0]).observe(1.0);
+        let sv = r.summary_vec("s_seconds", "Sums.", &["x"], &[(0.5, 0.05)]);
+        sv.with(&["y"]).observe(3.0);
+        r.counter_func("f_total", "Computed.", &["src"], || {
+            vec![(vec!["a".into()], 4.0), (vec!["b".into()], 5.0)]
+        });
+        assert_eq!(
+            r.render(),
+            "# HELP c_total Counts.\n# TYPE c_total counter\n\
+             c_total{code=\"200\",method=\"get\"} 2\n\
+             # HELP f_total Computed.\n# TYPE f_total counter\n\
+             f_total{src=\"a\"} 4\nf_total{src=\"b\"} 5\n\
+             # HELP g A gauge.\\nTwo lines.\n# TYPE g gauge\ng -1.5\n\
+             # HELP gv Gauges.\n# TYPE gv gauge\ngv{k=\"a\\\\b\\n\"} -1\n\
+             # HELP h_seconds Times.\n# TYPE h_seconds histogram\n\
+             h_seconds_bucket{op=\"read\",le=\"0.5\"} 1\n\
+             h_seconds_bucket{op=\"read\",le=\"1\"} 1\n\
+             h_seconds_bucket{op=\"read\",le=\"+Inf\"} 2\n\
+             h_seconds_sum{op=\"read\"} 2.25\nh_seconds_count{op=\"read\"} 2\n\
+             # HELP hn Plain.\n# TYPE hn histogram\n\
+             hn_bucket{le=\"1\"} 1\nhn_bucket{le=\"+Inf\"} 1\nhn_sum 1\nhn_count 1\n\
+             # HELP s_seconds Sums.\n# TYPE s_seconds summary\n\
+             s_seconds{x=\"y\",quantile=\"0.5\"} 3\n\
+             s_seconds_sum{x=\"y\"} 3\ns_seconds_count{x=\"y\"} 1\n"
+        );
+    }
+
     #[test]
     fn empty_families_are_left_out() {
         let r = Registry::new();
@@ -765,6 +719,17 @@ mod tests {
         r.counter("x", "h").inc();
         r.counter("x", "h").inc();
         assert_eq!(r.counter("x", "h").get(), 2.0);
+    }
+
+    #[test]
+    fn a_name_taken_by_another_type_still_gives_a_working_metric() {
+        let r = Registry::new();
+        r.counter("x", "h").inc();
+        let h = r.histogram("x", "h", &[1.0]);
+        h.observe(0.5);
+        assert_eq!(h.count(), 1);
+        r.summary("x", "h", LATENCY_OBJECTIVES).observe(1.0);
+        assert_eq!(r.render(), "# HELP x h\n# TYPE x counter\nx 1\n");
     }
 
     #[test]

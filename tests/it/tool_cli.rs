@@ -3,70 +3,47 @@
 //! tsdb commands on a block written by promlite's own block writer,
 //! `check metrics` on stdin, and usage errors.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use promlite::model::Labels;
 use promlite::tsdb::block::{write_block, ChunkData};
-use promlite::tsdb::chunkenc::xor::XorAppender;
 
-use crate::common::{text, tool_with_stdin};
+use crate::common::{text, tool_with_stdin, xor_chunk, TestServer};
 
-/// Serves one canned API answer per path until stopped; records the
-/// request bodies it saw.
+/// A fake Prometheus API: one canned answer per path (404 otherwise);
+/// records every request it saw as `METHOD URL BODY`.
 struct FakeApi {
     url: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+    server: TestServer,
+    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeApi {
     fn start(answers: Vec<(&'static str, u16, &'static str)>) -> FakeApi {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .unwrap_or_else(|| panic!("no port"));
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for _ in 0..1000 {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(Some(mut req)) = server.recv_timeout(Duration::from_millis(50)) else {
-                    continue;
-                };
-                let mut body = String::new();
-                let _ = req.as_reader().read_to_string(&mut body);
-                seen.push(format!("{} {} {body}", req.method(), req.url()));
-                let path = req.url().split('?').next().unwrap_or("").to_string();
-                let (code, answer) = answers
-                    .iter()
-                    .find(|(p, _, _)| *p == path)
-                    .map(|(_, c, a)| (*c, *a))
-                    .unwrap_or((404, "404 page not found\n"));
-                let _ =
-                    req.respond(tiny_http::Response::from_string(answer).with_status_code(code));
-            }
-            seen
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let server = TestServer::start(move |method, url, body| {
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("{method} {url} {}", String::from_utf8_lossy(&body)));
+            let path = url.split('?').next().unwrap_or("");
+            answers
+                .iter()
+                .find(|(p, _, _)| *p == path)
+                .map(|(_, code, answer)| (*code, answer.to_string()))
+                .unwrap_or((404, "404 page not found\n".to_string()))
         });
         FakeApi {
-            url: format!("http://127.0.0.1:{port}"),
-            stop,
-            thread: Some(thread),
+            url: format!("http://127.0.0.1:{}", server.port),
+            server,
+            seen,
         }
     }
 
-    fn stop(mut self) -> Vec<String> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default()
+    /// Stops the server and hands back the requests it saw.
+    fn stop(self) -> Vec<String> {
+        drop(self.server);
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -138,14 +115,6 @@ fn query_commands_print_as_promtool() {
             .any(|r| r.starts_with("POST /api/v1/query_range ") && r.contains("step=1")),
         "{seen:?}"
     );
-}
-
-fn xor_chunk(samples: &[(i64, f64)]) -> Vec<u8> {
-    let mut app = XorAppender::new();
-    for &(t, v) in samples {
-        app.append(t, v);
-    }
-    app.into_bytes()
 }
 
 #[test]

@@ -9,17 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use promlite::model::Labels;
 use promlite::tsdb::block::{write_block, ChunkData};
-use promlite::tsdb::chunkenc::xor::XorAppender;
 
-use crate::common::{text, tool, tool_with_stdin, Promlite};
-
-fn xor_chunk(samples: &[(i64, f64)]) -> Vec<u8> {
-    let mut app = XorAppender::new();
-    for &(t, v) in samples {
-        app.append(t, v);
-    }
-    app.into_bytes()
-}
+use crate::common::{text, tool, tool_with_stdin, xor_chunk, Promlite};
 
 const HEADER: &str = "Bucket stats for each histogram series over time
 ------------------------------------------------

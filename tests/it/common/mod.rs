@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: start the real `promlite` binary
 //! on a free 127.0.0.1 port with a temporary data dir and config, talk HTTP to
-//! it with a minimal blocking client, send it signals, wait for it with bounds.
+//! it with a minimal blocking client, send it signals, wait for it with bounds;
+//! run the built `promlite-tool` and build the chunks its tests write.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -473,4 +474,14 @@ pub fn tool_with_stdin(args: &[&str], dir: &Path, stdin: &str) -> Output {
 /// A process's output as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// One XOR chunk holding `samples`, for the blocks tool tests write with
+/// promlite's own `write_block`.
+pub fn xor_chunk(samples: &[(i64, f64)]) -> Vec<u8> {
+    let mut app = promlite::tsdb::chunkenc::xor::XorAppender::new();
+    for &(t, v) in samples {
+        app.append(t, v);
+    }
+    app.into_bytes()
 }
