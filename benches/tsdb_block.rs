@@ -13,7 +13,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use promlite::model::{Labels, Matcher};
 use promlite::storage::{Appender, Querier};
-use promlite::tsdb::block::{write_block, Block, ChunkData};
+use promlite::tsdb::block::{head_block_input, write_block, Block};
 use promlite::tsdb::{Head, HeadOptions};
 
 const SERIES: usize = 2000;
@@ -68,22 +68,7 @@ fn bench(c: &mut Criterion) {
     let head = build_head();
     let ids = head.postings_for_matchers(&[]);
     let series = head.series_chunks(&ids, i64::MIN, i64::MAX);
-    let input = || -> Vec<(Labels, Vec<ChunkData<'_>>)> {
-        series
-            .iter()
-            .map(|(l, cs)| {
-                let cs = cs
-                    .iter()
-                    .map(|c| ChunkData {
-                        min_t: c.min_t,
-                        max_t: c.max_t,
-                        data: &c.data,
-                    })
-                    .collect();
-                (l.clone(), cs)
-            })
-            .collect()
-    };
+    let input = || head_block_input(&series);
     let tmp = tempfile::tempdir().unwrap();
     let meta = write_block(tmp.path(), input(), 0, SAMPLES * 15_000).unwrap();
     let dir = tmp.path().join(&meta.ulid);

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use super::block::{
-    cleanup_tmp, ulid::is_ulid, write_block_with_tombstones, write_compacted_block, Block,
-    BlockMetaCompaction, ChunkData, TMP_DELETION_SUFFIX,
+    cleanup_tmp, head_block_input, ulid::is_ulid, write_block_with_tombstones,
+    write_compacted_block, Block, BlockMetaCompaction, ChunkData, TMP_DELETION_SUFFIX,
 };
 use super::head::Head;
 use super::TsdbError;
@@ -552,20 +552,7 @@ impl BlockSet {
         if series.is_empty() {
             return Ok(Some(maxt));
         }
-        let input: Vec<(Labels, Vec<ChunkData<'_>>)> = series
-            .iter()
-            .map(|(l, cs)| {
-                let cs = cs
-                    .iter()
-                    .map(|c| ChunkData {
-                        min_t: c.min_t,
-                        max_t: c.max_t,
-                        data: &c.data,
-                    })
-                    .collect();
-                (l.clone(), cs)
-            })
-            .collect();
+        let input = head_block_input(&series);
         let deleted = head.tombstones_by_labels(&ids);
         let meta = self.counters.count_failure(write_block_with_tombstones(
             &self.dir, input, mint, maxt, &deleted,

@@ -330,20 +330,7 @@ impl Db {
         if !skip_head && self.head.num_series() > 0 {
             let ids = self.head.postings_for_matchers(&[]);
             let series = self.head.series_chunks(&ids, i64::MIN, i64::MAX);
-            let input = series
-                .iter()
-                .map(|(l, cs)| {
-                    let cs = cs
-                        .iter()
-                        .map(|c| super::block::ChunkData {
-                            min_t: c.min_t,
-                            max_t: c.max_t,
-                            data: &c.data,
-                        })
-                        .collect();
-                    (l.clone(), cs)
-                })
-                .collect();
+            let input = super::block::head_block_input(&series);
             let (mint, maxt) = (self.head.min_time(), self.head.max_time());
             let deleted = self.head.tombstones_by_labels(&ids);
             super::block::write_block_with_tombstones(

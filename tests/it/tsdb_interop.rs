@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use promlite::model::{Labels, MatchType, Matcher};
 use promlite::storage::{Appender, Queryable};
-use promlite::tsdb::block::{write_block, ChunkData};
+use promlite::tsdb::block::{head_block_input, write_block};
 use promlite::tsdb::{Db, DbOptions, Head, HeadOptions};
 
 fn have(bin: &str) -> bool {
@@ -43,20 +43,7 @@ fn promtool_reads_a_promlite_block() {
     }
     let ids = head.postings_for_matchers(&[]);
     let series = head.series_chunks(&ids, i64::MIN, i64::MAX);
-    let input = series
-        .iter()
-        .map(|(l, cs)| {
-            let cs = cs
-                .iter()
-                .map(|c| ChunkData {
-                    min_t: c.min_t,
-                    max_t: c.max_t,
-                    data: &c.data,
-                })
-                .collect();
-            (l.clone(), cs)
-        })
-        .collect();
+    let input = head_block_input(&series);
     let tmp = tempfile::tempdir().unwrap();
     let meta = write_block(tmp.path(), input, head.min_time(), head.max_time() + 1).unwrap();
     std::fs::create_dir_all(tmp.path().join("wal")).unwrap();

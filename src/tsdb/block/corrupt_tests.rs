@@ -27,20 +27,7 @@ fn small_block(root: &Path) -> PathBuf {
     }
     let all = h.postings_for_matchers(&[]);
     let series = h.series_chunks(&all, i64::MIN, i64::MAX);
-    let input: Vec<(Labels, Vec<ChunkData<'_>>)> = series
-        .iter()
-        .map(|(l, cs)| {
-            let cs = cs
-                .iter()
-                .map(|c| ChunkData {
-                    min_t: c.min_t,
-                    max_t: c.max_t,
-                    data: &c.data,
-                })
-                .collect();
-            (l.clone(), cs)
-        })
-        .collect();
+    let input = head_block_input(&series);
     let meta = write_block(root, input, 0, 250 * 15_000).unwrap();
     let dir = root.join(&meta.ulid);
     let b = Block::open(&dir).unwrap();

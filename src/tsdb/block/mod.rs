@@ -33,7 +33,8 @@ use crate::storage::{BoxSeries, Querier, SelectHints, SeriesSet, StorageError};
 use crate::tsdb::index::{intersect, merge, subtract};
 
 pub use writer::{
-    cleanup_tmp, write_block, write_block_with_tombstones, write_compacted_block, ChunkData,
+    cleanup_tmp, head_block_input, write_block, write_block_with_tombstones, write_compacted_block,
+    ChunkData,
 };
 
 /// Suffix of a block directory being written.

@@ -45,21 +45,7 @@ fn collect(q: &dyn Querier, ms: &[Matcher]) -> Vec<(Labels, Vec<(i64, f64)>)> {
 fn write_head(h: &Head, dir: &Path) -> BlockMeta {
     let all = h.postings_for_matchers(&[]);
     let series = h.series_chunks(&all, i64::MIN, i64::MAX);
-    let input: Vec<(Labels, Vec<ChunkData<'_>>)> = series
-        .iter()
-        .map(|(l, cs)| {
-            (
-                l.clone(),
-                cs.iter()
-                    .map(|c| ChunkData {
-                        min_t: c.min_t,
-                        max_t: c.max_t,
-                        data: &c.data,
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
+    let input = head_block_input(&series);
     write_block(dir, input, h.min_time(), h.max_time() + 1).unwrap()
 }
 

@@ -17,6 +17,7 @@ use super::{
 use crate::model::Labels;
 use crate::tsdb::chunkenc::bstream::{put_uvarint, put_varint};
 use crate::tsdb::chunkenc::{num_samples, ENC_XOR};
+use crate::tsdb::head::ChunkSnapshot;
 use crate::tsdb::tombstones::{Interval, Tombstones};
 use crate::tsdb::wal::crc32c;
 use crate::tsdb::TsdbError;
@@ -34,6 +35,27 @@ pub struct ChunkData<'a> {
     pub min_t: i64,
     pub max_t: i64,
     pub data: &'a [u8],
+}
+
+/// The writer's input for chunks cut from the head: labels cloned, chunk
+/// bytes borrowed.
+pub fn head_block_input(
+    series: &[(Labels, Vec<ChunkSnapshot>)],
+) -> Vec<(Labels, Vec<ChunkData<'_>>)> {
+    series
+        .iter()
+        .map(|(l, cs)| {
+            let cs = cs
+                .iter()
+                .map(|c| ChunkData {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    data: &c.data,
+                })
+                .collect();
+            (l.clone(), cs)
+        })
+        .collect()
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TsdbError + '_ {
