@@ -3,15 +3,22 @@
 //! every record before the damaged one, truncates the WAL there (as
 //! upstream's `Repair`), and the next open finds nothing left to repair.
 
-use std::path::Path;
-
-use promlite::model::{Labels, Matcher};
-use promlite::storage::{Appendable, Queryable};
+use crate::common::{copy_dir, samples_by_index};
+use promlite::model::Labels;
+use promlite::storage::Appendable;
 use promlite::tsdb::wal::{list_segments, Reader};
 use promlite::tsdb::{Db, DbOptions};
 
 const SERIES: usize = 4;
 const COMMITS: i64 = 30;
+
+/// Sample counts of every series.
+fn counts(db: &Db) -> Vec<usize> {
+    samples_by_index(db, "corrupt_test", SERIES)
+        .iter()
+        .map(Vec::len)
+        .collect()
+}
 
 fn opts() -> DbOptions {
     DbOptions {
@@ -23,37 +30,6 @@ fn opts() -> DbOptions {
 
 fn labels(i: usize) -> Labels {
     Labels::from_pairs(&[("__name__", "corrupt_test"), ("i", &i.to_string())])
-}
-
-/// Sample counts of every series.
-fn counts(db: &Db) -> Vec<usize> {
-    let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    let mut out = vec![0; SERIES];
-    for s in q
-        .select(false, None, &[Matcher::equal("__name__", "corrupt_test")])
-        .unwrap()
-    {
-        let s = s.unwrap();
-        let i: usize = s.labels().get("i").unwrap().parse().unwrap();
-        let mut it = s.iterator();
-        while it.next().is_some() {
-            out[i] += 1;
-        }
-    }
-    out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else if e.file_name() != "lock" {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]

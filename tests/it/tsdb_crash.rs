@@ -19,6 +19,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{copy_dir, samples_by_index};
 use promlite::model::{Labels, Matcher};
 use promlite::storage::{Appendable, Queryable};
 use promlite::tsdb::wal::{list_segments, Reader};
@@ -41,24 +42,6 @@ fn opts() -> DbOptions {
 
 fn labels(i: usize) -> Labels {
     Labels::from_pairs(&[("__name__", "crash_test"), ("i", &i.to_string())])
-}
-
-/// Samples of every series, by series index.
-fn read_back(db: &Db) -> Vec<Vec<(i64, f64)>> {
-    let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    let mut out = vec![Vec::new(); SERIES];
-    for s in q
-        .select(false, None, &[Matcher::equal("__name__", "crash_test")])
-        .unwrap()
-    {
-        let s = s.unwrap();
-        let i: usize = s.labels().get("i").unwrap().parse().unwrap();
-        let mut it = s.iterator();
-        while let Some(x) = it.next() {
-            out[i].push(x);
-        }
-    }
-    out
 }
 
 /// The child: runs only when re-executed by the parent.
@@ -135,7 +118,7 @@ fn kill_9_loses_no_committed_sample() {
     );
     assert_eq!(committed.first(), Some(&0));
     let db = Db::open(tmp.path(), opts()).unwrap();
-    let got = read_back(&db);
+    let got = samples_by_index(&db, "crash_test", SERIES);
     for (i, samples) in got.iter().enumerate() {
         for &t in &committed {
             let want = (t * 10 + i as i64) as f64;
@@ -146,19 +129,6 @@ fn kill_9_loses_no_committed_sample() {
                 "series {i} lost committed sample at t={t} (have {} samples)",
                 samples.len()
             );
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
 }
@@ -202,7 +172,7 @@ fn wal_cut_at_every_byte_of_last_record_still_opens() {
         f.set_len(cut).unwrap();
         drop(f);
         let db = Db::open(&dst, o.clone()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
-        let got = read_back(&db);
+        let got = samples_by_index(&db, "crash_test", SERIES);
         let want = if cut == end { 20 } else { 19 };
         for s in &got {
             assert_eq!(s.len(), want, "cut at {cut}");

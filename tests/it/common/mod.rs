@@ -485,3 +485,34 @@ pub fn xor_chunk(samples: &[(i64, f64)]) -> Vec<u8> {
     }
     app.into_bytes()
 }
+
+/// Copies a directory tree (a TSDB data dir, say), leaving out `lock` files.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else if e.file_name() != "lock" {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every sample of the series `{__name__=metric, i="0".."n-1"}` in `db`, by `i`.
+pub fn samples_by_index(db: &promlite::tsdb::Db, metric: &str, n: usize) -> Vec<Vec<(i64, f64)>> {
+    use promlite::storage::Queryable;
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let mut out = vec![Vec::new(); n];
+    let matcher = promlite::model::Matcher::equal("__name__", metric);
+    for s in q.select(false, None, &[matcher]).unwrap() {
+        let s = s.unwrap();
+        let i: usize = s.labels().get("i").unwrap().parse().unwrap();
+        let mut it = s.iterator();
+        while let Some(x) = it.next() {
+            out[i].push(x);
+        }
+    }
+    out
+}
