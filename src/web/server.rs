@@ -292,7 +292,10 @@ fn serve_connection(stream: TcpStream, handler: &WebHandler) {
                 return;
             }
         };
-        let (label, resp) = match to_request(&head, body, &handler.options.route_prefix) {
+        // What the answer's framing needs, before the head moves into the request.
+        let echo_keep_alive = keep_alive && head.minor_version == 0;
+        let head_only = head.method == "HEAD";
+        let (label, resp) = match to_request(head, body, &handler.options.route_prefix) {
             Some(req) => {
                 let (label, mut resp) = serve_catching_panics(handler, &req);
                 if accepts_gzip(&req) {
@@ -317,8 +320,8 @@ fn serve_connection(stream: TcpStream, handler: &WebHandler) {
                 content_type: resp.content_type,
                 headers: &resp.headers,
                 keep_alive,
-                echo_keep_alive: keep_alive && head.minor_version == 0,
-                head_only: head.method == "HEAD",
+                echo_keep_alive,
+                head_only,
             },
             &resp.body,
         );
@@ -341,6 +344,8 @@ fn read_body(
     if framing == wire::BodyFraming::None {
         return Ok(Vec::new());
     }
+    // wire::read_body checks the limit too; a declared length over it is
+    // refused here already, before 100 Continue invites the client to send it.
     if let wire::BodyFraming::Length(n) = framing {
         if n > MAX_BODY_BYTES {
             return Err(WireError::BodyTooLarge);
@@ -398,7 +403,7 @@ fn serve_catching_panics(handler: &WebHandler, req: &Request) -> (String, Respon
 
 /// The handler's view of a request; `None` when the path is outside the
 /// route prefix.
-fn to_request(head: &RequestHead, body: Vec<u8>, prefix: &str) -> Option<Request> {
+fn to_request(head: RequestHead, body: Vec<u8>, prefix: &str) -> Option<Request> {
     let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
     let path = super::http::percent_decode_path(path);
     let path = if prefix == "/" {
@@ -419,10 +424,10 @@ fn to_request(head: &RequestHead, body: Vec<u8>, prefix: &str) -> Option<Request
         params.extend(parse_form(&String::from_utf8_lossy(&body)));
     }
     Some(Request {
-        method: head.method.clone(),
+        method: head.method,
         path,
         params,
-        headers: head.headers.clone(),
+        headers: head.headers,
         body,
     })
 }

@@ -129,8 +129,8 @@ impl RequestHead {
     /// The body's framing: chunked wins over a length, as RFC 9112 §6.3.
     pub fn body_framing(&self) -> Result<BodyFraming, WireError> {
         if let Some(te) = self.header("transfer-encoding") {
-            let last = te.rsplit(',').next().unwrap_or("").trim();
-            if last.eq_ignore_ascii_case("chunked") && !te.contains(',') {
+            // Only `chunked` alone: other codings (gzip, ...) are not decoded.
+            if te.trim().eq_ignore_ascii_case("chunked") {
                 return Ok(BodyFraming::Chunked);
             }
             return Err(WireError::UnsupportedTransferEncoding(te.to_string()));
