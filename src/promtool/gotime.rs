@@ -3,6 +3,7 @@
 //! Go's `time.ParseDuration` for duration flags, and the civil-date
 //! conversions the human-readable listings need.
 
+use crate::model::civil::{civil_from_days, days_from_civil};
 use crate::model::value::format_go_f;
 
 /// A point in time with nanosecond precision, as Go's `time.Time` keeps it.
@@ -216,22 +217,11 @@ fn parse_rfc3339(s: &str) -> Option<Instant> {
         _ => return None,
     };
     let secs =
-        days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec - offset_secs;
+        days_from_civil(year, month as u32, day as u32) * 86400 + hour * 3600 + min * 60 + sec
+            - offset_secs;
     Some(Instant {
         nanos: secs as i128 * 1_000_000_000 + frac_nanos,
     })
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (month and day as
-/// parsed, already range-checked).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    crate::model::civil::days_from_civil(y, m as u32, d as u32)
-}
-
-/// The date of a day number from [`days_from_civil`].
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let (y, m, d) = crate::model::civil::civil_from_days(z);
-    (y, i64::from(m), i64::from(d))
 }
 
 /// Go's `time.Time.String()` for a UTC millisecond timestamp:
@@ -350,11 +340,7 @@ mod tests {
     }
 
     #[test]
-    fn civil_round_trip_and_go_string() {
-        for day in [-800_000, -1, 0, 1, 18_000, 2_000_000] {
-            let (y, m, d) = civil_from_days(day);
-            assert_eq!(days_from_civil(y, m, d), day);
-        }
+    fn go_string() {
         assert_eq!(
             go_time_string_utc(1_577_934_245_250),
             "2020-01-02 03:04:05.25 +0000 UTC"
