@@ -72,30 +72,57 @@ fn try_load(data: &[u8], path: &Path) {
     }
 }
 
-/// Rewrites the CRCs of a version 2 file whose section table still parses
-/// from `good`'s layout, so a flipped byte reaches the decoder.
-fn fix_v2_crcs(data: &mut [u8], sections: &[(std::ops::Range<usize>, usize)], index_at: usize) {
-    for (r, _) in sections {
-        let sum = crc32c::checksum(&data[r.clone()]).to_be_bytes();
-        data[r.end..r.end + 4].copy_from_slice(&sum);
-    }
-    let footer_at = data.len() - FOOTER_LEN;
-    let sum = crc32c::checksum(&data[index_at..footer_at + 8]).to_be_bytes();
-    data[footer_at + 8..].copy_from_slice(&sum);
-}
-
-#[test]
-fn v2_snapshot_mutations_never_panic() {
-    let tmp = tempfile::tempdir().unwrap();
+/// A small head's snapshot, version 2 or 1, written into `dir`: its path
+/// and bytes.
+fn written(dir: &Path, v1: bool) -> (PathBuf, Vec<u8>) {
     let head = small_head();
     let pos = SnapshotPosition {
         segment: 1,
         offset: 0,
     };
-    let path = write_snapshot(&head, tmp.path(), pos).unwrap();
-    let good = fs::read(&path).unwrap();
-    let index = read_index(&good, &path).unwrap();
-    let index_at = index.sections.last().map_or(MAGIC.len(), |s| s.0.end + 4);
+    let path = if v1 {
+        write_snapshot_v1(&head, dir, pos)
+    } else {
+        write_snapshot(&head, dir, pos)
+    }
+    .unwrap();
+    let data = fs::read(&path).unwrap();
+    (path, data)
+}
+
+/// Where a version 2 file's checksums sit, read from an undamaged copy.
+struct CrcLayout {
+    sections: Vec<(std::ops::Range<usize>, usize)>,
+    index_at: usize,
+}
+
+impl CrcLayout {
+    fn of(good: &[u8], path: &Path) -> CrcLayout {
+        let index = read_index(good, path).unwrap();
+        let index_at = index.sections.last().map_or(MAGIC.len(), |s| s.0.end + 4);
+        CrcLayout {
+            sections: index.sections,
+            index_at,
+        }
+    }
+
+    /// Rewrites the CRCs of `data`, so a flipped byte reaches the decoder.
+    fn fix(&self, data: &mut [u8]) {
+        for (r, _) in &self.sections {
+            let sum = crc32c::checksum(&data[r.clone()]).to_be_bytes();
+            data[r.end..r.end + 4].copy_from_slice(&sum);
+        }
+        let footer_at = data.len() - FOOTER_LEN;
+        let sum = crc32c::checksum(&data[self.index_at..footer_at + 8]).to_be_bytes();
+        data[footer_at + 8..].copy_from_slice(&sum);
+    }
+}
+
+#[test]
+fn v2_snapshot_mutations_never_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, good) = written(tmp.path(), false);
+    let layout = CrcLayout::of(&good, &path);
     for cut in 0..good.len() {
         try_load(&good[..cut], &path);
     }
@@ -103,7 +130,7 @@ fn v2_snapshot_mutations_never_panic() {
         let mut bad = good.clone();
         bad[at] ^= flip(at);
         try_load(&bad, &path);
-        fix_v2_crcs(&mut bad, &index.sections, index_at);
+        layout.fix(&mut bad);
         try_load(&bad, &path);
     }
 }
@@ -111,13 +138,7 @@ fn v2_snapshot_mutations_never_panic() {
 #[test]
 fn v1_snapshot_mutations_never_panic() {
     let tmp = tempfile::tempdir().unwrap();
-    let head = small_head();
-    let pos = SnapshotPosition {
-        segment: 1,
-        offset: 0,
-    };
-    let path = write_snapshot_v1(&head, tmp.path(), pos).unwrap();
-    let good = fs::read(&path).unwrap();
+    let (path, good) = written(tmp.path(), true);
     for cut in 0..good.len() {
         try_load(&good[..cut], &path);
     }
@@ -134,18 +155,11 @@ fn v1_snapshot_mutations_never_panic() {
 #[test]
 fn malformed_series_error_says_where() {
     let tmp = tempfile::tempdir().unwrap();
-    let head = small_head();
-    let pos = SnapshotPosition {
-        segment: 1,
-        offset: 0,
-    };
-    let path = write_snapshot(&head, tmp.path(), pos).unwrap();
-    let mut bad = fs::read(&path).unwrap();
-    let index = read_index(&bad, &path).unwrap();
-    let index_at = index.sections.last().map_or(MAGIC.len(), |s| s.0.end + 4);
+    let (path, mut bad) = written(tmp.path(), false);
+    let layout = CrcLayout::of(&bad, &path);
     // The first series' id as a varint that never ends.
     bad[MAGIC.len()..MAGIC.len() + 11].fill(0xff);
-    fix_v2_crcs(&mut bad, &index.sections, index_at);
+    layout.fix(&mut bad);
     let fresh = Head::new(small_opts());
     let err = load_v2(&fresh, &bad, &path).err().map(|e| e.to_string());
     let want = "malformed series 0 (at byte 8) of the section at byte 8";
